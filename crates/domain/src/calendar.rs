@@ -1,11 +1,71 @@
 //! The legal-time calendar: Asia/Shanghai, statutory holidays and adjusted working days per
 //! year, and the period arithmetic of the Civil Code (interpretations 4, 5 and 6).
 //!
-//! STUB: the signatures below are the agreed interface; the bodies are being written.
+//! # Semantics
+//!
+//! Every date is a date in Asia/Shanghai, whatever offset an input instant carries, and every
+//! instant returned carries the offset `+08:00`.
+//!
+//! - A **working day** is a Monday to Friday that is not a statutory holiday, or a Saturday or
+//!   Sunday that the State Council made an adjusted working day (调休上班). Any other day is a
+//!   **rest day**. Whether a date is a working day is answered only from data: a date in a
+//!   year without data is refused with [`CalendarError::NoDataForYear`], never guessed from
+//!   weekends (interpretation 6).
+//! - A period of **days** (Civil Code art. 201–203, interpretation 5) starts counting on the day
+//!   after the start's date; its last day is the start's date plus the days; if that is a rest
+//!   day, the last day becomes the first working day after it. The period ends at 24:00 of the
+//!   last day, written as 00:00 of the next day.
+//! - A period of **months** ends on the same-numbered day of the final month, or on that
+//!   month's last day where there is no such day (Jan 31 + 1 month is Feb 28 or 29); then the
+//!   same rest-day rule and 24:00.
+//! - A period of **working days** ends at 24:00 of the n-th working day strictly after the
+//!   start's date. A period of zero working days ends like a period of zero days: at 24:00 of
+//!   the start's date if that is a working day, else of the first working day after it.
+//! - A period of **hours** ends exactly that many hours after the start; nothing is rolled.
+//! - Every period needs data for the start's date and for every date whose working-day status
+//!   it looks at. The due instant itself is not looked at: a period whose last day is
+//!   2026-12-31 ends at 2027-01-01T00:00:00+08:00 without data for 2027.
+//! - Lateness (interpretation 9) counts from the **first late day**, the date of the due
+//!   instant: for a period ending at 24:00 of its last day that is the day after the last day.
+//!
+//! # Data files
+//!
+//! One TOML file per year, from the State Council notice
+//! (国务院办公厅关于20xx年部分节假日安排的通知), shipped in `crates/domain/data/calendar/`:
+//!
+//! ```toml
+//! year = 2026
+//! source = "国务院办公厅关于2026年部分节假日安排的通知"
+//!
+//! [[holiday]]            # one block of consecutive days off, weekend days included
+//! name = "元旦"
+//! from = "2026-01-01"
+//! to = "2026-01-03"
+//!
+//! [[working_day]]        # a Saturday or Sunday worked in exchange (调休上班)
+//! date = "2026-01-04"
+//! name = "元旦"          # the festival it belongs to
+//! ```
+//!
+//! `year` is 1992 or later (the fixed `+08:00` is exact only from then). Dates are strings
+//! written `YYYY-MM-DD` and must lie in the file's `year`; unknown keys are refused. Blocks
+//! may not overlap; an adjusted working day must be a Saturday or Sunday and not a holiday.
+//! In a year file every name is a statutory festival (元旦, 春节, 清明节, 劳动节, 端午节,
+//! 中秋节, 国庆节) or several joined by `、` when one block covers them (2025's
+//! 国庆节、中秋节), and each festival has exactly one block.
+//!
+//! A **local override** has the same format and adds to a year that already has data: a
+//! province's extra holiday (any name) or an extra adjusted working day. It may not remove or
+//! contradict national data; one override file covers one year.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::num::NonZeroU32;
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::{
+    DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, TimeDelta, TimeZone,
+    Weekday,
+};
 use serde::{Deserialize, Serialize};
 
 /// A period as the procedure states it.
@@ -22,15 +82,216 @@ pub enum Period {
     Months(u32),
 }
 
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (n, unit) = match *self {
+            Period::Hours(n) => (n, "hour"),
+            Period::Days(n) => (n, "day"),
+            Period::WorkingDays(n) => (n, "working day"),
+            Period::Months(n) => (n, "month"),
+        };
+        let plural = if n == 1 { "" } else { "s" };
+        write!(f, "{n} {unit}{plural}")
+    }
+}
+
 /// The offset of Asia/Shanghai (interpretation 4).
 pub fn shanghai() -> FixedOffset {
-    unimplemented!()
+    // Asia/Shanghai has been UTC+08:00 all year since China last observed daylight saving
+    // time in 1991, and every date this calendar answers for lies in a year with holiday data,
+    // which loading refuses before 1992 (the shipped data starts in 2024). A fixed offset is
+    // therefore exact, keeps the crate free of a time-zone database, and makes every returned
+    // instant print as `+08:00`.
+    SHANGHAI
 }
+
+/// The first year in which Asia/Shanghai kept UTC+08:00 all year (summer time ran 1986–1991).
+const FIRST_YEAR_WITHOUT_SUMMER_TIME: i32 = 1992;
+
+/// UTC+08:00. `east_opt` only refuses offsets of a day or more, so the `None` arm is never
+/// taken; being a constant, a mistake here would fail the build, not a run.
+const SHANGHAI: FixedOffset = match FixedOffset::east_opt(8 * 60 * 60) {
+    Some(offset) => offset,
+    None => panic!("UTC+08:00 is a valid offset"),
+};
+
+/// The statutory festivals a national year file may name (全国年节及纪念日放假办法).
+const FESTIVALS: [&str; 7] = [
+    "元旦",
+    "春节",
+    "清明节",
+    "劳动节",
+    "端午节",
+    "中秋节",
+    "国庆节",
+];
+
+/// Separates the festivals of a block that covers several, as in 国庆节、中秋节.
+const FESTIVAL_SEPARATOR: char = '、';
+
+/// The year files shipped with tousu, in year order.
+const BUILTIN_YEAR_FILES: [&str; 3] = [
+    include_str!("../data/calendar/2024.toml"),
+    include_str!("../data/calendar/2025.toml"),
+    include_str!("../data/calendar/2026.toml"),
+];
 
 /// Holiday and working-day data for the years it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
-    years: BTreeMap<i32, ()>,
+    years: BTreeMap<i32, YearData>,
+}
+
+/// The data of one year: national data and any local overrides, merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct YearData {
+    /// The notices the data comes from: the State Council's first, then each override's.
+    sources: Vec<String>,
+    /// Every holiday of the year, with the entry that made it one.
+    holidays: BTreeMap<NaiveDate, Origin>,
+    /// Every adjusted working day of the year, with the entry that made it one.
+    working_days: BTreeMap<NaiveDate, Origin>,
+}
+
+/// Where a day of [`YearData`] comes from, so that a conflict can name both entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    file: CalendarFile,
+    entry: CalendarEntry,
+}
+
+/// Which calendar file an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CalendarFile {
+    /// A year file, by its position (from 1) in the list given to [`Calendar::from_year_files`].
+    Year {
+        /// The position, counting from 1.
+        position: usize,
+    },
+    /// The local override file given to [`Calendar::with_override`].
+    Override,
+}
+
+impl fmt::Display for CalendarFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CalendarFile::Year { position } => write!(f, "year file #{position}"),
+            CalendarFile::Override => f.write_str("override file"),
+        }
+    }
+}
+
+/// The two lists of entries a calendar file has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A `[[holiday]]` block.
+    Holiday,
+    /// A `[[working_day]]` entry.
+    WorkingDay,
+}
+
+/// One entry of a calendar file, as error messages name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarEntry {
+    /// Which list the entry is in.
+    pub kind: EntryKind,
+    /// Its position (from 1) among the entries of its kind in the file.
+    pub position: usize,
+    /// Its `name`, as written.
+    pub name: String,
+}
+
+impl fmt::Display for CalendarEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let table = match self.kind {
+            EntryKind::Holiday => "holiday",
+            EntryKind::WorkingDay => "working_day",
+        };
+        write!(f, "[[{table}]] #{} {:?}", self.position, self.name)
+    }
+}
+
+/// What is wrong with one entry of a calendar file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryProblem {
+    /// The name is empty or blank.
+    #[error("the name is empty")]
+    EmptyName,
+    /// A year file names something other than a statutory festival.
+    #[error(
+        "{name:?} is not a statutory festival (元旦, 春节, 清明节, 劳动节, 端午节, 中秋节, \
+         国庆节, or several joined by 、)"
+    )]
+    UnknownFestival {
+        /// The offending part of the name.
+        name: String,
+    },
+    /// A year file gives a festival a second block.
+    #[error("{festival} already has a block, {other}")]
+    FestivalTwice {
+        /// The festival.
+        festival: String,
+        /// The entry that gave it its first block.
+        other: CalendarEntry,
+    },
+    /// A date is not written `YYYY-MM-DD` or does not exist.
+    #[error("{field} = {value:?} is not a date written YYYY-MM-DD")]
+    BadDate {
+        /// The key: `from`, `to` or `date`.
+        field: &'static str,
+        /// The value as written.
+        value: String,
+    },
+    /// A date lies outside the file's year.
+    #[error("{field} = {date} is outside the year of the file")]
+    OutsideYear {
+        /// The key: `from`, `to` or `date`.
+        field: &'static str,
+        /// The date.
+        date: NaiveDate,
+    },
+    /// A block ends before it starts.
+    #[error("from = {from} is after to = {to}")]
+    FromAfterTo {
+        /// The first day as written.
+        from: NaiveDate,
+        /// The last day as written.
+        to: NaiveDate,
+    },
+    /// A date is already a holiday by another entry (overlapping blocks, or a working day that
+    /// is also a holiday).
+    #[error("{date} is already a holiday by {other} of the {other_file}")]
+    AlreadyHoliday {
+        /// The date in conflict.
+        date: NaiveDate,
+        /// The file of the other entry.
+        other_file: CalendarFile,
+        /// The other entry.
+        other: CalendarEntry,
+    },
+    /// A date is already an adjusted working day by another entry.
+    #[error("{date} is already an adjusted working day by {other} of the {other_file}")]
+    AlreadyWorkingDay {
+        /// The date in conflict.
+        date: NaiveDate,
+        /// The file of the other entry.
+        other_file: CalendarFile,
+        /// The other entry.
+        other: CalendarEntry,
+    },
+    /// An adjusted working day falls on a Monday to Friday, which is a working day anyway.
+    #[error(
+        "{date} is a {}; an adjusted working day must be a Saturday or Sunday",
+        date.format("%A")
+    )]
+    NotWeekend {
+        /// The date.
+        date: NaiveDate,
+        /// Its day of the week.
+        weekday: Weekday,
+    },
 }
 
 /// Why a calendar could not be loaded or a computation could not be made.
@@ -43,46 +304,605 @@ pub enum CalendarError {
         /// The year without data.
         year: i32,
     },
+    /// The end of a period lies beyond the dates that can be represented.
+    #[error("{period} from {start} ends beyond the dates that can be represented")]
+    OutOfRange {
+        /// The start of the period.
+        start: DateTime<FixedOffset>,
+        /// The period.
+        period: Period,
+    },
+    /// The calendar was given no year file at all.
+    #[error("no calendar year files were given")]
+    NoYearFiles,
+    /// A file is not TOML of the calendar format (syntax, a missing or unknown key, a wrong type).
+    #[error("{file} is not a valid calendar file: {reason}")]
+    Malformed {
+        /// The file.
+        file: CalendarFile,
+        /// What the TOML reader found, with the line.
+        reason: String,
+    },
+    /// A file's `year` is before 1992 (when Shanghai's offset was not always +08:00) or after
+    /// 9999.
+    #[error(
+        "{file}: year = {year} is outside 1992–9999 (China kept summer time until 1991, so \
+         +08:00 would be wrong)"
+    )]
+    YearOutOfRange {
+        /// The file.
+        file: CalendarFile,
+        /// The year as written.
+        year: i32,
+    },
+    /// A file's `source` is empty or blank.
+    #[error("{file} for {year}: the source is empty; name the notice the data comes from")]
+    EmptySource {
+        /// The file.
+        file: CalendarFile,
+        /// Its year.
+        year: i32,
+    },
+    /// One entry of a file is wrong.
+    #[error("{file} for {year}, {entry}: {problem}")]
+    InvalidEntry {
+        /// The file.
+        file: CalendarFile,
+        /// Its year.
+        year: i32,
+        /// The entry.
+        entry: CalendarEntry,
+        /// What is wrong with it (boxed to keep every `Result` of the calendar small).
+        problem: Box<EntryProblem>,
+    },
+    /// A year file has no block for one of the statutory festivals.
+    #[error("{file} for {year}: no [[holiday]] block for {festival}")]
+    MissingFestival {
+        /// The file.
+        file: CalendarFile,
+        /// Its year.
+        year: i32,
+        /// The festival without a block.
+        festival: &'static str,
+    },
+    /// Two year files are for the same year.
+    #[error("year {year} is given twice, by year file #{first} and year file #{second}")]
+    DuplicateYear {
+        /// The year.
+        year: i32,
+        /// The position of the first file for it.
+        first: usize,
+        /// The position of the second file for it.
+        second: usize,
+    },
+    /// An override is for a year that has no national data to add to.
+    #[error("the override file is for {year}, but there is no year file for {year}")]
+    OverrideWithoutData {
+        /// The override's year.
+        year: i32,
+    },
+}
+
+impl CalendarError {
+    fn invalid_entry(
+        file: CalendarFile,
+        year: i32,
+        entry: &CalendarEntry,
+        problem: EntryProblem,
+    ) -> CalendarError {
+        CalendarError::InvalidEntry {
+            file,
+            year,
+            entry: entry.clone(),
+            problem: Box::new(problem),
+        }
+    }
+}
+
+/// A calendar file as TOML reads it, before any check.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    year: i32,
+    source: String,
+    #[serde(default)]
+    holiday: Vec<RawHoliday>,
+    #[serde(default)]
+    working_day: Vec<RawWorkingDay>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHoliday {
+    name: String,
+    from: String,
+    to: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkingDay {
+    date: String,
+    name: String,
+}
+
+/// A calendar file whose dates are read and lie in its year, and whose names are not blank.
+struct CheckedFile {
+    file: CalendarFile,
+    year: i32,
+    source: String,
+    /// Each block: its entry, first day and last day (first ≤ last).
+    holidays: Vec<(CalendarEntry, NaiveDate, NaiveDate)>,
+    working_days: Vec<(CalendarEntry, NaiveDate)>,
+}
+
+impl CheckedFile {
+    /// Reads a year file or an override: the TOML, the year, the source, and each entry's
+    /// name and dates on their own. Conflicts between entries are found by `merge_into`.
+    fn read(file: CalendarFile, text: &str) -> Result<CheckedFile, CalendarError> {
+        let raw: RawFile = toml::from_str(text).map_err(|error| CalendarError::Malformed {
+            file,
+            reason: describe_toml_error(text, &error),
+        })?;
+        let year = raw.year;
+        // The lower bound is what makes the fixed offset of `shanghai()` exact.
+        if !(FIRST_YEAR_WITHOUT_SUMMER_TIME..=9999).contains(&year) {
+            return Err(CalendarError::YearOutOfRange { file, year });
+        }
+        if raw.source.trim().is_empty() {
+            return Err(CalendarError::EmptySource { file, year });
+        }
+        let invalid = |entry: &CalendarEntry, problem| {
+            CalendarError::invalid_entry(file, year, entry, problem)
+        };
+        let date_in_year = |entry: &CalendarEntry, field, value: &str| {
+            let date = parse_date(value).ok_or_else(|| {
+                invalid(
+                    entry,
+                    EntryProblem::BadDate {
+                        field,
+                        value: value.to_owned(),
+                    },
+                )
+            })?;
+            if date.year() == year {
+                Ok(date)
+            } else {
+                Err(invalid(entry, EntryProblem::OutsideYear { field, date }))
+            }
+        };
+
+        let mut holidays = Vec::with_capacity(raw.holiday.len());
+        for (index, holiday) in raw.holiday.into_iter().enumerate() {
+            let entry = CalendarEntry {
+                kind: EntryKind::Holiday,
+                position: index + 1,
+                name: holiday.name,
+            };
+            if entry.name.trim().is_empty() {
+                return Err(invalid(&entry, EntryProblem::EmptyName));
+            }
+            let from = date_in_year(&entry, "from", &holiday.from)?;
+            let to = date_in_year(&entry, "to", &holiday.to)?;
+            if from > to {
+                return Err(invalid(&entry, EntryProblem::FromAfterTo { from, to }));
+            }
+            holidays.push((entry, from, to));
+        }
+        let mut working_days = Vec::with_capacity(raw.working_day.len());
+        for (index, working_day) in raw.working_day.into_iter().enumerate() {
+            let entry = CalendarEntry {
+                kind: EntryKind::WorkingDay,
+                position: index + 1,
+                name: working_day.name,
+            };
+            if entry.name.trim().is_empty() {
+                return Err(invalid(&entry, EntryProblem::EmptyName));
+            }
+            let date = date_in_year(&entry, "date", &working_day.date)?;
+            working_days.push((entry, date));
+        }
+        Ok(CheckedFile {
+            file,
+            year,
+            source: raw.source,
+            holidays,
+            working_days,
+        })
+    }
+
+    /// Checks the names of a national year file: every name is made of statutory festivals,
+    /// and every festival has exactly one block.
+    fn check_festivals(&self) -> Result<(), CalendarError> {
+        let invalid = |entry: &CalendarEntry, problem| {
+            CalendarError::invalid_entry(self.file, self.year, entry, problem)
+        };
+        let known_festival = |entry: &CalendarEntry, part: &str| {
+            FESTIVALS
+                .iter()
+                .copied()
+                .find(|festival| *festival == part)
+                .ok_or_else(|| {
+                    invalid(
+                        entry,
+                        EntryProblem::UnknownFestival {
+                            name: part.to_owned(),
+                        },
+                    )
+                })
+        };
+        let mut blocks: BTreeMap<&'static str, &CalendarEntry> = BTreeMap::new();
+        for (entry, _, _) in &self.holidays {
+            for part in entry.name.split(FESTIVAL_SEPARATOR) {
+                let festival = known_festival(entry, part)?;
+                if let Some(other) = blocks.insert(festival, entry) {
+                    return Err(invalid(
+                        entry,
+                        EntryProblem::FestivalTwice {
+                            festival: festival.to_owned(),
+                            other: other.clone(),
+                        },
+                    ));
+                }
+            }
+        }
+        for (entry, _) in &self.working_days {
+            for part in entry.name.split(FESTIVAL_SEPARATOR) {
+                known_festival(entry, part)?;
+            }
+        }
+        match FESTIVALS
+            .iter()
+            .find(|festival| !blocks.contains_key(*festival))
+        {
+            Some(festival) => Err(CalendarError::MissingFestival {
+                file: self.file,
+                year: self.year,
+                festival,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the file's days to the data of its year, refusing anything that contradicts what
+    /// is there: overlapping blocks, a working day that is a holiday, a weekday as working day.
+    fn merge_into(self, data: &mut YearData) -> Result<(), CalendarError> {
+        let CheckedFile {
+            file,
+            year,
+            source,
+            holidays,
+            working_days,
+        } = self;
+        let invalid = |entry: &CalendarEntry, problem| {
+            CalendarError::invalid_entry(file, year, entry, problem)
+        };
+        for (entry, from, to) in holidays {
+            for date in from.iter_days().take_while(|date| *date <= to) {
+                data.check_free(date)
+                    .map_err(|problem| invalid(&entry, problem))?;
+                data.holidays.insert(
+                    date,
+                    Origin {
+                        file,
+                        entry: entry.clone(),
+                    },
+                );
+            }
+        }
+        for (entry, date) in working_days {
+            let weekday = date.weekday();
+            if !is_weekend(weekday) {
+                return Err(invalid(&entry, EntryProblem::NotWeekend { date, weekday }));
+            }
+            data.check_free(date)
+                .map_err(|problem| invalid(&entry, problem))?;
+            data.working_days.insert(date, Origin { file, entry });
+        }
+        data.sources.push(source);
+        Ok(())
+    }
+}
+
+impl YearData {
+    fn empty() -> YearData {
+        YearData {
+            sources: Vec::new(),
+            holidays: BTreeMap::new(),
+            working_days: BTreeMap::new(),
+        }
+    }
+
+    /// Whether no entry has claimed the date yet.
+    fn check_free(&self, date: NaiveDate) -> Result<(), EntryProblem> {
+        if let Some(origin) = self.holidays.get(&date) {
+            return Err(EntryProblem::AlreadyHoliday {
+                date,
+                other_file: origin.file,
+                other: origin.entry.clone(),
+            });
+        }
+        if let Some(origin) = self.working_days.get(&date) {
+            return Err(EntryProblem::AlreadyWorkingDay {
+                date,
+                other_file: origin.file,
+                other: origin.entry.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Reads a date written exactly `YYYY-MM-DD`; chrono alone would also take `2026-1-4`.
+fn parse_date(value: &str) -> Option<NaiveDate> {
+    let well_formed = value.len() == 10
+        && value.bytes().enumerate().all(|(index, byte)| match index {
+            4 | 7 => byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    if !well_formed {
+        return None;
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d").ok()
+}
+
+/// The TOML reader's message on one line, prefixed with the line it points at.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', "; ");
+    let line = error
+        .span()
+        .and_then(|span| text.get(..span.start))
+        .map(|before| before.matches('\n').count() + 1);
+    match line {
+        Some(line) => format!("line {line}: {message}"),
+        None => message,
+    }
+}
+
+fn is_weekend(weekday: Weekday) -> bool {
+    matches!(weekday, Weekday::Sat | Weekday::Sun)
+}
+
+/// The day after `date`. Only the last date chrono can represent has none, and no year with
+/// data comes near it, so "no data" is the truthful answer there.
+fn next_day(date: NaiveDate) -> Result<NaiveDate, CalendarError> {
+    date.succ_opt().ok_or(CalendarError::NoDataForYear {
+        year: date.year().saturating_add(1),
+    })
+}
+
+/// 00:00 Shanghai of `date`, which is also 24:00 of the day before.
+fn start_of_day(date: NaiveDate) -> Result<DateTime<FixedOffset>, CalendarError> {
+    // A fixed offset maps every local time to exactly one instant; only a date at the very
+    // edge of chrono's range could fail to convert, and no year with data is there.
+    shanghai()
+        .from_local_datetime(&date.and_time(NaiveTime::MIN))
+        .single()
+        .ok_or(CalendarError::NoDataForYear { year: date.year() })
 }
 
 impl Calendar {
     /// The calendar shipped with tousu (2024, 2025, 2026), loaded and validated.
     pub fn builtin() -> Result<Calendar, CalendarError> {
-        unimplemented!()
+        Calendar::from_year_files(&BUILTIN_YEAR_FILES)
+    }
+
+    /// A calendar from the texts of national year files (the format is in the module
+    /// documentation), one per year, each validated; errors name the file by its position in
+    /// `texts`, counting from 1.
+    pub fn from_year_files(texts: &[&str]) -> Result<Calendar, CalendarError> {
+        if texts.is_empty() {
+            return Err(CalendarError::NoYearFiles);
+        }
+        let mut years = BTreeMap::new();
+        let mut positions = BTreeMap::new();
+        for (index, text) in texts.iter().enumerate() {
+            let position = index + 1;
+            let checked = CheckedFile::read(CalendarFile::Year { position }, text)?;
+            checked.check_festivals()?;
+            let year = checked.year;
+            if let Some(first) = positions.insert(year, position) {
+                return Err(CalendarError::DuplicateYear {
+                    year,
+                    first,
+                    second: position,
+                });
+            }
+            let mut data = YearData::empty();
+            checked.merge_into(&mut data)?;
+            years.insert(year, data);
+        }
+        Ok(Calendar { years })
+    }
+
+    /// The calendar with a local override added: a province's extra holidays or extra adjusted
+    /// working days for one year that already has data (same format as a year file, any
+    /// names). Nothing national can be removed or contradicted.
+    pub fn with_override(mut self, text: &str) -> Result<Calendar, CalendarError> {
+        let checked = CheckedFile::read(CalendarFile::Override, text)?;
+        let year = checked.year;
+        let data = self
+            .years
+            .get_mut(&year)
+            .ok_or(CalendarError::OverrideWithoutData { year })?;
+        // A refusal drops the half-merged calendar with `self`, so nobody sees it.
+        checked.merge_into(data)?;
+        Ok(self)
+    }
+
+    /// The years the calendar has data for, in order.
+    pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
+        self.years.keys().copied()
+    }
+
+    /// The notices a year's data comes from: the State Council notice, then each override's
+    /// source in the order the overrides were added; `None` for a year without data.
+    pub fn sources(&self, year: i32) -> Option<&[String]> {
+        self.years.get(&year).map(|data| data.sources.as_slice())
     }
 
     /// Whether the date is a working day.
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
-        let _ = date;
-        unimplemented!()
+        let data = self.year_data(date)?;
+        if data.working_days.contains_key(&date) {
+            return Ok(true);
+        }
+        if data.holidays.contains_key(&date) {
+            return Ok(false);
+        }
+        Ok(!is_weekend(date.weekday()))
+    }
+
+    /// The data of the date's year, or the refusal that names the year.
+    fn year_data(&self, date: NaiveDate) -> Result<&YearData, CalendarError> {
+        self.years
+            .get(&date.year())
+            .ok_or(CalendarError::NoDataForYear { year: date.year() })
+    }
+
+    /// The n-th working day strictly after `date` (interpretation 6). `date` itself is not
+    /// looked at and needs no data; every day after it up to the answer does.
+    pub fn nth_working_day_after(
+        &self,
+        date: NaiveDate,
+        n: NonZeroU32,
+    ) -> Result<NaiveDate, CalendarError> {
+        self.nth_working_day_from(next_day(date)?, n)
+    }
+
+    /// The n-th working day on or after `first`.
+    fn nth_working_day_from(
+        &self,
+        first: NaiveDate,
+        n: NonZeroU32,
+    ) -> Result<NaiveDate, CalendarError> {
+        let mut remaining = n.get();
+        let mut date = first;
+        // Each turn either counts a working day or moves one day on; once past the last year
+        // with data `is_working_day` refuses, so the loop ends.
+        loop {
+            if self.is_working_day(date)? {
+                remaining -= 1;
+                if remaining == 0 {
+                    return Ok(date);
+                }
+            }
+            date = next_day(date)?;
+        }
     }
 
     /// The due instant of a period starting at `start`: 24:00 (Shanghai) of its last day for
     /// day, working-day and month periods; `start` plus the hours for hour periods.
-    pub fn due(&self, start: DateTime<FixedOffset>, period: Period) -> Result<DateTime<FixedOffset>, CalendarError> {
-        let _ = (start, period);
-        unimplemented!()
+    pub fn due(
+        &self,
+        start: DateTime<FixedOffset>,
+        period: Period,
+    ) -> Result<DateTime<FixedOffset>, CalendarError> {
+        let start = start.with_timezone(&shanghai());
+        let start_date = start.date_naive();
+        // The start must lie in the calendar even where the period does not look at it (hours),
+        // so that a deployment missing the current year's data is refused at once.
+        self.year_data(start_date)?;
+        let out_of_range = CalendarError::OutOfRange { start, period };
+        let first = NonZeroU32::MIN;
+        let last_day = match period {
+            Period::Hours(hours) => {
+                return TimeDelta::try_hours(i64::from(hours))
+                    .and_then(|hours| start.checked_add_signed(hours))
+                    .ok_or(out_of_range);
+            }
+            // Interpretation 5: counting starts the day after, so the last day is start + n;
+            // a rest day as last day gives way to the first working day after it.
+            Period::Days(days) => {
+                let nominal = start_date
+                    .checked_add_days(Days::new(u64::from(days)))
+                    .ok_or(out_of_range)?;
+                self.nth_working_day_from(nominal, first)?
+            }
+            // Interpretation 5: the same-numbered day of the final month, clamped to the
+            // month's last day (chrono's `checked_add_months` clamps), then the rest-day rule.
+            Period::Months(months) => {
+                let nominal = start_date
+                    .checked_add_months(Months::new(months))
+                    .ok_or(out_of_range)?;
+                self.nth_working_day_from(nominal, first)?
+            }
+            // Interpretation 6. Zero working days behaves as zero days: the start's date if it
+            // is a working day, else the first working day after it.
+            Period::WorkingDays(n) => match NonZeroU32::new(n) {
+                Some(n) => self.nth_working_day_after(start_date, n)?,
+                None => self.nth_working_day_from(start_date, first)?,
+            },
+        };
+        start_of_day(next_day(last_day)?)
     }
 
     /// How many working days late `at` is for a deadline due at `due`: the number of
     /// working days from the day after the last day through the date of `at`, both
     /// included; zero when `at` is not after `due`.
-    pub fn working_days_late(&self, due: DateTime<FixedOffset>, at: DateTime<FixedOffset>) -> Result<u32, CalendarError> {
-        let _ = (due, at);
-        unimplemented!()
+    ///
+    /// The day after the last day is the date of `due` (the first late day); for an hour
+    /// period due in the middle of a day, that day. Every day counted needs data.
+    pub fn working_days_late(
+        &self,
+        due: DateTime<FixedOffset>,
+        at: DateTime<FixedOffset>,
+    ) -> Result<u32, CalendarError> {
+        if at <= due {
+            return Ok(0);
+        }
+        let first_late_day = due.with_timezone(&shanghai()).date_naive();
+        let at_date = at.with_timezone(&shanghai()).date_naive();
+        let mut late = 0;
+        for date in first_late_day
+            .iter_days()
+            .take_while(|date| *date <= at_date)
+        {
+            if self.is_working_day(date)? {
+                late += 1;
+            }
+        }
+        Ok(late)
     }
 
     /// How many calendar days late `at` is for a deadline due at `due`, counted the same way
     /// as [`Calendar::working_days_late`].
-    pub fn calendar_days_late(&self, due: DateTime<FixedOffset>, at: DateTime<FixedOffset>) -> Result<u32, CalendarError> {
-        let _ = (due, at);
-        unimplemented!()
+    ///
+    /// Calendar days do not depend on holidays, so this needs no data and never fails today.
+    pub fn calendar_days_late(
+        &self,
+        due: DateTime<FixedOffset>,
+        at: DateTime<FixedOffset>,
+    ) -> Result<u32, CalendarError> {
+        if at <= due {
+            return Ok(0);
+        }
+        let first_late_day = due.with_timezone(&shanghai()).date_naive();
+        let at_date = at.with_timezone(&shanghai()).date_naive();
+        let days = (at_date - first_late_day).num_days() + 1;
+        // `at` is after `due`, so `days` ≥ 1; chrono's whole range spans fewer than 2^32 days,
+        // so the saturation is never reached.
+        Ok(u32::try_from(days).unwrap_or(u32::MAX))
     }
 
     /// The instant at which a deadline due at `due` becomes `n` working days late
     /// (00:00 Shanghai of the n-th working day after its last day), for n ≥ 1.
-    pub fn instant_working_days_late(&self, due: DateTime<FixedOffset>, n: u32) -> Result<DateTime<FixedOffset>, CalendarError> {
-        let _ = (due, n);
-        unimplemented!()
+    ///
+    /// Precisely: at every instant after the one returned the deadline is at least `n`
+    /// working days late, and at every instant before it fewer. That instant is 00:00 of the
+    /// n-th working day on or after the first late day (the date of `due`), except when this
+    /// is not after `due` (n = 1 with a working first late day): then it is `due` itself,
+    /// at which the deadline is still just met. For n = 0 it is `due`.
+    pub fn instant_working_days_late(
+        &self,
+        due: DateTime<FixedOffset>,
+        n: u32,
+    ) -> Result<DateTime<FixedOffset>, CalendarError> {
+        let due = due.with_timezone(&shanghai());
+        let Some(n) = NonZeroU32::new(n) else {
+            return Ok(due);
+        };
+        let nth_late_day = self.nth_working_day_from(due.date_naive(), n)?;
+        Ok(start_of_day(nth_late_day)?.max(due))
     }
 }
