@@ -1,0 +1,1154 @@
+//! The property-management company: the complaints and findings counted against it, the
+//! conditions they make true (REG-4, GRD-1, EXT-1), and what follows from them: survey,
+//! downgrade, fee enforcement, refund and exit (GRD-1..4, EXT-1).
+//!
+//! Company-level conditions are facts in the log (interpretation 16): whenever a complaint,
+//! a finding, a survey, a refusal or the passing of time changes whether a condition holds,
+//! the decision records it on the company's stream with its evidence and starts any period
+//! that follows. Nothing depends on when a projection ran.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, FixedOffset, Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::actor::Role;
+use crate::complaint::Finding;
+use crate::context::Context;
+use crate::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, EscalationLevel};
+use crate::error::{DomainError, Requirement};
+use crate::identity::ComplainantKey;
+use crate::ids::{BodyCode, ComplaintId, Uscc};
+use crate::obligations::{EscalationFact, Obligations};
+use crate::policy::Policy;
+use crate::rule::RuleId;
+
+/// A command on a company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnterpriseCommand {
+    /// REG-4: count a registered lead against the company (issued by tousu when a lead is
+    /// registered).
+    RecordComplaint {
+        /// The company's code; the stream is the company's.
+        uscc: Uscc,
+        /// The company's name as the lead gives it.
+        company_name: String,
+        /// The lead.
+        lead: ComplaintId,
+        /// The complainant's keyed identity; none for an anonymous lead.
+        complainant_key: Option<ComplainantKey>,
+        /// When the lead was registered.
+        registered_at: DateTime<FixedOffset>,
+        /// The residential community concerned.
+        community: String,
+    },
+    /// Interpretation 8: count a lead's finding (issued by tousu when a finding is recorded).
+    RecordFinding {
+        /// The lead.
+        lead: ComplaintId,
+        /// Substantiated or not.
+        finding: Finding,
+        /// When it was found.
+        found_at: DateTime<FixedOffset>,
+    },
+    /// Interpretation 16: re-evaluate the conditions as time passes (issued by the deadline
+    /// reactor).
+    EvaluateConditions,
+    /// Interpretation 12: the company's rating in the local credit evaluation.
+    RecordCreditRating {
+        /// The rating, e.g. `A` or `D`.
+        rating: String,
+    },
+    /// Interpretation 12: the company was put on the black list.
+    RecordBlacklisting {
+        /// The day it was listed.
+        listed_on: NaiveDate,
+    },
+    /// Interpretation 12: the company was taken off the black list.
+    RecordBlacklistRemoval {
+        /// The day it was removed.
+        removed_on: NaiveDate,
+    },
+    /// GRD-1: the survey of a community is complete and published there.
+    RecordSurvey {
+        /// The community surveyed.
+        community: String,
+        /// People asked.
+        respondents: u32,
+        /// People satisfied.
+        satisfied: u32,
+        /// Where and how the result was published in the community.
+        publication: String,
+    },
+    /// GRD-2: the company refused or failed to rectify in a community.
+    RecordRectificationRefused {
+        /// The community.
+        community: String,
+        /// What was refused or not done.
+        detail: String,
+    },
+    /// GRD-2: the community's service grade is re-set, and pushed to 发改 and 市场监管.
+    DowngradeGrade {
+        /// The community.
+        community: String,
+        /// The new grade (1 is the highest).
+        to_grade: u8,
+    },
+    /// GRD-3: 发改 has the company apply the lower grade's fee standard, copying 住建.
+    EnforceFeeStandard {
+        /// The community.
+        community: String,
+        /// What was done.
+        detail: String,
+    },
+    /// GRD-4: the company refuses the lower fee standard; 发改 hands the case to 市场监管.
+    RefuseFeeStandard {
+        /// The community.
+        community: String,
+        /// The refusal.
+        detail: String,
+    },
+    /// GRD-4: 市场监管 orders the refund and penalises, copying 发改 and 住建.
+    OrderRefund {
+        /// The community.
+        community: String,
+        /// The amount to refund, in fen.
+        amount_fen: u64,
+        /// The penalty imposed for over-charging.
+        penalty: String,
+    },
+    /// EXT-1: 住建 and the street office start the exit procedure (a human decision).
+    StartExitProcedure {
+        /// The decision as recorded.
+        decision: String,
+        /// The street-office official taking part.
+        street_office_official: String,
+    },
+    /// ACC-2: the deadline reactor records that an open deadline reached a rung of the ladder.
+    Escalate {
+        /// The deadline.
+        seq: u32,
+        /// The rung.
+        level: EscalationLevel,
+    },
+}
+
+impl EnterpriseCommand {
+    /// The command's name in errors, logs and the API.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EnterpriseCommand::RecordComplaint { .. } => "record_complaint",
+            EnterpriseCommand::RecordFinding { .. } => "record_finding",
+            EnterpriseCommand::EvaluateConditions => "evaluate_conditions",
+            EnterpriseCommand::RecordCreditRating { .. } => "record_credit_rating",
+            EnterpriseCommand::RecordBlacklisting { .. } => "record_blacklisting",
+            EnterpriseCommand::RecordBlacklistRemoval { .. } => "record_blacklist_removal",
+            EnterpriseCommand::RecordSurvey { .. } => "record_survey",
+            EnterpriseCommand::RecordRectificationRefused { .. } => "record_rectification_refused",
+            EnterpriseCommand::DowngradeGrade { .. } => "downgrade_grade",
+            EnterpriseCommand::EnforceFeeStandard { .. } => "enforce_fee_standard",
+            EnterpriseCommand::RefuseFeeStandard { .. } => "refuse_fee_standard",
+            EnterpriseCommand::OrderRefund { .. } => "order_refund",
+            EnterpriseCommand::StartExitProcedure { .. } => "start_exit_procedure",
+            EnterpriseCommand::Escalate { .. } => "escalate",
+        }
+    }
+
+    /// Whether a role may issue the command at all; which body may is decided by `decide`.
+    pub fn permitted(&self, role: Role) -> bool {
+        match self {
+            EnterpriseCommand::RecordComplaint { .. }
+            | EnterpriseCommand::RecordFinding { .. }
+            | EnterpriseCommand::EvaluateConditions
+            | EnterpriseCommand::Escalate { .. } => matches!(role, Role::System | Role::Operator),
+            EnterpriseCommand::RecordCreditRating { .. }
+            | EnterpriseCommand::RecordBlacklisting { .. }
+            | EnterpriseCommand::RecordBlacklistRemoval { .. } => role == Role::Registrar,
+            EnterpriseCommand::RecordSurvey { .. } | EnterpriseCommand::RecordRectificationRefused { .. } => {
+                matches!(role, Role::Handler | Role::StreetOffice)
+            }
+            EnterpriseCommand::DowngradeGrade { .. }
+            | EnterpriseCommand::EnforceFeeStandard { .. }
+            | EnterpriseCommand::RefuseFeeStandard { .. }
+            | EnterpriseCommand::OrderRefund { .. }
+            | EnterpriseCommand::StartExitProcedure { .. } => role == Role::Handler,
+        }
+    }
+}
+
+/// The counting behind a company condition, recorded with it (interpretation 16).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountEvidence {
+    /// Leads count when registered after this instant (interpretation 20).
+    pub window_start: DateTime<FixedOffset>,
+    /// ... and at or before this one.
+    pub window_end: DateTime<FixedOffset>,
+    /// Distinct complainants: distinct keys plus anonymous leads, each counted once.
+    pub distinct: u32,
+    /// The distinct complainant keys counted.
+    pub keys: Vec<ComplainantKey>,
+    /// The anonymous leads counted, shown apart (interpretation 2).
+    pub anonymous_leads: Vec<ComplaintId>,
+    /// Every lead counted.
+    pub leads: Vec<ComplaintId>,
+}
+
+/// What triggered a grade review (GRD-1, interpretation 12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "trigger", rename_all = "snake_case")]
+pub enum GradeReviewTrigger {
+    /// Substantiated complaints from more than 10 distinct complainants in half a year.
+    Complaints {
+        /// The count.
+        evidence: CountEvidence,
+    },
+    /// A low credit rating.
+    LowCreditRating {
+        /// The rating.
+        rating: String,
+    },
+    /// On the black list for 6 months or more without a break.
+    LongBlacklisted {
+        /// Listed since.
+        listed_on: NaiveDate,
+    },
+}
+
+/// Why a community must be downgraded (GRD-2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum DowngradeReason {
+    /// The survey found satisfaction below the threshold.
+    LowSatisfaction {
+        /// Satisfaction in basis points.
+        satisfaction_bp: u32,
+    },
+    /// The company refused or failed to rectify.
+    RectificationRefused,
+}
+
+/// What made the exit procedure possible (EXT-1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitEvidence {
+    /// Substantiated distinct complainants in the year.
+    pub count: CountEvidence,
+    /// Communities with a refusal to rectify in the year.
+    pub refusals: Vec<String>,
+    /// The most recent survey's satisfaction in the year, in basis points, if below the
+    /// threshold (interpretation 13).
+    pub low_satisfaction_bp: Option<u32>,
+}
+
+/// What happened to a company.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EnterpriseFact {
+    /// A lead was counted against the company.
+    ComplaintRecorded {
+        /// The company's code.
+        uscc: Uscc,
+        /// The company's name as the lead gives it.
+        company_name: String,
+        /// The lead.
+        lead: ComplaintId,
+        /// The complainant's keyed identity.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        complainant_key: Option<ComplainantKey>,
+        /// When the lead was registered.
+        registered_at: DateTime<FixedOffset>,
+        /// The community.
+        community: String,
+    },
+    /// A lead's finding was counted.
+    FindingRecorded {
+        /// The lead.
+        lead: ComplaintId,
+        /// Substantiated or not.
+        finding: Finding,
+        /// When it was found.
+        found_at: DateTime<FixedOffset>,
+    },
+    /// REG-4: the company goes into the key-supervision ledger.
+    KeySupervisionStarted {
+        /// The count that made it so.
+        evidence: CountEvidence,
+    },
+    /// REG-4: the company leaves the key-supervision ledger as complaints age out.
+    KeySupervisionEnded {
+        /// The count that ended it.
+        evidence: CountEvidence,
+    },
+    /// GRD-1: a grade review is required; the survey of each community is due.
+    GradeReviewRequired {
+        /// What triggered it.
+        triggers: Vec<GradeReviewTrigger>,
+        /// The communities to survey (interpretation 14).
+        communities: Vec<String>,
+    },
+    /// GRD-1: no trigger of the grade review holds any more.
+    GradeReviewConditionEnded,
+    /// EXT-1: the exit procedure may be started.
+    ExitConditionMet {
+        /// What made it so.
+        evidence: ExitEvidence,
+    },
+    /// EXT-1: the exit condition no longer holds.
+    ExitConditionEnded,
+    /// Interpretation 12: a credit rating.
+    CreditRatingRecorded {
+        /// The rating.
+        rating: String,
+    },
+    /// Interpretation 12: put on the black list.
+    Blacklisted {
+        /// The day.
+        listed_on: NaiveDate,
+    },
+    /// Interpretation 12: taken off the black list.
+    RemovedFromBlacklist {
+        /// The day.
+        removed_on: NaiveDate,
+    },
+    /// GRD-1: a survey completed and published.
+    SurveyCompleted {
+        /// The community.
+        community: String,
+        /// People asked.
+        respondents: u32,
+        /// People satisfied.
+        satisfied: u32,
+        /// Satisfaction in basis points, rounded down.
+        satisfaction_bp: u32,
+        /// Where and how it was published.
+        publication: String,
+    },
+    /// GRD-2: the company refused or failed to rectify.
+    RectificationRefused {
+        /// The community.
+        community: String,
+        /// What.
+        detail: String,
+    },
+    /// GRD-2: a community must be downgraded within the period.
+    DowngradeRequired {
+        /// The community.
+        community: String,
+        /// Why.
+        reason: DowngradeReason,
+    },
+    /// GRD-2: the community's grade was re-set and pushed to 发改 and 市场监管.
+    GradeDowngraded {
+        /// The community.
+        community: String,
+        /// The grade before, if known.
+        from_grade: Option<u8>,
+        /// The grade now.
+        to_grade: u8,
+        /// The bodies the downgrade was pushed to.
+        pushed_to: Vec<BodyCode>,
+    },
+    /// GRD-3: the lower fee standard is applied; 住建 copied.
+    FeeStandardEnforced {
+        /// The community.
+        community: String,
+        /// What was done.
+        detail: String,
+        /// Bodies copied.
+        copied_to: Vec<BodyCode>,
+    },
+    /// GRD-4: the company refused the fee standard; handed to 市场监管.
+    FeeStandardRefused {
+        /// The community.
+        community: String,
+        /// The refusal.
+        detail: String,
+        /// The body the case was handed to.
+        handed_to: BodyCode,
+    },
+    /// GRD-4: refund ordered and penalty imposed; 发改 and 住建 copied.
+    RefundOrdered {
+        /// The community.
+        community: String,
+        /// Amount in fen.
+        amount_fen: u64,
+        /// The penalty.
+        penalty: String,
+        /// Bodies copied.
+        copied_to: Vec<BodyCode>,
+    },
+    /// EXT-1: the exit procedure was started.
+    ExitProcedureStarted {
+        /// The decision.
+        decision: String,
+        /// The street-office official taking part.
+        street_office_official: String,
+    },
+    /// ACC-2: a miss or a rung of the escalation ladder.
+    #[serde(untagged)]
+    Escalation(EscalationFact),
+}
+
+/// One event on a company's stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnterpriseEvent {
+    /// The business instant.
+    pub at: DateTime<FixedOffset>,
+    /// What happened.
+    #[serde(flatten)]
+    pub fact: EnterpriseFact,
+    /// Deadlines this event starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opens: Vec<Deadline>,
+    /// Open deadlines this event closes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closes: Vec<DeadlineClosure>,
+}
+
+impl EnterpriseEvent {
+    /// The event type stored in the envelope, e.g. `enterprise.survey_completed`.
+    pub fn event_type(&self) -> &'static str {
+        match &self.fact {
+            EnterpriseFact::ComplaintRecorded { .. } => "enterprise.complaint_recorded",
+            EnterpriseFact::FindingRecorded { .. } => "enterprise.finding_recorded",
+            EnterpriseFact::KeySupervisionStarted { .. } => "enterprise.key_supervision_started",
+            EnterpriseFact::KeySupervisionEnded { .. } => "enterprise.key_supervision_ended",
+            EnterpriseFact::GradeReviewRequired { .. } => "enterprise.grade_review_required",
+            EnterpriseFact::GradeReviewConditionEnded => "enterprise.grade_review_condition_ended",
+            EnterpriseFact::ExitConditionMet { .. } => "enterprise.exit_condition_met",
+            EnterpriseFact::ExitConditionEnded => "enterprise.exit_condition_ended",
+            EnterpriseFact::CreditRatingRecorded { .. } => "enterprise.credit_rating_recorded",
+            EnterpriseFact::Blacklisted { .. } => "enterprise.blacklisted",
+            EnterpriseFact::RemovedFromBlacklist { .. } => "enterprise.removed_from_blacklist",
+            EnterpriseFact::SurveyCompleted { .. } => "enterprise.survey_completed",
+            EnterpriseFact::RectificationRefused { .. } => "enterprise.rectification_refused",
+            EnterpriseFact::DowngradeRequired { .. } => "enterprise.downgrade_required",
+            EnterpriseFact::GradeDowngraded { .. } => "enterprise.grade_downgraded",
+            EnterpriseFact::FeeStandardEnforced { .. } => "enterprise.fee_standard_enforced",
+            EnterpriseFact::FeeStandardRefused { .. } => "enterprise.fee_standard_refused",
+            EnterpriseFact::RefundOrdered { .. } => "enterprise.refund_ordered",
+            EnterpriseFact::ExitProcedureStarted { .. } => "enterprise.exit_procedure_started",
+            EnterpriseFact::Escalation(EscalationFact::DeadlineMissed { .. }) => "enterprise.deadline_missed",
+            EnterpriseFact::Escalation(EscalationFact::Escalated { .. }) => "enterprise.escalated",
+        }
+    }
+}
+
+/// A lead counted against the company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedLead {
+    /// The complainant's keyed identity; none for an anonymous lead.
+    pub complainant_key: Option<ComplainantKey>,
+    /// When it was registered.
+    pub registered_at: DateTime<FixedOffset>,
+    /// The community.
+    pub community: String,
+    /// The latest finding and when it was made.
+    pub finding: Option<(Finding, DateTime<FixedOffset>)>,
+}
+
+/// A completed survey (interpretation 13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Survey {
+    /// The community.
+    pub community: String,
+    /// When it was recorded.
+    pub at: DateTime<FixedOffset>,
+    /// People asked.
+    pub respondents: u32,
+    /// People satisfied.
+    pub satisfied: u32,
+}
+
+/// Everything known about one company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Company {
+    /// The code.
+    pub uscc: Uscc,
+    /// The latest name a lead gave.
+    pub name: String,
+    /// Leads counted, by lead.
+    pub leads: BTreeMap<ComplaintId, CountedLead>,
+    /// Under key supervision (REG-4) since.
+    pub key_supervision_since: Option<DateTime<FixedOffset>>,
+    /// A grade review in force (GRD-1) since.
+    pub grade_review_since: Option<DateTime<FixedOffset>>,
+    /// The exit condition holding (EXT-1) since.
+    pub exit_condition_since: Option<DateTime<FixedOffset>>,
+    /// The exit procedure started at.
+    pub exit_started_at: Option<DateTime<FixedOffset>>,
+    /// The latest credit rating.
+    pub credit_rating: Option<String>,
+    /// On the black list since.
+    pub blacklisted_on: Option<NaiveDate>,
+    /// Completed surveys, oldest first.
+    pub surveys: Vec<Survey>,
+    /// Refusals to rectify: community and instant.
+    pub refusals: Vec<(String, DateTime<FixedOffset>)>,
+    /// Current grade of each community, where one was set.
+    pub grades: BTreeMap<String, u8>,
+    /// Open deadlines, misses and escalations.
+    pub obligations: Obligations,
+}
+
+/// A company's state: nothing before its first lead.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EnterpriseState {
+    /// The company, once a lead names it.
+    pub company: Option<Company>,
+}
+
+/// The start of a window of `months` calendar months ending at `end`: the same wall-clock
+/// instant in Shanghai that many months before, or the month's last day where that day does
+/// not exist (interpretation 20).
+pub fn window_start(end: DateTime<FixedOffset>, months: u32) -> DateTime<FixedOffset> {
+    end.checked_sub_months(Months::new(months)).unwrap_or(end)
+}
+
+/// Satisfaction in basis points, rounded down.
+pub fn satisfaction_bp(respondents: u32, satisfied: u32) -> u32 {
+    if respondents == 0 {
+        return 0;
+    }
+    u32::try_from(u64::from(satisfied) * 10_000 / u64::from(respondents)).unwrap_or(10_000)
+}
+
+/// Whether satisfied/respondents is strictly below a threshold in basis points, exactly.
+fn below(respondents: u32, satisfied: u32, threshold_bp: u32) -> bool {
+    u64::from(satisfied) * 10_000 < u64::from(threshold_bp) * u64::from(respondents)
+}
+
+impl Company {
+    /// Counts distinct complainants among leads registered in the window of `months` ending
+    /// at `at` (interpretations 2 and 20); with `substantiated_only`, only leads found
+    /// substantiated at or before `at`.
+    fn count(&self, at: DateTime<FixedOffset>, months: u32, basis: CountBasis) -> CountEvidence {
+        let start = window_start(at, months);
+        let mut keys = BTreeSet::new();
+        let mut anonymous_leads = Vec::new();
+        let mut leads = Vec::new();
+        for (id, lead) in &self.leads {
+            if lead.registered_at <= start || lead.registered_at > at {
+                continue;
+            }
+            if basis == CountBasis::Substantiated
+                && !matches!(lead.finding, Some((Finding::Substantiated, found_at)) if found_at <= at)
+            {
+                continue;
+            }
+            leads.push(id.clone());
+            match &lead.complainant_key {
+                Some(key) => {
+                    keys.insert(key.clone());
+                }
+                None => anonymous_leads.push(id.clone()),
+            }
+        }
+        let distinct = u32::try_from(keys.len() + anonymous_leads.len()).unwrap_or(u32::MAX);
+        CountEvidence {
+            window_start: start,
+            window_end: at,
+            distinct,
+            keys: keys.into_iter().collect(),
+            anonymous_leads,
+            leads,
+        }
+    }
+
+    /// REG-4: distinct complainants in the key-supervision window, if more than the threshold.
+    pub fn key_supervision(&self, at: DateTime<FixedOffset>, policy: &Policy) -> (bool, CountEvidence) {
+        let rules = &policy.companies;
+        let evidence = self.count(at, rules.key_supervision_window_months, CountBasis::All);
+        (evidence.distinct > rules.key_supervision_more_than, evidence)
+    }
+
+    /// GRD-1: the triggers of a grade review that hold at `at`.
+    pub fn grade_review_triggers(&self, at: DateTime<FixedOffset>, policy: &Policy) -> Vec<GradeReviewTrigger> {
+        let rules = &policy.companies;
+        let mut triggers = Vec::new();
+        let evidence = self.count(at, rules.grade_review_window_months, CountBasis::Substantiated);
+        if evidence.distinct > rules.grade_review_more_than {
+            triggers.push(GradeReviewTrigger::Complaints { evidence });
+        }
+        if let Some(rating) = &self.credit_rating
+            && rules.low_credit_ratings.iter().any(|low| low == rating)
+        {
+            triggers.push(GradeReviewTrigger::LowCreditRating { rating: rating.clone() });
+        }
+        if let Some(listed_on) = self.blacklisted_on
+            && let Some(long_since) = listed_on.checked_add_months(Months::new(rules.long_blacklist_months))
+            && long_since <= at.date_naive()
+        {
+            triggers.push(GradeReviewTrigger::LongBlacklisted { listed_on });
+        }
+        triggers
+    }
+
+    /// EXT-1: whether the exit procedure may start at `at`, with the evidence.
+    pub fn exit_condition(&self, at: DateTime<FixedOffset>, policy: &Policy) -> (bool, ExitEvidence) {
+        let rules = &policy.companies;
+        let count = self.count(at, rules.exit_window_months, CountBasis::Substantiated);
+        let start = window_start(at, rules.exit_window_months);
+        let in_window = |instant: DateTime<FixedOffset>| instant > start && instant <= at;
+        let refusals: Vec<String> = self
+            .refusals
+            .iter()
+            .filter(|(_, refused_at)| in_window(*refused_at))
+            .map(|(community, _)| community.clone())
+            .collect();
+        let latest_survey = self.surveys.iter().filter(|survey| in_window(survey.at)).next_back();
+        let low_satisfaction_bp = latest_survey
+            .filter(|survey| below(survey.respondents, survey.satisfied, rules.exit_satisfaction_below_bp))
+            .map(|survey| satisfaction_bp(survey.respondents, survey.satisfied));
+        let holds = count.distinct > rules.exit_more_than && (!refusals.is_empty() || low_satisfaction_bp.is_some());
+        (
+            holds,
+            ExitEvidence {
+                count,
+                refusals,
+                low_satisfaction_bp,
+            },
+        )
+    }
+
+    /// Communities a grade review covers (interpretation 14): those with a substantiated
+    /// complaint in the window, else every community with a lead on record.
+    fn communities_to_survey(&self, triggers: &[GradeReviewTrigger]) -> Vec<String> {
+        let mut communities = BTreeSet::new();
+        for trigger in triggers {
+            if let GradeReviewTrigger::Complaints { evidence } = trigger {
+                for lead in &evidence.leads {
+                    if let Some(counted) = self.leads.get(lead) {
+                        communities.insert(counted.community.clone());
+                    }
+                }
+            }
+        }
+        if communities.is_empty() {
+            communities.extend(self.leads.values().map(|lead| lead.community.clone()));
+        }
+        communities.into_iter().collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CountBasis {
+    All,
+    Substantiated,
+}
+
+fn required(rule: RuleId, field: &'static str, value: &str) -> Result<(), DomainError> {
+    if value.trim().is_empty() {
+        Err(DomainError::MissingField { rule, field })
+    } else {
+        Ok(())
+    }
+}
+
+fn require_body(allowed: &[BodyCode], rule: RuleId, command: &'static str, ctx: &Context<'_>) -> Result<(), DomainError> {
+    if allowed.contains(&ctx.actor.body) {
+        Ok(())
+    } else {
+        Err(DomainError::WrongBody {
+            rule,
+            command,
+            acting: ctx.actor.body,
+            responsible: allowed.first().copied(),
+        })
+    }
+}
+
+fn event(ctx: &Context<'_>, fact: EnterpriseFact) -> EnterpriseEvent {
+    EnterpriseEvent {
+        at: ctx.now,
+        fact,
+        opens: Vec::new(),
+        closes: Vec::new(),
+    }
+}
+
+fn open_deadline<'a>(company: &'a Company, kind: DeadlineKind, community: &str, command: &'static str) -> Result<&'a Deadline, DomainError> {
+    company
+        .obligations
+        .open_of_kind(kind, Some(community))
+        .ok_or(DomainError::Unmet {
+            rule: kind.rule(),
+            command,
+            requirement: Requirement::CompanyCondition,
+        })
+}
+
+fn close(deadline: &Deadline, how: ClosedHow) -> DeadlineClosure {
+    DeadlineClosure {
+        seq: deadline.seq,
+        kind: deadline.kind,
+        how,
+    }
+}
+
+fn community_deadline(ctx: &Context<'_>, seq: u32, kind: DeadlineKind, body: BodyCode, community: &str) -> Result<Deadline, DomainError> {
+    let mut deadline = ctx.deadline(seq, kind, body, ctx.now)?;
+    deadline.community = Some(community.to_owned());
+    Ok(deadline)
+}
+
+/// Decides a command on a company, then records every condition the result makes true or
+/// false at the decision's instant (interpretation 16).
+pub fn decide(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Context<'_>) -> Result<Vec<EnterpriseEvent>, DomainError> {
+    let mut events = decide_command(state, command, ctx)?;
+    let mut after = events.iter().fold(state.clone(), evolve);
+    loop {
+        let Some(company) = &after.company else { break };
+        let Some(event) = condition_change(company, ctx)? else { break };
+        after = evolve(after, &event);
+        events.push(event);
+    }
+    Ok(events)
+}
+
+fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Context<'_>) -> Result<Vec<EnterpriseEvent>, DomainError> {
+    let name = command.name();
+    if let EnterpriseCommand::RecordComplaint {
+        uscc,
+        company_name,
+        lead,
+        complainant_key,
+        registered_at,
+        community,
+    } = command
+    {
+        required(RuleId::Reg4, "company_name", &company_name)?;
+        required(RuleId::Reg4, "community", &community)?;
+        if let Some(company) = &state.company
+            && company.uscc != uscc
+        {
+            return Err(DomainError::InvalidField {
+                rule: RuleId::Reg4,
+                field: "uscc",
+                reason: format!("this stream is company {}, not {uscc}", company.uscc),
+            });
+        }
+        if let Some(company) = &state.company
+            && company.leads.contains_key(&lead)
+        {
+            return Err(DomainError::InvalidField {
+                rule: RuleId::Reg4,
+                field: "lead",
+                reason: format!("lead {lead} is already counted against this company"),
+            });
+        }
+        return Ok(vec![event(
+            ctx,
+            EnterpriseFact::ComplaintRecorded {
+                uscc,
+                company_name,
+                lead,
+                complainant_key,
+                registered_at,
+                community,
+            },
+        )]);
+    }
+    let company = state.company.as_ref().ok_or(DomainError::NotFound { subject: "company" })?;
+    let seq = company.obligations.next_seq();
+    match command {
+        EnterpriseCommand::RecordComplaint { .. } => unreachable!("handled above"),
+        EnterpriseCommand::RecordFinding { lead, finding, found_at } => {
+            if !company.leads.contains_key(&lead) {
+                return Err(DomainError::InvalidField {
+                    rule: RuleId::Grd1,
+                    field: "lead",
+                    reason: format!("lead {lead} is not counted against this company"),
+                });
+            }
+            Ok(vec![event(ctx, EnterpriseFact::FindingRecorded { lead, finding, found_at })])
+        }
+        EnterpriseCommand::EvaluateConditions => Ok(Vec::new()),
+        EnterpriseCommand::RecordCreditRating { rating } => {
+            require_body(&[BodyCode::ZJ], RuleId::Grd1, name, ctx)?;
+            required(RuleId::Grd1, "rating", &rating)?;
+            Ok(vec![event(ctx, EnterpriseFact::CreditRatingRecorded { rating })])
+        }
+        EnterpriseCommand::RecordBlacklisting { listed_on } => {
+            require_body(&[BodyCode::ZJ], RuleId::Grd1, name, ctx)?;
+            if company.blacklisted_on.is_some() {
+                return Err(DomainError::WrongState {
+                    rule: RuleId::Grd1,
+                    command: name,
+                    subject: "company",
+                    state: "already on the black list",
+                });
+            }
+            if listed_on > ctx.now.date_naive() {
+                return Err(DomainError::InvalidField {
+                    rule: RuleId::Grd1,
+                    field: "listed_on",
+                    reason: format!("{listed_on} is in the future"),
+                });
+            }
+            Ok(vec![event(ctx, EnterpriseFact::Blacklisted { listed_on })])
+        }
+        EnterpriseCommand::RecordBlacklistRemoval { removed_on } => {
+            require_body(&[BodyCode::ZJ], RuleId::Grd1, name, ctx)?;
+            let Some(listed_on) = company.blacklisted_on else {
+                return Err(DomainError::WrongState {
+                    rule: RuleId::Grd1,
+                    command: name,
+                    subject: "company",
+                    state: "not on the black list",
+                });
+            };
+            if removed_on < listed_on || removed_on > ctx.now.date_naive() {
+                return Err(DomainError::InvalidField {
+                    rule: RuleId::Grd1,
+                    field: "removed_on",
+                    reason: format!("{removed_on} must lie between the listing {listed_on} and today"),
+                });
+            }
+            Ok(vec![event(ctx, EnterpriseFact::RemovedFromBlacklist { removed_on })])
+        }
+        EnterpriseCommand::RecordSurvey {
+            community,
+            respondents,
+            satisfied,
+            publication,
+        } => {
+            // GRD-1: 住建 with the street office and the community carries out the survey.
+            require_body(&[BodyCode::ZJ, BodyCode::JB, BodyCode::SQ], RuleId::Grd1, name, ctx)?;
+            required(RuleId::Grd1, "community", &community)?;
+            let survey = open_deadline(company, DeadlineKind::Survey, &community, name)?;
+            if respondents == 0 {
+                return Err(DomainError::InvalidField {
+                    rule: RuleId::Grd1,
+                    field: "respondents",
+                    reason: "a survey needs at least one respondent".to_owned(),
+                });
+            }
+            if satisfied > respondents {
+                return Err(DomainError::InvalidField {
+                    rule: RuleId::Grd1,
+                    field: "satisfied",
+                    reason: format!("{satisfied} satisfied is more than the {respondents} respondents"),
+                });
+            }
+            required(RuleId::Grd1, "publication", &publication)?;
+            let mut completed = event(
+                ctx,
+                EnterpriseFact::SurveyCompleted {
+                    community: community.clone(),
+                    respondents,
+                    satisfied,
+                    satisfaction_bp: satisfaction_bp(respondents, satisfied),
+                    publication,
+                },
+            );
+            completed.closes.push(close(survey, ClosedHow::Met));
+            let mut events = vec![completed];
+            // GRD-2: satisfaction below the threshold requires the downgrade.
+            if below(respondents, satisfied, ctx.policy.companies.downgrade_satisfaction_below_bp) {
+                events.push(downgrade_required(
+                    company,
+                    ctx,
+                    seq,
+                    &community,
+                    DowngradeReason::LowSatisfaction {
+                        satisfaction_bp: satisfaction_bp(respondents, satisfied),
+                    },
+                )?);
+            }
+            Ok(events)
+        }
+        EnterpriseCommand::RecordRectificationRefused { community, detail } => {
+            require_body(&[BodyCode::ZJ, BodyCode::JB, BodyCode::SQ], RuleId::Grd2, name, ctx)?;
+            required(RuleId::Grd2, "community", &community)?;
+            required(RuleId::Grd2, "detail", &detail)?;
+            let refused = event(
+                ctx,
+                EnterpriseFact::RectificationRefused {
+                    community: community.clone(),
+                    detail,
+                },
+            );
+            let mut events = vec![refused];
+            events.push(downgrade_required(
+                company,
+                ctx,
+                seq,
+                &community,
+                DowngradeReason::RectificationRefused,
+            )?);
+            Ok(events)
+        }
+        EnterpriseCommand::DowngradeGrade { community, to_grade } => {
+            require_body(&[BodyCode::ZJ], RuleId::Grd2, name, ctx)?;
+            let downgrade = open_deadline(company, DeadlineKind::Downgrade, &community, name)?;
+            let from_grade = company.grades.get(&community).copied();
+            if to_grade == 0 || from_grade.is_some_and(|from| to_grade <= from) {
+                return Err(DomainError::InvalidField {
+                    rule: RuleId::Grd2,
+                    field: "to_grade",
+                    reason: format!(
+                        "grade {to_grade} is not below the community's current grade{}",
+                        from_grade.map(|from| format!(" {from}")).unwrap_or_default()
+                    ),
+                });
+            }
+            let mut downgraded = event(
+                ctx,
+                EnterpriseFact::GradeDowngraded {
+                    community: community.clone(),
+                    from_grade,
+                    to_grade,
+                    pushed_to: vec![BodyCode::FG, BodyCode::SJ],
+                },
+            );
+            downgraded.closes.push(close(downgrade, ClosedHow::Met));
+            // GRD-3: 发改 enforces the lower grade's fee standard within its period.
+            downgraded
+                .opens
+                .push(community_deadline(ctx, seq, DeadlineKind::FeeEnforce, BodyCode::FG, &community)?);
+            Ok(vec![downgraded])
+        }
+        EnterpriseCommand::EnforceFeeStandard { community, detail } => {
+            require_body(&[BodyCode::FG], RuleId::Grd3, name, ctx)?;
+            let fee = open_deadline(company, DeadlineKind::FeeEnforce, &community, name)?;
+            required(RuleId::Grd3, "detail", &detail)?;
+            let mut enforced = event(
+                ctx,
+                EnterpriseFact::FeeStandardEnforced {
+                    community,
+                    detail,
+                    copied_to: vec![BodyCode::ZJ],
+                },
+            );
+            enforced.closes.push(close(fee, ClosedHow::Met));
+            Ok(vec![enforced])
+        }
+        EnterpriseCommand::RefuseFeeStandard { community, detail } => {
+            require_body(&[BodyCode::FG], RuleId::Grd4, name, ctx)?;
+            let fee = open_deadline(company, DeadlineKind::FeeEnforce, &community, name)?;
+            required(RuleId::Grd4, "detail", &detail)?;
+            let mut refused = event(
+                ctx,
+                EnterpriseFact::FeeStandardRefused {
+                    community: community.clone(),
+                    detail,
+                    handed_to: BodyCode::SJ,
+                },
+            );
+            refused.closes.push(close(fee, ClosedHow::Met));
+            // GRD-4: 市场监管 has the over-collected fees refunded within its period.
+            refused
+                .opens
+                .push(community_deadline(ctx, seq, DeadlineKind::Refund, BodyCode::SJ, &community)?);
+            Ok(vec![refused])
+        }
+        EnterpriseCommand::OrderRefund {
+            community,
+            amount_fen,
+            penalty,
+        } => {
+            require_body(&[BodyCode::SJ], RuleId::Grd4, name, ctx)?;
+            let refund = open_deadline(company, DeadlineKind::Refund, &community, name)?;
+            required(RuleId::Grd4, "penalty", &penalty)?;
+            let mut ordered = event(
+                ctx,
+                EnterpriseFact::RefundOrdered {
+                    community,
+                    amount_fen,
+                    penalty,
+                    copied_to: vec![BodyCode::FG, BodyCode::ZJ],
+                },
+            );
+            ordered.closes.push(close(refund, ClosedHow::Met));
+            Ok(vec![ordered])
+        }
+        EnterpriseCommand::StartExitProcedure {
+            decision,
+            street_office_official,
+        } => {
+            require_body(&[BodyCode::ZJ], RuleId::Ext1, name, ctx)?;
+            if company.exit_started_at.is_some() {
+                return Err(DomainError::WrongState {
+                    rule: RuleId::Ext1,
+                    command: name,
+                    subject: "company",
+                    state: "already in the exit procedure",
+                });
+            }
+            if company.exit_condition_since.is_none() {
+                return Err(DomainError::Unmet {
+                    rule: RuleId::Ext1,
+                    command: name,
+                    requirement: Requirement::CompanyCondition,
+                });
+            }
+            required(RuleId::Ext1, "decision", &decision)?;
+            required(RuleId::Ext1, "street_office_official", &street_office_official)?;
+            Ok(vec![event(
+                ctx,
+                EnterpriseFact::ExitProcedureStarted {
+                    decision,
+                    street_office_official,
+                },
+            )])
+        }
+        EnterpriseCommand::Escalate { seq, level } => {
+            let facts = company.obligations.decide_escalation(seq, level, ctx)?;
+            Ok(facts
+                .into_iter()
+                .map(|fact| event(ctx, EnterpriseFact::Escalation(fact)))
+                .collect())
+        }
+    }
+}
+
+/// GRD-2: the downgrade of a community is required within its period, unless one is
+/// already pending there.
+fn downgrade_required(
+    company: &Company,
+    ctx: &Context<'_>,
+    seq: u32,
+    community: &str,
+    reason: DowngradeReason,
+) -> Result<EnterpriseEvent, DomainError> {
+    let mut required = event(
+        ctx,
+        EnterpriseFact::DowngradeRequired {
+            community: community.to_owned(),
+            reason,
+        },
+    );
+    if company.obligations.open_of_kind(DeadlineKind::Downgrade, Some(community)).is_none() {
+        required
+            .opens
+            .push(community_deadline(ctx, seq, DeadlineKind::Downgrade, BodyCode::ZJ, community)?);
+    }
+    Ok(required)
+}
+
+/// The next condition whose truth differs from what the stream records, as an event, or
+/// `None` when the record is up to date (interpretation 16).
+fn condition_change(company: &Company, ctx: &Context<'_>) -> Result<Option<EnterpriseEvent>, DomainError> {
+    let at = ctx.now;
+    let (key_supervision, evidence) = company.key_supervision(at, ctx.policy);
+    match (key_supervision, company.key_supervision_since.is_some()) {
+        (true, false) => return Ok(Some(event(ctx, EnterpriseFact::KeySupervisionStarted { evidence }))),
+        (false, true) => return Ok(Some(event(ctx, EnterpriseFact::KeySupervisionEnded { evidence }))),
+        _ => {}
+    }
+    let triggers = company.grade_review_triggers(at, ctx.policy);
+    match (triggers.is_empty(), company.grade_review_since.is_some()) {
+        (false, false) => {
+            let communities = company.communities_to_survey(&triggers);
+            let mut required = event(
+                ctx,
+                EnterpriseFact::GradeReviewRequired {
+                    triggers,
+                    communities: communities.clone(),
+                },
+            );
+            let mut seq = company.obligations.next_seq();
+            for community in &communities {
+                if company.obligations.open_of_kind(DeadlineKind::Survey, Some(community)).is_none() {
+                    required
+                        .opens
+                        .push(community_deadline(ctx, seq, DeadlineKind::Survey, BodyCode::ZJ, community)?);
+                    seq += 1;
+                }
+            }
+            return Ok(Some(required));
+        }
+        (true, true) => return Ok(Some(event(ctx, EnterpriseFact::GradeReviewConditionEnded))),
+        _ => {}
+    }
+    let (exit, evidence) = company.exit_condition(at, ctx.policy);
+    match (exit, company.exit_condition_since.is_some()) {
+        (true, false) => Ok(Some(event(ctx, EnterpriseFact::ExitConditionMet { evidence }))),
+        (false, true) => Ok(Some(event(ctx, EnterpriseFact::ExitConditionEnded))),
+        _ => Ok(None),
+    }
+}
+
+/// Folds an event into a company's state.
+pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> EnterpriseState {
+    if let EnterpriseFact::ComplaintRecorded {
+        uscc,
+        company_name,
+        lead,
+        complainant_key,
+        registered_at,
+        community,
+    } = &event.fact
+    {
+        let company = state.company.get_or_insert_with(|| Company {
+            uscc: uscc.clone(),
+            name: company_name.clone(),
+            leads: BTreeMap::new(),
+            key_supervision_since: None,
+            grade_review_since: None,
+            exit_condition_since: None,
+            exit_started_at: None,
+            credit_rating: None,
+            blacklisted_on: None,
+            surveys: Vec::new(),
+            refusals: Vec::new(),
+            grades: BTreeMap::new(),
+            obligations: Obligations::default(),
+        });
+        company.name = company_name.clone();
+        company.leads.insert(
+            lead.clone(),
+            CountedLead {
+                complainant_key: complainant_key.clone(),
+                registered_at: *registered_at,
+                community: community.clone(),
+                finding: None,
+            },
+        );
+    }
+    let Some(company) = &mut state.company else {
+        return state;
+    };
+    match &event.fact {
+        EnterpriseFact::ComplaintRecorded { .. } => {}
+        EnterpriseFact::FindingRecorded { lead, finding, found_at } => {
+            if let Some(counted) = company.leads.get_mut(lead) {
+                counted.finding = Some((*finding, *found_at));
+            }
+        }
+        EnterpriseFact::KeySupervisionStarted { .. } => company.key_supervision_since = Some(event.at),
+        EnterpriseFact::KeySupervisionEnded { .. } => company.key_supervision_since = None,
+        EnterpriseFact::GradeReviewRequired { .. } => company.grade_review_since = Some(event.at),
+        EnterpriseFact::GradeReviewConditionEnded => company.grade_review_since = None,
+        EnterpriseFact::ExitConditionMet { .. } => company.exit_condition_since = Some(event.at),
+        EnterpriseFact::ExitConditionEnded => company.exit_condition_since = None,
+        EnterpriseFact::CreditRatingRecorded { rating } => company.credit_rating = Some(rating.clone()),
+        EnterpriseFact::Blacklisted { listed_on } => company.blacklisted_on = Some(*listed_on),
+        EnterpriseFact::RemovedFromBlacklist { .. } => company.blacklisted_on = None,
+        EnterpriseFact::SurveyCompleted {
+            community,
+            respondents,
+            satisfied,
+            ..
+        } => company.surveys.push(Survey {
+            community: community.clone(),
+            at: event.at,
+            respondents: *respondents,
+            satisfied: *satisfied,
+        }),
+        EnterpriseFact::RectificationRefused { community, .. } => company.refusals.push((community.clone(), event.at)),
+        EnterpriseFact::DowngradeRequired { .. } => {}
+        EnterpriseFact::GradeDowngraded { community, to_grade, .. } => {
+            company.grades.insert(community.clone(), *to_grade);
+        }
+        EnterpriseFact::FeeStandardEnforced { .. }
+        | EnterpriseFact::FeeStandardRefused { .. }
+        | EnterpriseFact::RefundOrdered { .. } => {}
+        EnterpriseFact::ExitProcedureStarted { .. } => company.exit_started_at = Some(event.at),
+        EnterpriseFact::Escalation(fact) => company.obligations.apply_escalation(fact),
+    }
+    company.obligations.apply(&event.opens, &event.closes);
+    state
+}
