@@ -75,6 +75,17 @@ pub enum AppendError {
         /// The backend's limit.
         max: u64,
     },
+    /// The events of one append together encode to more than the backend stores in one
+    /// append.
+    #[error("append to stream {stream} encodes to {len} bytes, more than the {max} allowed")]
+    AppendTooLarge {
+        /// The stream appended to.
+        stream: StreamName,
+        /// The append's encoded length.
+        len: u64,
+        /// The backend's limit.
+        max: u64,
+    },
     /// The store refuses writes since an earlier write or sync failed; it must be
     /// reopened, which recovers from what actually reached the disk.
     #[error("the store refuses writes after an earlier failed write or sync; reopen it")]

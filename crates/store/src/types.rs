@@ -79,6 +79,12 @@ impl fmt::Debug for StreamName {
     }
 }
 
+impl std::borrow::Borrow<str> for StreamName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl std::str::FromStr for StreamName {
     type Err = StreamNameError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
