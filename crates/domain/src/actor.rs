@@ -83,10 +83,7 @@ impl FromStr for Role {
     type Err = UnknownRole;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|role| role.as_str() == s)
-            .ok_or_else(|| UnknownRole(s.to_owned()))
+        Role::ALL.into_iter().find(|role| role.as_str() == s).ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
@@ -104,11 +101,7 @@ pub struct Actor {
 impl Actor {
     /// The deadline reactor, acting for 住建, which reports missed deadlines (ACC-2).
     pub fn deadline_reactor() -> Actor {
-        Actor {
-            person: "deadline-reactor".to_owned(),
-            body: BodyCode::ZJ,
-            role: Role::System,
-        }
+        Actor { person: "deadline-reactor".to_owned(), body: BodyCode::ZJ, role: Role::System }
     }
 }
 

@@ -62,10 +62,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroU32;
 
-use chrono::{
-    DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, TimeDelta, TimeZone,
-    Weekday,
-};
+use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, TimeDelta, TimeZone, Weekday};
 use serde::{Deserialize, Serialize};
 
 /// A period as the procedure states it.
@@ -116,15 +113,7 @@ const SHANGHAI: FixedOffset = match FixedOffset::east_opt(8 * 60 * 60) {
 };
 
 /// The statutory festivals a national year file may name (全国年节及纪念日放假办法).
-const FESTIVALS: [&str; 7] = [
-    "元旦",
-    "春节",
-    "清明节",
-    "劳动节",
-    "端午节",
-    "中秋节",
-    "国庆节",
-];
+const FESTIVALS: [&str; 7] = ["元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节"];
 
 /// Separates the festivals of a block that covers several, as in 国庆节、中秋节.
 const FESTIVAL_SEPARATOR: char = '、';
@@ -384,18 +373,8 @@ pub enum CalendarError {
 }
 
 impl CalendarError {
-    fn invalid_entry(
-        file: CalendarFile,
-        year: i32,
-        entry: &CalendarEntry,
-        problem: EntryProblem,
-    ) -> CalendarError {
-        CalendarError::InvalidEntry {
-            file,
-            year,
-            entry: entry.clone(),
-            problem: Box::new(problem),
-        }
+    fn invalid_entry(file: CalendarFile, year: i32, entry: &CalendarEntry, problem: EntryProblem) -> CalendarError {
+        CalendarError::InvalidEntry { file, year, entry: entry.clone(), problem: Box::new(problem) }
     }
 }
 
@@ -440,10 +419,8 @@ impl CheckedFile {
     /// Reads a year file or an override: the TOML, the year, the source, and each entry's
     /// name and dates on their own. Conflicts between entries are found by `merge_into`.
     fn read(file: CalendarFile, text: &str) -> Result<CheckedFile, CalendarError> {
-        let raw: RawFile = toml::from_str(text).map_err(|error| CalendarError::Malformed {
-            file,
-            reason: describe_toml_error(text, &error),
-        })?;
+        let raw: RawFile = toml::from_str(text)
+            .map_err(|error| CalendarError::Malformed { file, reason: describe_toml_error(text, &error) })?;
         let year = raw.year;
         // The lower bound is what makes the fixed offset of `shanghai()` exact.
         if !(FIRST_YEAR_WITHOUT_SUMMER_TIME..=9999).contains(&year) {
@@ -452,33 +429,16 @@ impl CheckedFile {
         if raw.source.trim().is_empty() {
             return Err(CalendarError::EmptySource { file, year });
         }
-        let invalid = |entry: &CalendarEntry, problem| {
-            CalendarError::invalid_entry(file, year, entry, problem)
-        };
+        let invalid = |entry: &CalendarEntry, problem| CalendarError::invalid_entry(file, year, entry, problem);
         let date_in_year = |entry: &CalendarEntry, field, value: &str| {
-            let date = parse_date(value).ok_or_else(|| {
-                invalid(
-                    entry,
-                    EntryProblem::BadDate {
-                        field,
-                        value: value.to_owned(),
-                    },
-                )
-            })?;
-            if date.year() == year {
-                Ok(date)
-            } else {
-                Err(invalid(entry, EntryProblem::OutsideYear { field, date }))
-            }
+            let date = parse_date(value)
+                .ok_or_else(|| invalid(entry, EntryProblem::BadDate { field, value: value.to_owned() }))?;
+            if date.year() == year { Ok(date) } else { Err(invalid(entry, EntryProblem::OutsideYear { field, date })) }
         };
 
         let mut holidays = Vec::with_capacity(raw.holiday.len());
         for (index, holiday) in raw.holiday.into_iter().enumerate() {
-            let entry = CalendarEntry {
-                kind: EntryKind::Holiday,
-                position: index + 1,
-                name: holiday.name,
-            };
+            let entry = CalendarEntry { kind: EntryKind::Holiday, position: index + 1, name: holiday.name };
             if entry.name.trim().is_empty() {
                 return Err(invalid(&entry, EntryProblem::EmptyName));
             }
@@ -491,45 +451,27 @@ impl CheckedFile {
         }
         let mut working_days = Vec::with_capacity(raw.working_day.len());
         for (index, working_day) in raw.working_day.into_iter().enumerate() {
-            let entry = CalendarEntry {
-                kind: EntryKind::WorkingDay,
-                position: index + 1,
-                name: working_day.name,
-            };
+            let entry = CalendarEntry { kind: EntryKind::WorkingDay, position: index + 1, name: working_day.name };
             if entry.name.trim().is_empty() {
                 return Err(invalid(&entry, EntryProblem::EmptyName));
             }
             let date = date_in_year(&entry, "date", &working_day.date)?;
             working_days.push((entry, date));
         }
-        Ok(CheckedFile {
-            file,
-            year,
-            source: raw.source,
-            holidays,
-            working_days,
-        })
+        Ok(CheckedFile { file, year, source: raw.source, holidays, working_days })
     }
 
     /// Checks the names of a national year file: every name is made of statutory festivals,
     /// and every festival has exactly one block.
     fn check_festivals(&self) -> Result<(), CalendarError> {
-        let invalid = |entry: &CalendarEntry, problem| {
-            CalendarError::invalid_entry(self.file, self.year, entry, problem)
-        };
+        let invalid =
+            |entry: &CalendarEntry, problem| CalendarError::invalid_entry(self.file, self.year, entry, problem);
         let known_festival = |entry: &CalendarEntry, part: &str| {
             FESTIVALS
                 .iter()
                 .copied()
                 .find(|festival| *festival == part)
-                .ok_or_else(|| {
-                    invalid(
-                        entry,
-                        EntryProblem::UnknownFestival {
-                            name: part.to_owned(),
-                        },
-                    )
-                })
+                .ok_or_else(|| invalid(entry, EntryProblem::UnknownFestival { name: part.to_owned() }))
         };
         let mut blocks: BTreeMap<&'static str, &CalendarEntry> = BTreeMap::new();
         for (entry, _, _) in &self.holidays {
@@ -538,10 +480,7 @@ impl CheckedFile {
                 if let Some(other) = blocks.insert(festival, entry) {
                     return Err(invalid(
                         entry,
-                        EntryProblem::FestivalTwice {
-                            festival: festival.to_owned(),
-                            other: other.clone(),
-                        },
+                        EntryProblem::FestivalTwice { festival: festival.to_owned(), other: other.clone() },
                     ));
                 }
             }
@@ -551,15 +490,8 @@ impl CheckedFile {
                 known_festival(entry, part)?;
             }
         }
-        match FESTIVALS
-            .iter()
-            .find(|festival| !blocks.contains_key(*festival))
-        {
-            Some(festival) => Err(CalendarError::MissingFestival {
-                file: self.file,
-                year: self.year,
-                festival,
-            }),
+        match FESTIVALS.iter().find(|festival| !blocks.contains_key(*festival)) {
+            Some(festival) => Err(CalendarError::MissingFestival { file: self.file, year: self.year, festival }),
             None => Ok(()),
         }
     }
@@ -567,27 +499,12 @@ impl CheckedFile {
     /// Adds the file's days to the data of its year, refusing anything that contradicts what
     /// is there: overlapping blocks, a working day that is a holiday, a weekday as working day.
     fn merge_into(self, data: &mut YearData) -> Result<(), CalendarError> {
-        let CheckedFile {
-            file,
-            year,
-            source,
-            holidays,
-            working_days,
-        } = self;
-        let invalid = |entry: &CalendarEntry, problem| {
-            CalendarError::invalid_entry(file, year, entry, problem)
-        };
+        let CheckedFile { file, year, source, holidays, working_days } = self;
+        let invalid = |entry: &CalendarEntry, problem| CalendarError::invalid_entry(file, year, entry, problem);
         for (entry, from, to) in holidays {
             for date in from.iter_days().take_while(|date| *date <= to) {
-                data.check_free(date)
-                    .map_err(|problem| invalid(&entry, problem))?;
-                data.holidays.insert(
-                    date,
-                    Origin {
-                        file,
-                        entry: entry.clone(),
-                    },
-                );
+                data.check_free(date).map_err(|problem| invalid(&entry, problem))?;
+                data.holidays.insert(date, Origin { file, entry: entry.clone() });
             }
         }
         for (entry, date) in working_days {
@@ -595,8 +512,7 @@ impl CheckedFile {
             if !is_weekend(weekday) {
                 return Err(invalid(&entry, EntryProblem::NotWeekend { date, weekday }));
             }
-            data.check_free(date)
-                .map_err(|problem| invalid(&entry, problem))?;
+            data.check_free(date).map_err(|problem| invalid(&entry, problem))?;
             data.working_days.insert(date, Origin { file, entry });
         }
         data.sources.push(source);
@@ -606,28 +522,16 @@ impl CheckedFile {
 
 impl YearData {
     fn empty() -> YearData {
-        YearData {
-            sources: Vec::new(),
-            holidays: BTreeMap::new(),
-            working_days: BTreeMap::new(),
-        }
+        YearData { sources: Vec::new(), holidays: BTreeMap::new(), working_days: BTreeMap::new() }
     }
 
     /// Whether no entry has claimed the date yet.
     fn check_free(&self, date: NaiveDate) -> Result<(), EntryProblem> {
         if let Some(origin) = self.holidays.get(&date) {
-            return Err(EntryProblem::AlreadyHoliday {
-                date,
-                other_file: origin.file,
-                other: origin.entry.clone(),
-            });
+            return Err(EntryProblem::AlreadyHoliday { date, other_file: origin.file, other: origin.entry.clone() });
         }
         if let Some(origin) = self.working_days.get(&date) {
-            return Err(EntryProblem::AlreadyWorkingDay {
-                date,
-                other_file: origin.file,
-                other: origin.entry.clone(),
-            });
+            return Err(EntryProblem::AlreadyWorkingDay { date, other_file: origin.file, other: origin.entry.clone() });
         }
         Ok(())
     }
@@ -649,10 +553,7 @@ fn parse_date(value: &str) -> Option<NaiveDate> {
 /// The TOML reader's message on one line, prefixed with the line it points at.
 fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
     let message = error.message().trim().replace('\n', "; ");
-    let line = error
-        .span()
-        .and_then(|span| text.get(..span.start))
-        .map(|before| before.matches('\n').count() + 1);
+    let line = error.span().and_then(|span| text.get(..span.start)).map(|before| before.matches('\n').count() + 1);
     match line {
         Some(line) => format!("line {line}: {message}"),
         None => message,
@@ -666,9 +567,7 @@ fn is_weekend(weekday: Weekday) -> bool {
 /// The day after `date`. Only the last date chrono can represent has none, and no year with
 /// data comes near it, so "no data" is the truthful answer there.
 fn next_day(date: NaiveDate) -> Result<NaiveDate, CalendarError> {
-    date.succ_opt().ok_or(CalendarError::NoDataForYear {
-        year: date.year().saturating_add(1),
-    })
+    date.succ_opt().ok_or(CalendarError::NoDataForYear { year: date.year().saturating_add(1) })
 }
 
 /// 00:00 Shanghai of `date`, which is also 24:00 of the day before.
@@ -702,11 +601,7 @@ impl Calendar {
             checked.check_festivals()?;
             let year = checked.year;
             if let Some(first) = positions.insert(year, position) {
-                return Err(CalendarError::DuplicateYear {
-                    year,
-                    first,
-                    second: position,
-                });
+                return Err(CalendarError::DuplicateYear { year, first, second: position });
             }
             let mut data = YearData::empty();
             checked.merge_into(&mut data)?;
@@ -721,10 +616,7 @@ impl Calendar {
     pub fn with_override(mut self, text: &str) -> Result<Calendar, CalendarError> {
         let checked = CheckedFile::read(CalendarFile::Override, text)?;
         let year = checked.year;
-        let data = self
-            .years
-            .get_mut(&year)
-            .ok_or(CalendarError::OverrideWithoutData { year })?;
+        let data = self.years.get_mut(&year).ok_or(CalendarError::OverrideWithoutData { year })?;
         // A refusal drops the half-merged calendar with `self`, so nobody sees it.
         checked.merge_into(data)?;
         Ok(self)
@@ -755,27 +647,17 @@ impl Calendar {
 
     /// The data of the date's year, or the refusal that names the year.
     fn year_data(&self, date: NaiveDate) -> Result<&YearData, CalendarError> {
-        self.years
-            .get(&date.year())
-            .ok_or(CalendarError::NoDataForYear { year: date.year() })
+        self.years.get(&date.year()).ok_or(CalendarError::NoDataForYear { year: date.year() })
     }
 
     /// The n-th working day strictly after `date` (interpretation 6). `date` itself is not
     /// looked at and needs no data; every day after it up to the answer does.
-    pub fn nth_working_day_after(
-        &self,
-        date: NaiveDate,
-        n: NonZeroU32,
-    ) -> Result<NaiveDate, CalendarError> {
+    pub fn nth_working_day_after(&self, date: NaiveDate, n: NonZeroU32) -> Result<NaiveDate, CalendarError> {
         self.nth_working_day_from(next_day(date)?, n)
     }
 
     /// The n-th working day on or after `first`.
-    fn nth_working_day_from(
-        &self,
-        first: NaiveDate,
-        n: NonZeroU32,
-    ) -> Result<NaiveDate, CalendarError> {
+    fn nth_working_day_from(&self, first: NaiveDate, n: NonZeroU32) -> Result<NaiveDate, CalendarError> {
         let mut remaining = n.get();
         let mut date = first;
         // Each turn either counts a working day or moves one day on; once past the last year
@@ -793,11 +675,7 @@ impl Calendar {
 
     /// The due instant of a period starting at `start`: 24:00 (Shanghai) of its last day for
     /// day, working-day and month periods; `start` plus the hours for hour periods.
-    pub fn due(
-        &self,
-        start: DateTime<FixedOffset>,
-        period: Period,
-    ) -> Result<DateTime<FixedOffset>, CalendarError> {
+    pub fn due(&self, start: DateTime<FixedOffset>, period: Period) -> Result<DateTime<FixedOffset>, CalendarError> {
         let start = start.with_timezone(&shanghai());
         let start_date = start.date_naive();
         // The start must lie in the calendar even where the period does not look at it (hours),
@@ -814,17 +692,13 @@ impl Calendar {
             // Interpretation 5: counting starts the day after, so the last day is start + n;
             // a rest day as last day gives way to the first working day after it.
             Period::Days(days) => {
-                let nominal = start_date
-                    .checked_add_days(Days::new(u64::from(days)))
-                    .ok_or(out_of_range)?;
+                let nominal = start_date.checked_add_days(Days::new(u64::from(days))).ok_or(out_of_range)?;
                 self.nth_working_day_from(nominal, first)?
             }
             // Interpretation 5: the same-numbered day of the final month, clamped to the
             // month's last day (chrono's `checked_add_months` clamps), then the rest-day rule.
             Period::Months(months) => {
-                let nominal = start_date
-                    .checked_add_months(Months::new(months))
-                    .ok_or(out_of_range)?;
+                let nominal = start_date.checked_add_months(Months::new(months)).ok_or(out_of_range)?;
                 self.nth_working_day_from(nominal, first)?
             }
             // Interpretation 6. Zero working days behaves as zero days: the start's date if it
@@ -854,10 +728,7 @@ impl Calendar {
         let first_late_day = due.with_timezone(&shanghai()).date_naive();
         let at_date = at.with_timezone(&shanghai()).date_naive();
         let mut late = 0;
-        for date in first_late_day
-            .iter_days()
-            .take_while(|date| *date <= at_date)
-        {
+        for date in first_late_day.iter_days().take_while(|date| *date <= at_date) {
             if self.is_working_day(date)? {
                 late += 1;
             }

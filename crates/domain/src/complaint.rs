@@ -37,13 +37,8 @@ pub enum Channel {
 
 impl Channel {
     /// Every channel.
-    pub const ALL: [Channel; 5] = [
-        Channel::Hotline,
-        Channel::Mailbox,
-        Channel::Hotline12345,
-        Channel::WalkIn,
-        Channel::Import,
-    ];
+    pub const ALL: [Channel; 5] =
+        [Channel::Hotline, Channel::Mailbox, Channel::Hotline12345, Channel::WalkIn, Channel::Import];
 
     /// The channel's name in the API and read models.
     pub fn as_str(self) -> &'static str {
@@ -849,19 +844,11 @@ pub struct ComplaintState {
 }
 
 /// Deadlines of the handling period, closed together when the closure is complete.
-const HANDLING_DEADLINES: [DeadlineKind; 4] = [
-    DeadlineKind::GeneralClose,
-    DeadlineKind::MajorResolve,
-    DeadlineKind::MajorPlan,
-    DeadlineKind::ProgressReport,
-];
+const HANDLING_DEADLINES: [DeadlineKind; 4] =
+    [DeadlineKind::GeneralClose, DeadlineKind::MajorResolve, DeadlineKind::MajorPlan, DeadlineKind::ProgressReport];
 
 fn required(rule: RuleId, field: &'static str, value: &str) -> Result<(), DomainError> {
-    if value.trim().is_empty() {
-        Err(DomainError::MissingField { rule, field })
-    } else {
-        Ok(())
-    }
+    if value.trim().is_empty() { Err(DomainError::MissingField { rule, field }) } else { Ok(()) }
 }
 
 fn validate_registration(registration: &Registration, ctx: &Context<'_>) -> Result<(), DomainError> {
@@ -890,11 +877,9 @@ fn validate_registration(registration: &Registration, ctx: &Context<'_>) -> Resu
 
 fn complainant_key(registration: &Registration, ctx: &Context<'_>) -> Option<ComplainantKey> {
     match &registration.complainant {
-        Complainant::Named {
-            name,
-            contact,
-            id_number,
-        } => Some(ComplainantKey::derive(ctx.identity_secret, name, contact, id_number.as_deref())),
+        Complainant::Named { name, contact, id_number } => {
+            Some(ComplainantKey::derive(ctx.identity_secret, name, contact, id_number.as_deref()))
+        }
         Complainant::Anonymous => None,
     }
 }
@@ -919,48 +904,34 @@ fn category(ctx: &Context<'_>, field: &'static str, code: &str) -> Result<(Categ
 /// The body TRF-1 requires notifying: the street office for matters within 住建's duty,
 /// otherwise the category's own department.
 fn urgent_notified_body(category_body: BodyCode) -> BodyCode {
-    if category_body == BodyCode::ZJ {
-        BodyCode::JB
-    } else {
-        category_body
-    }
+    if category_body == BodyCode::ZJ { BodyCode::JB } else { category_body }
 }
 
 /// Builds events at the decision's instant with no deadlines attached; deadlines are added
 /// by the decision that needs them.
 fn event(ctx: &Context<'_>, fact: ComplaintFact) -> ComplaintEvent {
-    ComplaintEvent {
-        at: ctx.now,
-        fact,
-        opens: Vec::new(),
-        closes: Vec::new(),
-    }
+    ComplaintEvent { at: ctx.now, fact, opens: Vec::new(), closes: Vec::new() }
 }
 
 fn require_body(lead: &Lead, command: &'static str, rule: RuleId, ctx: &Context<'_>) -> Result<(), DomainError> {
     if lead.handling_body == Some(ctx.actor.body) {
         Ok(())
     } else {
-        Err(DomainError::WrongBody {
-            rule,
-            command,
-            acting: ctx.actor.body,
-            responsible: lead.handling_body,
-        })
+        Err(DomainError::WrongBody { rule, command, acting: ctx.actor.body, responsible: lead.handling_body })
     }
 }
 
-fn require_registrar_body(lead: &Lead, command: &'static str, rule: RuleId, ctx: &Context<'_>) -> Result<(), DomainError> {
+fn require_registrar_body(
+    lead: &Lead,
+    command: &'static str,
+    rule: RuleId,
+    ctx: &Context<'_>,
+) -> Result<(), DomainError> {
     let _ = lead;
     if ctx.actor.body == BodyCode::ZJ {
         Ok(())
     } else {
-        Err(DomainError::WrongBody {
-            rule,
-            command,
-            acting: ctx.actor.body,
-            responsible: Some(BodyCode::ZJ),
-        })
+        Err(DomainError::WrongBody { rule, command, acting: ctx.actor.body, responsible: Some(BodyCode::ZJ) })
     }
 }
 
@@ -968,21 +939,12 @@ fn require_status(lead: &Lead, command: &'static str, rule: RuleId, allowed: &[L
     if allowed.contains(&lead.status) {
         Ok(())
     } else {
-        Err(DomainError::WrongState {
-            rule,
-            command,
-            subject: "lead",
-            state: lead.status.as_str(),
-        })
+        Err(DomainError::WrongState { rule, command, subject: "lead", state: lead.status.as_str() })
     }
 }
 
 fn classification<'a>(lead: &'a Lead, command: &'static str, rule: RuleId) -> Result<&'a Classification, DomainError> {
-    lead.classification.as_ref().ok_or(DomainError::Unmet {
-        rule,
-        command,
-        requirement: Requirement::Classification,
-    })
+    lead.classification.as_ref().ok_or(DomainError::Unmet { rule, command, requirement: Requirement::Classification })
 }
 
 /// The deadlines of a fresh handling period of the lead's grade starting at `start`
@@ -1008,11 +970,17 @@ fn handling_period(
 }
 
 /// Decides a command on a lead.
-pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'_>) -> Result<Vec<ComplaintEvent>, DomainError> {
+pub fn decide(
+    state: &ComplaintState,
+    command: ComplaintCommand,
+    ctx: &Context<'_>,
+) -> Result<Vec<ComplaintEvent>, DomainError> {
     let name = command.name();
     let lead = match (&state.lead, &command) {
         (Some(_), ComplaintCommand::Register { .. }) => return Err(DomainError::AlreadyExists { rule: RuleId::Reg1 }),
-        (Some(_), ComplaintCommand::OpenSplitLead { .. }) => return Err(DomainError::AlreadyExists { rule: RuleId::Trf3 }),
+        (Some(_), ComplaintCommand::OpenSplitLead { .. }) => {
+            return Err(DomainError::AlreadyExists { rule: RuleId::Trf3 });
+        }
         (None, ComplaintCommand::Register { id, registration }) => return decide_register(id, registration, ctx),
         (None, ComplaintCommand::OpenSplitLead { .. }) => return decide_open_split(command, ctx),
         (None, _) => return Err(DomainError::NotFound { subject: "lead" }),
@@ -1023,12 +991,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
         ComplaintCommand::Register { .. } | ComplaintCommand::OpenSplitLead { .. } => {
             unreachable!("handled above")
         }
-        ComplaintCommand::Classify {
-            category: code,
-            urgency,
-            complexity,
-            split,
-        } => {
+        ComplaintCommand::Classify { category: code, urgency, complexity, split } => {
             require_registrar_body(lead, name, RuleId::Trf2, ctx)?;
             require_status(
                 lead,
@@ -1038,16 +1001,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
             )?;
             let (category, body) = category(ctx, "category", &code)?;
             let split_into = decide_split(lead, body, split, ctx)?;
-            let mut event = event(
-                ctx,
-                ComplaintFact::Classified {
-                    category,
-                    body,
-                    urgency,
-                    complexity,
-                    split_into,
-                },
-            );
+            let mut event = event(ctx, ComplaintFact::Classified { category, body, urgency, complexity, split_into });
             let transfer_open = lead.obligations.open_of_kind(DeadlineKind::Transfer, None);
             let urgent_open = lead.obligations.open_of_kind(DeadlineKind::UrgentNotify, None);
             match urgency {
@@ -1074,11 +1028,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
             }
             Ok(vec![event])
         }
-        ComplaintCommand::NotifyUrgent {
-            notified_body,
-            emergency_measures,
-            district_report,
-        } => {
+        ComplaintCommand::NotifyUrgent { notified_body, emergency_measures, district_report } => {
             require_registrar_body(lead, name, RuleId::Trf1, ctx)?;
             require_status(lead, name, RuleId::Trf1, &[LeadStatus::Classified])?;
             let classification = classification(lead, name, RuleId::Trf1)?;
@@ -1131,21 +1081,11 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                 return Err(DomainError::InvalidField {
                     rule: RuleId::Trf3,
                     field: "to",
-                    reason: format!(
-                        "category {} routes to {}, not {to}",
-                        classification.category, classification.body
-                    ),
+                    reason: format!("category {} routes to {}, not {to}", classification.category, classification.body),
                 });
             }
-            let mut event = event(
-                ctx,
-                ComplaintFact::Transferred {
-                    to,
-                    method,
-                    note,
-                    street_office_informed: to != BodyCode::JB,
-                },
-            );
+            let mut event =
+                event(ctx, ComplaintFact::Transferred { to, method, note, street_office_informed: to != BodyCode::JB });
             event.closes = lead.obligations.close_kinds(&[DeadlineKind::Transfer], ClosedHow::Met);
             event.opens = handling_period(ctx, seq, classification.complexity, to, ctx.now, true)?;
             Ok(vec![event])
@@ -1167,13 +1107,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                     state: "already being handled on its merits",
                 });
             }
-            let mut event = event(
-                ctx,
-                ComplaintFact::TransferReturned {
-                    by: ctx.actor.body,
-                    reason,
-                },
-            );
+            let mut event = event(ctx, ComplaintFact::TransferReturned { by: ctx.actor.body, reason });
             event.closes = lead.obligations.close_kinds(&HANDLING_DEADLINES, ClosedHow::Superseded);
             // Interpretation 15: the TRF-2 (or TRF-1) clock does not restart; misrouting shows
             // as lateness against the original due instant.
@@ -1190,10 +1124,8 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
             require_status(lead, name, RuleId::Hdl2, &[LeadStatus::Transferred, LeadStatus::Handling])?;
             require_body(lead, name, RuleId::Hdl2, ctx)?;
             required(RuleId::Hdl2, "reason", &reason)?;
-            let general = lead
-                .obligations
-                .open_of_kind(DeadlineKind::GeneralClose, None)
-                .ok_or(DomainError::WrongState {
+            let general =
+                lead.obligations.open_of_kind(DeadlineKind::GeneralClose, None).ok_or(DomainError::WrongState {
                     rule: RuleId::Hdl2,
                     command: name,
                     subject: "lead",
@@ -1236,9 +1168,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
             let body = lead.accountable_body();
             let mut event = event(ctx, ComplaintFact::PlanSubmitted { plan, resolve_by });
             event.closes = lead.obligations.close_kinds(&[DeadlineKind::MajorPlan], ClosedHow::Met);
-            event
-                .closes
-                .extend(lead.obligations.close_kinds(&[DeadlineKind::MajorResolve], ClosedHow::Superseded));
+            event.closes.extend(lead.obligations.close_kinds(&[DeadlineKind::MajorResolve], ClosedHow::Superseded));
             event.opens.push(Deadline {
                 seq,
                 kind: DeadlineKind::MajorResolve,
@@ -1334,9 +1264,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                 });
             }
             let mut event = event(ctx, ComplaintFact::PenaltyMatterOpened { received_at });
-            event
-                .opens
-                .push(ctx.deadline(seq, DeadlineKind::PenaltyVerify, ctx.actor.body, received_at)?);
+            event.opens.push(ctx.deadline(seq, DeadlineKind::PenaltyVerify, ctx.actor.body, received_at)?);
             Ok(vec![event])
         }
         ComplaintCommand::VerifyPenaltyMatter { outcome, summary } => {
@@ -1375,9 +1303,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
             }
             required(RuleId::Pen1, "case_number", &case_number)?;
             let mut event = event(ctx, ComplaintFact::PenaltyCaseFiled { case_number });
-            event
-                .opens
-                .push(ctx.deadline(seq, DeadlineKind::PenaltyComplete, ctx.actor.body, ctx.now)?);
+            event.opens.push(ctx.deadline(seq, DeadlineKind::PenaltyComplete, ctx.actor.body, ctx.now)?);
             Ok(vec![event])
         }
         ComplaintCommand::ExtendPenaltyPeriod { days, approved_by } => {
@@ -1397,9 +1323,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                 });
             }
             if let Some((approved_by, _)) = &penalty.extension {
-                return Err(DomainError::PenaltyAlreadyExtended {
-                    approved_by: approved_by.clone(),
-                });
+                return Err(DomainError::PenaltyAlreadyExtended { approved_by: approved_by.clone() });
             }
             let max = ctx.policy.periods.penalty_extension_max_days;
             if days == 0 {
@@ -1413,10 +1337,8 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                 return Err(DomainError::PenaltyExtensionTooLong { asked: days, max });
             }
             required(RuleId::Pen1, "approved_by", &approved_by)?;
-            let current = lead
-                .obligations
-                .open_of_kind(DeadlineKind::PenaltyComplete, None)
-                .ok_or(DomainError::Unmet {
+            let current =
+                lead.obligations.open_of_kind(DeadlineKind::PenaltyComplete, None).ok_or(DomainError::Unmet {
                     rule: RuleId::Pen1,
                     command: name,
                     requirement: Requirement::PenaltyCase,
@@ -1460,7 +1382,9 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                 });
             }
             match &decision {
-                PenaltyDecision::Imposed { description, .. } => required(RuleId::Pen1, "decision.description", description)?,
+                PenaltyDecision::Imposed { description, .. } => {
+                    required(RuleId::Pen1, "decision.description", description)?
+                }
                 PenaltyDecision::NotImposed { reason } => required(RuleId::Pen1, "decision.reason", reason)?,
             }
             let mut event = event(ctx, ComplaintFact::PenaltyDecided { decision });
@@ -1480,13 +1404,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
             }
             required(RuleId::Hdl3, "opinion", &opinion)?;
             check_ready_to_close(lead, name)?;
-            let mut event = event(
-                ctx,
-                ComplaintFact::ClosureSigned {
-                    body: ctx.actor.body,
-                    opinion,
-                },
-            );
+            let mut event = event(ctx, ComplaintFact::ClosureSigned { body: ctx.actor.body, opinion });
             // HDL-3: a matter 住建 handles directly is closed only once the street office (or
             // the community it entrusts) has countersigned.
             if lead.handling_body != Some(BodyCode::ZJ) {
@@ -1520,13 +1438,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                 });
             }
             required(RuleId::Hdl3, "opinion", &opinion)?;
-            let mut event = event(
-                ctx,
-                ComplaintFact::ClosureCountersigned {
-                    body: ctx.actor.body,
-                    opinion,
-                },
-            );
+            let mut event = event(ctx, ComplaintFact::ClosureCountersigned { body: ctx.actor.body, opinion });
             event.closes = lead.obligations.close_kinds(&HANDLING_DEADLINES, ClosedHow::Met);
             Ok(vec![event])
         }
@@ -1542,13 +1454,8 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                     responsible: lead.handling_body,
                 });
             }
-            let mut event = event(
-                ctx,
-                ComplaintFact::ClosureReviewed {
-                    body: ctx.actor.body,
-                    outcome: outcome.clone(),
-                },
-            );
+            let mut event =
+                event(ctx, ComplaintFact::ClosureReviewed { body: ctx.actor.body, outcome: outcome.clone() });
             if let ReviewOutcome::SentBack { reason } = &outcome {
                 required(RuleId::Hdl3, "outcome.reason", reason)?;
                 // A closure sent back is handled again under a fresh period of its grade, as
@@ -1595,12 +1502,7 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
                 // Interpretation 18: reopened with the same body; the handling period starts
                 // again from the reopening.
                 let complexity = classification(lead, name, RuleId::Hdl4)?.complexity;
-                let mut reopened = event(
-                    ctx,
-                    ComplaintFact::Reopened {
-                        count: lead.reopen_count + 1,
-                    },
-                );
+                let mut reopened = event(ctx, ComplaintFact::Reopened { count: lead.reopen_count + 1 });
                 reopened.opens = handling_period(ctx, seq, complexity, lead.accountable_body(), ctx.now, false)?;
                 events.push(reopened);
             }
@@ -1608,15 +1510,16 @@ pub fn decide(state: &ComplaintState, command: ComplaintCommand, ctx: &Context<'
         }
         ComplaintCommand::Escalate { seq, level } => {
             let facts = lead.obligations.decide_escalation(seq, level, ctx)?;
-            Ok(facts
-                .into_iter()
-                .map(|fact| event(ctx, ComplaintFact::Escalation(fact)))
-                .collect())
+            Ok(facts.into_iter().map(|fact| event(ctx, ComplaintFact::Escalation(fact))).collect())
         }
     }
 }
 
-fn decide_register(id: &ComplaintId, registration: &Registration, ctx: &Context<'_>) -> Result<Vec<ComplaintEvent>, DomainError> {
+fn decide_register(
+    id: &ComplaintId,
+    registration: &Registration,
+    ctx: &Context<'_>,
+) -> Result<Vec<ComplaintEvent>, DomainError> {
     validate_registration(registration, ctx)?;
     let mut event = event(
         ctx,
@@ -1685,7 +1588,12 @@ fn decide_open_split(command: ComplaintCommand, ctx: &Context<'_>) -> Result<Vec
     Ok(vec![event])
 }
 
-fn decide_split(lead: &Lead, body: BodyCode, split: Vec<SplitRequest>, ctx: &Context<'_>) -> Result<Vec<SplitLead>, DomainError> {
+fn decide_split(
+    lead: &Lead,
+    body: BodyCode,
+    split: Vec<SplitRequest>,
+    ctx: &Context<'_>,
+) -> Result<Vec<SplitLead>, DomainError> {
     if split.is_empty() {
         return Ok(Vec::new());
     }
@@ -1704,7 +1612,9 @@ fn decide_split(lead: &Lead, body: BodyCode, split: Vec<SplitRequest>, ctx: &Con
             return Err(DomainError::InvalidField {
                 rule: RuleId::Trf3,
                 field: "split.category",
-                reason: format!("category {category} routes to {split_body}, which already has a lead of this complaint"),
+                reason: format!(
+                    "category {category} routes to {split_body}, which already has a lead of this complaint"
+                ),
             });
         }
         if request.lead == lead.id || leads.iter().any(|l: &SplitLead| l.lead == request.lead) {
@@ -1715,11 +1625,7 @@ fn decide_split(lead: &Lead, body: BodyCode, split: Vec<SplitRequest>, ctx: &Con
             });
         }
         bodies.push(split_body);
-        leads.push(SplitLead {
-            lead: request.lead,
-            category,
-            body: split_body,
-        });
+        leads.push(SplitLead { lead: request.lead, category, body: split_body });
     }
     Ok(leads)
 }
@@ -1775,11 +1681,7 @@ fn check_ready_to_close(lead: &Lead, command: &'static str) -> Result<(), Domain
 
 /// An earlier deadline brought back with its original due instant (interpretation 15).
 fn reinstated(original: &Deadline, seq: u32) -> Deadline {
-    Deadline {
-        seq,
-        basis: DueBasis::Reinstated { original: original.seq },
-        ..original.clone()
-    }
+    Deadline { seq, basis: DueBasis::Reinstated { original: original.seq }, ..original.clone() }
 }
 
 /// 24:00 Shanghai of a date, as an instant.
@@ -1793,14 +1695,7 @@ fn end_of_day(date: NaiveDate, ctx: &Context<'_>) -> DateTime<FixedOffset> {
 /// Folds an event into a lead's state.
 pub fn evolve(mut state: ComplaintState, event: &ComplaintEvent) -> ComplaintState {
     match (&mut state.lead, &event.fact) {
-        (
-            None,
-            ComplaintFact::Registered {
-                id,
-                registration,
-                complainant_key,
-            },
-        ) => {
+        (None, ComplaintFact::Registered { id, registration, complainant_key }) => {
             let mut lead = new_lead(id.clone(), registration.clone(), complainant_key.clone(), event.at);
             lead.original_transfer_deadline = event.opens.first().cloned();
             state.lead = Some(lead);
@@ -1875,13 +1770,7 @@ fn new_lead(
 fn apply(lead: &mut Lead, fact: &ComplaintFact, event: &ComplaintEvent) {
     match fact {
         ComplaintFact::Registered { .. } | ComplaintFact::SplitFrom { .. } => {}
-        ComplaintFact::Classified {
-            category,
-            body,
-            urgency,
-            complexity,
-            split_into,
-        } => {
+        ComplaintFact::Classified { category, body, urgency, complexity, split_into } => {
             lead.status = LeadStatus::Classified;
             lead.classification = Some(Classification {
                 category: category.clone(),
@@ -1891,28 +1780,19 @@ fn apply(lead: &mut Lead, fact: &ComplaintFact, event: &ComplaintEvent) {
             });
             lead.children.extend(split_into.iter().cloned());
             if *urgency == Urgency::Urgent && lead.original_urgent_deadline.is_none() {
-                lead.original_urgent_deadline = event
-                    .opens
-                    .iter()
-                    .find(|deadline| deadline.kind == DeadlineKind::UrgentNotify)
-                    .cloned();
+                lead.original_urgent_deadline =
+                    event.opens.iter().find(|deadline| deadline.kind == DeadlineKind::UrgentNotify).cloned();
             }
         }
         ComplaintFact::UrgentNotified { handling_body, .. } => {
             lead.status = LeadStatus::Transferred;
             lead.handling_body = Some(*handling_body);
-            lead.round = Round {
-                started_at: Some(event.at),
-                ..Round::default()
-            };
+            lead.round = Round { started_at: Some(event.at), ..Round::default() };
         }
         ComplaintFact::Transferred { to, .. } => {
             lead.status = LeadStatus::Transferred;
             lead.handling_body = Some(*to);
-            lead.round = Round {
-                started_at: Some(event.at),
-                ..Round::default()
-            };
+            lead.round = Round { started_at: Some(event.at), ..Round::default() };
         }
         ComplaintFact::Accepted { .. } => lead.status = LeadStatus::Handling,
         ComplaintFact::TransferReturned { .. } => {
@@ -1948,10 +1828,7 @@ fn apply(lead: &mut Lead, fact: &ComplaintFact, event: &ComplaintEvent) {
             }
         }
         ComplaintFact::PenaltyMatterOpened { received_at } => {
-            lead.penalty = Some(Penalty {
-                received_at: Some(*received_at),
-                ..Penalty::default()
-            });
+            lead.penalty = Some(Penalty { received_at: Some(*received_at), ..Penalty::default() });
         }
         ComplaintFact::PenaltyMatterVerified { outcome, .. } => {
             if let Some(penalty) = &mut lead.penalty {
@@ -1987,20 +1864,14 @@ fn apply(lead: &mut Lead, fact: &ComplaintFact, event: &ComplaintEvent) {
             ReviewOutcome::Cancelled => lead.status = LeadStatus::Cancelled,
             ReviewOutcome::SentBack { .. } => {
                 lead.status = LeadStatus::Handling;
-                lead.round = Round {
-                    started_at: Some(event.at),
-                    ..Round::default()
-                };
+                lead.round = Round { started_at: Some(event.at), ..Round::default() };
             }
         },
         ComplaintFact::SatisfactionRecorded { satisfaction, .. } => lead.round.satisfaction = Some(*satisfaction),
         ComplaintFact::Reopened { count } => {
             lead.reopen_count = *count;
             lead.status = LeadStatus::Handling;
-            lead.round = Round {
-                started_at: Some(event.at),
-                ..Round::default()
-            };
+            lead.round = Round { started_at: Some(event.at), ..Round::default() };
         }
         ComplaintFact::Escalation(fact) => lead.obligations.apply_escalation(fact),
     }

@@ -32,7 +32,13 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     /// A deadline of `kind` running the policy's period from `start`, owed by `body`.
-    pub fn deadline(&self, seq: u32, kind: DeadlineKind, body: BodyCode, start: DateTime<FixedOffset>) -> Result<Deadline, DomainError> {
+    pub fn deadline(
+        &self,
+        seq: u32,
+        kind: DeadlineKind,
+        body: BodyCode,
+        start: DateTime<FixedOffset>,
+    ) -> Result<Deadline, DomainError> {
         self.deadline_with_period(seq, kind, body, start, kind.period(self.policy))
     }
 
@@ -45,10 +51,8 @@ impl Context<'_> {
         start: DateTime<FixedOffset>,
         period: Period,
     ) -> Result<Deadline, DomainError> {
-        let due = self
-            .calendar
-            .due(start, period)
-            .map_err(|source| DomainError::Calendar { rule: kind.rule(), source })?;
+        let due =
+            self.calendar.due(start, period).map_err(|source| DomainError::Calendar { rule: kind.rule(), source })?;
         Ok(Deadline {
             seq,
             kind,

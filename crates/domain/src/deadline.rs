@@ -155,10 +155,7 @@ impl FromStr for DeadlineKind {
     type Err = UnknownDeadlineKind;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DeadlineKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == s)
-            .ok_or_else(|| UnknownDeadlineKind(s.to_owned()))
+        DeadlineKind::ALL.into_iter().find(|kind| kind.as_str() == s).ok_or_else(|| UnknownDeadlineKind(s.to_owned()))
     }
 }
 
@@ -243,11 +240,8 @@ pub enum EscalationLevel {
 
 impl EscalationLevel {
     /// Every level, lowest first.
-    pub const ALL: [EscalationLevel; 3] = [
-        EscalationLevel::Reminder,
-        EscalationLevel::DistrictLeadership,
-        EscalationLevel::DisciplineOrgan,
-    ];
+    pub const ALL: [EscalationLevel; 3] =
+        [EscalationLevel::Reminder, EscalationLevel::DistrictLeadership, EscalationLevel::DisciplineOrgan];
 
     /// The level's number, 1 to 3.
     pub fn number(self) -> u8 {

@@ -597,19 +597,12 @@ impl Company {
             .filter(|(_, refused_at)| in_window(*refused_at))
             .map(|(community, _)| community.clone())
             .collect();
-        let latest_survey = self.surveys.iter().filter(|survey| in_window(survey.at)).next_back();
+        let latest_survey = self.surveys.iter().rfind(|survey| in_window(survey.at));
         let low_satisfaction_bp = latest_survey
             .filter(|survey| below(survey.respondents, survey.satisfied, rules.exit_satisfaction_below_bp))
             .map(|survey| satisfaction_bp(survey.respondents, survey.satisfied));
         let holds = count.distinct > rules.exit_more_than && (!refusals.is_empty() || low_satisfaction_bp.is_some());
-        (
-            holds,
-            ExitEvidence {
-                count,
-                refusals,
-                low_satisfaction_bp,
-            },
-        )
+        (holds, ExitEvidence { count, refusals, low_satisfaction_bp })
     }
 
     /// Communities a grade review covers (interpretation 14): those with a substantiated
@@ -639,55 +632,50 @@ enum CountBasis {
 }
 
 fn required(rule: RuleId, field: &'static str, value: &str) -> Result<(), DomainError> {
-    if value.trim().is_empty() {
-        Err(DomainError::MissingField { rule, field })
-    } else {
-        Ok(())
-    }
+    if value.trim().is_empty() { Err(DomainError::MissingField { rule, field }) } else { Ok(()) }
 }
 
-fn require_body(allowed: &[BodyCode], rule: RuleId, command: &'static str, ctx: &Context<'_>) -> Result<(), DomainError> {
+fn require_body(
+    allowed: &[BodyCode],
+    rule: RuleId,
+    command: &'static str,
+    ctx: &Context<'_>,
+) -> Result<(), DomainError> {
     if allowed.contains(&ctx.actor.body) {
         Ok(())
     } else {
-        Err(DomainError::WrongBody {
-            rule,
-            command,
-            acting: ctx.actor.body,
-            responsible: allowed.first().copied(),
-        })
+        Err(DomainError::WrongBody { rule, command, acting: ctx.actor.body, responsible: allowed.first().copied() })
     }
 }
 
 fn event(ctx: &Context<'_>, fact: EnterpriseFact) -> EnterpriseEvent {
-    EnterpriseEvent {
-        at: ctx.now,
-        fact,
-        opens: Vec::new(),
-        closes: Vec::new(),
-    }
+    EnterpriseEvent { at: ctx.now, fact, opens: Vec::new(), closes: Vec::new() }
 }
 
-fn open_deadline<'a>(company: &'a Company, kind: DeadlineKind, community: &str, command: &'static str) -> Result<&'a Deadline, DomainError> {
-    company
-        .obligations
-        .open_of_kind(kind, Some(community))
-        .ok_or(DomainError::Unmet {
-            rule: kind.rule(),
-            command,
-            requirement: Requirement::CompanyCondition,
-        })
+fn open_deadline<'a>(
+    company: &'a Company,
+    kind: DeadlineKind,
+    community: &str,
+    command: &'static str,
+) -> Result<&'a Deadline, DomainError> {
+    company.obligations.open_of_kind(kind, Some(community)).ok_or(DomainError::Unmet {
+        rule: kind.rule(),
+        command,
+        requirement: Requirement::CompanyCondition,
+    })
 }
 
 fn close(deadline: &Deadline, how: ClosedHow) -> DeadlineClosure {
-    DeadlineClosure {
-        seq: deadline.seq,
-        kind: deadline.kind,
-        how,
-    }
+    DeadlineClosure { seq: deadline.seq, kind: deadline.kind, how }
 }
 
-fn community_deadline(ctx: &Context<'_>, seq: u32, kind: DeadlineKind, body: BodyCode, community: &str) -> Result<Deadline, DomainError> {
+fn community_deadline(
+    ctx: &Context<'_>,
+    seq: u32,
+    kind: DeadlineKind,
+    body: BodyCode,
+    community: &str,
+) -> Result<Deadline, DomainError> {
     let mut deadline = ctx.deadline(seq, kind, body, ctx.now)?;
     deadline.community = Some(community.to_owned());
     Ok(deadline)
@@ -695,28 +683,32 @@ fn community_deadline(ctx: &Context<'_>, seq: u32, kind: DeadlineKind, body: Bod
 
 /// Decides a command on a company, then records every condition the result makes true or
 /// false at the decision's instant (interpretation 16).
-pub fn decide(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Context<'_>) -> Result<Vec<EnterpriseEvent>, DomainError> {
+pub fn decide(
+    state: &EnterpriseState,
+    command: EnterpriseCommand,
+    ctx: &Context<'_>,
+) -> Result<Vec<EnterpriseEvent>, DomainError> {
     let mut events = decide_command(state, command, ctx)?;
     let mut after = events.iter().fold(state.clone(), evolve);
-    loop {
-        let Some(company) = &after.company else { break };
-        let Some(event) = condition_change(company, ctx)? else { break };
+    // Each round records one condition whose truth changed, so this ends after at most one
+    // round per condition.
+    while let Some(company) = &after.company
+        && let Some(event) = condition_change(company, ctx)?
+    {
         after = evolve(after, &event);
         events.push(event);
     }
     Ok(events)
 }
 
-fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Context<'_>) -> Result<Vec<EnterpriseEvent>, DomainError> {
+fn decide_command(
+    state: &EnterpriseState,
+    command: EnterpriseCommand,
+    ctx: &Context<'_>,
+) -> Result<Vec<EnterpriseEvent>, DomainError> {
     let name = command.name();
-    if let EnterpriseCommand::RecordComplaint {
-        uscc,
-        company_name,
-        lead,
-        complainant_key,
-        registered_at,
-        community,
-    } = command
+    if let EnterpriseCommand::RecordComplaint { uscc, company_name, lead, complainant_key, registered_at, community } =
+        command
     {
         required(RuleId::Reg4, "company_name", &company_name)?;
         required(RuleId::Reg4, "community", &community)?;
@@ -740,14 +732,7 @@ fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Con
         }
         return Ok(vec![event(
             ctx,
-            EnterpriseFact::ComplaintRecorded {
-                uscc,
-                company_name,
-                lead,
-                complainant_key,
-                registered_at,
-                community,
-            },
+            EnterpriseFact::ComplaintRecorded { uscc, company_name, lead, complainant_key, registered_at, community },
         )]);
     }
     let company = state.company.as_ref().ok_or(DomainError::NotFound { subject: "company" })?;
@@ -808,12 +793,7 @@ fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Con
             }
             Ok(vec![event(ctx, EnterpriseFact::RemovedFromBlacklist { removed_on })])
         }
-        EnterpriseCommand::RecordSurvey {
-            community,
-            respondents,
-            satisfied,
-            publication,
-        } => {
+        EnterpriseCommand::RecordSurvey { community, respondents, satisfied, publication } => {
             // GRD-1: 住建 with the street office and the community carries out the survey.
             require_body(&[BodyCode::ZJ, BodyCode::JB, BodyCode::SQ], RuleId::Grd1, name, ctx)?;
             required(RuleId::Grd1, "community", &community)?;
@@ -852,9 +832,7 @@ fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Con
                     ctx,
                     seq,
                     &community,
-                    DowngradeReason::LowSatisfaction {
-                        satisfaction_bp: satisfaction_bp(respondents, satisfied),
-                    },
+                    DowngradeReason::LowSatisfaction { satisfaction_bp: satisfaction_bp(respondents, satisfied) },
                 )?);
             }
             Ok(events)
@@ -863,21 +841,9 @@ fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Con
             require_body(&[BodyCode::ZJ, BodyCode::JB, BodyCode::SQ], RuleId::Grd2, name, ctx)?;
             required(RuleId::Grd2, "community", &community)?;
             required(RuleId::Grd2, "detail", &detail)?;
-            let refused = event(
-                ctx,
-                EnterpriseFact::RectificationRefused {
-                    community: community.clone(),
-                    detail,
-                },
-            );
+            let refused = event(ctx, EnterpriseFact::RectificationRefused { community: community.clone(), detail });
             let mut events = vec![refused];
-            events.push(downgrade_required(
-                company,
-                ctx,
-                seq,
-                &community,
-                DowngradeReason::RectificationRefused,
-            )?);
+            events.push(downgrade_required(company, ctx, seq, &community, DowngradeReason::RectificationRefused)?);
             Ok(events)
         }
         EnterpriseCommand::DowngradeGrade { community, to_grade } => {
@@ -905,23 +871,15 @@ fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Con
             );
             downgraded.closes.push(close(downgrade, ClosedHow::Met));
             // GRD-3: 发改 enforces the lower grade's fee standard within its period.
-            downgraded
-                .opens
-                .push(community_deadline(ctx, seq, DeadlineKind::FeeEnforce, BodyCode::FG, &community)?);
+            downgraded.opens.push(community_deadline(ctx, seq, DeadlineKind::FeeEnforce, BodyCode::FG, &community)?);
             Ok(vec![downgraded])
         }
         EnterpriseCommand::EnforceFeeStandard { community, detail } => {
             require_body(&[BodyCode::FG], RuleId::Grd3, name, ctx)?;
             let fee = open_deadline(company, DeadlineKind::FeeEnforce, &community, name)?;
             required(RuleId::Grd3, "detail", &detail)?;
-            let mut enforced = event(
-                ctx,
-                EnterpriseFact::FeeStandardEnforced {
-                    community,
-                    detail,
-                    copied_to: vec![BodyCode::ZJ],
-                },
-            );
+            let mut enforced =
+                event(ctx, EnterpriseFact::FeeStandardEnforced { community, detail, copied_to: vec![BodyCode::ZJ] });
             enforced.closes.push(close(fee, ClosedHow::Met));
             Ok(vec![enforced])
         }
@@ -931,24 +889,14 @@ fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Con
             required(RuleId::Grd4, "detail", &detail)?;
             let mut refused = event(
                 ctx,
-                EnterpriseFact::FeeStandardRefused {
-                    community: community.clone(),
-                    detail,
-                    handed_to: BodyCode::SJ,
-                },
+                EnterpriseFact::FeeStandardRefused { community: community.clone(), detail, handed_to: BodyCode::SJ },
             );
             refused.closes.push(close(fee, ClosedHow::Met));
             // GRD-4: 市场监管 has the over-collected fees refunded within its period.
-            refused
-                .opens
-                .push(community_deadline(ctx, seq, DeadlineKind::Refund, BodyCode::SJ, &community)?);
+            refused.opens.push(community_deadline(ctx, seq, DeadlineKind::Refund, BodyCode::SJ, &community)?);
             Ok(vec![refused])
         }
-        EnterpriseCommand::OrderRefund {
-            community,
-            amount_fen,
-            penalty,
-        } => {
+        EnterpriseCommand::OrderRefund { community, amount_fen, penalty } => {
             require_body(&[BodyCode::SJ], RuleId::Grd4, name, ctx)?;
             let refund = open_deadline(company, DeadlineKind::Refund, &community, name)?;
             required(RuleId::Grd4, "penalty", &penalty)?;
@@ -964,10 +912,7 @@ fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Con
             ordered.closes.push(close(refund, ClosedHow::Met));
             Ok(vec![ordered])
         }
-        EnterpriseCommand::StartExitProcedure {
-            decision,
-            street_office_official,
-        } => {
+        EnterpriseCommand::StartExitProcedure { decision, street_office_official } => {
             require_body(&[BodyCode::ZJ], RuleId::Ext1, name, ctx)?;
             if company.exit_started_at.is_some() {
                 return Err(DomainError::WrongState {
@@ -986,20 +931,11 @@ fn decide_command(state: &EnterpriseState, command: EnterpriseCommand, ctx: &Con
             }
             required(RuleId::Ext1, "decision", &decision)?;
             required(RuleId::Ext1, "street_office_official", &street_office_official)?;
-            Ok(vec![event(
-                ctx,
-                EnterpriseFact::ExitProcedureStarted {
-                    decision,
-                    street_office_official,
-                },
-            )])
+            Ok(vec![event(ctx, EnterpriseFact::ExitProcedureStarted { decision, street_office_official })])
         }
         EnterpriseCommand::Escalate { seq, level } => {
             let facts = company.obligations.decide_escalation(seq, level, ctx)?;
-            Ok(facts
-                .into_iter()
-                .map(|fact| event(ctx, EnterpriseFact::Escalation(fact)))
-                .collect())
+            Ok(facts.into_iter().map(|fact| event(ctx, EnterpriseFact::Escalation(fact))).collect())
         }
     }
 }
@@ -1013,17 +949,9 @@ fn downgrade_required(
     community: &str,
     reason: DowngradeReason,
 ) -> Result<EnterpriseEvent, DomainError> {
-    let mut required = event(
-        ctx,
-        EnterpriseFact::DowngradeRequired {
-            community: community.to_owned(),
-            reason,
-        },
-    );
+    let mut required = event(ctx, EnterpriseFact::DowngradeRequired { community: community.to_owned(), reason });
     if company.obligations.open_of_kind(DeadlineKind::Downgrade, Some(community)).is_none() {
-        required
-            .opens
-            .push(community_deadline(ctx, seq, DeadlineKind::Downgrade, BodyCode::ZJ, community)?);
+        required.opens.push(community_deadline(ctx, seq, DeadlineKind::Downgrade, BodyCode::ZJ, community)?);
     }
     Ok(required)
 }
@@ -1042,19 +970,12 @@ fn condition_change(company: &Company, ctx: &Context<'_>) -> Result<Option<Enter
     match (triggers.is_empty(), company.grade_review_since.is_some()) {
         (false, false) => {
             let communities = company.communities_to_survey(&triggers);
-            let mut required = event(
-                ctx,
-                EnterpriseFact::GradeReviewRequired {
-                    triggers,
-                    communities: communities.clone(),
-                },
-            );
+            let mut required =
+                event(ctx, EnterpriseFact::GradeReviewRequired { triggers, communities: communities.clone() });
             let mut seq = company.obligations.next_seq();
             for community in &communities {
                 if company.obligations.open_of_kind(DeadlineKind::Survey, Some(community)).is_none() {
-                    required
-                        .opens
-                        .push(community_deadline(ctx, seq, DeadlineKind::Survey, BodyCode::ZJ, community)?);
+                    required.opens.push(community_deadline(ctx, seq, DeadlineKind::Survey, BodyCode::ZJ, community)?);
                     seq += 1;
                 }
             }
@@ -1073,14 +994,8 @@ fn condition_change(company: &Company, ctx: &Context<'_>) -> Result<Option<Enter
 
 /// Folds an event into a company's state.
 pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> EnterpriseState {
-    if let EnterpriseFact::ComplaintRecorded {
-        uscc,
-        company_name,
-        lead,
-        complainant_key,
-        registered_at,
-        community,
-    } = &event.fact
+    if let EnterpriseFact::ComplaintRecorded { uscc, company_name, lead, complainant_key, registered_at, community } =
+        &event.fact
     {
         let company = state.company.get_or_insert_with(|| Company {
             uscc: uscc.clone(),
@@ -1127,12 +1042,7 @@ pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> Enterprise
         EnterpriseFact::CreditRatingRecorded { rating } => company.credit_rating = Some(rating.clone()),
         EnterpriseFact::Blacklisted { listed_on } => company.blacklisted_on = Some(*listed_on),
         EnterpriseFact::RemovedFromBlacklist { .. } => company.blacklisted_on = None,
-        EnterpriseFact::SurveyCompleted {
-            community,
-            respondents,
-            satisfied,
-            ..
-        } => company.surveys.push(Survey {
+        EnterpriseFact::SurveyCompleted { community, respondents, satisfied, .. } => company.surveys.push(Survey {
             community: community.clone(),
             at: event.at,
             respondents: *respondents,

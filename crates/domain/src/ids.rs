@@ -83,10 +83,7 @@ impl FromStr for BodyCode {
     type Err = IdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        BodyCode::ALL
-            .into_iter()
-            .find(|body| body.as_str() == s)
-            .ok_or_else(|| IdError::UnknownBody(s.to_owned()))
+        BodyCode::ALL.into_iter().find(|body| body.as_str() == s).ok_or_else(|| IdError::UnknownBody(s.to_owned()))
     }
 }
 
@@ -135,13 +132,8 @@ impl FromStr for ComplaintId {
     type Err = IdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let well_formed = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if well_formed {
-            Ok(ComplaintId(s.to_owned()))
-        } else {
-            Err(IdError::InvalidComplaintId(s.to_owned()))
-        }
+        let well_formed = (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if well_formed { Ok(ComplaintId(s.to_owned())) } else { Err(IdError::InvalidComplaintId(s.to_owned())) }
     }
 }
 
@@ -211,10 +203,7 @@ impl FromStr for Uscc {
         }
         let expected = Uscc::check_character(&bytes[..17]);
         if char::from(bytes[17]) != expected {
-            return Err(IdError::UsccCheckFailed {
-                code: s.to_owned(),
-                expected,
-            });
+            return Err(IdError::UsccCheckFailed { code: s.to_owned(), expected });
         }
         Ok(Uscc(code))
     }
@@ -254,19 +243,13 @@ mod tests {
     fn uscc_refuses_a_wrong_check_character_and_names_the_expected_one() {
         assert_eq!(
             "91350100M000100Y44".parse::<Uscc>(),
-            Err(IdError::UsccCheckFailed {
-                code: "91350100M000100Y44".into(),
-                expected: '3'
-            })
+            Err(IdError::UsccCheckFailed { code: "91350100M000100Y44".into(), expected: '3' })
         );
     }
 
     #[test]
     fn uscc_refuses_letters_outside_the_alphabet() {
-        assert!(matches!(
-            "9135010OM000100Y43".parse::<Uscc>(),
-            Err(IdError::MalformedUscc(_))
-        ));
+        assert!(matches!("9135010OM000100Y43".parse::<Uscc>(), Err(IdError::MalformedUscc(_))));
     }
 
     #[test]

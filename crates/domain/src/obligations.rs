@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::deadline::{
-    escalation_level, ClosedHow, Deadline, DeadlineClosure, DeadlineKind, EscalationLevel, EscalationReason,
+    ClosedHow, Deadline, DeadlineClosure, DeadlineKind, EscalationLevel, EscalationReason, escalation_level,
 };
 use crate::error::DomainError;
 use crate::ids::BodyCode;
@@ -73,9 +73,7 @@ impl Obligations {
 
     /// The open deadline of a kind, if any (and for company deadlines, of a community).
     pub fn open_of_kind(&self, kind: DeadlineKind, community: Option<&str>) -> Option<&Deadline> {
-        self.open
-            .values()
-            .find(|deadline| deadline.kind == kind && deadline.community.as_deref() == community)
+        self.open.values().find(|deadline| deadline.kind == kind && deadline.community.as_deref() == community)
     }
 
     /// One open deadline.
@@ -93,11 +91,7 @@ impl Obligations {
         self.open
             .values()
             .filter(|deadline| kinds.contains(&deadline.kind))
-            .map(|deadline| DeadlineClosure {
-                seq: deadline.seq,
-                kind: deadline.kind,
-                how,
-            })
+            .map(|deadline| DeadlineClosure { seq: deadline.seq, kind: deadline.kind, how })
             .collect()
     }
 
@@ -126,41 +120,36 @@ impl Obligations {
 
     /// How many deadlines of this stream other than `seq` the body has missed.
     pub fn earlier_misses(&self, body: BodyCode, seq: u32) -> u32 {
-        let count = self
-            .missed
-            .iter()
-            .filter(|(missed_seq, missed_body)| **missed_seq != seq && **missed_body == body)
-            .count();
+        let count =
+            self.missed.iter().filter(|(missed_seq, missed_body)| **missed_seq != seq && **missed_body == body).count();
         u32::try_from(count).unwrap_or(u32::MAX)
     }
 
     /// The highest level an open deadline has reached at `at`, and why (ACC-2).
-    pub fn reached_level(&self, seq: u32, ctx: &Context<'_>) -> Result<Option<(EscalationLevel, EscalationReason)>, DomainError> {
+    pub fn reached_level(
+        &self,
+        seq: u32,
+        ctx: &Context<'_>,
+    ) -> Result<Option<(EscalationLevel, EscalationReason)>, DomainError> {
         let deadline = self.open.get(&seq).ok_or(DomainError::DeadlineNotOpen { seq })?;
-        escalation_level(
-            ctx.calendar,
-            ctx.policy,
-            deadline.due,
-            ctx.now,
-            self.earlier_misses(deadline.body, seq),
-        )
-        .map_err(|source| DomainError::Calendar { rule: RuleId::Acc2, source })
+        escalation_level(ctx.calendar, ctx.policy, deadline.due, ctx.now, self.earlier_misses(deadline.body, seq))
+            .map_err(|source| DomainError::Calendar { rule: RuleId::Acc2, source })
     }
 
     /// Decides the deadline reactor's command: record that deadline `seq` reached `level`
     /// (ACC-2, interpretation 9). The first escalation of a deadline also records the miss.
-    pub fn decide_escalation(&self, seq: u32, level: EscalationLevel, ctx: &Context<'_>) -> Result<Vec<EscalationFact>, DomainError> {
+    pub fn decide_escalation(
+        &self,
+        seq: u32,
+        level: EscalationLevel,
+        ctx: &Context<'_>,
+    ) -> Result<Vec<EscalationFact>, DomainError> {
         let deadline = self.open.get(&seq).ok_or(DomainError::DeadlineNotOpen { seq })?;
         if self.levels(seq).any(|recorded| recorded == level) {
             return Err(DomainError::AlreadyEscalated { seq, level });
         }
-        let not_escalable = DomainError::NotEscalable {
-            seq,
-            kind: deadline.kind,
-            due: deadline.due,
-            level,
-            at: ctx.now,
-        };
+        let not_escalable =
+            DomainError::NotEscalable { seq, kind: deadline.kind, due: deadline.due, level, at: ctx.now };
         let Some((reached, _)) = self.reached_level(seq, ctx)? else {
             return Err(not_escalable);
         };

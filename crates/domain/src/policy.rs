@@ -224,11 +224,7 @@ impl Policy {
         ];
         for (key, value) in positive {
             if value == 0 {
-                return Err(PolicyError::OutOfRange {
-                    key,
-                    value,
-                    expected: "at least 1",
-                });
+                return Err(PolicyError::OutOfRange { key, value, expected: "at least 1" });
             }
         }
         let basis_points: [(&'static str, u32); 3] = [
@@ -238,11 +234,7 @@ impl Policy {
         ];
         for (key, value) in basis_points {
             if value > 10_000 {
-                return Err(PolicyError::OutOfRange {
-                    key,
-                    value,
-                    expected: "basis points between 0 and 10000",
-                });
+                return Err(PolicyError::OutOfRange { key, value, expected: "basis points between 0 and 10000" });
             }
         }
         if e.discipline_referral_working_days <= e.district_report_working_days {

@@ -83,7 +83,8 @@ pub fn bulletin_verdict(month: &CompanyMonth, criteria: &Bulletin) -> BulletinVe
         return BulletinVerdict::Criticise(criticism);
     }
     let prompt = month.closed >= criteria.praise_min_closed
-        && u64::from(month.closed_on_time) * 10_000 >= u64::from(criteria.praise_min_on_time_bp) * u64::from(month.closed);
+        && u64::from(month.closed_on_time) * 10_000
+            >= u64::from(criteria.praise_min_on_time_bp) * u64::from(month.closed);
     let few = month.complainants <= criteria.praise_max_complainants;
     if prompt && few {
         BulletinVerdict::Praise(vec![BulletinReason::HandledPromptly, BulletinReason::FewComplaints])

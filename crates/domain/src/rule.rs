@@ -123,10 +123,7 @@ impl FromStr for RuleId {
     type Err = UnknownRule;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RuleId::ALL
-            .into_iter()
-            .find(|rule| rule.as_str() == s)
-            .ok_or_else(|| UnknownRule(s.to_owned()))
+        RuleId::ALL.into_iter().find(|rule| rule.as_str() == s).ok_or_else(|| UnknownRule(s.to_owned()))
     }
 }
 

@@ -72,10 +72,7 @@ impl Category {
     /// Whether this is its body's "other matters" category (`…-OTHER`): the last item of its
     /// section, 法律法规规章规定的其他事项 or the body's differently worded equivalent.
     pub fn is_other(&self) -> bool {
-        self.code
-            .as_str()
-            .rsplit_once('-')
-            .is_some_and(|(_, number)| number == OTHER_SUFFIX)
+        self.code.as_str().rsplit_once('-').is_some_and(|(_, number)| number == OTHER_SUFFIX)
     }
 }
 
@@ -166,9 +163,7 @@ pub enum TaxonomyError {
     #[error("category {0} is not a sub-item but has a heading_zh")]
     UnexpectedHeading(String),
     /// Sub-items of one numbered item disagree on its heading.
-    #[error(
-        "category {code} has heading_zh {found:?}: expected {expected:?} as its item's other sub-items"
-    )]
+    #[error("category {code} has heading_zh {found:?}: expected {expected:?} as its item's other sub-items")]
     HeadingMismatch {
         /// The category code.
         code: String,
@@ -201,40 +196,28 @@ impl Taxonomy {
     /// order, each with its `[[body.category]]` tables (`code`, optional `heading_zh`,
     /// `text_zh`) in the order of the procedure.
     pub fn parse(text: &str) -> Result<Taxonomy, TaxonomyError> {
-        let file: TaxonomyFile =
-            toml::from_str(text).map_err(|error| TaxonomyError::InvalidData(error.to_string()))?;
+        let file: TaxonomyFile = toml::from_str(text).map_err(|error| TaxonomyError::InvalidData(error.to_string()))?;
 
         let mut body_codes = Vec::with_capacity(file.body.len());
         for entry in &file.body {
-            let code: BodyCode = entry
-                .code
-                .parse()
-                .map_err(|_| TaxonomyError::UnknownBody(entry.code.clone()))?;
+            let code: BodyCode = entry.code.parse().map_err(|_| TaxonomyError::UnknownBody(entry.code.clone()))?;
             if body_codes.contains(&code) {
                 return Err(TaxonomyError::DuplicateBody(code));
             }
             body_codes.push(code);
         }
-        if let Some(missing) = BodyCode::ALL
-            .into_iter()
-            .find(|body| !body_codes.contains(body))
-        {
+        if let Some(missing) = BodyCode::ALL.into_iter().find(|body| !body_codes.contains(body)) {
             return Err(TaxonomyError::MissingBody(missing));
         }
         // Every body is present exactly once, so a mismatch here is a wrong order.
-        if let Some((&found, expected)) = body_codes
-            .iter()
-            .zip(BodyCode::ALL)
-            .find(|(found, expected)| **found != *expected)
+        if let Some((&found, expected)) =
+            body_codes.iter().zip(BodyCode::ALL).find(|(found, expected)| **found != *expected)
         {
             return Err(TaxonomyError::BodyOutOfOrder { found, expected });
         }
 
-        let mut taxonomy = Taxonomy {
-            bodies: BTreeMap::new(),
-            categories: BTreeMap::new(),
-            procedure_order: Vec::new(),
-        };
+        let mut taxonomy =
+            Taxonomy { bodies: BTreeMap::new(), categories: BTreeMap::new(), procedure_order: Vec::new() };
         for (code, entry) in body_codes.into_iter().zip(file.body) {
             taxonomy.add_body(code, entry)?;
         }
@@ -245,11 +228,7 @@ impl Taxonomy {
     fn add_body(&mut self, code: BodyCode, entry: BodyEntry) -> Result<(), TaxonomyError> {
         let expected_section = section_of(code);
         if entry.section != expected_section {
-            return Err(TaxonomyError::WrongSection {
-                body: code,
-                found: entry.section,
-                expected: expected_section,
-            });
+            return Err(TaxonomyError::WrongSection { body: code, found: entry.section, expected: expected_section });
         }
         let entry_name = format!("body {code}");
         require_text(&entry_name, "name_zh", &entry.name_zh)?;
@@ -266,11 +245,7 @@ impl Taxonomy {
                 return Err(TaxonomyError::DuplicateCode(category_code.0));
             }
             numbering.advance(code, &category_code, number, category.heading_zh.as_deref())?;
-            require_text(
-                &format!("category {category_code}"),
-                "text_zh",
-                &category.text_zh,
-            )?;
+            require_text(&format!("category {category_code}"), "text_zh", &category.text_zh)?;
             self.procedure_order.push(category_code.clone());
             self.categories.insert(
                 category_code.clone(),
@@ -283,15 +258,7 @@ impl Taxonomy {
             );
         }
 
-        self.bodies.insert(
-            code,
-            Body {
-                code,
-                name_zh: entry.name_zh,
-                name_en: entry.name_en,
-                section: entry.section,
-            },
-        );
+        self.bodies.insert(code, Body { code, name_zh: entry.name_zh, name_en: entry.name_en, section: entry.section });
         Ok(())
     }
 
@@ -406,10 +373,7 @@ fn section_of(body: BodyCode) -> &'static str {
 /// Refuses an empty or whitespace-only text field.
 fn require_text(entry: &str, field: &'static str, text: &str) -> Result<(), TaxonomyError> {
     if text.trim().is_empty() {
-        return Err(TaxonomyError::EmptyText {
-            entry: entry.to_owned(),
-            field,
-        });
+        return Err(TaxonomyError::EmptyText { entry: entry.to_owned(), field });
     }
     Ok(())
 }
@@ -420,18 +384,13 @@ fn parse_category_number(body: BodyCode, code: &str) -> Result<CategoryNumber, T
     let malformed = || TaxonomyError::MalformedCode(code.to_owned());
     let (prefix, rest) = code.split_once('-').ok_or_else(malformed)?;
     if prefix != body.as_str() {
-        return Err(TaxonomyError::WrongBodyPrefix {
-            code: code.to_owned(),
-            body,
-        });
+        return Err(TaxonomyError::WrongBodyPrefix { code: code.to_owned(), body });
     }
     if rest == OTHER_SUFFIX {
         return Ok(CategoryNumber::Other);
     }
     let positive_number = |text: &str| -> Option<u32> {
-        let well_formed = !text.is_empty()
-            && text.bytes().all(|byte| byte.is_ascii_digit())
-            && !text.starts_with('0');
+        let well_formed = !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) && !text.starts_with('0');
         if well_formed { text.parse().ok() } else { None }
     };
     match rest.split_once('-') {
@@ -465,10 +424,7 @@ impl Numbering {
         heading_zh: Option<&str>,
     ) -> Result<(), TaxonomyError> {
         if let Some(other) = &self.other {
-            return Err(TaxonomyError::OtherNotLast {
-                other: other.clone(),
-                next: code.0.clone(),
-            });
+            return Err(TaxonomyError::OtherNotLast { other: other.clone(), next: code.0.clone() });
         }
         match number {
             CategoryNumber::Other => {
@@ -489,9 +445,7 @@ impl Numbering {
             }
             CategoryNumber::SubItem(item, sub_item) => {
                 let continued_heading = match &self.last_sub_item {
-                    Some((last_sub_item, heading))
-                        if item == self.last_item && sub_item == last_sub_item + 1 =>
-                    {
+                    Some((last_sub_item, heading)) if item == self.last_item && sub_item == last_sub_item + 1 => {
                         Some(heading.clone())
                     }
                     _ => None,
@@ -524,16 +478,11 @@ impl Numbering {
     fn out_of_sequence(&self, body: BodyCode, code: &CategoryCode) -> TaxonomyError {
         let next_item = self.last_item + 1;
         let expected = match &self.last_sub_item {
-            Some((last_sub_item, _)) => format!(
-                "{body}-{}-{}, {body}-{next_item} or {body}-{next_item}-1",
-                self.last_item,
-                last_sub_item + 1
-            ),
+            Some((last_sub_item, _)) => {
+                format!("{body}-{}-{}, {body}-{next_item} or {body}-{next_item}-1", self.last_item, last_sub_item + 1)
+            }
             None => format!("{body}-{next_item} or {body}-{next_item}-1"),
         };
-        TaxonomyError::NumberOutOfSequence {
-            code: code.0.clone(),
-            expected,
-        }
+        TaxonomyError::NumberOutOfSequence { code: code.0.clone(), expected }
     }
 }

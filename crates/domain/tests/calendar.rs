@@ -17,8 +17,7 @@ const YEAR_2024: &str = include_str!("../data/calendar/2024.toml");
 const YEAR_2025: &str = include_str!("../data/calendar/2025.toml");
 const YEAR_2026: &str = include_str!("../data/calendar/2026.toml");
 
-static BUILTIN: LazyLock<Calendar> =
-    LazyLock::new(|| Calendar::builtin().expect("the shipped calendar is valid"));
+static BUILTIN: LazyLock<Calendar> = LazyLock::new(|| Calendar::builtin().expect("the shipped calendar is valid"));
 
 fn calendar() -> &'static Calendar {
     &BUILTIN
@@ -29,8 +28,7 @@ fn instant(text: &str) -> DateTime<FixedOffset> {
 }
 
 fn date(text: &str) -> NaiveDate {
-    text.parse()
-        .unwrap_or_else(|error| panic!("{text}: {error}"))
+    text.parse().unwrap_or_else(|error| panic!("{text}: {error}"))
 }
 
 /// 24:00 Shanghai of `last_day`, as the calendar writes it.
@@ -55,19 +53,11 @@ fn load_2026(text: &str) -> Result<Calendar, CalendarError> {
 }
 
 fn holiday_entry(position: usize, name: &str) -> CalendarEntry {
-    CalendarEntry {
-        kind: EntryKind::Holiday,
-        position,
-        name: name.to_owned(),
-    }
+    CalendarEntry { kind: EntryKind::Holiday, position, name: name.to_owned() }
 }
 
 fn working_day_entry(position: usize, name: &str) -> CalendarEntry {
-    CalendarEntry {
-        kind: EntryKind::WorkingDay,
-        position,
-        name: name.to_owned(),
-    }
+    CalendarEntry { kind: EntryKind::WorkingDay, position, name: name.to_owned() }
 }
 
 fn invalid_2026(entry: CalendarEntry, problem: EntryProblem) -> CalendarError {
@@ -112,26 +102,18 @@ fn interp_6_builtin_calendar_covers_2024_to_2026_with_its_notices() {
     let calendar = calendar();
     assert_eq!(calendar.years().collect::<Vec<_>>(), [2024, 2025, 2026]);
     for year in [2024, 2025, 2026] {
-        assert_eq!(
-            calendar.sources(year),
-            Some([format!("国务院办公厅关于{year}年部分节假日安排的通知")].as_slice())
-        );
+        assert_eq!(calendar.sources(year), Some([format!("国务院办公厅关于{year}年部分节假日安排的通知")].as_slice()));
     }
     assert_eq!(calendar.sources(2027), None);
 }
 
 #[test]
 fn interp_6_year_files_load_in_any_order() {
-    let shuffled =
-        Calendar::from_year_files(&[YEAR_2026, YEAR_2024, YEAR_2025]).expect("valid files");
+    let shuffled = Calendar::from_year_files(&[YEAR_2026, YEAR_2024, YEAR_2025]).expect("valid files");
     assert_eq!(shuffled.years().collect::<Vec<_>>(), [2024, 2025, 2026]);
     let first = NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date");
     for day in first.iter_days().take_while(|day| day.year() <= 2026) {
-        assert_eq!(
-            shuffled.is_working_day(day),
-            calendar().is_working_day(day),
-            "{day}"
-        );
+        assert_eq!(shuffled.is_working_day(day), calendar().is_working_day(day), "{day}");
     }
 }
 
@@ -172,11 +154,7 @@ fn interp_6_every_notified_holiday_is_a_rest_day_and_every_adjusted_day_a_workin
     ];
     for (from, to) in holiday_blocks {
         for day in date(from).iter_days().take_while(|day| *day <= date(to)) {
-            assert_eq!(
-                calendar().is_working_day(day),
-                Ok(false),
-                "{day} in {from}..{to}"
-            );
+            assert_eq!(calendar().is_working_day(day), Ok(false), "{day} in {from}..{to}");
         }
     }
     let adjusted_working_days = [
@@ -240,10 +218,7 @@ fn trf_2_seven_working_days_skip_national_day_2026() {
     // Oct 1–7 off; Oct 8 Thu, 9 Fri, 10 Sat (adjusted), 12, 13, 14, 15.
     let due = calendar().due(instant("2026-09-30T10:00:00+08:00"), Period::WorkingDays(7));
     assert_eq!(due, Ok(instant("2026-10-16T00:00:00+08:00")));
-    assert_eq!(
-        due.map(|due| due.to_rfc3339()),
-        Ok("2026-10-16T00:00:00+08:00".to_owned())
-    );
+    assert_eq!(due.map(|due| due.to_rfc3339()), Ok("2026-10-16T00:00:00+08:00".to_owned()));
 }
 
 /// A lead registered at 10:00 on the last day before each 2025 and 2026 holiday block.
@@ -316,17 +291,9 @@ fn interp_6_every_adjusted_weekend_day_counts_as_a_working_day() {
     ];
     for day in adjusted {
         let eve = date(day).pred_opt().expect("a date before");
-        assert_eq!(
-            calendar().nth_working_day_after(eve, nth(1)),
-            Ok(date(day)),
-            "{day}"
-        );
+        assert_eq!(calendar().nth_working_day_after(eve, nth(1)), Ok(date(day)), "{day}");
         let start = instant(&format!("{eve}T18:30:00+08:00"));
-        assert_eq!(
-            calendar().due(start, Period::WorkingDays(1)),
-            Ok(end_of(day)),
-            "{day}"
-        );
+        assert_eq!(calendar().due(start, Period::WorkingDays(1)), Ok(end_of(day)), "{day}");
     }
 }
 
@@ -366,16 +333,8 @@ fn interp_6_zero_working_days_end_at_the_end_of_the_start_day_or_next_working_da
     ];
     for (start, last_day) in table {
         let start = instant(start);
-        assert_eq!(
-            calendar().due(start, Period::WorkingDays(0)),
-            Ok(end_of(last_day)),
-            "{start}"
-        );
-        assert_eq!(
-            calendar().due(start, Period::WorkingDays(0)),
-            calendar().due(start, Period::Days(0)),
-            "{start}"
-        );
+        assert_eq!(calendar().due(start, Period::WorkingDays(0)), Ok(end_of(last_day)), "{start}");
+        assert_eq!(calendar().due(start, Period::WorkingDays(0)), calendar().due(start, Period::Days(0)), "{start}");
     }
 }
 
@@ -403,31 +362,18 @@ fn hdl_1_seven_days_ending_in_every_2025_and_2026_holiday_block_roll_past_it() {
     ];
     for (received, last_day) in table {
         let start = instant(&format!("{received}T15:00:00+08:00"));
-        assert_eq!(
-            calendar().due(start, Period::Days(7)),
-            Ok(end_of(last_day)),
-            "general matter received {start}"
-        );
+        assert_eq!(calendar().due(start, Period::Days(7)), Ok(end_of(last_day)), "general matter received {start}");
     }
 }
 
 #[test]
 fn interp_5_a_last_day_on_a_holiday_rolls_to_the_first_working_day_after_it() {
     // Counting starts Sep 26; the 5th day is Oct 1 (holiday) → Oct 8.
-    assert_eq!(
-        calendar().due(instant("2026-09-26T08:00:00+08:00"), Period::Days(5)),
-        Ok(end_of("2026-10-08"))
-    );
+    assert_eq!(calendar().due(instant("2026-09-26T08:00:00+08:00"), Period::Days(5)), Ok(end_of("2026-10-08")));
     // Interpretation 11: 90 days from filing on Jul 3 end on Oct 1 → Oct 8; 120 days (one
     // extension) on Oct 31, a Saturday → Mon Nov 2.
-    assert_eq!(
-        calendar().due(instant("2026-07-03T10:00:00+08:00"), Period::Days(90)),
-        Ok(end_of("2026-10-08"))
-    );
-    assert_eq!(
-        calendar().due(instant("2026-07-03T10:00:00+08:00"), Period::Days(120)),
-        Ok(end_of("2026-11-02"))
-    );
+    assert_eq!(calendar().due(instant("2026-07-03T10:00:00+08:00"), Period::Days(90)), Ok(end_of("2026-10-08")));
+    assert_eq!(calendar().due(instant("2026-07-03T10:00:00+08:00"), Period::Days(120)), Ok(end_of("2026-11-02")));
 }
 
 /// A last day on an adjusted working weekend day stays there.
@@ -449,11 +395,7 @@ fn interp_5_day_periods_ending_on_an_adjusted_working_day_do_not_roll() {
     for day in adjusted {
         let received = date(day).checked_sub_days(Days::new(5)).expect("a date");
         let start = instant(&format!("{received}T09:00:00+08:00"));
-        assert_eq!(
-            calendar().due(start, Period::Days(5)),
-            Ok(end_of(day)),
-            "{day}"
-        );
+        assert_eq!(calendar().due(start, Period::Days(5)), Ok(end_of(day)), "{day}");
     }
 }
 
@@ -487,11 +429,7 @@ fn interp_5_months_end_on_the_same_numbered_day_or_the_month_end_then_roll() {
     ];
     for (received, months, last_day) in table {
         let start = instant(&format!("{received}T12:00:00+08:00"));
-        assert_eq!(
-            calendar().due(start, Period::Months(months)),
-            Ok(end_of(last_day)),
-            "{received} + {months} months"
-        );
+        assert_eq!(calendar().due(start, Period::Months(months)), Ok(end_of(last_day)), "{received} + {months} months");
     }
 }
 
@@ -517,10 +455,7 @@ fn trf_1_hours_are_added_without_rolling_over_holidays() {
         Ok(instant("2026-10-01T01:00:00+08:00"))
     );
     let due = calendar().due(instant("2026-09-30T15:00:00Z"), Period::Hours(2));
-    assert_eq!(
-        due.map(|due| due.to_rfc3339()),
-        Ok("2026-10-01T01:00:00+08:00".to_owned())
-    );
+    assert_eq!(due.map(|due| due.to_rfc3339()), Ok("2026-10-01T01:00:00+08:00".to_owned()));
 }
 
 /// 17:00 UTC on Sep 29 is already Sep 30 in Shanghai, so counting starts Oct 1 as in the
@@ -528,16 +463,10 @@ fn trf_1_hours_are_added_without_rolling_over_holidays() {
 #[test]
 fn interp_4_dates_are_taken_in_shanghai_whatever_the_input_offset() {
     let due = calendar().due(instant("2026-09-29T17:00:00Z"), Period::WorkingDays(7));
-    assert_eq!(
-        due.map(|due| due.to_rfc3339()),
-        Ok("2026-10-16T00:00:00+08:00".to_owned())
-    );
+    assert_eq!(due.map(|due| due.to_rfc3339()), Ok("2026-10-16T00:00:00+08:00".to_owned()));
     let due = calendar().due(instant("2026-09-29T20:00:00-05:00"), Period::Days(7));
     // 2026-09-30T09:00+08:00 + 7 days = Oct 7 (holiday) → Oct 8.
-    assert_eq!(
-        due.map(|due| due.to_rfc3339()),
-        Ok("2026-10-09T00:00:00+08:00".to_owned())
-    );
+    assert_eq!(due.map(|due| due.to_rfc3339()), Ok("2026-10-09T00:00:00+08:00".to_owned()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,30 +475,15 @@ fn interp_4_dates_are_taken_in_shanghai_whatever_the_input_offset() {
 #[test]
 fn interp_6_refuses_a_start_in_a_year_without_data() {
     let no_2027 = Err(CalendarError::NoDataForYear { year: 2027 });
-    for period in [
-        Period::Hours(2),
-        Period::Days(7),
-        Period::WorkingDays(7),
-        Period::Months(1),
-    ] {
-        assert_eq!(
-            calendar().due(instant("2027-01-05T10:00:00+08:00"), period),
-            no_2027,
-            "{period}"
-        );
+    for period in [Period::Hours(2), Period::Days(7), Period::WorkingDays(7), Period::Months(1)] {
+        assert_eq!(calendar().due(instant("2027-01-05T10:00:00+08:00"), period), no_2027, "{period}");
     }
     assert_eq!(
         calendar().due(instant("2023-12-29T10:00:00+08:00"), Period::Days(7)),
         Err(CalendarError::NoDataForYear { year: 2023 })
     );
-    assert_eq!(
-        calendar().is_working_day(date("2027-01-04")),
-        Err(CalendarError::NoDataForYear { year: 2027 })
-    );
-    assert_eq!(
-        calendar().is_working_day(date("2023-12-31")),
-        Err(CalendarError::NoDataForYear { year: 2023 })
-    );
+    assert_eq!(calendar().is_working_day(date("2027-01-04")), Err(CalendarError::NoDataForYear { year: 2027 }));
+    assert_eq!(calendar().is_working_day(date("2023-12-31")), Err(CalendarError::NoDataForYear { year: 2023 }));
 }
 
 #[test]
@@ -584,11 +498,7 @@ fn trf_2_refuses_a_period_running_into_2027() {
         ("2026-01-01T10:00:00+08:00", Period::WorkingDays(1_000)),
     ];
     for (start, period) in table {
-        assert_eq!(
-            calendar().due(instant(start), period),
-            no_2027,
-            "{start} + {period}"
-        );
+        assert_eq!(calendar().due(instant(start), period), no_2027, "{start} + {period}");
     }
 }
 
@@ -629,24 +539,14 @@ to = "2026-12-31"
 #[test]
 fn interp_5_periods_beyond_representable_dates_are_refused() {
     let start = instant("2026-06-01T10:00:00+08:00");
-    for period in [
-        Period::Days(u32::MAX),
-        Period::Months(u32::MAX),
-        Period::Hours(u32::MAX),
-    ] {
+    for period in [Period::Days(u32::MAX), Period::Months(u32::MAX), Period::Hours(u32::MAX)] {
         let refused = calendar().due(start, period);
         assert!(
-            matches!(
-                refused,
-                Err(CalendarError::OutOfRange { .. } | CalendarError::NoDataForYear { .. })
-            ),
+            matches!(refused, Err(CalendarError::OutOfRange { .. } | CalendarError::NoDataForYear { .. })),
             "{period}: {refused:?}"
         );
     }
-    assert_eq!(
-        calendar().due(start, Period::Days(10_000)),
-        Err(CalendarError::NoDataForYear { year: 2053 })
-    );
+    assert_eq!(calendar().due(start, Period::Days(10_000)), Err(CalendarError::NoDataForYear { year: 2053 }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -662,20 +562,16 @@ fn acc_2_interp_9_working_days_late_for_the_worked_transfer_example() {
         ("2026-10-17T12:00:00+08:00", 1, 2), // Saturday
         ("2026-10-18T23:00:00+08:00", 1, 3), // Sunday
         ("2026-10-19T08:00:00+08:00", 2, 4),
-        ("2026-10-20T00:00:00+08:00", 3, 5), // report to 区委、区政府
+        ("2026-10-20T00:00:00+08:00", 3, 5),   // report to 区委、区政府
         ("2026-10-29T00:00:00+08:00", 10, 14), // referral to the discipline organ
-        ("2026-10-16T01:00:00+09:00", 0, 0), // the due instant, written in +09:00
+        ("2026-10-16T01:00:00+09:00", 0, 0),   // the due instant, written in +09:00
         ("2026-10-16T01:00:01+09:00", 1, 1),
         ("2026-10-15T18:00:00Z", 1, 1), // Oct 16 02:00 in Shanghai
     ];
     for (at, working, calendar_days) in table {
         let at = instant(at);
         assert_eq!(calendar().working_days_late(due, at), Ok(working), "{at}");
-        assert_eq!(
-            calendar().calendar_days_late(due, at),
-            Ok(calendar_days),
-            "{at}"
-        );
+        assert_eq!(calendar().calendar_days_late(due, at), Ok(calendar_days), "{at}");
     }
 }
 
@@ -708,20 +604,10 @@ fn acc_2_interp_9_lateness_skips_national_day_and_counts_the_adjusted_saturday()
         (10, "2026-10-19T00:00:00+08:00"),
     ];
     for (n, expected) in table {
-        assert_eq!(
-            calendar().instant_working_days_late(due, n),
-            Ok(instant(expected)),
-            "{n}"
-        );
+        assert_eq!(calendar().instant_working_days_late(due, n), Ok(instant(expected)), "{n}");
     }
-    assert_eq!(
-        calendar().working_days_late(due, instant("2026-10-07T23:00:00+08:00")),
-        Ok(1)
-    );
-    assert_eq!(
-        calendar().calendar_days_late(due, instant("2026-10-07T23:00:00+08:00")),
-        Ok(8)
-    );
+    assert_eq!(calendar().working_days_late(due, instant("2026-10-07T23:00:00+08:00")), Ok(1));
+    assert_eq!(calendar().calendar_days_late(due, instant("2026-10-07T23:00:00+08:00")), Ok(8));
 }
 
 /// An hour deadline (TRF-1) due in the middle of a working day: the day it is missed is the
@@ -731,32 +617,14 @@ fn trf_1_interp_9_lateness_of_an_hour_deadline_due_mid_day() {
     let due = instant("2026-09-30T12:00:00+08:00");
     assert_eq!(calendar().instant_working_days_late(due, 0), Ok(due));
     assert_eq!(calendar().instant_working_days_late(due, 1), Ok(due));
-    assert_eq!(
-        calendar().instant_working_days_late(due, 3),
-        Ok(instant("2026-10-09T00:00:00+08:00"))
-    );
-    assert_eq!(
-        calendar().working_days_late(due, instant("2026-09-30T12:00:00+08:00")),
-        Ok(0)
-    );
-    assert_eq!(
-        calendar().working_days_late(due, instant("2026-09-30T12:00:01+08:00")),
-        Ok(1)
-    );
+    assert_eq!(calendar().instant_working_days_late(due, 3), Ok(instant("2026-10-09T00:00:00+08:00")));
+    assert_eq!(calendar().working_days_late(due, instant("2026-09-30T12:00:00+08:00")), Ok(0));
+    assert_eq!(calendar().working_days_late(due, instant("2026-09-30T12:00:01+08:00")), Ok(1));
     // Due on a Saturday: late, but no working day late until Monday.
     let saturday = instant("2026-10-17T12:00:00+08:00");
-    assert_eq!(
-        calendar().working_days_late(saturday, instant("2026-10-18T20:00:00+08:00")),
-        Ok(0)
-    );
-    assert_eq!(
-        calendar().calendar_days_late(saturday, instant("2026-10-18T20:00:00+08:00")),
-        Ok(2)
-    );
-    assert_eq!(
-        calendar().instant_working_days_late(saturday, 1),
-        Ok(instant("2026-10-19T00:00:00+08:00"))
-    );
+    assert_eq!(calendar().working_days_late(saturday, instant("2026-10-18T20:00:00+08:00")), Ok(0));
+    assert_eq!(calendar().calendar_days_late(saturday, instant("2026-10-18T20:00:00+08:00")), Ok(2));
+    assert_eq!(calendar().instant_working_days_late(saturday, 1), Ok(instant("2026-10-19T00:00:00+08:00")));
 }
 
 #[test]
@@ -766,15 +634,9 @@ fn acc_2_interp_9_lateness_running_into_2027_is_refused() {
         calendar().working_days_late(due, instant("2027-01-04T10:00:00+08:00")),
         Err(CalendarError::NoDataForYear { year: 2027 })
     );
-    assert_eq!(
-        calendar().instant_working_days_late(due, 3),
-        Err(CalendarError::NoDataForYear { year: 2027 })
-    );
+    assert_eq!(calendar().instant_working_days_late(due, 3), Err(CalendarError::NoDataForYear { year: 2027 }));
     // Calendar days need no holiday data.
-    assert_eq!(
-        calendar().calendar_days_late(due, instant("2027-01-04T10:00:00+08:00")),
-        Ok(5)
-    );
+    assert_eq!(calendar().calendar_days_late(due, instant("2027-01-04T10:00:00+08:00")), Ok(5));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,11 +651,7 @@ fn interp_6_a_provincial_holiday_override_moves_the_transfer_deadline() {
         Ok(instant("2026-10-20T00:00:00+08:00"))
     );
     assert_eq!(calendar.is_working_day(date("2026-10-08")), Ok(false));
-    assert_eq!(
-        calendar.sources(2026).map(<[String]>::len),
-        Some(2),
-        "the override's source is kept"
-    );
+    assert_eq!(calendar.sources(2026).map(<[String]>::len), Some(2), "the override's source is kept");
 }
 
 #[test]
@@ -819,14 +677,8 @@ fn interp_6_overrides_that_contradict_or_lack_data_are_refused() {
         }),
     };
     let table: [(String, CalendarError); 6] = [
-        (
-            OVERRIDE_EXTRA_HOLIDAY_2026.replace("2026", "2027"),
-            CalendarError::OverrideWithoutData { year: 2027 },
-        ),
-        (
-            OVERRIDE_EXTRA_HOLIDAY_2026.replace("2026-10-08", "2026-10-07"),
-            national_day,
-        ),
+        (OVERRIDE_EXTRA_HOLIDAY_2026.replace("2026", "2027"), CalendarError::OverrideWithoutData { year: 2027 }),
+        (OVERRIDE_EXTRA_HOLIDAY_2026.replace("2026-10-08", "2026-10-07"), national_day),
         (
             // Onto the national adjusted Saturday Oct 10.
             OVERRIDE_EXTRA_HOLIDAY_2026.replace("2026-10-09", "2026-10-10"),
@@ -848,10 +700,7 @@ fn interp_6_overrides_that_contradict_or_lack_data_are_refused() {
                 file: CalendarFile::Override,
                 year: 2026,
                 entry: working_day_entry(1, "地方调休（示例）"),
-                problem: Box::new(EntryProblem::NotWeekend {
-                    date: date("2026-10-12"),
-                    weekday: Weekday::Mon,
-                }),
+                problem: Box::new(EntryProblem::NotWeekend { date: date("2026-10-12"), weekday: Weekday::Mon }),
             },
         ),
         (
@@ -875,10 +724,7 @@ fn interp_6_overrides_that_contradict_or_lack_data_are_refused() {
                 file: CalendarFile::Override,
                 year: 2026,
                 entry: working_day_entry(1, "地方调休（示例）"),
-                problem: Box::new(EntryProblem::OutsideYear {
-                    field: "date",
-                    date: date("2025-10-12"),
-                }),
+                problem: Box::new(EntryProblem::OutsideYear { field: "date", date: date("2025-10-12") }),
             },
         ),
     ];
@@ -886,16 +732,7 @@ fn interp_6_overrides_that_contradict_or_lack_data_are_refused() {
         assert_eq!(with_override(&text), Err(expected), "{text}");
     }
     let malformed = with_override("year = 2026\n[[holiday]]\nname = 1\n");
-    assert!(
-        matches!(
-            malformed,
-            Err(CalendarError::Malformed {
-                file: CalendarFile::Override,
-                ..
-            })
-        ),
-        "{malformed:?}"
-    );
+    assert!(matches!(malformed, Err(CalendarError::Malformed { file: CalendarFile::Override, .. })), "{malformed:?}");
 }
 
 #[test]
@@ -919,40 +756,25 @@ fn interp_6_year_file_entry_errors_name_the_year_the_entry_and_the_problem() {
             year_2026_with("from = \"2026-04-04\"", "from = \"2026-4-4\""),
             invalid_2026(
                 holiday_entry(3, "清明节"),
-                EntryProblem::BadDate {
-                    field: "from",
-                    value: "2026-4-4".to_owned(),
-                },
+                EntryProblem::BadDate { field: "from", value: "2026-4-4".to_owned() },
             ),
         ),
         (
             year_2026_with("to = \"2026-02-23\"", "to = \"2026-02-30\""),
             invalid_2026(
                 holiday_entry(2, "春节"),
-                EntryProblem::BadDate {
-                    field: "to",
-                    value: "2026-02-30".to_owned(),
-                },
+                EntryProblem::BadDate { field: "to", value: "2026-02-30".to_owned() },
             ),
         ),
         (
             year_2026_with("to = \"2026-01-03\"", "to = \"2027-01-03\""),
-            invalid_2026(
-                holiday_entry(1, "元旦"),
-                EntryProblem::OutsideYear {
-                    field: "to",
-                    date: date("2027-01-03"),
-                },
-            ),
+            invalid_2026(holiday_entry(1, "元旦"), EntryProblem::OutsideYear { field: "to", date: date("2027-01-03") }),
         ),
         (
             year_2026_with("from = \"2026-04-04\"", "from = \"2026-04-07\""),
             invalid_2026(
                 holiday_entry(3, "清明节"),
-                EntryProblem::FromAfterTo {
-                    from: date("2026-04-07"),
-                    to: date("2026-04-06"),
-                },
+                EntryProblem::FromAfterTo { from: date("2026-04-07"), to: date("2026-04-06") },
             ),
         ),
         (
@@ -972,10 +794,7 @@ fn interp_6_year_file_entry_errors_name_the_year_the_entry_and_the_problem() {
             year_2026_with("date = \"2026-05-09\"", "date = \"2026-05-08\""),
             invalid_2026(
                 working_day_entry(4, "劳动节"),
-                EntryProblem::NotWeekend {
-                    date: date("2026-05-08"),
-                    weekday: Weekday::Fri,
-                },
+                EntryProblem::NotWeekend { date: date("2026-05-08"), weekday: Weekday::Fri },
             ),
         ),
         (
@@ -1003,74 +822,41 @@ fn interp_6_year_file_entry_errors_name_the_year_the_entry_and_the_problem() {
         ),
         (
             year_2026_with("name = \"清明节\"", "name = \"清明\""),
-            invalid_2026(
-                holiday_entry(3, "清明"),
-                EntryProblem::UnknownFestival {
-                    name: "清明".to_owned(),
-                },
-            ),
+            invalid_2026(holiday_entry(3, "清明"), EntryProblem::UnknownFestival { name: "清明".to_owned() }),
         ),
         (
             year_2026_with("name = \"中秋节\"", "name = \"国庆节\""),
             invalid_2026(
                 holiday_entry(7, "国庆节"),
-                EntryProblem::FestivalTwice {
-                    festival: "国庆节".to_owned(),
-                    other: holiday_entry(6, "国庆节"),
-                },
+                EntryProblem::FestivalTwice { festival: "国庆节".to_owned(), other: holiday_entry(6, "国庆节") },
             ),
         ),
         (
-            year_2026_with(
-                "date = \"2026-05-09\"\nname = \"劳动节\"",
-                "date = \"2026-05-09\"\nname = \"五一\"",
-            ),
-            invalid_2026(
-                working_day_entry(4, "五一"),
-                EntryProblem::UnknownFestival {
-                    name: "五一".to_owned(),
-                },
-            ),
+            year_2026_with("date = \"2026-05-09\"\nname = \"劳动节\"", "date = \"2026-05-09\"\nname = \"五一\""),
+            invalid_2026(working_day_entry(4, "五一"), EntryProblem::UnknownFestival { name: "五一".to_owned() }),
         ),
         (
             year_2026_with("name = \"元旦\"", "name = \" \""),
             invalid_2026(holiday_entry(1, " "), EntryProblem::EmptyName),
         ),
         (
-            year_2026_with(
-                "[[holiday]]\nname = \"中秋节\"\nfrom = \"2026-09-25\"\nto = \"2026-09-27\"\n",
-                "",
-            ),
+            year_2026_with("[[holiday]]\nname = \"中秋节\"\nfrom = \"2026-09-25\"\nto = \"2026-09-27\"\n", ""),
             CalendarError::MissingFestival {
-                file: CalendarFile::Year { position: 1 },
-                year: 2026,
-                festival: "中秋节",
+                file: CalendarFile::Year { position: 1 }, year: 2026, festival: "中秋节"
             },
         ),
         (
-            year_2026_with(
-                "source = \"国务院办公厅关于2026年部分节假日安排的通知\"",
-                "source = \"\"",
-            ),
-            CalendarError::EmptySource {
-                file: CalendarFile::Year { position: 1 },
-                year: 2026,
-            },
+            year_2026_with("source = \"国务院办公厅关于2026年部分节假日安排的通知\"", "source = \"\""),
+            CalendarError::EmptySource { file: CalendarFile::Year { position: 1 }, year: 2026 },
         ),
         (
             year_2026_with("year = 2026", "year = 20260"),
-            CalendarError::YearOutOfRange {
-                file: CalendarFile::Year { position: 1 },
-                year: 20260,
-            },
+            CalendarError::YearOutOfRange { file: CalendarFile::Year { position: 1 }, year: 20260 },
         ),
         (
             // Shanghai kept summer time in 1991: +08:00 would be wrong.
             year_2026_with("year = 2026", "year = 1991"),
-            CalendarError::YearOutOfRange {
-                file: CalendarFile::Year { position: 1 },
-                year: 1991,
-            },
+            CalendarError::YearOutOfRange { file: CalendarFile::Year { position: 1 }, year: 1991 },
         ),
         (
             // A 2026 file that says it is 2025.
@@ -1079,10 +865,7 @@ fn interp_6_year_file_entry_errors_name_the_year_the_entry_and_the_problem() {
                 file: CalendarFile::Year { position: 1 },
                 year: 2025,
                 entry: holiday_entry(1, "元旦"),
-                problem: Box::new(EntryProblem::OutsideYear {
-                    field: "from",
-                    date: date("2026-01-01"),
-                }),
+                problem: Box::new(EntryProblem::OutsideYear { field: "from", date: date("2026-01-01") }),
             },
         ),
     ];
@@ -1093,21 +876,14 @@ fn interp_6_year_file_entry_errors_name_the_year_the_entry_and_the_problem() {
 
 #[test]
 fn interp_6_year_file_error_messages_read_as_sentences() {
-    let refused = load_2026(&year_2026_with(
-        "date = \"2026-05-09\"",
-        "date = \"2026-05-08\"",
-    ))
-    .expect_err("a Friday");
+    let refused = load_2026(&year_2026_with("date = \"2026-05-09\"", "date = \"2026-05-08\"")).expect_err("a Friday");
     assert_eq!(
         refused.to_string(),
         "year file #1 for 2026, [[working_day]] #4 \"劳动节\": 2026-05-08 is a Friday; an adjusted \
          working day must be a Saturday or Sunday"
     );
-    let refused = load_2026(&year_2026_with(
-        "to = \"2026-01-03\"",
-        "to = \"2027-01-03\"",
-    ))
-    .expect_err("outside the year");
+    let refused =
+        load_2026(&year_2026_with("to = \"2026-01-03\"", "to = \"2027-01-03\"")).expect_err("outside the year");
     assert_eq!(
         refused.to_string(),
         "year file #1 for 2026, [[holiday]] #1 \"元旦\": to = 2027-01-03 is outside the year of \
@@ -1121,27 +897,17 @@ fn interp_6_malformed_year_files_are_refused_with_the_line() {
         // Not TOML.
         (year_2026_with("year = 2026", "year = "), "line 6"),
         // A typo in a key.
-        (
-            year_2026_with("to = \"2026-01-03\"", "till = \"2026-01-03\""),
-            "till",
-        ),
+        (year_2026_with("to = \"2026-01-03\"", "till = \"2026-01-03\""), "till"),
         // A TOML date where a string is expected.
-        (
-            year_2026_with("from = \"2026-01-01\"", "from = 2026-01-01"),
-            "line 11",
-        ),
+        (year_2026_with("from = \"2026-01-01\"", "from = 2026-01-01"), "line 11"),
         // No year.
         (year_2026_with("year = 2026\n", ""), "missing field `year`"),
     ];
     for (text, expected_in_reason) in table {
         match load_2026(&text) {
-            Err(CalendarError::Malformed {
-                file: CalendarFile::Year { position: 1 },
-                reason,
-            }) => assert!(
-                reason.contains(expected_in_reason),
-                "{reason:?} should mention {expected_in_reason:?}"
-            ),
+            Err(CalendarError::Malformed { file: CalendarFile::Year { position: 1 }, reason }) => {
+                assert!(reason.contains(expected_in_reason), "{reason:?} should mention {expected_in_reason:?}")
+            }
             other => panic!("expected a malformed-file error, got {other:?}"),
         }
     }
@@ -1151,16 +917,9 @@ fn interp_6_malformed_year_files_are_refused_with_the_line() {
 fn interp_6_duplicate_or_missing_year_files_are_refused() {
     assert_eq!(
         Calendar::from_year_files(&[YEAR_2026, YEAR_2025, YEAR_2026]),
-        Err(CalendarError::DuplicateYear {
-            year: 2026,
-            first: 1,
-            second: 3,
-        })
+        Err(CalendarError::DuplicateYear { year: 2026, first: 1, second: 3 })
     );
-    assert_eq!(
-        Calendar::from_year_files(&[]),
-        Err(CalendarError::NoYearFiles)
-    );
+    assert_eq!(Calendar::from_year_files(&[]), Err(CalendarError::NoYearFiles));
     // A gap is allowed, and refused only where a computation needs the missing year.
     let gap = Calendar::from_year_files(&[YEAR_2024, YEAR_2026]).expect("valid files");
     assert_eq!(

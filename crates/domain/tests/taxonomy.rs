@@ -9,10 +9,7 @@ use tousu_domain::taxonomy::{CategoryCode, Taxonomy, TaxonomyError};
 const BUILTIN_CATEGORIES_TOML: &str = include_str!("../data/categories.toml");
 
 /// The procedure, outside the repository; tests that need it skip with a reason without it.
-const PROCESS_TEXT_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/mission/process.zh.txt"
-);
+const PROCESS_TEXT_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/mission/process.zh.txt");
 
 fn builtin() -> Taxonomy {
     Taxonomy::builtin().expect("the built-in taxonomy loads")
@@ -20,11 +17,7 @@ fn builtin() -> Taxonomy {
 
 /// The built-in data with `from` replaced by `to`, exactly once.
 fn builtin_with(from: &str, to: &str) -> String {
-    assert_eq!(
-        BUILTIN_CATEGORIES_TOML.matches(from).count(),
-        1,
-        "{from:?} occurs exactly once in the built-in data"
-    );
+    assert_eq!(BUILTIN_CATEGORIES_TOML.matches(from).count(), 1, "{from:?} occurs exactly once in the built-in data");
     BUILTIN_CATEGORIES_TOML.replacen(from, to, 1)
 }
 
@@ -32,43 +25,27 @@ fn builtin_with(from: &str, to: &str) -> String {
 /// body's own tables, and everything after.
 fn split_at_body(body: BodyCode) -> (&'static str, &'static str, &'static str) {
     let marker = format!("[[body]]\ncode = \"{body}\"\n");
-    let start = BUILTIN_CATEGORIES_TOML
-        .find(&marker)
-        .expect("the body's table is in the built-in data");
+    let start = BUILTIN_CATEGORIES_TOML.find(&marker).expect("the body's table is in the built-in data");
     let end = BUILTIN_CATEGORIES_TOML[start + marker.len()..]
         .find("[[body]]\n")
-        .map_or(BUILTIN_CATEGORIES_TOML.len(), |offset| {
-            start + marker.len() + offset
-        });
-    (
-        &BUILTIN_CATEGORIES_TOML[..start],
-        &BUILTIN_CATEGORIES_TOML[start..end],
-        &BUILTIN_CATEGORIES_TOML[end..],
-    )
+        .map_or(BUILTIN_CATEGORIES_TOML.len(), |offset| start + marker.len() + offset);
+    (&BUILTIN_CATEGORIES_TOML[..start], &BUILTIN_CATEGORIES_TOML[start..end], &BUILTIN_CATEGORIES_TOML[end..])
 }
 
 fn code(taxonomy: &Taxonomy, code: &str) -> CategoryCode {
-    taxonomy
-        .category_code(code)
-        .unwrap_or_else(|error| panic!("{code} is a category: {error}"))
+    taxonomy.category_code(code).unwrap_or_else(|error| panic!("{code} is a category: {error}"))
 }
 
 fn text_of(taxonomy: &Taxonomy, category: &str) -> String {
     let code = code(taxonomy, category);
-    taxonomy
-        .category(&code)
-        .expect("a checked code has a category")
-        .text_zh
-        .clone()
+    taxonomy.category(&code).expect("a checked code has a category").text_zh.clone()
 }
 
 #[test]
 fn builtin_taxonomy_loads_with_every_body_in_section_order() {
     let taxonomy = builtin();
-    let bodies: Vec<(BodyCode, &str, &str)> = taxonomy
-        .bodies()
-        .map(|body| (body.code, body.name_zh.as_str(), body.section.as_str()))
-        .collect();
+    let bodies: Vec<(BodyCode, &str, &str)> =
+        taxonomy.bodies().map(|body| (body.code, body.name_zh.as_str(), body.section.as_str())).collect();
     assert_eq!(
         bodies,
         vec![
@@ -87,11 +64,7 @@ fn builtin_taxonomy_loads_with_every_body_in_section_order() {
         ]
     );
     for body in taxonomy.bodies() {
-        assert!(
-            !body.name_en.trim().is_empty(),
-            "{} has an English name",
-            body.code
-        );
+        assert!(!body.name_en.trim().is_empty(), "{} has an English name", body.code);
         assert_eq!(taxonomy.body(body.code), Some(body));
     }
 }
@@ -117,11 +90,7 @@ fn builtin_taxonomy_has_the_procedures_number_of_categories_per_body() {
         (BodyCode::SQ, 4),
     ];
     for (body, count) in expected {
-        assert_eq!(
-            taxonomy.categories_of(body).count(),
-            count,
-            "number of categories of {body}"
-        );
+        assert_eq!(taxonomy.categories_of(body).count(), count, "number of categories of {body}");
     }
     assert_eq!(taxonomy.categories().count(), 71);
 }
@@ -129,38 +98,21 @@ fn builtin_taxonomy_has_the_procedures_number_of_categories_per_body() {
 #[test]
 fn builtin_taxonomy_lists_each_bodys_categories_in_procedure_order() {
     let taxonomy = builtin();
-    let codes = |body| -> Vec<String> {
-        taxonomy
-            .categories_of(body)
-            .map(|category| category.code.to_string())
-            .collect()
-    };
+    let codes =
+        |body| -> Vec<String> { taxonomy.categories_of(body).map(|category| category.code.to_string()).collect() };
     assert_eq!(
         codes(BodyCode::ZJ),
         [
-            "ZJ-1-1", "ZJ-1-2", "ZJ-1-3", "ZJ-1-4", "ZJ-1-5", "ZJ-1-6", "ZJ-1-7", "ZJ-1-8",
-            "ZJ-2-1", "ZJ-2-2", "ZJ-2-3", "ZJ-2-4", "ZJ-OTHER",
+            "ZJ-1-1", "ZJ-1-2", "ZJ-1-3", "ZJ-1-4", "ZJ-1-5", "ZJ-1-6", "ZJ-1-7", "ZJ-1-8", "ZJ-2-1", "ZJ-2-2",
+            "ZJ-2-3", "ZJ-2-4", "ZJ-OTHER",
         ]
     );
-    assert_eq!(
-        codes(BodyCode::SJ),
-        [
-            "SJ-1", "SJ-2-1", "SJ-2-2", "SJ-3-1", "SJ-3-2", "SJ-4", "SJ-OTHER"
-        ]
-    );
-    assert_eq!(
-        codes(BodyCode::XF),
-        [
-            "XF-1", "XF-2", "XF-3", "XF-4", "XF-5", "XF-6", "XF-7", "XF-8", "XF-OTHER"
-        ]
-    );
+    assert_eq!(codes(BodyCode::SJ), ["SJ-1", "SJ-2-1", "SJ-2-2", "SJ-3-1", "SJ-3-2", "SJ-4", "SJ-OTHER"]);
+    assert_eq!(codes(BodyCode::XF), ["XF-1", "XF-2", "XF-3", "XF-4", "XF-5", "XF-6", "XF-7", "XF-8", "XF-OTHER"]);
     assert_eq!(codes(BodyCode::ZF), ["ZF-1"]);
     assert_eq!(
         codes(BodyCode::JB),
-        [
-            "JB-1", "JB-2", "JB-3", "JB-4", "JB-5", "JB-6", "JB-7", "JB-8", "JB-9", "JB-10",
-            "JB-OTHER",
-        ]
+        ["JB-1", "JB-2", "JB-3", "JB-4", "JB-5", "JB-6", "JB-7", "JB-8", "JB-9", "JB-10", "JB-OTHER",]
     );
 }
 
@@ -178,19 +130,10 @@ fn builtin_taxonomy_has_the_procedures_text_for_spot_checked_categories() {
     assert!(zj_2_1.text_zh.starts_with("擅自利用小区公共部位"));
     assert_eq!(zj_2_1.heading_zh.as_deref(), Some("物业企业侵害业主利益"));
 
-    assert_eq!(
-        text_of(&taxonomy, "FG-4"),
-        "堵塞人民防空工程孔口或者修建影响孔口使用的与人民防空无关的其他建筑"
-    );
-    assert_eq!(
-        text_of(&taxonomy, "SJ-3-1"),
-        "小区内电梯未按照特种设备相关安全技术规范要求进行维护保养"
-    );
+    assert_eq!(text_of(&taxonomy, "FG-4"), "堵塞人民防空工程孔口或者修建影响孔口使用的与人民防空无关的其他建筑");
+    assert_eq!(text_of(&taxonomy, "SJ-3-1"), "小区内电梯未按照特种设备相关安全技术规范要求进行维护保养");
     // The source's line break inside 经营范围 is joined.
-    assert_eq!(
-        text_of(&taxonomy, "SJ-1"),
-        "检查物业服务企业经营主体是否合法，营业执照和经营范围是否合规"
-    );
+    assert_eq!(text_of(&taxonomy, "SJ-1"), "检查物业服务企业经营主体是否合法，营业执照和经营范围是否合规");
     // 二(四) prints two items "3"; items are numbered in order.
     assert!(text_of(&taxonomy, "XF-2").ends_with("或者改变、破坏建筑立面防火结构"));
     assert!(text_of(&taxonomy, "XF-3").contains("外墙外保温"));
@@ -199,14 +142,8 @@ fn builtin_taxonomy_has_the_procedures_text_for_spot_checked_categories() {
     assert!(text_of(&taxonomy, "XF-6").contains("停放电动自行车"));
     assert!(text_of(&taxonomy, "XF-7").contains("不履行法律法规规定的消防安全职责"));
     assert!(text_of(&taxonomy, "XF-8").contains("消防水泵接合器"));
-    assert_eq!(
-        text_of(&taxonomy, "ZF-1"),
-        "物业管理区域内依法、依规、依职应当实施的处罚"
-    );
-    assert_eq!(
-        text_of(&taxonomy, "JB-OTHER"),
-        "法律法规规章规定或者县级以上人民政府确定的其他职责"
-    );
+    assert_eq!(text_of(&taxonomy, "ZF-1"), "物业管理区域内依法、依规、依职应当实施的处罚");
+    assert_eq!(text_of(&taxonomy, "JB-OTHER"), "法律法规规章规定或者县级以上人民政府确定的其他职责");
     assert_eq!(
         text_of(&taxonomy, "SQ-OTHER"),
         "党中央、国务院明确要求，法律法规明确规定，或者经省委、省政府同意的其他职责"
@@ -228,11 +165,7 @@ fn builtin_taxonomy_has_one_other_category_last_for_every_body_but_zf() {
             continue;
         }
         assert_eq!(others, [format!("{body}-OTHER")]);
-        assert!(
-            categories
-                .last()
-                .is_some_and(|category| category.is_other())
-        );
+        assert!(categories.last().is_some_and(|category| category.is_other()));
     }
     for (other, text) in [
         ("ZJ-OTHER", "法律法规规章规定的其他事项"),
@@ -241,10 +174,7 @@ fn builtin_taxonomy_has_one_other_category_last_for_every_body_but_zf() {
     ] {
         assert_eq!(text_of(&taxonomy, other), text);
     }
-    assert_eq!(
-        taxonomy.category_code("ZF-OTHER"),
-        Err(TaxonomyError::UnknownCategory("ZF-OTHER".to_owned()))
-    );
+    assert_eq!(taxonomy.category_code("ZF-OTHER"), Err(TaxonomyError::UnknownCategory("ZF-OTHER".to_owned())));
 }
 
 /// TRF-3: a category decides its responsible body, one row per body at least.
@@ -276,13 +206,8 @@ fn trf_3_category_routes_to_its_body() {
         let category = code(&taxonomy, category);
         assert_eq!(taxonomy.route(&category), Ok(body), "route of {category}");
     }
-    let routed: std::collections::BTreeSet<BodyCode> =
-        table.iter().map(|(_, body)| *body).collect();
-    assert_eq!(
-        routed.len(),
-        BodyCode::ALL.len(),
-        "the table covers every body"
-    );
+    let routed: std::collections::BTreeSet<BodyCode> = table.iter().map(|(_, body)| *body).collect();
+    assert_eq!(routed.len(), BodyCode::ALL.len(), "the table covers every body");
 }
 
 /// TRF-3: every category routes to the body whose section lists it, named by its prefix.
@@ -290,15 +215,8 @@ fn trf_3_category_routes_to_its_body() {
 fn trf_3_every_category_routes_to_the_body_of_its_code_prefix() {
     let taxonomy = builtin();
     for category in taxonomy.categories() {
-        let prefix = category
-            .code
-            .as_str()
-            .split('-')
-            .next()
-            .expect("a code has a prefix");
-        let body = taxonomy
-            .route(&category.code)
-            .expect("a listed code routes");
+        let prefix = category.code.as_str().split('-').next().expect("a code has a prefix");
+        let body = taxonomy.route(&category.code).expect("a listed code routes");
         assert_eq!(body.as_str(), prefix, "route of {}", category.code);
         assert_eq!(body, category.body);
     }
@@ -309,8 +227,8 @@ fn trf_3_every_category_routes_to_the_body_of_its_code_prefix() {
 fn trf_3_unknown_category_codes_are_refused() {
     let taxonomy = builtin();
     for unknown in [
-        "", "ZJ", "ZJ-1", "ZJ-1-9", "ZJ-3", "zj-1-3", " ZJ-1-3", "ZJ-1-3 ", "XF-9", "ZF-OTHER",
-        "ZF-2", "SJ-3", "XX-1", "JB-11", "SQ-4",
+        "", "ZJ", "ZJ-1", "ZJ-1-9", "ZJ-3", "zj-1-3", " ZJ-1-3", "ZJ-1-3 ", "XF-9", "ZF-OTHER", "ZF-2", "SJ-3", "XX-1",
+        "JB-11", "SQ-4",
     ] {
         assert_eq!(
             taxonomy.category_code(unknown),
@@ -320,10 +238,7 @@ fn trf_3_unknown_category_codes_are_refused() {
     }
     // A code that arrives already typed (here from JSON) is still checked when routed.
     let smuggled: CategoryCode = serde_json::from_str("\"XF-9\"").expect("a JSON string");
-    assert_eq!(
-        taxonomy.route(&smuggled),
-        Err(TaxonomyError::UnknownCategory("XF-9".to_owned()))
-    );
+    assert_eq!(taxonomy.route(&smuggled), Err(TaxonomyError::UnknownCategory("XF-9".to_owned())));
     assert_eq!(taxonomy.category(&smuggled), None);
 }
 
@@ -350,10 +265,7 @@ fn malformed_taxonomy_data_is_refused_with_the_entry_and_the_fault() {
         (
             "gap in item numbering",
             builtin_with("code = \"FG-5\"", "code = \"FG-9\""),
-            TaxonomyError::NumberOutOfSequence {
-                code: "FG-9".to_owned(),
-                expected: "FG-5 or FG-5-1".to_owned(),
-            },
+            TaxonomyError::NumberOutOfSequence { code: "FG-9".to_owned(), expected: "FG-5 or FG-5-1".to_owned() },
         ),
         (
             "gap in sub-item numbering",
@@ -371,10 +283,7 @@ fn malformed_taxonomy_data_is_refused_with_the_entry_and_the_fault() {
         (
             "wrong body prefix",
             builtin_with("code = \"SJ-4\"", "code = \"FG-4\""),
-            TaxonomyError::WrongBodyPrefix {
-                code: "FG-4".to_owned(),
-                body: BodyCode::SJ,
-            },
+            TaxonomyError::WrongBodyPrefix { code: "FG-4".to_owned(), body: BodyCode::SJ },
         ),
         (
             "malformed code",
@@ -386,37 +295,18 @@ fn malformed_taxonomy_data_is_refused_with_the_entry_and_the_fault() {
             builtin_with("code = \"ZF-1\"", "code = \"ZF\""),
             TaxonomyError::MalformedCode("ZF".to_owned()),
         ),
-        (
-            "missing body",
-            missing_body,
-            TaxonomyError::MissingBody(BodyCode::NY),
-        ),
-        (
-            "body twice",
-            builtin_with("code = \"NY\"", "code = \"GA\""),
-            TaxonomyError::DuplicateBody(BodyCode::GA),
-        ),
+        ("missing body", missing_body, TaxonomyError::MissingBody(BodyCode::NY)),
+        ("body twice", builtin_with("code = \"NY\"", "code = \"GA\""), TaxonomyError::DuplicateBody(BodyCode::GA)),
         (
             "bodies out of section order",
             wrong_order,
-            TaxonomyError::BodyOutOfOrder {
-                found: BodyCode::WT,
-                expected: BodyCode::NY,
-            },
+            TaxonomyError::BodyOutOfOrder { found: BodyCode::WT, expected: BodyCode::NY },
         ),
-        (
-            "unknown body",
-            builtin_with("code = \"NY\"", "code = \"NE\""),
-            TaxonomyError::UnknownBody("NE".to_owned()),
-        ),
+        ("unknown body", builtin_with("code = \"NY\"", "code = \"NE\""), TaxonomyError::UnknownBody("NE".to_owned())),
         (
             "wrong section",
             builtin_with("section = \"二(四)\"", "section = \"二(三)\""),
-            TaxonomyError::WrongSection {
-                body: BodyCode::XF,
-                found: "二(三)".to_owned(),
-                expected: "二(四)",
-            },
+            TaxonomyError::WrongSection { body: BodyCode::XF, found: "二(三)".to_owned(), expected: "二(四)" },
         ),
         (
             "body without categories",
@@ -429,33 +319,21 @@ fn malformed_taxonomy_data_is_refused_with_the_entry_and_the_fault() {
         (
             "empty category text",
             builtin_with("text_zh = \"小区环境卫生差\"", "text_zh = \" \""),
-            TaxonomyError::EmptyText {
-                entry: "category ZJ-1-3".to_owned(),
-                field: "text_zh",
-            },
+            TaxonomyError::EmptyText { entry: "category ZJ-1-3".to_owned(), field: "text_zh" },
         ),
         (
             "empty body name",
             builtin_with("name_zh = \"社区\"", "name_zh = \"\""),
-            TaxonomyError::EmptyText {
-                entry: "body SQ".to_owned(),
-                field: "name_zh",
-            },
+            TaxonomyError::EmptyText { entry: "body SQ".to_owned(), field: "name_zh" },
         ),
         (
             "other matters not last",
             other_first,
-            TaxonomyError::OtherNotLast {
-                other: "WT-OTHER".to_owned(),
-                next: "WT-1".to_owned(),
-            },
+            TaxonomyError::OtherNotLast { other: "WT-OTHER".to_owned(), next: "WT-1".to_owned() },
         ),
         (
             "sub-item without heading",
-            builtin_with(
-                "code = \"SJ-2-1\"\nheading_zh = \"违反规定收费或乱收费\"\n",
-                "code = \"SJ-2-1\"\n",
-            ),
+            builtin_with("code = \"SJ-2-1\"\nheading_zh = \"违反规定收费或乱收费\"\n", "code = \"SJ-2-1\"\n"),
             TaxonomyError::MissingHeading("SJ-2-1".to_owned()),
         ),
         (
@@ -472,10 +350,7 @@ fn malformed_taxonomy_data_is_refused_with_the_entry_and_the_fault() {
         ),
         (
             "item with a heading",
-            builtin_with(
-                "code = \"SJ-4\"\n",
-                "code = \"SJ-4\"\nheading_zh = \"广告\"\n",
-            ),
+            builtin_with("code = \"SJ-4\"\n", "code = \"SJ-4\"\nheading_zh = \"广告\"\n"),
             TaxonomyError::UnexpectedHeading("SJ-4".to_owned()),
         ),
     ];
@@ -488,80 +363,45 @@ fn malformed_taxonomy_data_is_refused_with_the_entry_and_the_fault() {
 fn taxonomy_data_that_is_not_the_expected_toml_is_refused() {
     for (fault, data) in [
         ("not toml", "[[body]\n".to_owned()),
-        (
-            "unknown field",
-            builtin_with("code = \"ZF-1\"\n", "code = \"ZF-1\"\nbody = \"ZF\"\n"),
-        ),
-        (
-            "missing text",
-            builtin_with(
-                "text_zh = \"物业管理区域内依法、依规、依职应当实施的处罚\"\n",
-                "",
-            ),
-        ),
+        ("unknown field", builtin_with("code = \"ZF-1\"\n", "code = \"ZF-1\"\nbody = \"ZF\"\n")),
+        ("missing text", builtin_with("text_zh = \"物业管理区域内依法、依规、依职应当实施的处罚\"\n", "")),
     ] {
-        assert!(
-            matches!(Taxonomy::parse(&data), Err(TaxonomyError::InvalidData(_))),
-            "{fault}"
-        );
+        assert!(matches!(Taxonomy::parse(&data), Err(TaxonomyError::InvalidData(_))), "{fault}");
     }
-    assert_eq!(
-        Taxonomy::parse(""),
-        Err(TaxonomyError::MissingBody(BodyCode::ZJ))
-    );
+    assert_eq!(Taxonomy::parse(""), Err(TaxonomyError::MissingBody(BodyCode::ZJ)));
 }
 
 #[test]
 fn taxonomy_errors_name_the_entry_and_the_fault() {
     assert_eq!(
-        TaxonomyError::NumberOutOfSequence {
-            code: "FG-9".to_owned(),
-            expected: "FG-5 or FG-5-1".to_owned(),
-        }
-        .to_string(),
+        TaxonomyError::NumberOutOfSequence { code: "FG-9".to_owned(), expected: "FG-5 or FG-5-1".to_owned() }
+            .to_string(),
         "category FG-9 is out of sequence: expected FG-5 or FG-5-1"
     );
     assert_eq!(
-        TaxonomyError::WrongBodyPrefix {
-            code: "FG-4".to_owned(),
-            body: BodyCode::SJ,
-        }
-        .to_string(),
+        TaxonomyError::WrongBodyPrefix { code: "FG-4".to_owned(), body: BodyCode::SJ }.to_string(),
         "category FG-4 is listed under body SJ but its code does not start with SJ-"
     );
-    assert_eq!(
-        TaxonomyError::MissingBody(BodyCode::NY).to_string(),
-        "body NY is missing"
-    );
+    assert_eq!(TaxonomyError::MissingBody(BodyCode::NY).to_string(), "body NY is missing");
 }
 
 /// Every body's name, every category's text and every heading occur verbatim in the
 /// procedure, once whitespace (including the source's stray line breaks) is removed.
 #[test]
-#[expect(
-    clippy::print_stderr,
-    reason = "a skipped check says why on the test's output"
-)]
+#[expect(clippy::print_stderr, reason = "a skipped check says why on the test's output")]
 fn builtin_taxonomy_text_is_verbatim_from_the_procedure() {
     let Ok(procedure) = std::fs::read_to_string(PROCESS_TEXT_PATH) else {
         eprintln!("skipped: the procedure text is not at {PROCESS_TEXT_PATH}");
         return;
     };
-    let without_whitespace =
-        |text: &str| -> String { text.chars().filter(|c| !c.is_whitespace()).collect() };
+    let without_whitespace = |text: &str| -> String { text.chars().filter(|c| !c.is_whitespace()).collect() };
     let procedure = without_whitespace(&procedure);
     let taxonomy = builtin();
     for body in taxonomy.bodies() {
-        let numeral = body
-            .section
-            .strip_prefix("二(")
-            .and_then(|rest| rest.strip_suffix(')'))
-            .expect("a section of part 二");
+        let numeral =
+            body.section.strip_prefix("二(").and_then(|rest| rest.strip_suffix(')')).expect("a section of part 二");
         let heading = format!("（{numeral}）{}督促办理事项", body.name_zh);
-        assert!(
-            procedure.contains(&heading),
-            "{heading} is in the procedure"
-        );
+        assert!(procedure.contains(&heading), "{heading} is in the procedure");
     }
     for category in taxonomy.categories() {
         assert!(
@@ -575,18 +415,10 @@ fn builtin_taxonomy_text_is_verbatim_from_the_procedure() {
             "the text of {} has no surrounding whitespace",
             category.code
         );
-        assert!(
-            !category.text_zh.ends_with(['；', '。']),
-            "the text of {} has no trailing punctuation",
-            category.code
-        );
+        assert!(!category.text_zh.ends_with(['；', '。']), "the text of {} has no trailing punctuation", category.code);
         if let Some(heading) = &category.heading_zh {
             let item_heading = format!("{heading}。主要包括：");
-            assert!(
-                procedure.contains(&item_heading),
-                "the heading of {} is in the procedure",
-                category.code
-            );
+            assert!(procedure.contains(&item_heading), "the heading of {} is in the procedure", category.code);
         }
     }
 }

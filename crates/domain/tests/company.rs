@@ -1,0 +1,521 @@
+//! Given / when / then tests of a company's conditions and consequences: key supervision
+//! (REG-4), grade review (GRD-1..4), exit (EXT-1), the bulletin (PUB-1) and reporting
+//! periods (REG-3).
+
+mod common;
+
+use common::*;
+use tousu_domain::DomainError;
+use tousu_domain::actor::Role;
+use tousu_domain::complaint::Finding;
+use tousu_domain::deadline::{ClosedHow, DeadlineKind, EscalationLevel};
+use tousu_domain::enterprise::{DowngradeReason, EnterpriseCommand, EnterpriseFact, GradeReviewTrigger};
+use tousu_domain::error::Requirement;
+use tousu_domain::ids::BodyCode;
+use tousu_domain::policy::Policy;
+use tousu_domain::reporting::{BulletinReason, BulletinVerdict, CompanyMonth, bulletin_verdict, reporting_week};
+use tousu_domain::rule::RuleId;
+
+fn system() -> tousu_domain::actor::Actor {
+    reactor()
+}
+
+/// Records `n` complaints from complainants `first..first+n`, registered on 2026-03-02 at
+/// consecutive minutes, and returns the company.
+fn with_complaints(company: &mut CompanyStream, first: u32, n: u32, community: &str) {
+    for i in first..first + n {
+        company.given(
+            &system(),
+            "2026-03-02T12:00:00+08:00",
+            company_command_complaint(
+                &format!("C-{i}"),
+                Some(&format!("complainant-{i}")),
+                &format!("2026-03-02T10:{:02}:00+08:00", i % 60),
+                community,
+            ),
+        );
+    }
+}
+
+fn substantiate(
+    company: &mut CompanyStream,
+    first: u32,
+    n: u32,
+    now: &str,
+) -> Vec<tousu_domain::enterprise::EnterpriseEvent> {
+    let mut events = Vec::new();
+    for i in first..first + n {
+        events.extend(company.given(
+            &system(),
+            now,
+            EnterpriseCommand::RecordFinding {
+                lead: format!("C-{i}").parse().unwrap(),
+                finding: Finding::Substantiated,
+                found_at: tousu_domain_at(now),
+            },
+        ));
+    }
+    events
+}
+
+fn tousu_domain_at(text: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    at(text)
+}
+
+fn has(events: &[tousu_domain::enterprise::EnterpriseEvent], pred: impl Fn(&EnterpriseFact) -> bool) -> bool {
+    events.iter().any(|event| pred(&event.fact))
+}
+
+// ---------------------------------------------------------------- REG-4
+
+#[test]
+fn reg_4_interp_1_the_eleventh_distinct_complainant_starts_key_supervision() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 10, "福苑小区");
+    assert!(
+        !has(&company.events, |f| matches!(f, EnterpriseFact::KeySupervisionStarted { .. })),
+        "ten is not more than ten"
+    );
+    let events = company.given(
+        &system(),
+        "2026-03-02T12:00:00+08:00",
+        company_command_complaint("C-11", Some("complainant-11"), "2026-03-02T11:00:00+08:00", "福苑小区"),
+    );
+    let EnterpriseFact::KeySupervisionStarted { evidence } = &events[1].fact else {
+        panic!("expected key supervision, got {:?}", events);
+    };
+    assert_eq!(evidence.distinct, 11);
+    assert_eq!(evidence.leads.len(), 11);
+}
+
+#[test]
+fn reg_4_a_repeat_complainant_is_not_counted_twice() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 10, "福苑小区");
+    let events = company.given(
+        &system(),
+        "2026-03-02T12:00:00+08:00",
+        company_command_complaint("C-99", Some("complainant-3"), "2026-03-02T11:30:00+08:00", "福苑小区"),
+    );
+    assert_eq!(events.len(), 1, "no condition: still ten distinct complainants");
+    let (holds, evidence) =
+        company.state.company.as_ref().unwrap().key_supervision(at("2026-03-02T12:00:00+08:00"), &Policy::default());
+    assert!(!holds);
+    assert_eq!((evidence.distinct, evidence.leads.len()), (10, 11));
+}
+
+#[test]
+fn reg_4_interp_2_anonymous_leads_each_count_once_and_are_shown_apart() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 9, "福苑小区");
+    company.given(
+        &system(),
+        "2026-03-02T12:00:00+08:00",
+        company_command_complaint("A-1", None, "2026-03-02T11:00:00+08:00", "福苑小区"),
+    );
+    let events = company.given(
+        &system(),
+        "2026-03-02T12:00:00+08:00",
+        company_command_complaint("A-2", None, "2026-03-02T11:01:00+08:00", "福苑小区"),
+    );
+    let EnterpriseFact::KeySupervisionStarted { evidence } = &events[1].fact else {
+        panic!("expected key supervision, got {events:?}");
+    };
+    assert_eq!(evidence.distinct, 11);
+    assert_eq!(evidence.keys.len(), 9);
+    assert_eq!(evidence.anonymous_leads, vec!["A-1".parse().unwrap(), "A-2".parse().unwrap()]);
+}
+
+#[test]
+fn reg_4_interp_20_a_company_leaves_key_supervision_when_its_complaints_age_out() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 11, "福苑小区");
+    assert!(company.state.company.as_ref().unwrap().key_supervision_since.is_some());
+    // The window is the 12 months before the evaluation: complaints of 2 March 2026 at
+    // 10:00–10:11 count until 2 March 2027 at the same wall-clock instant.
+    let events = company.when(&system(), "2027-03-02T10:00:00+08:00", EnterpriseCommand::EvaluateConditions).unwrap();
+    assert!(events.is_empty(), "the 10:01–10:11 complaints are still inside: {events:?}");
+    let events = company.given(&system(), "2027-03-02T10:11:00+08:00", EnterpriseCommand::EvaluateConditions);
+    let EnterpriseFact::KeySupervisionEnded { evidence } = &events[0].fact else {
+        panic!("expected the end of key supervision, got {events:?}");
+    };
+    assert_eq!(evidence.distinct, 0);
+}
+
+// ---------------------------------------------------------------- GRD-1
+
+#[test]
+fn grd_1_eleven_substantiated_distinct_complainants_in_half_a_year_require_a_survey_within_ten_days() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 6, "福苑小区");
+    with_complaints(&mut company, 7, 6, "榕华小区");
+    let events = substantiate(&mut company, 1, 10, "2026-03-10T09:00:00+08:00");
+    assert!(!has(&events, |f| matches!(f, EnterpriseFact::GradeReviewRequired { .. })));
+    let events = substantiate(&mut company, 11, 1, "2026-03-10T09:00:00+08:00");
+    let required = events
+        .iter()
+        .find(|event| matches!(event.fact, EnterpriseFact::GradeReviewRequired { .. }))
+        .expect("grade review required");
+    let EnterpriseFact::GradeReviewRequired { triggers, communities } = &required.fact else { unreachable!() };
+    assert!(matches!(&triggers[0], GradeReviewTrigger::Complaints { evidence } if evidence.distinct == 11));
+    assert_eq!(communities, &vec!["榕华小区".to_owned(), "福苑小区".to_owned()]);
+    // One survey per community, due 10 days later: 20 March 2026, a Friday.
+    assert_eq!(required.opens.len(), 2);
+    for survey in &required.opens {
+        assert_eq!(survey.kind, DeadlineKind::Survey);
+        assert_eq!(survey.rule, RuleId::Grd1);
+        assert_eq!(survey.due, at("2026-03-21T00:00:00+08:00"));
+    }
+}
+
+#[test]
+fn grd_1_interp_20_a_complaint_registered_before_the_six_month_window_does_not_count() {
+    let mut company = CompanyStream::new();
+    // Registered 2 March 2026 10:00–10:10; evaluated 2 September 2026 10:00: the window
+    // starts 2 March 10:00 exclusive, so the complaint of 10:00 is out.
+    for i in 0..=10u32 {
+        company.given(
+            &system(),
+            "2026-03-02T12:00:00+08:00",
+            company_command_complaint(
+                &format!("C-{i}"),
+                Some(&format!("complainant-{i}")),
+                &format!("2026-03-02T10:{i:02}:00+08:00"),
+                "福苑小区",
+            ),
+        );
+    }
+    substantiate(&mut company, 0, 11, "2026-04-01T09:00:00+08:00");
+    let company_state = company.state.company.as_ref().unwrap();
+    let policy = Policy::default();
+    let triggers = company_state.grade_review_triggers(at("2026-09-02T10:00:00+08:00"), &policy);
+    assert!(triggers.is_empty(), "C-0 has aged out, ten remain: {triggers:?}");
+    let triggers = company_state.grade_review_triggers(at("2026-09-02T09:59:59+08:00"), &policy);
+    assert_eq!(triggers.len(), 1);
+}
+
+#[test]
+fn grd_1_interp_12_a_low_credit_rating_or_long_black_listing_triggers_the_review() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 1, "福苑小区");
+    let events = company.given(
+        &registrar(),
+        "2026-03-03T09:00:00+08:00",
+        EnterpriseCommand::RecordCreditRating { rating: "D".into() },
+    );
+    assert!(has(&events, |f| matches!(
+        f,
+        EnterpriseFact::GradeReviewRequired { triggers, .. }
+            if matches!(&triggers[0], GradeReviewTrigger::LowCreditRating { rating } if rating == "D")
+    )));
+
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 1, "福苑小区");
+    company.given(
+        &registrar(),
+        "2026-03-03T09:00:00+08:00",
+        EnterpriseCommand::RecordBlacklisting { listed_on: "2026-03-01".parse().unwrap() },
+    );
+    assert!(
+        company.when(&system(), "2026-08-31T09:00:00+08:00", EnterpriseCommand::EvaluateConditions).unwrap().is_empty()
+    );
+    let events = company.given(&system(), "2026-09-01T09:00:00+08:00", EnterpriseCommand::EvaluateConditions);
+    assert!(has(&events, |f| matches!(
+        f,
+        EnterpriseFact::GradeReviewRequired { triggers, .. }
+            if matches!(&triggers[0], GradeReviewTrigger::LongBlacklisted { .. })
+    )));
+}
+
+// ---------------------------------------------------------------- GRD-2..4
+
+/// A company under grade review with a survey due for 福苑小区.
+fn under_review() -> CompanyStream {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 11, "福苑小区");
+    substantiate(&mut company, 1, 11, "2026-03-10T09:00:00+08:00");
+    company
+}
+
+fn survey(respondents: u32, satisfied: u32) -> EnterpriseCommand {
+    EnterpriseCommand::RecordSurvey {
+        community: "福苑小区".into(),
+        respondents,
+        satisfied,
+        publication: "小区公告栏张贴 2026-03-16".into(),
+    }
+}
+
+#[test]
+fn grd_2_satisfaction_of_59_9_percent_requires_a_downgrade_and_60_percent_does_not() {
+    let company = under_review();
+    let zj = handler(BodyCode::ZJ);
+    let events = company.when(&zj, "2026-03-16T09:00:00+08:00", survey(1000, 599)).unwrap();
+    assert!(matches!(events[0].fact, EnterpriseFact::SurveyCompleted { satisfaction_bp: 5990, .. }));
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::Survey);
+    assert_eq!(events[0].closes[0].how, ClosedHow::Met);
+    assert!(matches!(
+        events[1].fact,
+        EnterpriseFact::DowngradeRequired { reason: DowngradeReason::LowSatisfaction { satisfaction_bp: 5990 }, .. }
+    ));
+    // Downgrade within 5 days: 21 March 2026 is a Saturday, rolled to Monday 23 March.
+    assert_eq!(events[1].opens[0].kind, DeadlineKind::Downgrade);
+    assert_eq!(events[1].opens[0].due, at("2026-03-24T00:00:00+08:00"));
+
+    let events = company.when(&zj, "2026-03-16T09:00:00+08:00", survey(1000, 600)).unwrap();
+    assert_eq!(events.len(), 1, "60 % is not below 60 %: {events:?}");
+}
+
+#[test]
+fn grd_1_a_survey_must_be_published_and_must_add_up() {
+    let company = under_review();
+    let zj = handler(BodyCode::ZJ);
+    let mut unpublished = survey(10, 9);
+    if let EnterpriseCommand::RecordSurvey { publication, .. } = &mut unpublished {
+        publication.clear();
+    }
+    assert_eq!(
+        company.when(&zj, "2026-03-16T09:00:00+08:00", unpublished),
+        Err(DomainError::MissingField { rule: RuleId::Grd1, field: "publication" })
+    );
+    assert!(matches!(
+        company.when(&zj, "2026-03-16T09:00:00+08:00", survey(10, 11)),
+        Err(DomainError::InvalidField { field: "satisfied", .. })
+    ));
+    assert!(matches!(
+        company.when(&handler(BodyCode::FG), "2026-03-16T09:00:00+08:00", survey(10, 9)),
+        Err(DomainError::WrongBody { rule: RuleId::Grd1, .. })
+    ));
+}
+
+#[test]
+fn grd_2_to_grd_4_downgrade_then_fee_standard_refused_then_refund() {
+    let mut company = under_review();
+    let zj = handler(BodyCode::ZJ);
+    company.given(
+        &zj,
+        "2026-03-16T09:00:00+08:00",
+        EnterpriseCommand::RecordRectificationRefused {
+            community: "福苑小区".into(),
+            detail: "拒不整改电梯维保问题".into(),
+        },
+    );
+    let events = company.given(
+        &zj,
+        "2026-03-18T09:00:00+08:00",
+        EnterpriseCommand::DowngradeGrade { community: "福苑小区".into(), to_grade: 3 },
+    );
+    let EnterpriseFact::GradeDowngraded { pushed_to, .. } = &events[0].fact else { panic!("{events:?}") };
+    assert_eq!(pushed_to, &vec![BodyCode::FG, BodyCode::SJ], "GRD-2: pushed to 发改 and 市场监管");
+    let fee = &events[0].opens[0];
+    assert_eq!((fee.kind, fee.body, fee.rule), (DeadlineKind::FeeEnforce, BodyCode::FG, RuleId::Grd3));
+    // GRD-3: only 发改 enforces the fee standard.
+    let refuse = EnterpriseCommand::RefuseFeeStandard {
+        community: "福苑小区".into(),
+        detail: "企业拒不执行降级后收费标准".into(),
+    };
+    assert!(matches!(
+        company.when(&zj, "2026-03-19T09:00:00+08:00", refuse.clone()),
+        Err(DomainError::WrongBody { rule: RuleId::Grd4, .. })
+    ));
+    let events = company.given(&handler(BodyCode::FG), "2026-03-19T09:00:00+08:00", refuse);
+    let refund = &events[0].opens[0];
+    assert_eq!((refund.kind, refund.body, refund.rule), (DeadlineKind::Refund, BodyCode::SJ, RuleId::Grd4));
+    // GRD-4: 19 March 2026 + 90 days = Wednesday 17 June 2026.
+    assert_eq!(refund.due, at("2026-06-18T00:00:00+08:00"));
+    let events = company.given(
+        &handler(BodyCode::SJ),
+        "2026-04-10T09:00:00+08:00",
+        EnterpriseCommand::OrderRefund {
+            community: "福苑小区".into(),
+            amount_fen: 12_345_600,
+            penalty: "罚款五万元".into(),
+        },
+    );
+    assert!(
+        matches!(&events[0].fact, EnterpriseFact::RefundOrdered { copied_to, .. } if copied_to == &vec![BodyCode::FG, BodyCode::ZJ])
+    );
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::Refund);
+}
+
+#[test]
+fn grd_3_the_fee_standard_enforced_copies_zhujian_and_closes_the_period() {
+    let mut company = under_review();
+    company.given(&handler(BodyCode::ZJ), "2026-03-16T09:00:00+08:00", survey(100, 40));
+    company.given(
+        &handler(BodyCode::ZJ),
+        "2026-03-18T09:00:00+08:00",
+        EnterpriseCommand::DowngradeGrade { community: "福苑小区".into(), to_grade: 2 },
+    );
+    let events = company.given(
+        &handler(BodyCode::FG),
+        "2026-03-20T09:00:00+08:00",
+        EnterpriseCommand::EnforceFeeStandard {
+            community: "福苑小区".into(), detail: "督促执行二级收费标准".into()
+        },
+    );
+    assert!(
+        matches!(&events[0].fact, EnterpriseFact::FeeStandardEnforced { copied_to, .. } if copied_to == &vec![BodyCode::ZJ])
+    );
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::FeeEnforce);
+    assert!(company.state.company.as_ref().unwrap().obligations.open().all(|d| d.kind != DeadlineKind::FeeEnforce));
+    // A downgrade must lower the grade.
+    let mut again = under_review();
+    again.given(&handler(BodyCode::ZJ), "2026-03-16T09:00:00+08:00", survey(100, 40));
+    assert!(matches!(
+        again.when(
+            &handler(BodyCode::ZJ),
+            "2026-03-18T09:00:00+08:00",
+            EnterpriseCommand::DowngradeGrade { community: "福苑小区".into(), to_grade: 0 }
+        ),
+        Err(DomainError::InvalidField { rule: RuleId::Grd2, field: "to_grade", .. })
+    ));
+}
+
+// ---------------------------------------------------------------- EXT-1
+
+fn twenty_one_substantiated() -> CompanyStream {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 21, "福苑小区");
+    substantiate(&mut company, 1, 21, "2026-03-10T09:00:00+08:00");
+    company
+}
+
+#[test]
+fn ext_1_the_twenty_first_complainant_with_a_refusal_makes_exit_possible() {
+    let mut company = twenty_one_substantiated();
+    assert!(company.state.company.as_ref().unwrap().exit_condition_since.is_none(), "no refusal yet");
+    let events = company.given(
+        &handler(BodyCode::ZJ),
+        "2026-03-16T09:00:00+08:00",
+        EnterpriseCommand::RecordRectificationRefused {
+            community: "福苑小区".into(), detail: "拒不整改".into()
+        },
+    );
+    let met = events
+        .iter()
+        .find_map(|event| match &event.fact {
+            EnterpriseFact::ExitConditionMet { evidence } => Some(evidence),
+            _ => None,
+        })
+        .expect("exit condition met");
+    assert_eq!(met.count.distinct, 21);
+    assert_eq!(met.refusals, vec!["福苑小区".to_owned()]);
+    company.given(
+        &handler(BodyCode::ZJ),
+        "2026-03-20T09:00:00+08:00",
+        EnterpriseCommand::StartExitProcedure {
+            decision: "启动退出机制".into(),
+            street_office_official: "东街街道 李主任".into(),
+        },
+    );
+    assert!(company.state.company.as_ref().unwrap().exit_started_at.is_some());
+}
+
+#[test]
+fn ext_1_twenty_complainants_with_a_refusal_or_twenty_one_without_are_not_enough() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 20, "福苑小区");
+    substantiate(&mut company, 1, 20, "2026-03-10T09:00:00+08:00");
+    company.given(
+        &handler(BodyCode::ZJ),
+        "2026-03-16T09:00:00+08:00",
+        EnterpriseCommand::RecordRectificationRefused {
+            community: "福苑小区".into(), detail: "拒不整改".into()
+        },
+    );
+    assert!(company.state.company.as_ref().unwrap().exit_condition_since.is_none());
+    assert_eq!(
+        company.when(
+            &handler(BodyCode::ZJ),
+            "2026-03-20T09:00:00+08:00",
+            EnterpriseCommand::StartExitProcedure {
+                decision: "启动退出机制".into(),
+                street_office_official: "李主任".into(),
+            }
+        ),
+        Err(DomainError::Unmet {
+            rule: RuleId::Ext1,
+            command: "start_exit_procedure",
+            requirement: Requirement::CompanyCondition,
+        })
+    );
+
+    let mut company = twenty_one_substantiated();
+    // A survey of 55 % is low enough for a downgrade (GRD-2) but not for exit (EXT-1).
+    company.given(&handler(BodyCode::ZJ), "2026-03-16T09:00:00+08:00", survey(100, 55));
+    assert!(company.state.company.as_ref().unwrap().exit_condition_since.is_none());
+    // Interpretation 13: below 50 % in the survey makes exit possible.
+    let mut company = twenty_one_substantiated();
+    let events = company.given(&handler(BodyCode::ZJ), "2026-03-16T10:00:00+08:00", survey(100, 49));
+    assert!(has(&events, |f| matches!(
+        f,
+        EnterpriseFact::ExitConditionMet { evidence } if evidence.low_satisfaction_bp == Some(4900) && evidence.refusals.is_empty()
+    )));
+}
+
+// ---------------------------------------------------------------- ACC-2 on company periods
+
+#[test]
+fn acc_2_a_missed_survey_is_escalated_against_zhujian() {
+    let mut company = under_review();
+    let survey_seq = company
+        .state
+        .company
+        .as_ref()
+        .unwrap()
+        .obligations
+        .open_of_kind(DeadlineKind::Survey, Some("福苑小区"))
+        .expect("survey due")
+        .seq;
+    let events = company.given(
+        &system(),
+        "2026-03-21T08:00:00+08:00",
+        EnterpriseCommand::Escalate { seq: survey_seq, level: EscalationLevel::Reminder },
+    );
+    assert_eq!(events[0].event_type(), "enterprise.deadline_missed");
+    assert_eq!(events[1].event_type(), "enterprise.escalated");
+}
+
+// ---------------------------------------------------------------- permissions
+
+#[test]
+fn acc_1_auditors_issue_no_company_command_and_condition_facts_come_only_from_tousu() {
+    let commands = [
+        EnterpriseCommand::EvaluateConditions,
+        survey(10, 5),
+        EnterpriseCommand::StartExitProcedure { decision: String::new(), street_office_official: String::new() },
+    ];
+    for command in &commands {
+        assert!(!command.permitted(Role::Auditor), "{}", command.name());
+    }
+    assert!(!EnterpriseCommand::EvaluateConditions.permitted(Role::Handler));
+    assert!(EnterpriseCommand::EvaluateConditions.permitted(Role::System));
+}
+
+// ---------------------------------------------------------------- REG-3, PUB-1
+
+#[test]
+fn reg_3_interp_10_the_week_turns_at_monday_midnight_shanghai() {
+    assert_eq!(reporting_week(at("2026-10-18T23:59:59+08:00")), "2026-10-12".parse().unwrap());
+    assert_eq!(reporting_week(at("2026-10-19T00:00:00+08:00")), "2026-10-19".parse().unwrap());
+    // 16:00 UTC on Sunday is already Monday in Shanghai.
+    assert_eq!(reporting_week(at("2026-10-18T16:00:00+00:00")), "2026-10-19".parse().unwrap());
+}
+
+#[test]
+fn pub_1_praise_and_criticism_follow_the_written_criteria() {
+    let criteria = Policy::default().bulletin;
+    let good = CompanyMonth { closed: 5, closed_on_time: 5, complainants: 2, ..CompanyMonth::default() };
+    assert_eq!(
+        bulletin_verdict(&good, &criteria),
+        BulletinVerdict::Praise(vec![BulletinReason::HandledPromptly, BulletinReason::FewComplaints])
+    );
+    let late = CompanyMonth { closed_on_time: 4, ..good.clone() };
+    assert_eq!(bulletin_verdict(&late, &criteria), BulletinVerdict::Neither, "80 % on time is not prompt");
+    let refused = CompanyMonth { refusals: 1, longest_overdue_days: 45, ..good };
+    assert_eq!(
+        bulletin_verdict(&refused, &criteria),
+        BulletinVerdict::Criticise(vec![BulletinReason::RefusedRectification, BulletinReason::DraggedOn])
+    );
+}

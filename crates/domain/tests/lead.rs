@@ -1,0 +1,998 @@
+//! Given / when / then tests of a lead's procedure: registration (REG), triage and transfer
+//! (TRF), handling and closure (HDL), penalties (PEN) and escalation (ACC-2). Each test
+//! names the rule it checks.
+
+mod common;
+
+use common::*;
+use tousu_domain::DomainError;
+use tousu_domain::actor::Role;
+use tousu_domain::calendar::Period;
+use tousu_domain::complaint::{
+    Channel, Complainant, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding,
+    LeadStatus, PenaltyDecision, PenaltyVerification, ReviewOutcome, Satisfaction, SplitRequest, TransferMethod,
+    Urgency,
+};
+use tousu_domain::deadline::{ClosedHow, DeadlineKind, DueBasis, EscalationLevel, EscalationReason};
+use tousu_domain::error::Requirement;
+use tousu_domain::ids::BodyCode;
+use tousu_domain::obligations::EscalationFact;
+use tousu_domain::rule::RuleId;
+
+fn open_kinds(lead: &LeadStream) -> Vec<(DeadlineKind, String)> {
+    lead.lead().obligations.open().map(|deadline| (deadline.kind, deadline.due.to_rfc3339())).collect()
+}
+
+fn feedback(recipient: FeedbackRecipient) -> ComplaintCommand {
+    ComplaintCommand::GiveFeedback { recipient, content: "已督促物业公司完成维修".to_owned() }
+}
+
+fn finding(finding: Finding) -> ComplaintCommand {
+    ComplaintCommand::RecordFinding { finding, summary: "现场核实电梯停运属实".to_owned() }
+}
+
+fn sign() -> ComplaintCommand {
+    ComplaintCommand::SignClosure { opinion: "问题已解决，同意办结".to_owned() }
+}
+
+// ---------------------------------------------------------------- REG
+
+#[test]
+fn reg_1_registration_records_the_ledger_and_starts_the_trf_2_clock() {
+    let lead = LeadStream::new();
+    let events = lead
+        .when(&registrar(), "2026-09-30T10:00:00+08:00", register(Channel::Hotline))
+        .expect("registration accepted");
+    assert_eq!(events.len(), 1);
+    let ComplaintFact::Registered { registration, complainant_key, .. } = &events[0].fact else {
+        panic!("expected a registration, got {:?}", events[0].fact);
+    };
+    assert_eq!(registration.content, "电梯停运三天无人维修");
+    assert!(complainant_key.is_some(), "a named complainant gets an identity key");
+    let transfer = &events[0].opens[0];
+    assert_eq!(transfer.kind, DeadlineKind::Transfer);
+    assert_eq!(transfer.rule, RuleId::Trf2);
+    assert_eq!(transfer.body, BodyCode::ZJ);
+    assert_eq!(transfer.due, at("2026-10-16T00:00:00+08:00"));
+}
+
+#[test]
+fn reg_1_a_registration_without_a_required_field_names_the_field() {
+    type Breaker = fn(&mut tousu_domain::complaint::Registration);
+    let cases: [(&str, Breaker); 6] = [
+        ("complainant.name", |r| {
+            r.complainant = Complainant::Named { name: " ".into(), contact: "13812345678".into(), id_number: None }
+        }),
+        ("complainant.contact", |r| {
+            r.complainant = Complainant::Named { name: "王芳".into(), contact: "".into(), id_number: None }
+        }),
+        ("content", |r| r.content = String::new()),
+        ("company.name", |r| r.company.name = String::new()),
+        ("place.district", |r| r.place.district = String::new()),
+        ("place.street", |r| r.place.street = String::new()),
+    ];
+    for (field, break_it) in cases {
+        let mut registration = registration(Channel::Hotline, "王芳", "13812345678", "2026-09-30T09:00:00+08:00");
+        break_it(&mut registration);
+        let result = LeadStream::new().when(
+            &registrar(),
+            "2026-09-30T10:00:00+08:00",
+            ComplaintCommand::Register { id: "C-1".parse().unwrap(), registration },
+        );
+        assert_eq!(result, Err(DomainError::MissingField { rule: RuleId::Reg1, field }), "{field}");
+    }
+}
+
+#[test]
+fn reg_1_interp_19_an_anonymous_report_needs_no_name_and_has_no_identity_key() {
+    let mut registration = registration(Channel::Mailbox, "", "", "2026-09-30T09:00:00+08:00");
+    registration.complainant = Complainant::Anonymous;
+    let events = LeadStream::new()
+        .when(
+            &registrar(),
+            "2026-09-30T10:00:00+08:00",
+            ComplaintCommand::Register { id: "C-1".parse().unwrap(), registration },
+        )
+        .expect("anonymous report accepted");
+    assert!(matches!(&events[0].fact, ComplaintFact::Registered { complainant_key: None, .. }));
+}
+
+#[test]
+fn reg_1_a_complaint_received_after_its_registration_is_refused() {
+    let mut lead = LeadStream::new();
+    let result = lead.when(
+        &registrar(),
+        "2026-09-30T09:00:00+08:00",
+        ComplaintCommand::Register {
+            id: "C-1".parse().unwrap(),
+            registration: registration(Channel::Hotline, "王芳", "13812345678", "2026-09-30T09:30:00+08:00"),
+        },
+    );
+    assert!(matches!(result, Err(DomainError::InvalidField { rule: RuleId::Reg1, field: "received_at", .. })));
+    lead.given(&registrar(), "2026-09-30T10:00:00+08:00", register(Channel::Hotline));
+    assert_eq!(
+        lead.when(&registrar(), "2026-09-30T10:00:00+08:00", register(Channel::Hotline)),
+        Err(DomainError::AlreadyExists { rule: RuleId::Reg1 })
+    );
+}
+
+#[test]
+fn reg_2_leads_from_every_channel_enter_the_same_ledger() {
+    for channel in Channel::ALL {
+        let mut lead = LeadStream::new();
+        lead.given(&registrar(), "2026-09-30T10:00:00+08:00", register(channel));
+        assert_eq!(lead.lead().registration.channel, channel);
+        assert_eq!(lead.lead().status, LeadStatus::Registered);
+    }
+}
+
+#[test]
+fn hdl_4_a_12345_lead_needs_its_work_order_number() {
+    let mut registration = registration(Channel::Hotline12345, "王芳", "13812345678", "2026-09-30T09:00:00+08:00");
+    registration.hotline_ticket = None;
+    let result = LeadStream::new().when(
+        &hotline_12345(),
+        "2026-09-30T10:00:00+08:00",
+        ComplaintCommand::Register { id: "C-1".parse().unwrap(), registration },
+    );
+    assert_eq!(result, Err(DomainError::MissingField { rule: RuleId::Hdl4, field: "hotline_ticket" }));
+}
+
+// ---------------------------------------------------------------- TRF
+
+#[test]
+fn trf_3_classification_routes_the_category_to_its_body() {
+    let cases = [
+        ("ZJ-1-3", BodyCode::ZJ),
+        ("FG-4", BodyCode::FG),
+        ("SJ-3-1", BodyCode::SJ),
+        ("XF-6", BodyCode::XF),
+        ("GA-2", BodyCode::GA),
+        ("ZF-1", BodyCode::ZF),
+        ("JB-OTHER", BodyCode::JB),
+    ];
+    for (category, body) in cases {
+        let lead = classified_lead(category, Complexity::General, Channel::Hotline);
+        assert_eq!(lead.lead().classification.as_ref().map(|c| c.body), Some(body), "{category}");
+    }
+}
+
+#[test]
+fn trf_3_an_unknown_category_is_refused_and_nothing_is_classified() {
+    let mut lead = LeadStream::new();
+    lead.given(&registrar(), "2026-09-30T10:00:00+08:00", register(Channel::Hotline));
+    let result = lead.when(
+        &registrar(),
+        "2026-09-30T10:30:00+08:00",
+        ComplaintCommand::Classify {
+            category: "ZJ-9".into(),
+            urgency: Urgency::Normal,
+            complexity: Complexity::General,
+            split: Vec::new(),
+        },
+    );
+    assert!(
+        matches!(result, Err(DomainError::InvalidField { rule: RuleId::Trf3, field: "category", .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn trf_2_general_lead_is_due_seven_working_days_after_registration() {
+    // Registered on Wednesday 30 September 2026: 1–7 October are the National Day holiday
+    // and Saturday 10 October is an adjusted working day, so the seventh working day is
+    // Thursday 15 October and the lead is due at its 24:00.
+    let lead = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    assert_eq!(open_kinds(&lead), vec![(DeadlineKind::Transfer, "2026-10-16T00:00:00+08:00".to_owned())]);
+}
+
+#[test]
+fn trf_2_only_the_registrar_body_transfers_and_only_to_the_routed_body() {
+    let lead = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    let transfer = |to| ComplaintCommand::Transfer { to, method: TransferMethod::Written, note: String::new() };
+    assert_eq!(
+        lead.when(&handler(BodyCode::SJ), "2026-10-08T09:00:00+08:00", transfer(BodyCode::SJ)),
+        Err(DomainError::WrongBody {
+            rule: RuleId::Trf2,
+            command: "transfer",
+            acting: BodyCode::SJ,
+            responsible: Some(BodyCode::ZJ),
+        })
+    );
+    assert!(matches!(
+        lead.when(&registrar(), "2026-10-08T09:00:00+08:00", transfer(BodyCode::XF)),
+        Err(DomainError::InvalidField { rule: RuleId::Trf3, field: "to", .. })
+    ));
+}
+
+#[test]
+fn trf_2_transfer_meets_the_transfer_deadline_and_informs_the_street_office() {
+    let mut lead = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    let events = lead.given(
+        &registrar(),
+        "2026-10-08T09:00:00+08:00",
+        ComplaintCommand::Transfer { to: BodyCode::SJ, method: TransferMethod::System, note: String::new() },
+    );
+    assert!(matches!(
+        events[0].fact,
+        ComplaintFact::Transferred { to: BodyCode::SJ, street_office_informed: true, .. }
+    ));
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::Transfer);
+    assert_eq!(events[0].closes[0].how, ClosedHow::Met);
+    assert_eq!(lead.lead().status, LeadStatus::Transferred);
+}
+
+#[test]
+fn trf_2_a_handler_cannot_act_on_a_lead_not_transferred_to_its_body() {
+    let mut lead = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    lead.given(
+        &registrar(),
+        "2026-10-08T09:00:00+08:00",
+        ComplaintCommand::Transfer { to: BodyCode::SJ, method: TransferMethod::System, note: String::new() },
+    );
+    assert_eq!(
+        lead.when(&handler(BodyCode::XF), "2026-10-08T10:00:00+08:00", ComplaintCommand::Accept),
+        Err(DomainError::WrongBody {
+            rule: RuleId::Trf2,
+            command: "accept",
+            acting: BodyCode::XF,
+            responsible: Some(BodyCode::SJ),
+        })
+    );
+}
+
+#[test]
+fn trf_1_urgent_lead_must_be_notified_within_two_hours_of_registration() {
+    let mut lead = LeadStream::new();
+    lead.given(&registrar(), "2026-09-30T10:00:00+08:00", register(Channel::Hotline));
+    let events = lead.given(
+        &registrar(),
+        "2026-09-30T10:10:00+08:00",
+        ComplaintCommand::Classify {
+            category: "ZJ-1-1".into(),
+            urgency: Urgency::Urgent,
+            complexity: Complexity::General,
+            split: Vec::new(),
+        },
+    );
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::Transfer);
+    assert_eq!(events[0].closes[0].how, ClosedHow::Superseded);
+    assert_eq!(open_kinds(&lead), vec![(DeadlineKind::UrgentNotify, "2026-09-30T12:00:00+08:00".to_owned())]);
+    // Within 住建's duty the street office is notified, not a department.
+    let notify = |notified_body, district_report: &str| ComplaintCommand::NotifyUrgent {
+        notified_body,
+        emergency_measures: "疏散住户，设置警戒".into(),
+        district_report: district_report.into(),
+    };
+    assert!(matches!(
+        lead.when(&registrar(), "2026-09-30T10:20:00+08:00", notify(BodyCode::ZJ, "已报告区委区政府")),
+        Err(DomainError::InvalidField { rule: RuleId::Trf1, field: "notified_body", .. })
+    ));
+    assert_eq!(
+        lead.when(&registrar(), "2026-09-30T10:20:00+08:00", notify(BodyCode::JB, "")),
+        Err(DomainError::MissingField { rule: RuleId::Trf1, field: "district_report" })
+    );
+    let events = lead.given(&registrar(), "2026-09-30T10:20:00+08:00", notify(BodyCode::JB, "已同步报告区委区政府"));
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::UrgentNotify);
+    assert_eq!(lead.lead().handling_body, Some(BodyCode::ZJ));
+    assert!(open_kinds(&lead).is_empty(), "HDL-1 does not apply to urgent leads");
+}
+
+#[test]
+fn trf_1_an_urgent_lead_is_notified_not_transferred() {
+    let mut lead = LeadStream::new();
+    lead.given(&registrar(), "2026-09-30T10:00:00+08:00", register(Channel::Hotline));
+    lead.given(
+        &registrar(),
+        "2026-09-30T10:10:00+08:00",
+        ComplaintCommand::Classify {
+            category: "XF-6".into(),
+            urgency: Urgency::Urgent,
+            complexity: Complexity::General,
+            split: Vec::new(),
+        },
+    );
+    let result = lead.when(
+        &registrar(),
+        "2026-09-30T10:20:00+08:00",
+        ComplaintCommand::Transfer { to: BodyCode::XF, method: TransferMethod::System, note: String::new() },
+    );
+    assert!(matches!(result, Err(DomainError::WrongState { rule: RuleId::Trf1, .. })), "{result:?}");
+}
+
+#[test]
+fn trf_3_interp_15_a_misrouted_transfer_is_returned_and_the_trf_2_clock_does_not_restart() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    assert_eq!(
+        lead.when(
+            &handler(BodyCode::SJ),
+            "2026-10-09T09:00:00+08:00",
+            ComplaintCommand::ReturnTransfer { reason: " ".into() }
+        ),
+        Err(DomainError::MissingField { rule: RuleId::Trf3, field: "reason" })
+    );
+    let events = lead.given(
+        &handler(BodyCode::SJ),
+        "2026-10-09T09:00:00+08:00",
+        ComplaintCommand::ReturnTransfer {
+            reason: "系电梯维保合同纠纷，不属特种设备安全事项".into()
+        },
+    );
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::GeneralClose);
+    assert_eq!(events[0].closes[0].how, ClosedHow::Superseded);
+    let reinstated = &events[0].opens[0];
+    assert_eq!(reinstated.kind, DeadlineKind::Transfer);
+    assert_eq!(reinstated.due, at("2026-10-16T00:00:00+08:00"), "the original due instant");
+    assert!(matches!(reinstated.basis, DueBasis::Reinstated { original: 0 }));
+    assert_eq!(lead.lead().status, LeadStatus::Returned);
+    assert_eq!(lead.lead().return_count, 1);
+
+    // Reclassified and transferred again after the original due instant: late.
+    lead.given(
+        &registrar(),
+        "2026-10-19T09:00:00+08:00",
+        ComplaintCommand::Classify {
+            category: "ZJ-1-2".into(),
+            urgency: Urgency::Normal,
+            complexity: Complexity::General,
+            split: Vec::new(),
+        },
+    );
+    let events = lead.given(
+        &registrar(),
+        "2026-10-19T10:00:00+08:00",
+        ComplaintCommand::Transfer { to: BodyCode::ZJ, method: TransferMethod::System, note: String::new() },
+    );
+    let met = events[0].closes.iter().find(|c| c.kind == DeadlineKind::Transfer).expect("transfer closed");
+    assert_eq!(met.how, ClosedHow::Met);
+    assert!(events[0].at > reinstated.due, "met late: misrouting shows as lateness");
+}
+
+#[test]
+fn trf_3_interp_15_a_complaint_for_several_bodies_is_split_into_linked_leads() {
+    let mut lead = LeadStream::new();
+    lead.given(&registrar(), "2026-09-30T10:00:00+08:00", register(Channel::Hotline));
+    let classify = |split: Vec<(&str, &str)>| ComplaintCommand::Classify {
+        category: "ZJ-1-3".into(),
+        urgency: Urgency::Normal,
+        complexity: Complexity::General,
+        split: split
+            .into_iter()
+            .map(|(lead, category)| SplitRequest { lead: lead.parse().unwrap(), category: category.into() })
+            .collect(),
+    };
+    assert!(matches!(
+        lead.when(&registrar(), "2026-09-30T10:30:00+08:00", classify(vec![("C-1-2", "ZJ-2-1")])),
+        Err(DomainError::InvalidField { rule: RuleId::Trf3, field: "split.category", .. })
+    ));
+    let events =
+        lead.given(&registrar(), "2026-09-30T10:30:00+08:00", classify(vec![("C-1-2", "SJ-2-1"), ("C-1-3", "XF-6")]));
+    let ComplaintFact::Classified { split_into, .. } = &events[0].fact else { panic!("expected classification") };
+    assert_eq!(split_into.iter().map(|s| s.body).collect::<Vec<_>>(), vec![BodyCode::SJ, BodyCode::XF]);
+
+    // The linked lead keeps the complaint's TRF-2 clock.
+    let parent = lead.lead().clone();
+    let mut child = LeadStream::new();
+    let events = child.given(
+        &registrar(),
+        "2026-09-30T10:31:00+08:00",
+        ComplaintCommand::OpenSplitLead {
+            id: "C-1-2".parse().unwrap(),
+            parent: parent.id.clone(),
+            registration: parent.registration.clone(),
+            registered_at: parent.registered_at,
+            category: "SJ-2-1".into(),
+            urgency: Urgency::Normal,
+            complexity: Complexity::General,
+        },
+    );
+    assert_eq!(events[0].opens[0].due, at("2026-10-16T00:00:00+08:00"));
+    assert_eq!(child.lead().status, LeadStatus::Classified);
+    assert_eq!(child.lead().parent, Some(parent.id));
+}
+
+// ---------------------------------------------------------------- HDL
+
+#[test]
+fn hdl_1_a_general_matter_is_due_seven_days_after_the_transfer() {
+    // Transferred on Thursday 8 October 2026: day 7 is Thursday 15 October.
+    let lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    assert_eq!(open_kinds(&lead), vec![(DeadlineKind::GeneralClose, "2026-10-16T00:00:00+08:00".to_owned())]);
+}
+
+#[test]
+fn hdl_1_interp_5_a_period_ending_on_a_rest_day_rolls_to_the_next_working_day() {
+    let mut lead = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    // Transferred Friday 9 October: day 7 is Friday 16 October, a working day.
+    // Transferred Sunday 11 October: day 7 is Sunday 18 October, rolled to Monday 19.
+    let events = lead.given(
+        &registrar(),
+        "2026-10-11T09:00:00+08:00",
+        ComplaintCommand::Transfer { to: BodyCode::SJ, method: TransferMethod::System, note: String::new() },
+    );
+    assert_eq!(events[0].opens[0].due, at("2026-10-20T00:00:00+08:00"));
+}
+
+#[test]
+fn hdl_3_closing_before_a_finding_is_refused() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    lead.given(&handler(BodyCode::SJ), "2026-10-09T09:00:00+08:00", feedback(FeedbackRecipient::Complainant));
+    assert_eq!(
+        lead.when(&handler(BodyCode::SJ), "2026-10-09T10:00:00+08:00", sign()),
+        Err(DomainError::Unmet { rule: RuleId::Hdl3, command: "sign_closure", requirement: Requirement::Finding })
+    );
+}
+
+#[test]
+fn hdl_1_closing_without_feedback_to_the_complainant_is_refused() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    lead.given(&handler(BodyCode::SJ), "2026-10-09T09:00:00+08:00", finding(Finding::Substantiated));
+    assert_eq!(
+        lead.when(&handler(BodyCode::SJ), "2026-10-09T10:00:00+08:00", sign()),
+        Err(DomainError::Unmet {
+            rule: RuleId::Hdl1,
+            command: "sign_closure",
+            requirement: Requirement::FeedbackToComplainant,
+        })
+    );
+}
+
+#[test]
+fn hdl_3_a_department_closure_is_reviewed_and_cancelled_by_its_city_counterpart() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    lead.given(&handler(BodyCode::SJ), "2026-10-09T09:00:00+08:00", finding(Finding::Substantiated));
+    lead.given(&handler(BodyCode::SJ), "2026-10-09T09:30:00+08:00", feedback(FeedbackRecipient::Complainant));
+    let events = lead.given(&handler(BodyCode::SJ), "2026-10-09T10:00:00+08:00", sign());
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::GeneralClose);
+    assert_eq!(events[0].closes[0].how, ClosedHow::Met);
+    assert_eq!(lead.lead().status, LeadStatus::Closed);
+    let review = ComplaintCommand::ReviewClosure { outcome: ReviewOutcome::Cancelled };
+    assert!(matches!(
+        lead.when(&city_reviewer(BodyCode::ZJ), "2026-10-10T09:00:00+08:00", review.clone()),
+        Err(DomainError::WrongBody { rule: RuleId::Hdl3, .. })
+    ));
+    lead.given(&city_reviewer(BodyCode::SJ), "2026-10-10T09:00:00+08:00", review);
+    assert_eq!(lead.lead().status, LeadStatus::Cancelled);
+}
+
+#[test]
+fn hdl_3_a_matter_zhujian_handles_directly_is_closed_only_with_the_street_office() {
+    let mut lead = accepted_lead("ZJ-1-3", Complexity::General, Channel::Hotline, BodyCode::ZJ);
+    lead.given(&handler(BodyCode::ZJ), "2026-10-09T09:00:00+08:00", finding(Finding::Substantiated));
+    lead.given(&handler(BodyCode::ZJ), "2026-10-09T09:30:00+08:00", feedback(FeedbackRecipient::Complainant));
+    let events = lead.given(&handler(BodyCode::ZJ), "2026-10-09T10:00:00+08:00", sign());
+    assert!(events[0].closes.is_empty(), "not closed before the countersignature");
+    assert_eq!(lead.lead().status, LeadStatus::Handling);
+    let countersign = ComplaintCommand::CountersignClosure { opinion: "同意办结".into() };
+    assert!(matches!(
+        lead.when(&actor(BodyCode::SJ, Role::StreetOffice), "2026-10-09T11:00:00+08:00", countersign.clone()),
+        Err(DomainError::WrongBody { rule: RuleId::Hdl3, .. })
+    ));
+    let events = lead.given(&street_office(), "2026-10-09T11:00:00+08:00", countersign);
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::GeneralClose);
+    assert_eq!(lead.lead().status, LeadStatus::Closed);
+}
+
+#[test]
+fn hdl_3_a_closure_sent_back_is_handled_again_under_a_fresh_period() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    lead.given(&handler(BodyCode::SJ), "2026-10-09T09:00:00+08:00", finding(Finding::Substantiated));
+    lead.given(&handler(BodyCode::SJ), "2026-10-09T09:30:00+08:00", feedback(FeedbackRecipient::Complainant));
+    lead.given(&handler(BodyCode::SJ), "2026-10-09T10:00:00+08:00", sign());
+    assert!(matches!(
+        lead.when(
+            &city_reviewer(BodyCode::SJ),
+            "2026-10-12T09:00:00+08:00",
+            ComplaintCommand::ReviewClosure { outcome: ReviewOutcome::SentBack { reason: "".into() } }
+        ),
+        Err(DomainError::MissingField { rule: RuleId::Hdl3, .. })
+    ));
+    lead.given(
+        &city_reviewer(BodyCode::SJ),
+        "2026-10-12T09:00:00+08:00",
+        ComplaintCommand::ReviewClosure { outcome: ReviewOutcome::SentBack { reason: "未附维保记录".into() } },
+    );
+    assert_eq!(lead.lead().status, LeadStatus::Handling);
+    assert_eq!(open_kinds(&lead), vec![(DeadlineKind::GeneralClose, "2026-10-20T00:00:00+08:00".to_owned())]);
+    // The new round needs its own feedback before it can close again.
+    assert!(matches!(
+        lead.when(&handler(BodyCode::SJ), "2026-10-13T09:00:00+08:00", sign()),
+        Err(DomainError::Unmet { requirement: Requirement::FeedbackToComplainant, .. })
+    ));
+}
+
+#[test]
+fn hdl_2_a_major_matter_has_a_month_to_resolve_and_seven_days_to_plan() {
+    let lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
+    assert_eq!(
+        open_kinds(&lead),
+        vec![
+            // 8 October + 1 month = 8 November 2026, a Sunday: rolled to Monday 9 November.
+            (DeadlineKind::MajorResolve, "2026-11-10T00:00:00+08:00".to_owned()),
+            (DeadlineKind::MajorPlan, "2026-10-16T00:00:00+08:00".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn hdl_2_a_plan_sets_its_own_date_and_monthly_progress_reports_follow() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
+    assert_eq!(
+        lead.when(
+            &handler(BodyCode::SJ),
+            "2026-10-12T09:00:00+08:00",
+            ComplaintCommand::ReportProgress { summary: "进展".into() }
+        ),
+        Err(DomainError::Unmet { rule: RuleId::Hdl2, command: "report_progress", requirement: Requirement::Plan })
+    );
+    let events = lead.given(
+        &handler(BodyCode::SJ),
+        "2026-10-12T09:00:00+08:00",
+        ComplaintCommand::SubmitPlan {
+            plan: "更换曳引机，分三步实施".into(),
+            resolve_by: "2027-01-20".parse().unwrap(),
+        },
+    );
+    let closed: Vec<_> = events[0].closes.iter().map(|c| (c.kind, c.how)).collect();
+    assert_eq!(
+        closed,
+        vec![(DeadlineKind::MajorPlan, ClosedHow::Met), (DeadlineKind::MajorResolve, ClosedHow::Superseded)]
+    );
+    assert_eq!(
+        open_kinds(&lead),
+        vec![
+            (DeadlineKind::MajorResolve, "2027-01-21T00:00:00+08:00".to_owned()),
+            // 12 October + 1 month = Thursday 12 November 2026.
+            (DeadlineKind::ProgressReport, "2026-11-13T00:00:00+08:00".to_owned()),
+        ]
+    );
+    let events = lead.given(
+        &handler(BodyCode::SJ),
+        "2026-11-10T09:00:00+08:00",
+        ComplaintCommand::ReportProgress { summary: "已完成设备采购".into() },
+    );
+    let next = &events[0].opens[0];
+    assert_eq!(next.kind, DeadlineKind::ProgressReport);
+    // The second report is due two months after the plan: 12 December 2026 is a Saturday,
+    // so it rolls to Monday 14 December.
+    assert_eq!(next.due, at("2026-12-15T00:00:00+08:00"));
+    assert_eq!(next.basis, DueBasis::Period { start: at("2026-10-12T09:00:00+08:00"), period: Period::Months(2) });
+}
+
+#[test]
+fn hdl_2_interp_17_a_general_matter_regraded_as_major_keeps_its_start() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    let events = lead.given(
+        &handler(BodyCode::SJ),
+        "2026-10-12T09:00:00+08:00",
+        ComplaintCommand::Regrade { reason: "需更换主机，涉及维修资金".into() },
+    );
+    assert_eq!(events[0].closes[0].how, ClosedHow::Superseded);
+    assert_eq!(
+        open_kinds(&lead),
+        vec![
+            (DeadlineKind::MajorResolve, "2026-11-10T00:00:00+08:00".to_owned()),
+            (DeadlineKind::MajorPlan, "2026-10-16T00:00:00+08:00".to_owned()),
+        ]
+    );
+}
+
+#[test]
+fn hdl_2_interp_17_regrading_after_the_general_deadline_is_refused() {
+    let lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    let result = lead.when(
+        &handler(BodyCode::SJ),
+        "2026-10-16T00:00:01+08:00",
+        ComplaintCommand::Regrade { reason: "复杂".into() },
+    );
+    assert!(matches!(result, Err(DomainError::WrongState { rule: RuleId::Hdl2, .. })), "{result:?}");
+}
+
+#[test]
+fn hdl_4_a_12345_lead_needs_hotline_feedback_and_a_dissatisfied_follow_up_reopens_it() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline12345, BodyCode::SJ);
+    let sj = handler(BodyCode::SJ);
+    lead.given(&sj, "2026-10-09T09:00:00+08:00", finding(Finding::Substantiated));
+    lead.given(&sj, "2026-10-09T09:30:00+08:00", feedback(FeedbackRecipient::Complainant));
+    assert_eq!(
+        lead.when(&sj, "2026-10-09T10:00:00+08:00", sign()),
+        Err(DomainError::Unmet {
+            rule: RuleId::Hdl4,
+            command: "sign_closure",
+            requirement: Requirement::FeedbackToHotline,
+        })
+    );
+    lead.given(&sj, "2026-10-09T09:40:00+08:00", feedback(FeedbackRecipient::Hotline12345));
+    lead.given(&sj, "2026-10-09T10:00:00+08:00", sign());
+    let follow_up = |satisfaction| ComplaintCommand::RecordSatisfaction { satisfaction, comment: "回访".into() };
+    assert!(matches!(
+        lead.when(&registrar(), "2026-10-10T09:00:00+08:00", follow_up(Satisfaction::Dissatisfied)),
+        Err(DomainError::WrongBody { rule: RuleId::Hdl4, .. })
+    ));
+    let events = lead.given(&hotline_12345(), "2026-10-12T09:00:00+08:00", follow_up(Satisfaction::Dissatisfied));
+    assert!(matches!(events[1].fact, ComplaintFact::Reopened { count: 1 }));
+    assert_eq!(lead.lead().status, LeadStatus::Handling);
+    assert_eq!(lead.lead().handling_body, Some(BodyCode::SJ), "same body");
+    // Interpretation 18: the period starts again from the reopening (12 October + 7 days).
+    assert_eq!(open_kinds(&lead), vec![(DeadlineKind::GeneralClose, "2026-10-20T00:00:00+08:00".to_owned())]);
+    // Handled again and followed up again: satisfied this time.
+    lead.given(&sj, "2026-10-13T09:00:00+08:00", feedback(FeedbackRecipient::Complainant));
+    lead.given(&sj, "2026-10-13T09:10:00+08:00", feedback(FeedbackRecipient::Hotline12345));
+    lead.given(&sj, "2026-10-13T10:00:00+08:00", sign());
+    lead.given(&hotline_12345(), "2026-10-14T09:00:00+08:00", follow_up(Satisfaction::Satisfied));
+    assert_eq!(lead.lead().status, LeadStatus::Closed);
+    assert_eq!(lead.lead().reopen_count, 1);
+}
+
+#[test]
+fn hdl_4_follow_up_is_only_for_12345_leads_after_closure() {
+    let lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline12345, BodyCode::SJ);
+    assert_eq!(
+        lead.when(
+            &hotline_12345(),
+            "2026-10-09T09:00:00+08:00",
+            ComplaintCommand::RecordSatisfaction { satisfaction: Satisfaction::Satisfied, comment: String::new() }
+        ),
+        Err(DomainError::Unmet {
+            rule: RuleId::Hdl4,
+            command: "record_satisfaction",
+            requirement: Requirement::Closure,
+        })
+    );
+}
+
+// ---------------------------------------------------------------- PEN
+
+/// A 综合执法 lead registered Wednesday 6 May 2026, transferred Friday 8 May and accepted,
+/// with a penalty lead received that morning. (Penalty periods run for months: starting in
+/// May keeps them inside the years the shipped calendar covers.)
+fn penalty_lead() -> LeadStream {
+    let mut lead = LeadStream::new();
+    lead.given(
+        &registrar(),
+        "2026-05-06T10:00:00+08:00",
+        ComplaintCommand::Register {
+            id: "C-1".parse().unwrap(),
+            registration: registration(Channel::Hotline, "王芳", "13812345678", "2026-05-06T09:00:00+08:00"),
+        },
+    );
+    lead.given(
+        &registrar(),
+        "2026-05-06T11:00:00+08:00",
+        ComplaintCommand::Classify {
+            category: "ZF-1".into(),
+            urgency: Urgency::Normal,
+            complexity: Complexity::General,
+            split: Vec::new(),
+        },
+    );
+    lead.given(
+        &registrar(),
+        "2026-05-08T09:00:00+08:00",
+        ComplaintCommand::Transfer { to: BodyCode::ZF, method: TransferMethod::Written, note: String::new() },
+    );
+    let zf = handler(BodyCode::ZF);
+    lead.given(&zf, "2026-05-08T10:00:00+08:00", ComplaintCommand::Accept);
+    lead.given(
+        &zf,
+        "2026-05-08T14:00:00+08:00",
+        ComplaintCommand::OpenPenaltyMatter { received_at: at("2026-05-08T09:00:00+08:00") },
+    );
+    lead
+}
+
+#[test]
+fn pen_1_a_penalty_lead_is_verified_within_fifteen_working_days_of_receipt() {
+    let lead = penalty_lead();
+    // From Friday 8 May 2026: Saturday 9 May is an adjusted working day (1), then 11–15 May
+    // (2–6), 18–22 May (7–11), 25–28 May (12–15): due at 24:00 on Thursday 28 May.
+    let verify =
+        lead.lead().obligations.open_of_kind(DeadlineKind::PenaltyVerify, None).expect("verification deadline open");
+    assert_eq!(verify.due, at("2026-05-29T00:00:00+08:00"));
+    assert_eq!(verify.rule, RuleId::Pen1);
+    assert_eq!(verify.body, BodyCode::ZF);
+}
+
+#[test]
+fn pen_1_the_penalty_is_due_ninety_days_after_filing_and_one_extension_makes_it_one_hundred_twenty() {
+    let mut lead = penalty_lead();
+    let zf = handler(BodyCode::ZF);
+    assert_eq!(
+        lead.when(
+            &zf,
+            "2026-05-11T09:00:00+08:00",
+            ComplaintCommand::FilePenaltyCase { case_number: "榕综执罚〔2026〕101号".into() }
+        ),
+        Err(DomainError::Unmet {
+            rule: RuleId::Pen1,
+            command: "file_penalty_case",
+            requirement: Requirement::WarrantedPenaltyCase,
+        })
+    );
+    lead.given(
+        &zf,
+        "2026-05-11T09:00:00+08:00",
+        ComplaintCommand::VerifyPenaltyMatter {
+            outcome: PenaltyVerification::CaseWarranted,
+            summary: "擅自改变物业服务用房用途属实".into(),
+        },
+    );
+    lead.given(
+        &zf,
+        "2026-05-12T09:00:00+08:00",
+        ComplaintCommand::FilePenaltyCase { case_number: "榕综执罚〔2026〕101号".into() },
+    );
+    // 12 May 2026 + 90 days = Monday 10 August 2026.
+    let complete = lead
+        .lead()
+        .obligations
+        .open_of_kind(DeadlineKind::PenaltyComplete, None)
+        .expect("completion deadline open")
+        .clone();
+    assert_eq!(complete.due, at("2026-08-11T00:00:00+08:00"));
+
+    assert_eq!(
+        lead.when(
+            &zf,
+            "2026-07-01T09:00:00+08:00",
+            ComplaintCommand::ExtendPenaltyPeriod { days: 31, approved_by: "张局长".into() }
+        ),
+        Err(DomainError::PenaltyExtensionTooLong { asked: 31, max: 30 })
+    );
+    assert_eq!(
+        lead.when(
+            &zf,
+            "2026-07-01T09:00:00+08:00",
+            ComplaintCommand::ExtendPenaltyPeriod { days: 30, approved_by: "".into() }
+        ),
+        Err(DomainError::MissingField { rule: RuleId::Pen1, field: "approved_by" })
+    );
+    let events = lead.given(
+        &zf,
+        "2026-07-01T09:00:00+08:00",
+        ComplaintCommand::ExtendPenaltyPeriod { days: 30, approved_by: "张局长".into() },
+    );
+    assert_eq!(events[0].closes[0].how, ClosedHow::Superseded);
+    assert_eq!(
+        events[0].opens[0].basis,
+        DueBasis::Period { start: at("2026-05-12T09:00:00+08:00"), period: Period::Days(120) }
+    );
+    // 12 May 2026 + 120 days = Wednesday 9 September 2026.
+    assert_eq!(events[0].opens[0].due, at("2026-09-10T00:00:00+08:00"));
+    assert_eq!(
+        lead.when(
+            &zf,
+            "2026-07-02T09:00:00+08:00",
+            ComplaintCommand::ExtendPenaltyPeriod { days: 10, approved_by: "张局长".into() }
+        ),
+        Err(DomainError::PenaltyAlreadyExtended { approved_by: "张局长".into() })
+    );
+}
+
+#[test]
+fn pen_1_an_extension_after_the_period_has_run_out_is_refused() {
+    let mut lead = penalty_lead();
+    let zf = handler(BodyCode::ZF);
+    lead.given(
+        &zf,
+        "2026-05-11T09:00:00+08:00",
+        ComplaintCommand::VerifyPenaltyMatter { outcome: PenaltyVerification::CaseWarranted, summary: "属实".into() },
+    );
+    lead.given(&zf, "2026-05-12T09:00:00+08:00", ComplaintCommand::FilePenaltyCase { case_number: "101".into() });
+    let result = lead.when(
+        &zf,
+        "2026-08-11T00:00:01+08:00",
+        ComplaintCommand::ExtendPenaltyPeriod { days: 30, approved_by: "张局长".into() },
+    );
+    assert!(matches!(result, Err(DomainError::WrongState { rule: RuleId::Pen1, .. })), "{result:?}");
+}
+
+#[test]
+fn pen_1_the_outcome_goes_back_to_the_complainant_and_the_transferring_body_before_closure() {
+    let mut lead = penalty_lead();
+    let zf = handler(BodyCode::ZF);
+    lead.given(
+        &zf,
+        "2026-05-11T09:00:00+08:00",
+        ComplaintCommand::VerifyPenaltyMatter { outcome: PenaltyVerification::CaseWarranted, summary: "属实".into() },
+    );
+    lead.given(&zf, "2026-05-12T09:00:00+08:00", ComplaintCommand::FilePenaltyCase { case_number: "101".into() });
+    lead.given(&zf, "2026-05-13T09:00:00+08:00", finding(Finding::Substantiated));
+    lead.given(&zf, "2026-05-13T09:30:00+08:00", feedback(FeedbackRecipient::Complainant));
+    assert_eq!(
+        lead.when(&zf, "2026-05-13T10:00:00+08:00", sign()),
+        Err(DomainError::Unmet {
+            rule: RuleId::Pen1,
+            command: "sign_closure",
+            requirement: Requirement::PenaltyDecision,
+        })
+    );
+    let events = lead.given(
+        &zf,
+        "2026-06-20T09:00:00+08:00",
+        ComplaintCommand::DecidePenalty {
+            decision: PenaltyDecision::Imposed {
+                description: "责令限期改正并罚款".into(), fine_fen: 2_000_000
+            },
+        },
+    );
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::PenaltyComplete);
+    // Feedback given before the decision does not count as feedback of the outcome.
+    assert_eq!(
+        lead.when(&zf, "2026-06-20T10:00:00+08:00", sign()),
+        Err(DomainError::Unmet {
+            rule: RuleId::Pen1,
+            command: "sign_closure",
+            requirement: Requirement::FeedbackToComplainant,
+        })
+    );
+    lead.given(&zf, "2026-06-20T10:00:00+08:00", feedback(FeedbackRecipient::Complainant));
+    assert_eq!(
+        lead.when(&zf, "2026-06-20T10:30:00+08:00", sign()),
+        Err(DomainError::Unmet {
+            rule: RuleId::Pen1,
+            command: "sign_closure",
+            requirement: Requirement::FeedbackToTransferringBody,
+        })
+    );
+    lead.given(&zf, "2026-06-20T10:30:00+08:00", feedback(FeedbackRecipient::TransferringBody));
+    lead.given(&zf, "2026-06-20T11:00:00+08:00", sign());
+    assert_eq!(lead.lead().status, LeadStatus::Closed);
+}
+
+#[test]
+fn pen_1_a_case_filed_where_the_period_runs_into_a_year_without_calendar_data_is_refused() {
+    let mut lead = accepted_lead("ZF-1", Complexity::General, Channel::Hotline, BodyCode::ZF);
+    let zf = handler(BodyCode::ZF);
+    lead.given(
+        &zf,
+        "2026-10-09T09:00:00+08:00",
+        ComplaintCommand::OpenPenaltyMatter { received_at: at("2026-10-08T09:00:00+08:00") },
+    );
+    lead.given(
+        &zf,
+        "2026-10-12T09:00:00+08:00",
+        ComplaintCommand::VerifyPenaltyMatter { outcome: PenaltyVerification::CaseWarranted, summary: "属实".into() },
+    );
+    // 13 October 2026 + 90 days falls in January 2027, for which no data is shipped.
+    let result =
+        lead.when(&zf, "2026-10-13T09:00:00+08:00", ComplaintCommand::FilePenaltyCase { case_number: "102".into() });
+    match result {
+        Err(DomainError::Calendar { rule: RuleId::Pen1, source }) => {
+            assert!(source.to_string().contains("2027"), "{source}");
+        }
+        other => panic!("expected a calendar refusal naming 2027, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------- ACC-2
+
+fn escalate(seq: u32, level: EscalationLevel) -> ComplaintCommand {
+    ComplaintCommand::Escalate { seq, level }
+}
+
+#[test]
+fn acc_2_a_deadline_not_yet_passed_cannot_be_escalated() {
+    let lead = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    let result = lead.when(&reactor(), "2026-10-16T00:00:00+08:00", escalate(0, EscalationLevel::Reminder));
+    assert!(matches!(result, Err(DomainError::NotEscalable { seq: 0, .. })), "{result:?}");
+}
+
+#[test]
+fn acc_2_interp_9_a_missed_deadline_climbs_the_ladder_by_working_days_late() {
+    let mut lead = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    // Due at 24:00 on Thursday 15 October 2026.
+    let events = lead.given(&reactor(), "2026-10-16T00:00:01+08:00", escalate(0, EscalationLevel::Reminder));
+    assert!(matches!(
+        events[0].fact,
+        ComplaintFact::Escalation(EscalationFact::DeadlineMissed {
+            seq: 0,
+            kind: DeadlineKind::Transfer,
+            body: BodyCode::ZJ,
+            ..
+        })
+    ));
+    assert!(matches!(
+        events[1].fact,
+        ComplaintFact::Escalation(EscalationFact::Escalated {
+            level: EscalationLevel::Reminder,
+            reason: EscalationReason::Lateness,
+            ..
+        })
+    ));
+    assert_eq!(
+        lead.when(&reactor(), "2026-10-16T12:00:00+08:00", escalate(0, EscalationLevel::Reminder)),
+        Err(DomainError::AlreadyEscalated { seq: 0, level: EscalationLevel::Reminder })
+    );
+    // Late days: Fri 16 (1), Mon 19 (2), Tue 20 (3).
+    assert!(
+        lead.when(&reactor(), "2026-10-19T23:59:59+08:00", escalate(0, EscalationLevel::DistrictLeadership)).is_err()
+    );
+    let events = lead.given(&reactor(), "2026-10-20T00:00:00+08:00", escalate(0, EscalationLevel::DistrictLeadership));
+    assert_eq!(events.len(), 1, "the miss is recorded once");
+    // Ten working days late: Thursday 29 October.
+    assert!(lead.when(&reactor(), "2026-10-28T23:59:59+08:00", escalate(0, EscalationLevel::DisciplineOrgan)).is_err());
+    lead.given(&reactor(), "2026-10-29T00:00:00+08:00", escalate(0, EscalationLevel::DisciplineOrgan));
+    let levels: Vec<_> = lead.lead().obligations.levels(0).collect();
+    assert_eq!(
+        levels,
+        vec![EscalationLevel::Reminder, EscalationLevel::DistrictLeadership, EscalationLevel::DisciplineOrgan]
+    );
+}
+
+#[test]
+fn acc_2_interp_9_a_second_miss_by_the_same_body_on_the_same_lead_is_referred_at_once() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
+    // The plan deadline (seq 2) is missed first, then resolution (seq 1) much later.
+    lead.given(&reactor(), "2026-10-16T08:00:00+08:00", escalate(2, EscalationLevel::Reminder));
+    let events = lead.given(&reactor(), "2026-11-10T08:00:00+08:00", escalate(1, EscalationLevel::DisciplineOrgan));
+    assert!(matches!(
+        events.last().map(|e| &e.fact),
+        Some(ComplaintFact::Escalation(EscalationFact::Escalated {
+            level: EscalationLevel::DisciplineOrgan,
+            reason: EscalationReason::RepeatMiss,
+            working_days_late: 1,
+            ..
+        }))
+    ));
+}
+
+// ---------------------------------------------------------------- DSP-1, ACC-1 and storage
+
+#[test]
+fn dsp_1_a_lead_is_open_and_overdue_for_the_body_that_holds_it() {
+    let lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    let state = lead.lead();
+    assert_eq!(state.accountable_body(), BodyCode::SJ);
+    assert!(state.status.is_open());
+    assert!(!state.is_overdue_at(at("2026-10-15T23:00:00+08:00")));
+    assert!(state.is_overdue_at(at("2026-10-16T00:00:01+08:00")));
+}
+
+#[test]
+fn acc_1_auditors_read_everything_and_issue_no_command() {
+    let commands = [
+        register(Channel::Hotline),
+        ComplaintCommand::Accept,
+        sign(),
+        ComplaintCommand::ReviewClosure { outcome: ReviewOutcome::Cancelled },
+        escalate(0, EscalationLevel::Reminder),
+    ];
+    for command in &commands {
+        assert!(!command.permitted(Role::Auditor), "{}", command.name());
+    }
+    assert!(register(Channel::Hotline).permitted(Role::Registrar));
+    assert!(!sign().permitted(Role::Registrar));
+    assert!(Role::Auditor.sees_contact_details());
+}
+
+#[test]
+fn every_event_of_a_full_lifecycle_reads_back_equal_from_json() {
+    let mut lead = penalty_lead();
+    let zf = handler(BodyCode::ZF);
+    // The general-close deadline (seq 1) of 8 May runs out at 24:00 on 15 May.
+    lead.given(&reactor(), "2026-05-18T00:00:00+08:00", escalate(1, EscalationLevel::Reminder));
+    lead.given(
+        &zf,
+        "2026-05-18T09:00:00+08:00",
+        ComplaintCommand::VerifyPenaltyMatter { outcome: PenaltyVerification::NoCase, summary: "不属实".into() },
+    );
+    lead.given(&zf, "2026-05-18T09:30:00+08:00", finding(Finding::Unsubstantiated));
+    lead.given(&zf, "2026-05-18T10:00:00+08:00", feedback(FeedbackRecipient::Complainant));
+    lead.given(&zf, "2026-05-18T11:00:00+08:00", sign());
+    lead.given(
+        &city_reviewer(BodyCode::ZF),
+        "2026-05-19T09:00:00+08:00",
+        ComplaintCommand::ReviewClosure { outcome: ReviewOutcome::Cancelled },
+    );
+    assert!(lead.events.len() >= 10);
+    let mut replayed = tousu_domain::complaint::ComplaintState::default();
+    for event in &lead.events {
+        let json = serde_json::to_string(event).expect("serialises");
+        let back: ComplaintEvent = serde_json::from_str(&json).unwrap_or_else(|error| panic!("{json}: {error}"));
+        assert_eq!(&back, event, "{json}");
+        replayed = tousu_domain::complaint::evolve(replayed, &back);
+    }
+    assert_eq!(replayed, lead.state, "replaying the stored events rebuilds the same state");
+    assert_eq!(lead.lead().status, LeadStatus::Cancelled);
+}
