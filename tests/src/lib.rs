@@ -1,1 +1,50 @@
-//! Helpers shared by the end-to-end tests: locating and running the real `tousu` binary.
+//! Helpers shared by the end-to-end tests: locating (and if need be building) the real
+//! `tousu` binary, and running it.
+
+#![allow(clippy::print_stderr)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The `tousu` binary of this build: `$TOUSU_BIN` if set, else the one cargo built next to
+/// this test, built first if it is missing (as when only this package's tests were asked for).
+pub fn tousu_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(path) = std::env::var_os("TOUSU_BIN") {
+            return PathBuf::from(path);
+        }
+        // The test executable lives in target/<profile>/deps/; the binary in target/<profile>/.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile> directory");
+        let bin = profile_dir.join("tousu");
+        if !bin.exists() {
+            let release = profile_dir.file_name().is_some_and(|name| name == "release");
+            eprintln!("building the tousu binary for the end-to-end tests");
+            let mut build = Command::new(env!("CARGO"));
+            build.args(["build", "-p", "tousu", "--bin", "tousu"]);
+            if release {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "building tousu failed");
+        }
+        bin
+    })
+}
+
+/// Runs `tousu` with the arguments and returns its output.
+pub fn run_tousu(args: &[&str]) -> Output {
+    Command::new(tousu_bin()).args(args).output().expect("tousu runs")
+}
+
+/// Standard output as text, trimmed.
+pub fn stdout_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Standard error as text, trimmed.
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_owned()
+}

@@ -1,4 +1,39 @@
 //! The `tousu` command. It parses arguments and wires the library crates together; the
 //! substance lives in those crates.
 
-fn main() {}
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod deadline;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// tousu: complaints about property-management companies, from registration to review.
+#[derive(Debug, Parser)]
+#[command(name = "tousu", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compute a deadline as the procedure does: `tousu deadline transfer 2026-09-30T10:00:00+08:00`.
+    Deadline(deadline::DeadlineArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Deadline(args) => deadline::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -586,6 +586,15 @@ impl Calendar {
         Calendar::from_year_files(&BUILTIN_YEAR_FILES)
     }
 
+    /// The shipped calendar plus a deployment's own national year files, such as the next
+    /// year's once the State Council publishes it; a year already shipped is refused as a
+    /// duplicate (use an override file to add to it).
+    pub fn builtin_with_years(extra_year_files: &[&str]) -> Result<Calendar, CalendarError> {
+        let mut texts: Vec<&str> = BUILTIN_YEAR_FILES.to_vec();
+        texts.extend_from_slice(extra_year_files);
+        Calendar::from_year_files(&texts)
+    }
+
     /// A calendar from the texts of national year files (the format is in the module
     /// documentation), one per year, each validated; errors name the file by its position in
     /// `texts`, counting from 1.

@@ -339,6 +339,41 @@ fn grd_2_to_grd_4_downgrade_then_fee_standard_refused_then_refund() {
 }
 
 #[test]
+fn grd_4_only_market_regulation_orders_the_refund_and_only_after_the_hand_over() {
+    let mut company = under_review();
+    let zj = handler(BodyCode::ZJ);
+    let order =
+        EnterpriseCommand::OrderRefund { community: "福苑小区".into(), amount_fen: 100, penalty: "罚款".into() };
+    assert_eq!(
+        company.when(&handler(BodyCode::SJ), "2026-03-16T09:00:00+08:00", order.clone()),
+        Err(DomainError::Unmet {
+            rule: RuleId::Grd4,
+            command: "order_refund",
+            requirement: Requirement::CompanyCondition,
+        }),
+        "no refund is due before 发改 hands the case over"
+    );
+    company.given(&zj, "2026-03-16T09:00:00+08:00", survey(100, 10));
+    company.given(
+        &zj,
+        "2026-03-17T09:00:00+08:00",
+        EnterpriseCommand::DowngradeGrade { community: "福苑小区".into(), to_grade: 4 },
+    );
+    company.given(
+        &handler(BodyCode::FG),
+        "2026-03-18T09:00:00+08:00",
+        EnterpriseCommand::RefuseFeeStandard { community: "福苑小区".into(), detail: "拒不执行".into() },
+    );
+    assert!(matches!(
+        company.when(&handler(BodyCode::FG), "2026-03-20T09:00:00+08:00", order.clone()),
+        Err(DomainError::WrongBody { rule: RuleId::Grd4, acting: BodyCode::FG, .. })
+    ));
+    let events = company.given(&handler(BodyCode::SJ), "2026-03-20T09:00:00+08:00", order);
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::Refund);
+    assert_eq!(events[0].closes[0].how, ClosedHow::Met);
+}
+
+#[test]
 fn grd_3_the_fee_standard_enforced_copies_zhujian_and_closes_the_period() {
     let mut company = under_review();
     company.given(&handler(BodyCode::ZJ), "2026-03-16T09:00:00+08:00", survey(100, 40));
