@@ -49,9 +49,7 @@ pub struct MemStorage {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn injected(what: &str) -> io::Error {
@@ -100,13 +98,7 @@ impl MemStorage {
                 let kept = keep(extra).min(extra);
                 bytes.extend_from_slice(&data.visible[data.durable.len()..][..kept]);
             }
-            files.insert(
-                path,
-                Arc::new(Mutex::new(FileData {
-                    visible: bytes.clone(),
-                    durable: bytes,
-                })),
-            );
+            files.insert(path, Arc::new(Mutex::new(FileData { visible: bytes.clone(), durable: bytes })));
         }
         state.files = files;
     }
@@ -121,13 +113,7 @@ impl MemStorage {
     pub fn write_file(&self, path: &Path, bytes: Vec<u8>) {
         let mut state = lock(&self.state);
         state.durable_entries.insert(path.to_owned());
-        state.files.insert(
-            path.to_owned(),
-            Arc::new(Mutex::new(FileData {
-                visible: bytes.clone(),
-                durable: bytes,
-            })),
-        );
+        state.files.insert(path.to_owned(), Arc::new(Mutex::new(FileData { visible: bytes.clone(), durable: bytes })));
     }
 
     /// The paths of every file.
@@ -175,10 +161,7 @@ impl StorageFile for MemFile {
         let start = usize::try_from(offset).map_err(io::Error::other)?;
         let end = start + buf.len();
         if end > data.visible.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "read past the end of the file",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past the end of the file"));
         }
         buf.copy_from_slice(&data.visible[start..end]);
         Ok(())
@@ -237,15 +220,9 @@ impl Storage for MemStorage {
 
     fn open(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
         let state = lock(&self.state);
-        let data = state
-            .files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
-        Ok(Arc::new(MemFile {
-            data,
-            state: Arc::clone(&self.state),
-        }))
+        let data =
+            state.files.get(path).cloned().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))?;
+        Ok(Arc::new(MemFile { data, state: Arc::clone(&self.state) }))
     }
 
     fn create(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
@@ -257,26 +234,16 @@ impl Storage for MemStorage {
             existing.visible.clear();
             drop(existing);
             let data = Arc::clone(&state.files[path]);
-            return Ok(Arc::new(MemFile {
-                data,
-                state: Arc::clone(&self.state),
-            }));
+            return Ok(Arc::new(MemFile { data, state: Arc::clone(&self.state) }));
         }
         state.files.insert(path.to_owned(), Arc::clone(&data));
-        Ok(Arc::new(MemFile {
-            data,
-            state: Arc::clone(&self.state),
-        }))
+        Ok(Arc::new(MemFile { data, state: Arc::clone(&self.state) }))
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut state = lock(&self.state);
         state.durable_entries.remove(path);
-        state
-            .files
-            .remove(path)
-            .map(drop)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
+        state.files.remove(path).map(drop).ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such file"))
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -284,12 +251,7 @@ impl Storage for MemStorage {
             return Err(injected("directory sync"));
         }
         let mut state = lock(&self.state);
-        let entries: Vec<PathBuf> = state
-            .files
-            .keys()
-            .filter(|p| p.parent() == Some(dir))
-            .cloned()
-            .collect();
+        let entries: Vec<PathBuf> = state.files.keys().filter(|p| p.parent() == Some(dir)).cloned().collect();
         state.durable_entries.extend(entries);
         Ok(())
     }

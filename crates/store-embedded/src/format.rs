@@ -125,10 +125,7 @@ pub fn check_segment_header(bytes: &[u8], first_position: u64) -> Result<(), Hea
     }
     let found = u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"));
     if found != first_position {
-        return Err(HeaderError::FirstPosition {
-            expected: first_position,
-            found,
-        });
+        return Err(HeaderError::FirstPosition { expected: first_position, found });
     }
     Ok(())
 }
@@ -213,42 +210,26 @@ fn read_u64(bytes: &[u8], at: usize) -> u64 {
 /// panics and never allocates, whatever `bytes` holds.
 pub fn decode_record(bytes: &[u8]) -> Result<RecordView<'_>, RecordError> {
     if bytes.len() < FRAME_HEADER_LEN {
-        return Err(RecordError::Truncated {
-            needed: FRAME_HEADER_LEN as u64,
-            available: bytes.len() as u64,
-        });
+        return Err(RecordError::Truncated { needed: FRAME_HEADER_LEN as u64, available: bytes.len() as u64 });
     }
     let header_stored = read_u32(bytes, 8);
     let header_computed = crc32c::crc32c(&bytes[..8]);
     if header_stored != header_computed {
-        return Err(RecordError::HeaderChecksum {
-            stored: header_stored,
-            computed: header_computed,
-        });
+        return Err(RecordError::HeaderChecksum { stored: header_stored, computed: header_computed });
     }
     let body_len = read_u32(bytes, 0);
     if !(MIN_BODY_LEN..=MAX_BODY_LEN).contains(&body_len) {
-        return Err(RecordError::BadLength {
-            len: body_len,
-            min: MIN_BODY_LEN,
-            max: MAX_BODY_LEN,
-        });
+        return Err(RecordError::BadLength { len: body_len, min: MIN_BODY_LEN, max: MAX_BODY_LEN });
     }
     let total = FRAME_HEADER_LEN + body_len as usize;
     if bytes.len() < total {
-        return Err(RecordError::Truncated {
-            needed: total as u64,
-            available: bytes.len() as u64,
-        });
+        return Err(RecordError::Truncated { needed: total as u64, available: bytes.len() as u64 });
     }
     let body = &bytes[FRAME_HEADER_LEN..total];
     let body_stored = read_u32(bytes, 4);
     let body_computed = crc32c::crc32c(body);
     if body_stored != body_computed {
-        return Err(RecordError::BodyChecksum {
-            stored: body_stored,
-            computed: body_computed,
-        });
+        return Err(RecordError::BodyChecksum { stored: body_stored, computed: body_computed });
     }
     let flags = body[0];
     if flags & !FLAG_END_OF_APPEND != 0 {
@@ -288,8 +269,7 @@ impl RecordView<'_> {
     /// The event's stream name, validated.
     pub fn stream(&self) -> Result<&str, RecordError> {
         let bytes = self.stream_name_bytes()?;
-        let name = std::str::from_utf8(bytes)
-            .map_err(|_| CanonicalDecodeError::NotUtf8 { field: "stream" })?;
+        let name = std::str::from_utf8(bytes).map_err(|_| CanonicalDecodeError::NotUtf8 { field: "stream" })?;
         StreamName::new(name).map_err(|e: StreamNameError| CanonicalDecodeError::from(e))?;
         Ok(name)
     }
@@ -372,8 +352,7 @@ const INDEX_EVENT_LEN: usize = 24;
 /// Encodes an index file.
 pub fn encode_index_file(index: &SegmentIndexFile) -> Vec<u8> {
     let names: usize = index.streams.iter().map(|(n, _)| 2 + n.len() + 32).sum();
-    let mut out =
-        Vec::with_capacity(INDEX_HEADER_LEN + names + index.events.len() * INDEX_EVENT_LEN + 4);
+    let mut out = Vec::with_capacity(INDEX_HEADER_LEN + names + index.events.len() * INDEX_EVENT_LEN + 4);
     out.extend_from_slice(INDEX_MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
@@ -428,9 +407,7 @@ pub fn decode_index_file(bytes: &[u8]) -> Result<SegmentIndexFile, IndexFileErro
             .ok()
             .filter(|n| StreamName::new(*n).is_ok())
             .ok_or(IndexFileError::Inconsistent)?;
-        let hash: [u8; 32] = content[at + len..at + len + 32]
-            .try_into()
-            .expect("32 bytes");
+        let hash: [u8; 32] = content[at + len..at + len + 32].try_into().expect("32 bytes");
         streams.push((name.to_owned(), hash));
         at += len + 32;
     }
@@ -447,12 +424,7 @@ pub fn decode_index_file(bytes: &[u8]) -> Result<SegmentIndexFile, IndexFileErro
         }
         events.push((offset, stream, chunk[8..24].try_into().expect("16 bytes")));
     }
-    Ok(SegmentIndexFile {
-        first_position,
-        segment_len,
-        streams,
-        events,
-    })
+    Ok(SegmentIndexFile { first_position, segment_len, streams, events })
 }
 
 #[cfg(test)]
@@ -463,14 +435,8 @@ mod tests {
     #[test]
     fn file_names_round_trip() {
         assert_eq!(segment_file_name(1), "segment-00000000000000000001.log");
-        assert_eq!(
-            parse_file_name("segment-00000000000000000042.log", ".log"),
-            Some(42)
-        );
-        assert_eq!(
-            parse_file_name("segment-00000000000000000042.idx", ".idx"),
-            Some(42)
-        );
+        assert_eq!(parse_file_name("segment-00000000000000000042.log", ".log"), Some(42));
+        assert_eq!(parse_file_name("segment-00000000000000000042.idx", ".idx"), Some(42));
         assert_eq!(parse_file_name("segment-42.log", ".log"), None);
         assert_eq!(parse_file_name("LOCK", ".log"), None);
     }
@@ -479,24 +445,12 @@ mod tests {
     fn segment_headers_are_checked() {
         let header = encode_segment_header(7);
         assert_eq!(check_segment_header(&header, 7), Ok(()));
-        assert_eq!(
-            check_segment_header(&header, 8),
-            Err(HeaderError::FirstPosition {
-                expected: 8,
-                found: 7
-            })
-        );
-        assert_eq!(
-            check_segment_header(&header[..31], 7),
-            Err(HeaderError::Short { len: 31 })
-        );
+        assert_eq!(check_segment_header(&header, 8), Err(HeaderError::FirstPosition { expected: 8, found: 7 }));
+        assert_eq!(check_segment_header(&header[..31], 7), Err(HeaderError::Short { len: 31 }));
         for byte in 0..32 {
             let mut flipped = header;
             flipped[byte] ^= 0x10;
-            assert!(matches!(
-                check_segment_header(&flipped, 7),
-                Err(HeaderError::Checksum { .. })
-            ));
+            assert!(matches!(check_segment_header(&flipped, 7), Err(HeaderError::Checksum { .. })));
         }
     }
 
@@ -515,10 +469,7 @@ mod tests {
             flipped[byte] ^= 1;
             assert!(decode_index_file(&flipped).is_err(), "flip at {byte}");
         }
-        assert_eq!(
-            decode_index_file(&bytes[..bytes.len() - 1]),
-            Err(IndexFileError::Checksum)
-        );
+        assert_eq!(decode_index_file(&bytes[..bytes.len() - 1]), Err(IndexFileError::Checksum));
     }
 
     proptest! {

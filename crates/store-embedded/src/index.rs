@@ -106,11 +106,7 @@ impl Index {
         let name = StreamName::new(name).expect("names are validated before indexing");
         let slot = u32::try_from(self.streams.len()).expect("fewer than 2^32 streams");
         self.stream_slots.insert(name.clone(), slot);
-        self.streams.push(StreamEntry {
-            name,
-            positions: Vec::new(),
-            last_hash: tousu_store::hash::ZERO_HASH,
-        });
+        self.streams.push(StreamEntry { name, positions: Vec::new(), last_hash: tousu_store::hash::ZERO_HASH });
         slot
     }
 
@@ -123,10 +119,7 @@ impl Index {
             .checked_sub(1)
             .expect("a record belongs to a segment");
         let segment = &mut self.segments[at];
-        debug_assert_eq!(
-            segment.first_position + segment.offsets.len() as u64,
-            position
-        );
+        debug_assert_eq!(segment.first_position + segment.offsets.len() as u64, position);
         segment.offsets.push(offset);
         segment.end = end;
         self.streams[slot as usize].positions.push(position);
@@ -139,23 +132,12 @@ impl Index {
         if position == 0 || position > self.head {
             return None;
         }
-        let at = self
-            .segments
-            .partition_point(|s| s.first_position <= position)
-            .checked_sub(1)?;
+        let at = self.segments.partition_point(|s| s.first_position <= position).checked_sub(1)?;
         let segment = &self.segments[at];
         let index = usize::try_from(position - segment.first_position).ok()?;
         let offset = u64::from(*segment.offsets.get(index)?);
-        let end = segment
-            .offsets
-            .get(index + 1)
-            .map_or(segment.end, |next| u64::from(*next));
-        Some(RecordLocation {
-            file: Arc::clone(&segment.file),
-            path: segment.path.clone(),
-            offset,
-            end,
-        })
+        let end = segment.offsets.get(index + 1).map_or(segment.end, |next| u64::from(*next));
+        Some(RecordLocation { file: Arc::clone(&segment.file), path: segment.path.clone(), offset, end })
     }
 
     /// The contiguous file ranges holding positions `from..=to` (all published), one per
@@ -167,19 +149,12 @@ impl Index {
             let Some(first) = self.locate(position) else {
                 break;
             };
-            let at = self
-                .segments
-                .partition_point(|s| s.first_position <= position)
-                - 1;
+            let at = self.segments.partition_point(|s| s.first_position <= position) - 1;
             let segment = &self.segments[at];
             let segment_last = segment.first_position + segment.offsets.len() as u64 - 1;
             let last = segment_last.min(to);
             let end = self.locate(last).map_or(segment.end, |l| l.end);
-            ranges.push((
-                RecordLocation { end, ..first },
-                position,
-                last - position + 1,
-            ));
+            ranges.push((RecordLocation { end, ..first }, position, last - position + 1));
             position = last + 1;
         }
         ranges

@@ -25,9 +25,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tousu_store::{
-    AppendError, AppendResult, CloseError, Direction, EventStore, ExpectedRevision, Position,
-    ProposedEvent, ReadError, ReadFrom, RecordedEvent, StreamFrom, StreamName, Subscription,
-    SubscriptionError,
+    AppendError, AppendResult, CloseError, Direction, EventStore, ExpectedRevision, Position, ProposedEvent, ReadError,
+    ReadFrom, RecordedEvent, StreamFrom, StreamName, Subscription, SubscriptionError,
 };
 
 pub use recovery::{Damage, OpenError, RecoveryReport, RepairError, RepairReport, TornTail};
@@ -52,10 +51,7 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self {
-            segment_size: DEFAULT_SEGMENT_SIZE,
-            storage: Arc::new(OsStorage),
-        }
+        Self { segment_size: DEFAULT_SEGMENT_SIZE, storage: Arc::new(OsStorage) }
     }
 }
 
@@ -75,13 +71,11 @@ pub(crate) struct Shared {
 }
 
 pub(crate) fn read_lock(lock: &RwLock<Index>) -> RwLockReadGuard<'_, Index> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(crate) fn write_lock(lock: &RwLock<Index>) -> RwLockWriteGuard<'_, Index> {
-    lock.write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The embedded event store. Dropping it stops the writer after the appends already
@@ -104,27 +98,14 @@ impl EmbeddedStore {
     pub fn open_with(dir: impl AsRef<Path>, options: EmbeddedOptions) -> Result<Self, OpenError> {
         let dir = dir.as_ref().to_owned();
         let storage = options.storage;
-        storage
-            .create_dir_all(&dir)
-            .map_err(|source| OpenError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-        let lock = storage
-            .lock_dir(&dir)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::WouldBlock => OpenError::Locked { dir: dir.clone() },
-                _ => OpenError::Io {
-                    path: dir.clone(),
-                    source,
-                },
-            })?;
+        storage.create_dir_all(&dir).map_err(|source| OpenError::Io { path: dir.clone(), source })?;
+        let lock = storage.lock_dir(&dir).map_err(|source| match source.kind() {
+            std::io::ErrorKind::WouldBlock => OpenError::Locked { dir: dir.clone() },
+            _ => OpenError::Io { path: dir.clone(), source },
+        })?;
         let (index, active, recovery) = recovery::open_log(&*storage, &dir)?;
         let head = index.head;
-        let (head_sender, _) = watch::channel(HeadState {
-            head,
-            closed: false,
-        });
+        let (head_sender, _) = watch::channel(HeadState { head, closed: false });
         let shared = Arc::new(Shared {
             index: RwLock::new(index),
             head: head_sender,
@@ -146,16 +127,8 @@ impl EmbeddedStore {
         std::thread::Builder::new()
             .name("tousu-store-writer".into())
             .spawn(move || writer.run(receiver))
-            .map_err(|source| OpenError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-        Ok(Self {
-            shared,
-            sender,
-            recovery,
-            dir,
-        })
+            .map_err(|source| OpenError::Io { path: dir.clone(), source })?;
+        Ok(Self { shared, sender, recovery, dir })
     }
 
     /// What opening found and did.
@@ -182,10 +155,7 @@ pub fn repair(dir: impl AsRef<Path>) -> Result<RepairReport, RepairError> {
 pub use recovery::repair_with;
 
 fn corrupt(location: &RecordLocation, offset: u64, detail: impl ToString) -> ReadError {
-    ReadError::Corrupt {
-        location: format!("{}@{offset}", location.path.display()),
-        detail: detail.to_string(),
-    }
+    ReadError::Corrupt { location: format!("{}@{offset}", location.path.display()), detail: detail.to_string() }
 }
 
 /// Decodes `count` records from `first_position` out of `bytes`, read from `location`.
@@ -204,17 +174,10 @@ fn decode_run(
             return Err(corrupt(
                 location,
                 offset,
-                format!(
-                    "record holds position {} where {} belongs",
-                    view.position,
-                    first_position + i
-                ),
+                format!("record holds position {} where {} belongs", view.position, first_position + i),
             ));
         }
-        out.push(
-            view.to_recorded_event()
-                .map_err(|e| corrupt(location, offset, e))?,
-        );
+        out.push(view.to_recorded_event().map_err(|e| corrupt(location, offset, e))?);
         at += view.len as usize;
     }
     Ok(())
@@ -264,11 +227,7 @@ impl Shared {
                         StreamFrom::End => len,
                         StreamFrom::Revision(revision) => revision.min(len),
                     };
-                    positions[start as usize..]
-                        .iter()
-                        .take(limit)
-                        .copied()
-                        .collect()
+                    positions[start as usize..].iter().take(limit).copied().collect()
                 }
                 Direction::Backwards => {
                     let end = match from {
@@ -276,20 +235,13 @@ impl Shared {
                         StreamFrom::End => len,
                         StreamFrom::Revision(revision) => revision.saturating_add(1).min(len),
                     };
-                    positions[..end as usize]
-                        .iter()
-                        .rev()
-                        .take(limit)
-                        .copied()
-                        .collect()
+                    positions[..end as usize].iter().rev().take(limit).copied().collect()
                 }
             };
             selected
                 .into_iter()
                 .map(|position| {
-                    let location = index
-                        .locate(position)
-                        .expect("indexed positions are published");
+                    let location = index.locate(position).expect("indexed positions are published");
                     (position, location)
                 })
                 .collect()
@@ -318,16 +270,8 @@ impl EventStore for EmbeddedStore {
             return Err(AppendError::Closed);
         }
         let (reply, answer) = oneshot::channel();
-        let request = AppendRequest {
-            stream: stream.clone(),
-            expected,
-            events,
-            reply,
-        };
-        self.sender
-            .send(Message::Append(request))
-            .await
-            .map_err(|_| AppendError::Closed)?;
+        let request = AppendRequest { stream: stream.clone(), expected, events, reply };
+        self.sender.send(Message::Append(request)).await.map_err(|_| AppendError::Closed)?;
         answer.await.map_err(|_| AppendError::Closed)?
     }
 
@@ -341,11 +285,7 @@ impl EventStore for EmbeddedStore {
         self.shared.read_stream(stream, direction, from, limit)
     }
 
-    async fn read_all(
-        &self,
-        from: ReadFrom,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, ReadError> {
+    async fn read_all(&self, from: ReadFrom, limit: usize) -> Result<Vec<RecordedEvent>, ReadError> {
         let first = match from {
             ReadFrom::Start => 1,
             ReadFrom::After(position) => position.0.saturating_add(1),
@@ -422,10 +362,7 @@ impl Subscription for EmbeddedSubscription {
             let events = self.fetch(SUBSCRIPTION_READ_AHEAD).await?;
             self.buffer.extend(events);
         }
-        Ok(self
-            .buffer
-            .pop_front()
-            .expect("fetch returns at least one event"))
+        Ok(self.buffer.pop_front().expect("fetch returns at least one event"))
     }
 
     async fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SubscriptionError> {

@@ -18,8 +18,8 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use crate::format::{
-    self, HeaderError, RecordError, RecordView, SEGMENT_HEADER_LEN, SegmentIndexFile,
-    check_segment_header, decode_record, encode_segment_header, index_path, segment_path,
+    self, HeaderError, RecordError, RecordView, SEGMENT_HEADER_LEN, SegmentIndexFile, check_segment_header,
+    decode_record, encode_segment_header, index_path, segment_path,
 };
 use crate::index::{Index, SegmentEntry};
 use crate::io::{Storage, StorageFile};
@@ -85,9 +85,7 @@ pub enum OpenError {
         source: io::Error,
     },
     /// Stored data is damaged: opening refused and left every file as it was.
-    #[error(
-        "segment {segment} is damaged at offset {offset}: {damage}; run repair to cut the log there"
-    )]
+    #[error("segment {segment} is damaged at offset {offset}: {damage}; run repair to cut the log there")]
     Corrupt {
         /// The segment file.
         segment: PathBuf,
@@ -151,12 +149,7 @@ impl ActiveSegment {
             });
             events.push((offset, ordinal, id));
         }
-        SegmentIndexFile {
-            first_position: self.first_position,
-            segment_len: self.len,
-            streams,
-            events,
-        }
+        SegmentIndexFile { first_position: self.first_position, segment_len: self.len, streams, events }
     }
 }
 
@@ -187,13 +180,7 @@ fn scan_segment(bytes: &[u8], first_position: u64) -> Result<Scan<'_>, (u64, Dam
         };
         let expected = first_position + records.len() as u64;
         if view.position != expected {
-            return Err((
-                offset,
-                Damage::PositionMismatch {
-                    expected,
-                    found: view.position,
-                },
-            ));
+            return Err((offset, Damage::PositionMismatch { expected, found: view.position }));
         }
         view.stream().map_err(|e| (offset, e.into()))?;
         records.push((offset, view));
@@ -203,18 +190,11 @@ fn scan_segment(bytes: &[u8], first_position: u64) -> Result<Scan<'_>, (u64, Dam
             valid_end = offset;
         }
     }
-    Ok(Scan {
-        records,
-        complete,
-        valid_end,
-    })
+    Ok(Scan { records, complete, valid_end })
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> OpenError + '_ {
-    move |source| OpenError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| OpenError::Io { path: path.to_owned(), source }
 }
 
 fn read_whole(file: &dyn StorageFile, len: u64) -> io::Result<Vec<u8>> {
@@ -226,15 +206,9 @@ fn read_whole(file: &dyn StorageFile, len: u64) -> io::Result<Vec<u8>> {
 /// The segment and index files of `dir`, by first position.
 fn list_log(storage: &dyn Storage, dir: &Path) -> Result<(Vec<u64>, HashSet<u64>), OpenError> {
     let names = storage.list(dir).map_err(io_at(dir))?;
-    let mut segments: Vec<u64> = names
-        .iter()
-        .filter_map(|n| format::parse_file_name(n, ".log"))
-        .collect();
+    let mut segments: Vec<u64> = names.iter().filter_map(|n| format::parse_file_name(n, ".log")).collect();
     segments.sort_unstable();
-    let indexes = names
-        .iter()
-        .filter_map(|n| format::parse_file_name(n, ".idx"))
-        .collect();
+    let indexes = names.iter().filter_map(|n| format::parse_file_name(n, ".idx")).collect();
     Ok((segments, indexes))
 }
 
@@ -269,21 +243,11 @@ fn index_scanned(
             return Err(OpenError::Corrupt {
                 segment: path.to_owned(),
                 offset: *offset,
-                damage: Damage::RevisionMismatch {
-                    stream: stream.to_owned(),
-                    expected,
-                    found: view.revision(),
-                },
+                damage: Damage::RevisionMismatch { stream: stream.to_owned(), expected, found: view.revision() },
             });
         }
         let end = records.get(i + 1).map_or(scan.valid_end, |(next, _)| *next);
-        index.push_record(
-            slot,
-            view.id().as_u128(),
-            view.position,
-            *offset as u32,
-            end,
-        );
+        index.push_record(slot, view.id().as_u128(), view.position, *offset as u32, end);
         index.streams[slot as usize].last_hash = view.hash;
         on_record(*offset, slot, view);
     }
@@ -295,15 +259,9 @@ fn index_scanned(
 fn index_file_fits(file: &SegmentIndexFile, first_position: u64, segment_len: u64) -> bool {
     file.first_position == first_position
         && file.segment_len == segment_len
-        && file
-            .events
-            .first()
-            .is_none_or(|(offset, _, _)| u64::from(*offset) == SEGMENT_HEADER_LEN)
+        && file.events.first().is_none_or(|(offset, _, _)| u64::from(*offset) == SEGMENT_HEADER_LEN)
         && file.events.windows(2).all(|w| w[0].0 < w[1].0)
-        && file
-            .events
-            .last()
-            .is_none_or(|(offset, _, _)| u64::from(*offset) < segment_len)
+        && file.events.last().is_none_or(|(offset, _, _)| u64::from(*offset) < segment_len)
 }
 
 fn load_index_file(
@@ -320,16 +278,9 @@ fn load_index_file(
 }
 
 fn index_from_file(index: &mut Index, file: &SegmentIndexFile) {
-    let slots: Vec<u32> = file
-        .streams
-        .iter()
-        .map(|(name, _)| index.slot_for(name))
-        .collect();
+    let slots: Vec<u32> = file.streams.iter().map(|(name, _)| index.slot_for(name)).collect();
     for (i, (offset, ordinal, id)) in file.events.iter().enumerate() {
-        let end = file
-            .events
-            .get(i + 1)
-            .map_or(file.segment_len, |next| u64::from(next.0));
+        let end = file.events.get(i + 1).map_or(file.segment_len, |next| u64::from(next.0));
         index.push_record(
             slots[*ordinal as usize],
             u128::from_be_bytes(*id),
@@ -357,28 +308,18 @@ pub(crate) fn seal_segment(
     active: &ActiveSegment,
     name_of: impl Fn(u32) -> String,
 ) -> io::Result<()> {
-    write_index_file(
-        storage,
-        &index_path(dir, active.first_position),
-        &active.index_file(name_of),
-    )
+    write_index_file(storage, &index_path(dir, active.first_position), &active.index_file(name_of))
 }
 
 /// Opens the log in `dir`: the index of everything in it and the active segment.
-pub(crate) fn open_log(
-    storage: &dyn Storage,
-    dir: &Path,
-) -> Result<(Index, ActiveSegment, RecoveryReport), OpenError> {
+pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, ActiveSegment, RecoveryReport), OpenError> {
     let (mut segments, indexes) = list_log(storage, dir)?;
     if segments.is_empty() {
         create_segment(storage, dir, 1).map_err(io_at(dir))?;
         segments.push(1);
     }
     let mut index = Index::default();
-    let mut report = RecoveryReport {
-        segments: segments.len(),
-        ..RecoveryReport::default()
-    };
+    let mut report = RecoveryReport { segments: segments.len(), ..RecoveryReport::default() };
     let mut expected_first = 1;
     let last = segments.len() - 1;
     for (k, &first) in segments.iter().enumerate() {
@@ -387,10 +328,7 @@ pub(crate) fn open_log(
             return Err(OpenError::Corrupt {
                 segment: path,
                 offset: 0,
-                damage: Damage::SegmentGap {
-                    expected: expected_first,
-                    found: first,
-                },
+                damage: Damage::SegmentGap { expected: expected_first, found: first },
             });
         }
         let file = storage.open(&path).map_err(io_at(&path))?;
@@ -403,16 +341,7 @@ pub(crate) fn open_log(
             end: SEGMENT_HEADER_LEN,
         });
         if k == last {
-            let active = open_active(
-                storage,
-                dir,
-                &mut index,
-                &path,
-                file,
-                first,
-                len,
-                &mut report,
-            )?;
+            let active = open_active(storage, dir, &mut index, &path, file, first, len, &mut report)?;
             if indexes.contains(&first) {
                 // Sealed just before a crash that came before its successor existed: it
                 // is active again, so its index file would go stale.
@@ -435,20 +364,16 @@ pub(crate) fn open_log(
             damage: e.into(),
         })?;
         let idx_path = index_path(dir, first);
-        let loaded = indexes
-            .contains(&first)
-            .then(|| load_index_file(storage, &idx_path, first, len))
-            .flatten();
+        let loaded = indexes.contains(&first).then(|| load_index_file(storage, &idx_path, first, len)).flatten();
         match loaded {
             Some(loaded) => index_from_file(&mut index, &loaded),
             None => {
                 let bytes = read_whole(&*file, len).map_err(io_at(&path))?;
-                let scan =
-                    scan_segment(&bytes, first).map_err(|(offset, damage)| OpenError::Corrupt {
-                        segment: path.clone(),
-                        offset,
-                        damage,
-                    })?;
+                let scan = scan_segment(&bytes, first).map_err(|(offset, damage)| OpenError::Corrupt {
+                    segment: path.clone(),
+                    offset,
+                    damage,
+                })?;
                 if scan.valid_end != len {
                     return Err(OpenError::Corrupt {
                         segment: path.clone(),
@@ -464,14 +389,11 @@ pub(crate) fn open_log(
                     stream_last: HashMap::new(),
                 };
                 index_scanned(&mut index, &scan, &path, |offset, slot, view| {
-                    rebuilt
-                        .records
-                        .push((offset as u32, slot, *view.id().as_bytes()));
+                    rebuilt.records.push((offset as u32, slot, *view.id().as_bytes()));
                     rebuilt.stream_last.insert(slot, view.hash);
                 })?;
                 let name_of = |slot: u32| index.streams[slot as usize].name.to_string();
-                write_index_file(storage, &idx_path, &rebuilt.index_file(name_of))
-                    .map_err(io_at(&idx_path))?;
+                write_index_file(storage, &idx_path, &rebuilt.index_file(name_of)).map_err(io_at(&idx_path))?;
                 warn!(index = %idx_path.display(), "rebuilt a missing or damaged segment index");
                 report.rebuilt_indexes.push(idx_path);
             }
@@ -503,8 +425,7 @@ fn open_active(
         // The segment's creation was torn: its header never fully reached the disk, so
         // no record can follow it. Write the header again.
         file.truncate(0).map_err(io_at(path))?;
-        file.write_at(&encode_segment_header(first), 0)
-            .map_err(io_at(path))?;
+        file.write_at(&encode_segment_header(first), 0).map_err(io_at(path))?;
         file.sync_data().map_err(io_at(path))?;
         storage.sync_dir(dir).map_err(io_at(dir))?;
         warn!(segment = %path.display(), bytes = len, "rewrote a torn segment header");
@@ -523,9 +444,7 @@ fn open_active(
         damage,
     })?;
     index_scanned(index, &scan, path, |offset, slot, view| {
-        active
-            .records
-            .push((offset as u32, slot, *view.id().as_bytes()));
+        active.records.push((offset as u32, slot, *view.id().as_bytes()));
         active.stream_last.insert(slot, view.hash);
     })?;
     active.len = scan.valid_end;
@@ -590,10 +509,9 @@ impl From<OpenError> for RepairError {
         match error {
             OpenError::Locked { dir } => Self::Locked { dir },
             OpenError::Io { path, source } => Self::Io { path, source },
-            OpenError::Corrupt { segment, .. } => Self::Io {
-                path: segment,
-                source: io::Error::other("unexpected damage while repairing"),
-            },
+            OpenError::Corrupt { segment, .. } => {
+                Self::Io { path: segment, source: io::Error::other("unexpected damage while repairing") }
+            }
         }
     }
 }
@@ -603,17 +521,10 @@ impl From<OpenError> for RepairError {
 /// what it cut, and reports exactly what was dropped. A log that opens cleanly is left
 /// as it is (a torn tail is cut as opening would).
 pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport, RepairError> {
-    let _lock = storage
-        .lock_dir(dir)
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::WouldBlock => RepairError::Locked {
-                dir: dir.to_owned(),
-            },
-            _ => RepairError::Io {
-                path: dir.to_owned(),
-                source,
-            },
-        })?;
+    let _lock = storage.lock_dir(dir).map_err(|source| match source.kind() {
+        io::ErrorKind::WouldBlock => RepairError::Locked { dir: dir.to_owned() },
+        _ => RepairError::Io { path: dir.to_owned(), source },
+    })?;
     let (segments, indexes) = list_log(storage, dir)?;
     let mut report = RepairReport::default();
     let mut expected_first = 1;
@@ -622,10 +533,7 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport, Re
     for (k, &first) in segments.iter().enumerate() {
         let path = segment_path(dir, first);
         if first != expected_first {
-            report.damage = Some(Damage::SegmentGap {
-                expected: expected_first,
-                found: first,
-            });
+            report.damage = Some(Damage::SegmentGap { expected: expected_first, found: first });
             cut_from = Some(k);
             break;
         }
@@ -639,8 +547,7 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport, Re
             }
             // Rewrite this segment as an empty one and drop everything after it.
             file.truncate(0).map_err(io_at(&path))?;
-            file.write_at(&encode_segment_header(first), 0)
-                .map_err(io_at(&path))?;
+            file.write_at(&encode_segment_header(first), 0).map_err(io_at(&path))?;
             file.sync_data().map_err(io_at(&path))?;
             report.truncated = Some((path.clone(), 0, len));
             cut_from = Some(k + 1);
@@ -651,8 +558,7 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport, Re
         }
         let (keep, damage, records_kept) = match scan_segment(&bytes, first) {
             Ok(scan) => {
-                let damage =
-                    (!is_last && scan.valid_end != len).then_some(Damage::IncompleteSealedSegment);
+                let damage = (!is_last && scan.valid_end != len).then_some(Damage::IncompleteSealedSegment);
                 (scan.valid_end, damage, scan.complete as u64)
             }
             Err((offset, damage)) => {
@@ -678,10 +584,7 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport, Re
     if let Some(from) = cut_from {
         for &first in &segments[from..] {
             let path = segment_path(dir, first);
-            let len = storage
-                .open(&path)
-                .and_then(|f| f.byte_len())
-                .map_err(io_at(&path))?;
+            let len = storage.open(&path).and_then(|f| f.byte_len()).map_err(io_at(&path))?;
             remove_file(storage, &path)?;
             if indexes.contains(&first) {
                 remove_file(storage, &index_path(dir, first))?;
@@ -696,10 +599,7 @@ pub fn repair_with(storage: &dyn Storage, dir: &Path) -> Result<RepairReport, Re
 }
 
 fn remove_file(storage: &dyn Storage, path: &Path) -> Result<(), RepairError> {
-    storage.remove(path).map_err(|source| RepairError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    storage.remove(path).map_err(|source| RepairError::Io { path: path.to_owned(), source })
 }
 
 /// The end of the complete appends in `bytes` (a segment cut before a damaged record),

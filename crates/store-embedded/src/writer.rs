@@ -20,13 +20,9 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use tousu_store::hash::{HashedFields, ZERO_HASH, canonical_len, encode_canonical, hash_canonical};
-use tousu_store::{
-    AppendError, AppendResult, EventId, ExpectedRevision, Position, ProposedEvent, StreamName,
-};
+use tousu_store::{AppendError, AppendResult, EventId, ExpectedRevision, Position, ProposedEvent, StreamName};
 
-use crate::format::{
-    BODY_PREFIX_LEN, FLAG_END_OF_APPEND, FRAME_HEADER_LEN, MAX_BODY_LEN, decode_record, seal_frame,
-};
+use crate::format::{BODY_PREFIX_LEN, FLAG_END_OF_APPEND, FRAME_HEADER_LEN, MAX_BODY_LEN, decode_record, seal_frame};
 use crate::index::{Index, SegmentEntry};
 use crate::io::Storage;
 use crate::recovery::{ActiveSegment, create_segment, seal_segment};
@@ -154,10 +150,8 @@ impl Writer {
             return;
         }
         let recorded_at = Utc::now();
-        let mut group = Group {
-            first_new_slot: read_lock(&self.shared.index).streams.len() as u32,
-            ..Group::default()
-        };
+        let mut group =
+            Group { first_new_slot: read_lock(&self.shared.index).streams.len() as u32, ..Group::default() };
         let mut outcomes = Vec::with_capacity(appends.len());
         let mut failure: Option<Arc<io::Error>> = None;
         for request in &appends {
@@ -183,10 +177,7 @@ impl Writer {
             for (request, outcome) in appends.into_iter().zip(outcomes) {
                 let answer = match outcome {
                     Outcome::Ok(_) | Outcome::Refused(AppendError::PreviousIo) => {
-                        Err(AppendError::Io {
-                            stream: request.stream.clone(),
-                            source: Arc::clone(&error),
-                        })
+                        Err(AppendError::Io { stream: request.stream.clone(), source: Arc::clone(&error) })
                     }
                     Outcome::Refused(refused) => Err(refused),
                 };
@@ -226,13 +217,7 @@ impl Writer {
                 index.slot_for(name.as_str());
             }
             for event in &group.events {
-                index.push_record(
-                    event.slot,
-                    event.id,
-                    event.position,
-                    event.offset,
-                    event.end,
-                );
+                index.push_record(event.slot, event.id, event.position, event.offset, event.end);
                 index.streams[event.slot as usize].last_hash = event.hash;
             }
         }
@@ -241,18 +226,11 @@ impl Writer {
 
     /// Decides one append of the group and encodes its events into the buffer; an
     /// `Err` is an I/O failure while rotating segments.
-    fn plan(
-        &mut self,
-        request: &AppendRequest,
-        group: &mut Group,
-        recorded_at: DateTime<Utc>,
-    ) -> io::Result<Outcome> {
+    fn plan(&mut self, request: &AppendRequest, group: &mut Group, recorded_at: DateTime<Utc>) -> io::Result<Outcome> {
         let stream = &request.stream;
         let events = &request.events;
         if events.is_empty() {
-            return Ok(Outcome::Refused(AppendError::EmptyAppend {
-                stream: stream.clone(),
-            }));
+            return Ok(Outcome::Refused(AppendError::EmptyAppend { stream: stream.clone() }));
         }
         if events.len() > 1 {
             let mut seen = HashSet::with_capacity(events.len());
@@ -266,13 +244,7 @@ impl Writer {
         let mut append_bytes = 0u64;
         for event in events {
             let body = BODY_PREFIX_LEN
-                + canonical_len(&HashedFields {
-                    stream,
-                    revision: 0,
-                    recorded_at,
-                    prev_hash: &ZERO_HASH,
-                    event,
-                });
+                + canonical_len(&HashedFields { stream, revision: 0, recorded_at, prev_hash: &ZERO_HASH, event });
             if body > MAX_BODY_LEN as usize {
                 return Ok(Outcome::Refused(AppendError::EventTooLarge {
                     id: event.id,
@@ -291,20 +263,13 @@ impl Writer {
         }
 
         let index = read_lock(&self.shared.index);
-        let slot = index
-            .stream_slots
-            .get(stream)
-            .or_else(|| group.new_stream_slots.get(stream))
-            .copied();
+        let slot = index.stream_slots.get(stream).or_else(|| group.new_stream_slots.get(stream)).copied();
         let (current, last_hash) = match slot {
             Some(slot) => match group.streams.get(&slot) {
                 Some(&(next, hash)) => (next.checked_sub(1), hash),
                 None => {
                     let entry = &index.streams[slot as usize];
-                    (
-                        (entry.positions.len() as u64).checked_sub(1),
-                        entry.last_hash,
-                    )
+                    ((entry.positions.len() as u64).checked_sub(1), entry.last_hash)
                 }
             },
             None => (None, ZERO_HASH),
@@ -341,26 +306,15 @@ impl Writer {
             let revision = first_revision + i as u64;
             let position = self.next_position;
             let start = self.buf.len();
-            self.buf
-                .resize(start + FRAME_HEADER_LEN + BODY_PREFIX_LEN, 0);
-            let flags = if i + 1 == events.len() {
-                FLAG_END_OF_APPEND
-            } else {
-                0
-            };
+            self.buf.resize(start + FRAME_HEADER_LEN + BODY_PREFIX_LEN, 0);
+            let flags = if i + 1 == events.len() { FLAG_END_OF_APPEND } else { 0 };
             let body = start + FRAME_HEADER_LEN;
             self.buf[body] = flags;
             self.buf[body + 1..body + 9].copy_from_slice(&position.to_le_bytes());
             let canonical = self.buf.len();
             encode_canonical(
                 &mut self.buf,
-                &HashedFields {
-                    stream,
-                    revision,
-                    recorded_at,
-                    prev_hash: &prev_hash,
-                    event,
-                },
+                &HashedFields { stream, revision, recorded_at, prev_hash: &prev_hash, event },
             )
             .expect("lengths were checked against MAX_BODY_LEN");
             let hash = hash_canonical(&self.buf[canonical..]);
@@ -369,25 +323,14 @@ impl Writer {
             let offset = self.active.len + start as u64;
             let end = self.active.len + self.buf.len() as u64;
             let id = event.id.as_u128();
-            group.events.push(PendingEvent {
-                slot,
-                id,
-                position,
-                offset: offset as u32,
-                end,
-                hash,
-            });
+            group.events.push(PendingEvent { slot, id, position, offset: offset as u32, end, hash });
             group.ids.insert(id, (slot, revision, position));
-            self.active
-                .records
-                .push((offset as u32, slot, *event.id.as_bytes()));
+            self.active.records.push((offset as u32, slot, *event.id.as_bytes()));
             self.active.stream_last.insert(slot, hash);
             prev_hash = hash;
             self.next_position += 1;
         }
-        group
-            .streams
-            .insert(slot, (first_revision + events.len() as u64, prev_hash));
+        group.streams.insert(slot, (first_revision + events.len() as u64, prev_hash));
         Ok(Outcome::Ok(AppendResult {
             revision: first_revision + events.len() as u64 - 1,
             position: Position(self.next_position - 1),
@@ -440,13 +383,11 @@ impl Writer {
                 })));
             }
         }
-        Ok(Some(Outcome::Refused(
-            AppendError::DuplicateEventIdElsewhere {
-                id,
-                stream: place.stream,
-                revision: place.revision,
-            },
-        )))
+        Ok(Some(Outcome::Refused(AppendError::DuplicateEventIdElsewhere {
+            id,
+            stream: place.stream,
+            revision: place.revision,
+        })))
     }
 
     /// Where `id` is stored or pending, reading the record from disk when only its
@@ -458,11 +399,7 @@ impl Writer {
                 Some(new) => group.new_streams[new as usize].clone(),
                 None => index.streams[slot as usize].name.clone(),
             };
-            return Some(Ok(IdPlace {
-                stream,
-                revision,
-                position,
-            }));
+            return Some(Ok(IdPlace { stream, revision, position }));
         }
         let position = *index.ids.get(&key)?;
         Some(read_place(index, position))
@@ -503,19 +440,14 @@ impl Writer {
 
 /// The stream and revision of the durable record at `position`.
 fn read_place(index: &Index, position: u64) -> io::Result<IdPlace> {
-    let location = index
-        .locate(position)
-        .ok_or_else(|| io::Error::other(format!("indexed position {position} has no record")))?;
+    let location =
+        index.locate(position).ok_or_else(|| io::Error::other(format!("indexed position {position} has no record")))?;
     let mut bytes = vec![0u8; (location.end - location.offset) as usize];
     location.file.read_at(&mut bytes, location.offset)?;
     let view = decode_record(&bytes).map_err(|e| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "record at {}@{}: {e}",
-                location.path.display(),
-                location.offset
-            ),
+            format!("record at {}@{}: {e}", location.path.display(), location.offset),
         )
     })?;
     let stream = view
@@ -523,9 +455,5 @@ fn read_place(index: &Index, position: u64) -> io::Result<IdPlace> {
         .ok()
         .and_then(|s| StreamName::new(s).ok())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad stream name"))?;
-    Ok(IdPlace {
-        stream,
-        revision: view.revision(),
-        position,
-    })
+    Ok(IdPlace { stream, revision: view.revision(), position })
 }

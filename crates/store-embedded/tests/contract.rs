@@ -4,9 +4,7 @@
 
 mod common;
 
-tousu_store::contract_tests!(common::TempHarness::new(
-    tousu_store_embedded::DEFAULT_SEGMENT_SIZE
-));
+tousu_store::contract_tests!(common::TempHarness::new(tousu_store_embedded::DEFAULT_SEGMENT_SIZE));
 
 mod tiny_segments {
     use super::common;

@@ -18,9 +18,7 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(label: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         let path = std::env::temp_dir().join(format!(
             "tousu-{label}-{}-{}-{nanos}",
             std::process::id(),
@@ -43,14 +41,8 @@ impl Drop for TempDir {
 
 /// Opens a store in `dir` with the given segment size on the real file system.
 pub fn open(dir: &Path, segment_size: u64) -> EmbeddedStore {
-    EmbeddedStore::open_with(
-        dir,
-        EmbeddedOptions {
-            segment_size,
-            storage: Arc::new(OsStorage),
-        },
-    )
-    .expect("opening the store")
+    EmbeddedStore::open_with(dir, EmbeddedOptions { segment_size, storage: Arc::new(OsStorage) })
+        .expect("opening the store")
 }
 
 /// Fresh stores in subdirectories of one temporary directory.
@@ -61,10 +53,7 @@ pub struct TempHarness {
 
 impl TempHarness {
     pub fn new(segment_size: u64) -> Self {
-        Self {
-            dir: TempDir::new("contract"),
-            segment_size,
-        }
+        Self { dir: TempDir::new("contract"), segment_size }
     }
 }
 
@@ -73,9 +62,6 @@ impl Harness for TempHarness {
 
     async fn fresh(&self) -> EmbeddedStore {
         let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
-        open(
-            &self.dir.path().join(format!("store-{n}")),
-            self.segment_size,
-        )
+        open(&self.dir.path().join(format!("store-{n}")), self.segment_size)
     }
 }
