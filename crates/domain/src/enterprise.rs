@@ -42,6 +42,9 @@ pub enum EnterpriseCommand {
         registered_at: DateTime<FixedOffset>,
         /// The residential community concerned.
         community: String,
+        /// For a linked lead split off a complaint (interpretation 15), the lead it was split
+        /// from: an anonymous complaint split into several leads still counts once.
+        linked_to: Option<ComplaintId>,
     },
     /// Interpretation 8: count a lead's finding (issued by tousu when a finding is recorded).
     RecordFinding {
@@ -260,6 +263,9 @@ pub enum EnterpriseFact {
         registered_at: DateTime<FixedOffset>,
         /// The community.
         community: String,
+        /// The lead it was split from, for a linked lead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        linked_to: Option<ComplaintId>,
     },
     /// A lead's finding was counted.
     FindingRecorded {
@@ -444,6 +450,8 @@ pub struct CountedLead {
     pub registered_at: DateTime<FixedOffset>,
     /// The community.
     pub community: String,
+    /// The lead it was split from, for a linked lead.
+    pub linked_to: Option<ComplaintId>,
     /// The latest finding and when it was made.
     pub finding: Option<(Finding, DateTime<FixedOffset>)>,
 }
@@ -526,6 +534,7 @@ impl Company {
     fn count(&self, at: DateTime<FixedOffset>, months: u32, basis: CountBasis) -> CountEvidence {
         let start = window_start(at, months);
         let mut keys = BTreeSet::new();
+        let mut anonymous_complaints = BTreeSet::new();
         let mut anonymous_leads = Vec::new();
         let mut leads = Vec::new();
         for (id, lead) in &self.leads {
@@ -542,10 +551,15 @@ impl Company {
                 Some(key) => {
                     keys.insert(key.clone());
                 }
-                None => anonymous_leads.push(id.clone()),
+                // Interpretation 2: an anonymous complaint counts once, even when it was
+                // split into linked leads (interpretation 15).
+                None => {
+                    anonymous_complaints.insert(lead.linked_to.as_ref().unwrap_or(id));
+                    anonymous_leads.push(id.clone());
+                }
             }
         }
-        let distinct = u32::try_from(keys.len() + anonymous_leads.len()).unwrap_or(u32::MAX);
+        let distinct = u32::try_from(keys.len() + anonymous_complaints.len()).unwrap_or(u32::MAX);
         CountEvidence {
             window_start: start,
             window_end: at,
@@ -707,8 +721,15 @@ fn decide_command(
     ctx: &Context<'_>,
 ) -> Result<Vec<EnterpriseEvent>, DomainError> {
     let name = command.name();
-    if let EnterpriseCommand::RecordComplaint { uscc, company_name, lead, complainant_key, registered_at, community } =
-        command
+    if let EnterpriseCommand::RecordComplaint {
+        uscc,
+        company_name,
+        lead,
+        complainant_key,
+        registered_at,
+        community,
+        linked_to,
+    } = command
     {
         required(RuleId::Reg4, "company_name", &company_name)?;
         required(RuleId::Reg4, "community", &community)?;
@@ -732,7 +753,15 @@ fn decide_command(
         }
         return Ok(vec![event(
             ctx,
-            EnterpriseFact::ComplaintRecorded { uscc, company_name, lead, complainant_key, registered_at, community },
+            EnterpriseFact::ComplaintRecorded {
+                uscc,
+                company_name,
+                lead,
+                complainant_key,
+                registered_at,
+                community,
+                linked_to,
+            },
         )]);
     }
     let company = state.company.as_ref().ok_or(DomainError::NotFound { subject: "company" })?;
@@ -994,8 +1023,15 @@ fn condition_change(company: &Company, ctx: &Context<'_>) -> Result<Option<Enter
 
 /// Folds an event into a company's state.
 pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> EnterpriseState {
-    if let EnterpriseFact::ComplaintRecorded { uscc, company_name, lead, complainant_key, registered_at, community } =
-        &event.fact
+    if let EnterpriseFact::ComplaintRecorded {
+        uscc,
+        company_name,
+        lead,
+        complainant_key,
+        registered_at,
+        community,
+        linked_to,
+    } = &event.fact
     {
         let company = state.company.get_or_insert_with(|| Company {
             uscc: uscc.clone(),
@@ -1019,6 +1055,7 @@ pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> Enterprise
                 complainant_key: complainant_key.clone(),
                 registered_at: *registered_at,
                 community: community.clone(),
+                linked_to: linked_to.clone(),
                 finding: None,
             },
         );

@@ -208,6 +208,7 @@ pub fn company_command_complaint(
             .map(|key| tousu_domain::identity::ComplainantKey::derive(&World::new().secret, key, key, None)),
         registered_at: at(registered_at),
         community: community.to_owned(),
+        linked_to: None,
     }
 }
 

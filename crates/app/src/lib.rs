@@ -1,0 +1,323 @@
+//! The application layer of tousu: everything between the wire and the domain, over any
+//! event store.
+//!
+//! A request arrives with an authenticated [`Principal`] and a client [`RequestId`]. For a
+//! command, [`App`] checks the role may issue it, derives the correlation id (and a new lead's
+//! id) from the request id, and has the [`engine`] load the stream, decide, and append with the
+//! expected revision; then it carries out tousu's own reactions (company counts, linked leads).
+//! For a query, it checks read access and answers from the stream or the lead index.
+//!
+//! Nothing here knows protobuf: the API crate maps its messages to these calls.
+
+#![forbid(unsafe_code)]
+
+pub mod access;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod ids;
+pub mod leads;
+pub mod reactions;
+pub mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset};
+use tousu_domain::complaint::{
+    ComplaintCommand, ComplaintEvent, ComplaintState, Complexity, Lead, Registration, SplitRequest, Urgency,
+};
+use tousu_domain::enterprise::{Company, EnterpriseCommand, EnterpriseState};
+use tousu_domain::ids::{ComplaintId, Uscc};
+use tousu_store::{Direction, EventId, EventStore, RecordedEvent, StreamFrom, StreamName};
+
+pub use access::Principal;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use engine::{DomainSetup, Written};
+pub use error::AppError;
+pub use ids::RequestId;
+pub use leads::{LeadFilter, LeadIndex, LeadPage};
+
+use crate::engine::{Engine, StreamCache};
+use crate::ids::{command_correlation, event_id, new_complaint_id, split_lead_id};
+
+/// Streams kept in each state cache.
+const CACHE_STREAMS: usize = 100_000;
+
+/// How long a list waits for the lead index to catch up with the log before answering.
+const LIST_CATCH_UP: Duration = Duration::from_secs(2);
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandReply {
+    /// What was written (or, for a repeated request, what was written the first time).
+    pub written: Written,
+    /// The lead concerned; for a registration, the new lead.
+    pub complaint_id: Option<ComplaintId>,
+    /// The company concerned, for company commands.
+    pub uscc: Option<Uscc>,
+    /// Linked leads a split classification created.
+    pub created: Vec<ComplaintId>,
+}
+
+/// A lead with its stored events, for the timeline.
+#[derive(Debug, Clone)]
+pub struct ComplaintView {
+    /// The lead's state.
+    pub lead: Lead,
+    /// Every event of the lead, oldest first, as stored and as decoded.
+    pub events: Vec<(RecordedEvent, ComplaintEvent)>,
+}
+
+/// Parses a stream name the domain produced.
+pub(crate) fn stream_name(name: &str) -> Result<StreamName, AppError> {
+    StreamName::new(name).map_err(|error| AppError::Internal(format!("stream name {name:?}: {error}")))
+}
+
+/// The application: commands and queries over one store.
+pub struct App<S> {
+    pub(crate) engine: Engine<S>,
+    pub(crate) complaints: StreamCache<ComplaintState>,
+    pub(crate) enterprises: StreamCache<EnterpriseState>,
+    clock: Arc<dyn Clock>,
+    leads: Arc<LeadIndex>,
+}
+
+impl<S: EventStore + 'static> App<S> {
+    /// An application over a store, with the decision setup and a clock.
+    pub fn new(store: Arc<S>, domain: DomainSetup, clock: Arc<dyn Clock>) -> Arc<App<S>> {
+        Arc::new(App {
+            engine: Engine::new(store, Arc::new(domain)),
+            complaints: StreamCache::new(CACHE_STREAMS),
+            enterprises: StreamCache::new(CACHE_STREAMS),
+            clock,
+            leads: LeadIndex::new(),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<S> {
+        self.engine.store()
+    }
+
+    /// The calendar, policy, taxonomy and identity secret.
+    pub fn domain(&self) -> &DomainSetup {
+        self.engine.domain()
+    }
+
+    /// The lead index; run [`LeadIndex::follow`] on it to keep it current.
+    pub fn lead_index(&self) -> &Arc<LeadIndex> {
+        &self.leads
+    }
+
+    /// The business instant now.
+    pub fn now(&self) -> DateTime<FixedOffset> {
+        self.clock.now()
+    }
+
+    fn check_permitted(principal: &Principal, permitted: bool, name: &str) -> Result<(), AppError> {
+        if permitted {
+            Ok(())
+        } else {
+            Err(AppError::PermissionDenied { role: principal.role, action: name.to_owned() })
+        }
+    }
+
+    /// REG-1: registers a new lead; its id derives from the request.
+    pub async fn register(
+        &self,
+        principal: &Principal,
+        request_id: &RequestId,
+        registration: Registration,
+    ) -> Result<CommandReply, AppError> {
+        let correlation = command_correlation(principal, request_id);
+        let id = new_complaint_id(correlation);
+        self.complaint_command(principal, request_id, &id, ComplaintCommand::Register { id: id.clone(), registration })
+            .await
+    }
+
+    /// TRF-1, TRF-3: classifies a lead, splitting off a linked lead for each extra category
+    /// (interpretation 15); the linked leads' ids derive from the lead's.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn classify(
+        &self,
+        principal: &Principal,
+        request_id: &RequestId,
+        complaint_id: &ComplaintId,
+        category: String,
+        urgency: Urgency,
+        complexity: Complexity,
+        split_categories: Vec<String>,
+    ) -> Result<CommandReply, AppError> {
+        let (state, _) = self.engine.state(&self.complaints, &stream_name(&complaint_id.stream_name())?).await?;
+        let already_linked = state.lead.as_ref().map_or(0, |lead| lead.children.len());
+        let split = split_categories
+            .into_iter()
+            .enumerate()
+            .map(|(index, category)| {
+                Ok(SplitRequest { lead: split_lead_id(complaint_id, already_linked + index)?, category })
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let command = ComplaintCommand::Classify { category, urgency, complexity, split };
+        self.complaint_command(principal, request_id, complaint_id, command).await
+    }
+
+    /// Any command on an existing lead (and the registration, through [`App::register`]).
+    pub async fn complaint_command(
+        &self,
+        principal: &Principal,
+        request_id: &RequestId,
+        complaint_id: &ComplaintId,
+        command: ComplaintCommand,
+    ) -> Result<CommandReply, AppError> {
+        Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
+        let actor = principal.actor(command.name())?;
+        let correlation = command_correlation(principal, request_id);
+        let stream = stream_name(&complaint_id.stream_name())?;
+        let outcome = self
+            .engine
+            .execute(&self.complaints, &stream, &actor, correlation, correlation, self.clock.now(), command)
+            .await?;
+        let mut created = Vec::new();
+        if !outcome.events.is_empty() {
+            let (state, _) = self.engine.state(&self.complaints, &stream).await?;
+            if let Some(lead) = &state.lead {
+                for (index, event) in outcome.events.iter().enumerate() {
+                    if let tousu_domain::complaint::ComplaintFact::Classified { split_into, .. } = &event.fact {
+                        created.extend(split_into.iter().map(|split| split.lead.clone()));
+                    }
+                    let cause = event_id(correlation, u32::try_from(index).unwrap_or(u32::MAX));
+                    if let Err(error) = self.react(cause, event, lead, &actor).await {
+                        tracing::warn!(%error, lead = %complaint_id, "reaction deferred to the reactor");
+                    }
+                }
+            }
+        } else if outcome.written.replayed {
+            let (state, _) = self.engine.state(&self.complaints, &stream).await?;
+            if let Some(lead) = &state.lead {
+                created.extend(lead.children.iter().map(|split| split.lead.clone()));
+            }
+        }
+        Ok(CommandReply { written: outcome.written, complaint_id: Some(complaint_id.clone()), uscc: None, created })
+    }
+
+    /// A command on a company.
+    pub async fn enterprise_command(
+        &self,
+        principal: &Principal,
+        request_id: &RequestId,
+        uscc: &Uscc,
+        command: EnterpriseCommand,
+    ) -> Result<CommandReply, AppError> {
+        Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
+        let actor = principal.actor(command.name())?;
+        let correlation = command_correlation(principal, request_id);
+        let stream = stream_name(&uscc.stream_name())?;
+        let outcome = self
+            .engine
+            .execute(&self.enterprises, &stream, &actor, correlation, correlation, self.clock.now(), command)
+            .await?;
+        Ok(CommandReply { written: outcome.written, complaint_id: None, uscc: Some(uscc.clone()), created: Vec::new() })
+    }
+
+    /// A command of tousu's deadline reactor on any stream, with its own correlation.
+    pub async fn system_complaint_command(
+        &self,
+        complaint_id: &ComplaintId,
+        correlation: EventId,
+        command: ComplaintCommand,
+    ) -> Result<Written, AppError> {
+        let actor = Principal::system().actor(command.name())?;
+        let stream = stream_name(&complaint_id.stream_name())?;
+        let outcome = self
+            .engine
+            .execute(&self.complaints, &stream, &actor, correlation, correlation, self.clock.now(), command)
+            .await?;
+        Ok(outcome.written)
+    }
+
+    /// A command of tousu's deadline reactor on a company.
+    pub async fn system_enterprise_command(
+        &self,
+        uscc: &Uscc,
+        correlation: EventId,
+        command: EnterpriseCommand,
+    ) -> Result<Written, AppError> {
+        let actor = Principal::system().actor(command.name())?;
+        let stream = stream_name(&uscc.stream_name())?;
+        let outcome = self
+            .engine
+            .execute(&self.enterprises, &stream, &actor, correlation, correlation, self.clock.now(), command)
+            .await?;
+        Ok(outcome.written)
+    }
+
+    /// One lead with its full history (ACC-1), if the principal may read it.
+    pub async fn complaint(
+        &self,
+        principal: &Principal,
+        complaint_id: &ComplaintId,
+    ) -> Result<ComplaintView, AppError> {
+        let stream = stream_name(&complaint_id.stream_name())?;
+        let not_found = || AppError::NotFound { what: "lead", id: complaint_id.to_string() };
+        let mut recorded = Vec::new();
+        let mut from = StreamFrom::Start;
+        loop {
+            let batch = self.store().read_stream(&stream, Direction::Forwards, from, 1024).await?;
+            let done = batch.len() < 1024;
+            if let Some(last) = batch.last() {
+                from = StreamFrom::Revision(last.revision + 1);
+            }
+            recorded.extend(batch);
+            if done {
+                break;
+            }
+        }
+        let mut state = ComplaintState::default();
+        let mut events = Vec::with_capacity(recorded.len());
+        for stored in recorded {
+            let event: ComplaintEvent = serde_json::from_slice(&stored.event.payload).map_err(|error| {
+                AppError::Internal(format!("event {} of {} does not decode: {error}", stored.event.id, stored.stream))
+            })?;
+            state = tousu_domain::complaint::evolve(state, &event);
+            events.push((stored, event));
+        }
+        let lead = state.lead.ok_or_else(not_found)?;
+        if !principal.may_read_lead(&lead) {
+            return Err(AppError::PermissionDenied {
+                role: principal.role,
+                action: format!("read lead {complaint_id}"),
+            });
+        }
+        Ok(ComplaintView { lead, events })
+    }
+
+    /// A page of leads matching a filter, restricted to the principal's body where its role
+    /// reads only its body's leads. Waits briefly for the lead index to catch up with the log,
+    /// so a client sees its own writes.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        mut filter: LeadFilter,
+        offset: usize,
+        page_size: usize,
+    ) -> Result<LeadPage, AppError> {
+        if let Some(body) = principal.list_restriction()? {
+            if filter.body.is_some_and(|asked| asked != body) {
+                return Ok(LeadPage { leads: Vec::new(), next_offset: None, total: 0 });
+            }
+            filter.body = Some(body);
+        }
+        if let Some(head) = self.store().head().await? {
+            self.leads.wait_for(head, LIST_CATCH_UP).await;
+        }
+        Ok(self.leads.list(&filter, offset, page_size))
+    }
+
+    /// One company's state.
+    pub async fn enterprise(&self, principal: &Principal, uscc: &Uscc) -> Result<Company, AppError> {
+        principal.check_read_enterprises()?;
+        let (state, _) = self.engine.state(&self.enterprises, &stream_name(&uscc.stream_name())?).await?;
+        state.company.ok_or_else(|| AppError::NotFound { what: "company", id: uscc.to_string() })
+    }
+}
