@@ -319,6 +319,7 @@ pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, Acti
         segments.push(1);
     }
     let mut index = Index::default();
+    reserve_index(storage, dir, &segments, &indexes, &mut index);
     let mut report = RecoveryReport { segments: segments.len(), ..RecoveryReport::default() };
     let mut expected_first = 1;
     let last = segments.len() - 1;
@@ -349,6 +350,7 @@ pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, Acti
                 storage.remove(&stale).map_err(io_at(&stale))?;
             }
             report.events = index.head;
+            shrink_index(&mut index);
             return Ok((index, active, report));
         }
         let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
@@ -401,6 +403,31 @@ pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, Acti
         expected_first = index.head + 1;
     }
     unreachable!("the last segment returns from the loop")
+}
+
+/// Sizes the id map for the whole log before filling it, estimated from the file sizes,
+/// so that opening a large log does not pass through a doubling of the map (which would
+/// hold the old and the new table at once and set the peak memory).
+fn reserve_index(storage: &dyn Storage, dir: &Path, segments: &[u64], indexes: &HashSet<u64>, index: &mut Index) {
+    let file_len = |path: &Path| storage.open(path).and_then(|f| f.byte_len()).unwrap_or(0);
+    let mut events = 0u64;
+    for &first in segments {
+        events += if indexes.contains(&first) {
+            file_len(&index_path(dir, first)) / 24
+        } else {
+            file_len(&segment_path(dir, first)) / 256
+        };
+    }
+    let events = usize::try_from(events).unwrap_or(usize::MAX).min(1 << 32);
+    index.ids.reserve(events);
+    index.segments.reserve(segments.len());
+}
+
+/// Gives back the slack of the per-stream position lists once the log is loaded.
+fn shrink_index(index: &mut Index) {
+    for stream in &mut index.streams {
+        stream.positions.shrink_to_fit();
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -100,6 +100,9 @@ pub(crate) struct Writer {
 impl Writer {
     /// Runs until the store is closed or dropped.
     pub fn run(mut self, mut receiver: mpsc::Receiver<Message>) {
+        // Should the writer ever panic, subscribers must still learn that no more events
+        // will come, instead of waiting forever.
+        let _closes_on_exit = ClosesOnExit(Arc::clone(&self.shared));
         let mut appends = Vec::new();
         let mut closers = Vec::new();
         while let Some(first) = receiver.blocking_recv() {
@@ -435,6 +438,16 @@ impl Writer {
         };
         tracing::debug!(first_position, "started a new segment");
         Ok(())
+    }
+}
+
+/// Marks the store closed when the writer stops, however it stops.
+struct ClosesOnExit(Arc<Shared>);
+
+impl Drop for ClosesOnExit {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.0.head.send_modify(|state| state.closed = true);
     }
 }
 

@@ -126,10 +126,7 @@ pub struct DecodedCanonical {
 }
 
 fn put_bytes(out: &mut Vec<u8>, field: &'static str, bytes: &[u8]) -> Result<(), EncodeError> {
-    let len = u32::try_from(bytes.len()).map_err(|_| EncodeError::FieldTooLong {
-        field,
-        len: bytes.len(),
-    })?;
+    let len = u32::try_from(bytes.len()).map_err(|_| EncodeError::FieldTooLong { field, len: bytes.len() })?;
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(bytes);
     Ok(())
@@ -213,10 +210,7 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn array<const N: usize>(
-        &mut self,
-        field: &'static str,
-    ) -> Result<[u8; N], CanonicalDecodeError> {
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CanonicalDecodeError> {
         let mut array = [0; N];
         array.copy_from_slice(self.take(N, field)?);
         Ok(array)
@@ -242,19 +236,13 @@ impl<'a> Reader<'a> {
 
     fn string(&mut self, field: &'static str) -> Result<String, CanonicalDecodeError> {
         let bytes = self.bytes(field)?;
-        std::str::from_utf8(bytes)
-            .map(str::to_owned)
-            .map_err(|_| CanonicalDecodeError::NotUtf8 { field })
+        std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| CanonicalDecodeError::NotUtf8 { field })
     }
 
     fn time(&mut self, field: &'static str) -> Result<DateTime<Utc>, CanonicalDecodeError> {
         let seconds = i64::from_le_bytes(self.array(field)?);
         let nanos = self.u32(field)?;
-        DateTime::from_timestamp(seconds, nanos).ok_or(CanonicalDecodeError::BadTime {
-            field,
-            seconds,
-            nanos,
-        })
+        DateTime::from_timestamp(seconds, nanos).ok_or(CanonicalDecodeError::BadTime { field, seconds, nanos })
     }
 }
 
@@ -279,9 +267,7 @@ pub fn decode_canonical(bytes: &[u8]) -> Result<DecodedCanonical, CanonicalDecod
     let prev_hash = reader.array("prev_hash")?;
     let payload = reader.bytes("payload")?.to_vec();
     if !reader.bytes.is_empty() {
-        return Err(CanonicalDecodeError::TrailingBytes {
-            extra: reader.bytes.len(),
-        });
+        return Err(CanonicalDecodeError::TrailingBytes { extra: reader.bytes.len() });
     }
     Ok(DecodedCanonical {
         stream,
@@ -313,11 +299,7 @@ mod tests {
             event_type: "complaint-received".into(),
             schema_version: 3,
             occurred_at: DateTime::from_timestamp(1_780_000_000, 123_456_789).unwrap(),
-            actor: Actor {
-                person: "张三".into(),
-                body: "street-office-7".into(),
-                role: "registrar".into(),
-            },
+            actor: Actor { person: "张三".into(), body: "street-office-7".into(), role: "registrar".into() },
             correlation_id: EventId::from_u128(2),
             causation_id: EventId::from_u128(3),
             payload,
@@ -329,13 +311,7 @@ mod tests {
     fn encoding_is_fixed_and_documented() {
         let (stream, event) = sample(b"{}".to_vec());
         let recorded_at = DateTime::from_timestamp(1_780_000_001, 5).unwrap();
-        let fields = HashedFields {
-            stream: &stream,
-            revision: 7,
-            recorded_at,
-            prev_hash: &[9; 32],
-            event: &event,
-        };
+        let fields = HashedFields { stream: &stream, revision: 7, recorded_at, prev_hash: &[9; 32], event: &event };
         let mut out = Vec::new();
         encode_canonical(&mut out, &fields).unwrap();
         assert_eq!(out.len(), canonical_len(&fields));
@@ -349,10 +325,7 @@ mod tests {
         let hash = hash_canonical(&out);
         assert_eq!(hash, event_hash(&fields).unwrap());
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "50231ae1ea74c02dfdd0b8dc436bee4854db6f1244fa57b07a86d1e05e65472a"
-        );
+        assert_eq!(hex, "50231ae1ea74c02dfdd0b8dc436bee4854db6f1244fa57b07a86d1e05e65472a");
         let decoded = decode_canonical(&out).unwrap();
         assert_eq!(decoded.event, event);
         assert_eq!(decoded.stream, stream);
@@ -365,45 +338,15 @@ mod tests {
     fn every_field_changes_the_hash() {
         let (stream, event) = sample(b"{\"a\":1}".to_vec());
         let recorded_at = DateTime::from_timestamp(1_780_000_001, 0).unwrap();
-        let base = HashedFields {
-            stream: &stream,
-            revision: 1,
-            recorded_at,
-            prev_hash: &[1; 32],
-            event: &event,
-        };
+        let base = HashedFields { stream: &stream, revision: 1, recorded_at, prev_hash: &[1; 32], event: &event };
         let h = |f: &HashedFields<'_>| event_hash(f).unwrap();
         let original = h(&base);
         let other_stream = StreamName::new("complaint-C2").unwrap();
-        assert_ne!(
-            original,
-            h(&HashedFields {
-                stream: &other_stream,
-                ..base
-            })
-        );
-        assert_ne!(
-            original,
-            h(&HashedFields {
-                revision: 2,
-                ..base
-            })
-        );
-        assert_ne!(
-            original,
-            h(&HashedFields {
-                prev_hash: &[2; 32],
-                ..base
-            })
-        );
+        assert_ne!(original, h(&HashedFields { stream: &other_stream, ..base }));
+        assert_ne!(original, h(&HashedFields { revision: 2, ..base }));
+        assert_ne!(original, h(&HashedFields { prev_hash: &[2; 32], ..base }));
         let later = recorded_at + chrono::Duration::nanoseconds(1);
-        assert_ne!(
-            original,
-            h(&HashedFields {
-                recorded_at: later,
-                ..base
-            })
-        );
+        assert_ne!(original, h(&HashedFields { recorded_at: later, ..base }));
         let variants: [fn(&mut ProposedEvent); 10] = [
             |e| e.id = EventId::from_u128(99),
             |e| e.event_type.push('x'),
@@ -419,13 +362,7 @@ mod tests {
         for change in variants.iter() {
             let mut changed = event.clone();
             change(&mut changed);
-            assert_ne!(
-                original,
-                h(&HashedFields {
-                    event: &changed,
-                    ..base
-                })
-            );
+            assert_ne!(original, h(&HashedFields { event: &changed, ..base }));
         }
         // Length prefixes keep field boundaries: moving a byte from one field to the next
         // changes the hash.
@@ -435,16 +372,7 @@ mod tests {
         let mut other = event.clone();
         other.actor.person = "a".into();
         other.actor.body = "bc".into();
-        assert_ne!(
-            h(&HashedFields {
-                event: &shifted,
-                ..base
-            }),
-            h(&HashedFields {
-                event: &other,
-                ..base
-            })
-        );
+        assert_ne!(h(&HashedFields { event: &shifted, ..base }), h(&HashedFields { event: &other, ..base }));
     }
 
     #[test]
@@ -459,22 +387,13 @@ mod tests {
         };
         let mut out = Vec::new();
         encode_canonical(&mut out, &fields).unwrap();
-        assert_eq!(
-            decode_canonical(&out[..out.len() - 1]),
-            Err(CanonicalDecodeError::Truncated { field: "payload" })
-        );
+        assert_eq!(decode_canonical(&out[..out.len() - 1]), Err(CanonicalDecodeError::Truncated { field: "payload" }));
         let mut longer = out.clone();
         longer.push(0);
-        assert_eq!(
-            decode_canonical(&longer),
-            Err(CanonicalDecodeError::TrailingBytes { extra: 1 })
-        );
+        assert_eq!(decode_canonical(&longer), Err(CanonicalDecodeError::TrailingBytes { extra: 1 }));
         let mut bad_tag = out.clone();
         bad_tag[0] ^= 1;
-        assert_eq!(
-            decode_canonical(&bad_tag),
-            Err(CanonicalDecodeError::BadTag)
-        );
+        assert_eq!(decode_canonical(&bad_tag), Err(CanonicalDecodeError::BadTag));
     }
 
     proptest! {

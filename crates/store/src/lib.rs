@@ -15,9 +15,7 @@ pub mod contract;
 
 pub use store::{AppendError, CloseError, EventStore, ReadError, Subscription, SubscriptionError};
 pub use types::{
-    Actor, AppendResult, Direction, EventId, ExpectedRevision, MAX_STREAM_NAME_LEN, Position,
-    ProposedEvent, ReadFrom, RecordedEvent, StreamFrom, StreamName, StreamNameError,
+    Actor, AppendResult, Direction, EventId, ExpectedRevision, MAX_STREAM_NAME_LEN, Position, ProposedEvent, ReadFrom,
+    RecordedEvent, StreamFrom, StreamName, StreamNameError,
 };
-pub use verify::{
-    BrokenLink, BrokenLinkKind, ChainVerifier, VerifyError, VerifyReport, verify_all, verify_stream,
-};
+pub use verify::{BrokenLink, BrokenLinkKind, ChainVerifier, VerifyError, VerifyReport, verify_all, verify_stream};

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use thiserror::Error;
 
 use crate::types::{
-    AppendResult, Direction, EventId, ExpectedRevision, Position, ProposedEvent, ReadFrom,
-    RecordedEvent, StreamFrom, StreamName,
+    AppendResult, Direction, EventId, ExpectedRevision, Position, ProposedEvent, ReadFrom, RecordedEvent, StreamFrom,
+    StreamName,
 };
 
 fn describe_revision(current: &Option<u64>) -> String {
@@ -28,10 +28,7 @@ fn describe_revision(current: &Option<u64>) -> String {
 #[non_exhaustive]
 pub enum AppendError {
     /// The stream's last revision is not what the writer expected.
-    #[error(
-        "append to stream {stream} expected {expected} but found {}",
-        describe_revision(current)
-    )]
+    #[error("append to stream {stream} expected {expected} but found {}", describe_revision(current))]
     WrongExpectedRevision {
         /// The stream appended to.
         stream: StreamName,
@@ -187,10 +184,7 @@ pub trait EventStore: Send + Sync {
     /// Subscribes to the global log from `from`: the subscription catches up from storage,
     /// then follows new events, in order, without gap or duplicate. It is pull-based: the
     /// store buffers nothing for a consumer that does not pull.
-    fn subscribe_all(
-        &self,
-        from: ReadFrom,
-    ) -> impl Future<Output = Result<Self::Subscription, ReadError>> + Send;
+    fn subscribe_all(&self, from: ReadFrom) -> impl Future<Output = Result<Self::Subscription, ReadError>> + Send;
 
     /// The position of the last event of the log, `None` when the log is empty.
     fn head(&self) -> impl Future<Output = Result<Option<Position>, ReadError>> + Send;
@@ -206,8 +200,5 @@ pub trait Subscription: Send {
     fn next(&mut self) -> impl Future<Output = Result<RecordedEvent, SubscriptionError>> + Send;
 
     /// At least one and at most `max` next events, waiting as [`Subscription::next`] does.
-    fn next_batch(
-        &mut self,
-        max: usize,
-    ) -> impl Future<Output = Result<Vec<RecordedEvent>, SubscriptionError>> + Send;
+    fn next_batch(&mut self, max: usize) -> impl Future<Output = Result<Vec<RecordedEvent>, SubscriptionError>> + Send;
 }

@@ -52,9 +52,8 @@ impl StreamName {
         if name.len() > MAX_STREAM_NAME_LEN {
             return Err(StreamNameError::TooLong { len: name.len() });
         }
-        if let Some(character) = name
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-')))
+        if let Some(character) =
+            name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '@' | '-')))
         {
             return Err(StreamNameError::BadCharacter { name, character });
         }
@@ -294,25 +293,10 @@ mod tests {
         assert!(StreamName::new("enterprise-91350100M000100Y43").is_ok());
         assert!(StreamName::new("a.b_c:d@e-f").is_ok());
         assert_eq!(StreamName::new(""), Err(StreamNameError::Empty));
-        assert_eq!(
-            StreamName::new("x".repeat(257)),
-            Err(StreamNameError::TooLong { len: 257 })
-        );
+        assert_eq!(StreamName::new("x".repeat(257)), Err(StreamNameError::TooLong { len: 257 }));
         assert!(StreamName::new("x".repeat(256)).is_ok());
-        assert_eq!(
-            StreamName::new("a b"),
-            Err(StreamNameError::BadCharacter {
-                name: "a b".into(),
-                character: ' '
-            })
-        );
-        assert!(matches!(
-            StreamName::new("投诉-1"),
-            Err(StreamNameError::BadCharacter {
-                character: '投',
-                ..
-            })
-        ));
+        assert_eq!(StreamName::new("a b"), Err(StreamNameError::BadCharacter { name: "a b".into(), character: ' ' }));
+        assert!(matches!(StreamName::new("投诉-1"), Err(StreamNameError::BadCharacter { character: '投', .. })));
     }
 
     #[test]

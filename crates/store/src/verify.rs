@@ -130,15 +130,10 @@ impl ChainVerifier {
             None => (0, ZERO_HASH),
         };
         if event.revision != expected_revision {
-            return Err(broken(BrokenLinkKind::RevisionOutOfOrder {
-                expected: expected_revision,
-            }));
+            return Err(broken(BrokenLinkKind::RevisionOutOfOrder { expected: expected_revision }));
         }
         if event.prev_hash != expected_prev {
-            return Err(broken(BrokenLinkKind::PrevHashMismatch {
-                stored: event.prev_hash,
-                expected: expected_prev,
-            }));
+            return Err(broken(BrokenLinkKind::PrevHashMismatch { stored: event.prev_hash, expected: expected_prev }));
         }
         let computed = event_hash(&HashedFields {
             stream: &event.stream,
@@ -149,14 +144,10 @@ impl ChainVerifier {
         })
         .map_err(|error| broken(BrokenLinkKind::Unencodable(error)))?;
         if computed != event.hash {
-            return Err(broken(BrokenLinkKind::HashMismatch {
-                stored: event.hash,
-                computed,
-            }));
+            return Err(broken(BrokenLinkKind::HashMismatch { stored: event.hash, computed }));
         }
         self.last_position = Some(event.position);
-        self.streams
-            .insert(event.stream.clone(), (event.revision, event.hash));
+        self.streams.insert(event.stream.clone(), (event.revision, event.hash));
         Ok(())
     }
 
@@ -165,36 +156,25 @@ impl ChainVerifier {
         VerifyReport {
             events_checked: self.events_checked,
             streams_checked: self.streams.len() as u64
-                + u64::from(
-                    first_broken
-                        .as_ref()
-                        .is_some_and(|b| !self.streams.contains_key(&b.stream)),
-                ),
+                + u64::from(first_broken.as_ref().is_some_and(|b| !self.streams.contains_key(&b.stream))),
             first_broken,
         }
     }
 }
 
 /// Verifies the chain of one stream, from revision 0 to its end.
-pub async fn verify_stream<S: EventStore>(
-    store: &S,
-    stream: &StreamName,
-) -> Result<VerifyReport, VerifyError> {
+pub async fn verify_stream<S: EventStore>(store: &S, stream: &StreamName) -> Result<VerifyReport, VerifyError> {
     let mut verifier = ChainVerifier::new();
     let mut from = StreamFrom::Start;
     loop {
-        let batch = store
-            .read_stream(stream, Direction::Forwards, from, VERIFY_BATCH)
-            .await?;
+        let batch = store.read_stream(stream, Direction::Forwards, from, VERIFY_BATCH).await?;
         for event in &batch {
             if &event.stream != stream {
                 let broken = BrokenLink {
                     stream: event.stream.clone(),
                     revision: event.revision,
                     position: event.position,
-                    kind: BrokenLinkKind::WrongStream {
-                        expected: stream.clone(),
-                    },
+                    kind: BrokenLinkKind::WrongStream { expected: stream.clone() },
                 };
                 return Ok(verifier.report(Some(broken)));
             }
@@ -323,33 +303,18 @@ mod tests {
         events.remove(2);
         let broken = verify(&events).unwrap();
         assert_eq!(broken.revision, 3);
-        assert_eq!(
-            broken.kind,
-            BrokenLinkKind::RevisionOutOfOrder { expected: 2 }
-        );
+        assert_eq!(broken.kind, BrokenLinkKind::RevisionOutOfOrder { expected: 2 });
     }
 
     #[test]
     fn interleaved_streams_are_checked_separately_and_positions_must_increase() {
         let a = chain("a", 3, 1);
         let b = chain("b", 3, 4);
-        let interleaved = vec![
-            a[0].clone(),
-            b[0].clone(),
-            a[1].clone(),
-            b[1].clone(),
-            a[2].clone(),
-            b[2].clone(),
-        ];
+        let interleaved = vec![a[0].clone(), b[0].clone(), a[1].clone(), b[1].clone(), a[2].clone(), b[2].clone()];
         // Positions must increase in log order; this interleaving does not (4 then 2).
         let broken = verify(&interleaved).unwrap();
         assert_eq!(broken.position, Position(2));
-        assert_eq!(
-            broken.kind,
-            BrokenLinkKind::PositionNotIncreasing {
-                previous: Position(4)
-            }
-        );
+        assert_eq!(broken.kind, BrokenLinkKind::PositionNotIncreasing { previous: Position(4) });
         let mut in_order = a.clone();
         in_order.extend(b);
         assert_eq!(verify(&in_order), None);
