@@ -3,8 +3,11 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod config;
 mod deadline;
+mod serve;
 mod settings;
+mod token;
 
 use std::process::ExitCode;
 
@@ -20,6 +23,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the gRPC service on the embedded store (data in ./data, listening on 127.0.0.1:50051).
+    Serve(serve::ServeArgs),
+    /// Issue, list and revoke bearer tokens.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Compute a deadline as the procedure does: `tousu deadline transfer 2026-09-30T10:00:00+08:00`.
     Deadline(deadline::DeadlineArgs),
 }
@@ -27,6 +35,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Token(command) => token::run(command),
         Command::Deadline(args) => deadline::run(&args),
     };
     match result {

@@ -570,6 +570,18 @@ impl Company {
         }
     }
 
+    /// Distinct complainants among the leads registered in the window of `months` ending at
+    /// `at` (interpretations 2 and 20).
+    pub fn complainants_in_window(&self, at: DateTime<FixedOffset>, months: u32) -> CountEvidence {
+        self.count(at, months, CountBasis::All)
+    }
+
+    /// Distinct complainants among the leads registered in the window of `months` ending at
+    /// `at` and found substantiated at or before `at` (interpretations 8 and 20).
+    pub fn substantiated_in_window(&self, at: DateTime<FixedOffset>, months: u32) -> CountEvidence {
+        self.count(at, months, CountBasis::Substantiated)
+    }
+
     /// REG-4: distinct complainants in the key-supervision window, if more than the threshold.
     pub fn key_supervision(&self, at: DateTime<FixedOffset>, policy: &Policy) -> (bool, CountEvidence) {
         let rules = &policy.companies;

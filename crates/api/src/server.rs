@@ -1,0 +1,110 @@
+//! The gRPC server: the four tousu services behind bearer-token authentication, standard
+//! health (answering without a token) and reflection, message-size limits and per-call
+//! deadlines, and a graceful shutdown that turns health to NOT_SERVING, lets in-flight calls
+//! finish, then returns so the caller can close the store.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tousu_app::App;
+use tousu_app::tokens::TokenRegistry;
+use tousu_store::EventStore;
+
+use crate::auth::Authenticator;
+use crate::pb;
+use crate::services::{AuditService, ComplaintService, EnterpriseService, QueryService};
+
+/// Limits of the server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The largest request or response message, in bytes.
+    pub max_message_bytes: usize,
+    /// The longest a unary call may take before it is cancelled with `Cancelled`/`DeadlineExceeded`.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { max_message_bytes: 4 * 1024 * 1024, request_timeout: Duration::from_secs(30) }
+    }
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The reflection service could not be built from the descriptor set.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The names of the services health reports on, besides the whole server ("").
+const SERVICES: [&str; 4] = [
+    pb::complaint_commands_server::SERVICE_NAME,
+    pb::enterprise_commands_server::SERVICE_NAME,
+    pb::queries_server::SERVICE_NAME,
+    pb::audit_server::SERVICE_NAME,
+];
+
+/// Serves on `listener` until `shutdown` completes.
+pub async fn serve<S: EventStore + 'static>(
+    app: Arc<App<S>>,
+    tokens: Arc<TokenRegistry>,
+    listener: TcpListener,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    for service in SERVICES {
+        reporter.set_service_status(service, ServingStatus::Serving).await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let auth = Authenticator::new(tokens);
+    let limit = options.max_message_bytes;
+    let complaints = pb::complaint_commands_server::ComplaintCommandsServer::new(ComplaintService::new(app.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let enterprises =
+        pb::enterprise_commands_server::EnterpriseCommandsServer::new(EnterpriseService::new(app.clone()))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+    let queries = pb::queries_server::QueriesServer::new(QueryService::new(app.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let audit = pb::audit_server::AuditServer::new(AuditService::new(app))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let shutdown_reporter = reporter.clone();
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
+        shutdown_reporter.set_service_status("", ServingStatus::NotServing).await;
+        for service in SERVICES {
+            shutdown_reporter.set_service_status(service, ServingStatus::NotServing).await;
+        }
+    };
+    Server::builder()
+        .timeout(options.request_timeout)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(InterceptedService::new(complaints, auth.clone()))
+        .add_service(InterceptedService::new(enterprises, auth.clone()))
+        .add_service(InterceptedService::new(queries, auth.clone()))
+        .add_service(InterceptedService::new(audit, auth))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! The gRPC services: each RPC authenticates (through the interceptor), converts its request,
+//! calls the application layer and converts the answer. No procedure logic lives here.
+
+mod audit;
+mod complaints;
+mod enterprises;
+mod queries;
+
+pub use audit::AuditService;
+pub use complaints::ComplaintService;
+pub use enterprises::EnterpriseService;
+pub use queries::QueryService;

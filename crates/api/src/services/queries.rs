@@ -1,0 +1,132 @@
+//! `tousu.v1.Queries`.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use tousu_app::{App, LeadFilter};
+use tousu_domain::calendar::{Period, shanghai};
+use tousu_domain::deadline::DeadlineKind;
+use tousu_store::EventStore;
+
+use crate::auth::principal;
+use crate::convert;
+use crate::pb;
+use crate::pb::queries_server::Queries;
+use crate::status::{invalid, to_status};
+use crate::views;
+
+/// The default page size of a list.
+const DEFAULT_PAGE: usize = 50;
+/// The largest page size of a list.
+const MAX_PAGE: usize = 500;
+
+/// The query service.
+pub struct QueryService<S> {
+    app: Arc<App<S>>,
+}
+
+impl<S> QueryService<S> {
+    /// A service over the application.
+    pub fn new(app: Arc<App<S>>) -> Self {
+        QueryService { app }
+    }
+}
+
+fn optional_text(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+#[tonic::async_trait]
+impl<S: EventStore + 'static> Queries for QueryService<S> {
+    async fn get_complaint(
+        &self,
+        request: Request<pb::GetComplaintRequest>,
+    ) -> Result<Response<pb::Complaint>, Status> {
+        let principal = principal(&request)?;
+        let id = convert::complaint_id("complaint_id", &request.get_ref().complaint_id)?;
+        let view = self.app.complaint(&principal, &id).await.map_err(to_status)?;
+        Ok(Response::new(views::complaint(&view, &principal, self.app.now())))
+    }
+
+    async fn list_complaints(
+        &self,
+        request: Request<pb::ListComplaintsRequest>,
+    ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
+        let principal = principal(&request)?;
+        let m = request.into_inner();
+        let filter = LeadFilter {
+            status: convert::optional_status("status", m.status)?,
+            body: convert::optional_body("body", m.body)?,
+            category: optional_text(m.category),
+            district: optional_text(m.district),
+            street: optional_text(m.street),
+            company_uscc: match optional_text(m.company_uscc) {
+                Some(uscc) => Some(convert::uscc("company_uscc", &uscc)?.to_string()),
+                None => None,
+            },
+            registered_from: convert::optional_instant("registered_from", m.registered_from)?,
+            registered_to: convert::optional_instant("registered_to", m.registered_to)?,
+        };
+        let page_size = match usize::try_from(m.page_size).unwrap_or(usize::MAX) {
+            0 => DEFAULT_PAGE,
+            size if size > MAX_PAGE => return Err(invalid("page_size", format!("at most {MAX_PAGE}"))),
+            size => size,
+        };
+        let offset = if m.page_token.is_empty() {
+            0
+        } else {
+            m.page_token.parse::<usize>().map_err(|_| invalid("page_token", "is not a token this service issued"))?
+        };
+        let page = self.app.list(&principal, filter, offset, page_size).await.map_err(to_status)?;
+        let now = self.app.now();
+        Ok(Response::new(pb::ListComplaintsResponse {
+            complaints: page.leads.iter().map(|lead| views::summary(lead, now)).collect(),
+            next_page_token: page.next_offset.map(|offset| offset.to_string()).unwrap_or_default(),
+            total: page.total as u64,
+        }))
+    }
+
+    async fn get_enterprise(
+        &self,
+        request: Request<pb::GetEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        let principal = principal(&request)?;
+        let uscc = convert::uscc("uscc", &request.get_ref().uscc)?;
+        let company = self.app.enterprise(&principal, &uscc).await.map_err(to_status)?;
+        Ok(Response::new(views::enterprise(&company, &self.app.domain().policy, self.app.now())))
+    }
+
+    async fn calculate_deadline(
+        &self,
+        request: Request<pb::CalculateDeadlineRequest>,
+    ) -> Result<Response<pb::CalculateDeadlineResponse>, Status> {
+        principal(&request)?;
+        let m = request.into_inner();
+        let kind = convert::deadline_kind("kind", m.kind)?;
+        let start = convert::instant("start", m.start)?;
+        let domain = self.app.domain();
+        let mut period = kind.period(&domain.policy);
+        if m.extension_days > 0 {
+            let max = domain.policy.periods.penalty_extension_max_days;
+            if kind != DeadlineKind::PenaltyComplete {
+                return Err(invalid("extension_days", "applies to DEADLINE_KIND_PENALTY_COMPLETE only (PEN-1)"));
+            }
+            if m.extension_days > max {
+                return Err(invalid("extension_days", format!("PEN-1 allows at most {max} days")));
+            }
+            period = Period::Days(domain.policy.periods.penalty_complete_days + m.extension_days);
+        }
+        let due = domain.calendar.due(start, period).map_err(|error| {
+            to_status(tousu_app::AppError::Domain(tousu_domain::DomainError::Calendar {
+                rule: kind.rule(),
+                source: error,
+            }))
+        })?;
+        Ok(Response::new(pb::CalculateDeadlineResponse {
+            due: Some(convert::timestamp(due)),
+            due_rfc3339: due.with_timezone(&shanghai()).to_rfc3339(),
+            rule: kind.rule().as_str().to_owned(),
+            period: period.to_string(),
+        }))
+    }
+}

@@ -1,0 +1,196 @@
+//! `tousu serve`: the gRPC service on the embedded store, with the lead index and the
+//! reactions running beside it, until SIGTERM or Ctrl-C.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use tousu_api::ServerOptions;
+use tousu_app::reactions::Reactor;
+use tousu_app::tokens::TokenRegistry;
+use tousu_app::{App, DomainSetup, SystemClock};
+use tousu_domain::identity::IdentitySecret;
+use tousu_domain::taxonomy::Taxonomy;
+use tousu_store::EventStore;
+use tousu_store_embedded::EmbeddedStore;
+
+use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, FileConfig, Resolved};
+use crate::settings::DomainFiles;
+
+/// Arguments of `tousu serve`. Each flag also reads a `TOUSU_*` environment variable, and
+/// falls back to the configuration file, then to the default.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (see docs/operations.md).
+    #[arg(long, env = "TOUSU_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The data directory [default: ./data].
+    #[arg(long, env = "TOUSU_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:50051]; port 0 picks a free port.
+    #[arg(long, env = "TOUSU_LISTEN", value_name = "ADDR")]
+    listen: Option<String>,
+    /// The log filter [default: info], e.g. `info,tousu_app=debug`.
+    #[arg(long, env = "TOUSU_LOG", value_name = "FILTER")]
+    log: Option<String>,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "TOUSU_LOG_JSON")]
+    log_json: bool,
+    /// The largest request or response message, in bytes [default: 4 MiB].
+    #[arg(long, env = "TOUSU_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
+    /// The longest a call may take, in seconds [default: 30].
+    #[arg(long, env = "TOUSU_REQUEST_TIMEOUT_SECONDS", value_name = "SECONDS")]
+    request_timeout_seconds: Option<u64>,
+    /// The secret keying complainant identity hashes [default: DATA_DIR/identity.key, created
+    /// on first start].
+    #[arg(long, env = "TOUSU_IDENTITY_SECRET_FILE", value_name = "FILE")]
+    identity_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    files: DomainFiles,
+}
+
+impl ServeArgs {
+    fn resolve(&self) -> Result<(Resolved, DomainFiles)> {
+        let file = match &self.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let listen_text = self.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse().with_context(|| format!("listen address {listen_text:?} is not IP:PORT"))?;
+        let log_json = self.log_json
+            || match file.log_format.as_deref() {
+                None | Some("text") => false,
+                Some("json") => true,
+                Some(other) => bail!("log_format {other:?} is neither text nor json"),
+            };
+        let identity_secret_file = self
+            .identity_secret_file
+            .clone()
+            .or(file.identity_secret_file)
+            .unwrap_or_else(|| data_dir.join("identity.key"));
+        let mut files = self.files.clone();
+        if files.calendar_years.is_empty() {
+            files.calendar_years = file.calendar_years;
+        }
+        if files.calendar_overrides.is_empty() {
+            files.calendar_overrides = file.calendar_overrides;
+        }
+        if files.policy.is_none() {
+            files.policy = file.policy;
+        }
+        let resolved = Resolved {
+            data_dir,
+            listen,
+            log: self.log.clone().or(file.log).unwrap_or_else(|| DEFAULT_LOG.to_owned()),
+            log_json,
+            max_message_bytes: self.max_message_bytes.or(file.max_message_bytes).unwrap_or(4 * 1024 * 1024),
+            request_timeout: Duration::from_secs(
+                self.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30),
+            ),
+            identity_secret_file,
+        };
+        Ok((resolved, files))
+    }
+}
+
+fn init_logging(filter: &str, json: bool) -> Result<()> {
+    let targets: tracing_subscriber::filter::Targets =
+        filter.parse().with_context(|| format!("log filter {filter:?} is not valid"))?;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let registry = tracing_subscriber::registry().with(targets);
+    if json {
+        registry.with(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)).try_init()
+    } else {
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        registry.with(tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr)).try_init()
+    }
+    .context("logging already initialised")
+}
+
+/// Reads the identity secret, creating a random one (readable by the owner only) on the
+/// first start.
+fn identity_secret(path: &Path) -> Result<IdentitySecret> {
+    match fs::read(path) {
+        Ok(bytes) if bytes.len() >= 16 => Ok(IdentitySecret::new(bytes)),
+        Ok(_) => bail!("identity secret {} is shorter than 16 bytes", path.display()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            getrandom::fill(&mut secret).map_err(|error| anyhow::anyhow!("no randomness from the system: {error}"))?;
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("cannot create identity secret {}", path.display()))?;
+            file.write_all(&secret)?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "created a new identity secret; back it up with the data");
+            Ok(IdentitySecret::new(secret.to_vec()))
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read identity secret {}", path.display())),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(error) => {
+            tracing::error!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    }
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let (config, files) = args.resolve()?;
+    init_logging(&config.log, config.log_json)?;
+    fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let domain = DomainSetup {
+        calendar: files.calendar()?,
+        policy: files.policy()?,
+        taxonomy: Taxonomy::builtin().context("the shipped taxonomy is not valid")?,
+        identity_secret: identity_secret(&config.identity_secret_file)?,
+    };
+    let events_dir = config.data_dir.join("events");
+    let store = EmbeddedStore::open(&events_dir)
+        .with_context(|| format!("cannot open the event log in {}", events_dir.display()))?;
+    let tokens = Arc::new(TokenRegistry::open(&config.data_dir).context("cannot read the token file")?);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
+    runtime.block_on(async move {
+        let store = Arc::new(store);
+        let app = App::new(store.clone(), domain, Arc::new(SystemClock));
+        let index = tokio::spawn(app.lead_index().clone().follow(store.clone()));
+        let reactor = tokio::spawn(Reactor::new(app.clone(), config.data_dir.join("reactions.checkpoint")).run());
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, data_dir = %config.data_dir.display(), "tousu listening");
+        println!("tousu listening on {address}");
+        let options =
+            ServerOptions { max_message_bytes: config.max_message_bytes, request_timeout: config.request_timeout };
+        let served = tousu_api::serve(app, tokens, listener, options, shutdown_signal()).await;
+        tracing::info!("server stopped; closing the event log");
+        store.close().await.context("the event log did not close cleanly")?;
+        index.abort();
+        reactor.abort();
+        served.context("the server failed")?;
+        tracing::info!("event log closed");
+        Ok(())
+    })
+}
