@@ -67,10 +67,14 @@ pub async fn serve<S: EventStore + 'static>(
     for service in SERVICES {
         reporter.set_service_status(service, ServingStatus::Serving).await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both reflection versions: grpcurl and most tools ask for v1, older clients for v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let auth = Authenticator::new(tokens);
     let limit = options.max_message_bytes;
     let complaints = pb::complaint_commands_server::ComplaintCommandsServer::new(ComplaintService::new(app.clone()))
@@ -99,7 +103,8 @@ pub async fn serve<S: EventStore + 'static>(
         .timeout(options.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(health)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(complaints, auth.clone()))
         .add_service(InterceptedService::new(enterprises, auth.clone()))
         .add_service(InterceptedService::new(queries, auth.clone()))
