@@ -78,6 +78,12 @@ pub fn reaction_correlation(cause: EventId, purpose: &str, index: u32) -> EventI
     uuid_from(digest("reaction", &[cause.as_bytes(), purpose.as_bytes(), &index.to_be_bytes()]))
 }
 
+/// The correlation id of the company count of one batch of the log: the company and the
+/// first and last causing events identify it.
+pub fn batch_correlation(uscc: &str, first: EventId, last: EventId) -> EventId {
+    uuid_from(digest("count-batch", &[uscc.as_bytes(), first.as_bytes(), last.as_bytes()]))
+}
+
 /// The correlation id of the deadline reactor's escalation of one deadline to one level.
 pub fn escalation_correlation(stream: &str, seq: u32, level: &str) -> EventId {
     uuid_from(digest("escalation", &[stream.as_bytes(), &seq.to_be_bytes(), level.as_bytes()]))

@@ -25,7 +25,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use tousu_domain::complaint::{
-    ComplaintCommand, ComplaintEvent, ComplaintState, Complexity, Lead, Registration, SplitRequest, Urgency,
+    ComplaintCommand, ComplaintEvent, ComplaintFact, ComplaintState, Complexity, Lead, Registration, SplitRequest,
+    Urgency,
 };
 use tousu_domain::enterprise::{Company, EnterpriseCommand, EnterpriseState};
 use tousu_domain::ids::{ComplaintId, Uscc};
@@ -179,20 +180,23 @@ impl<S: EventStore + 'static> App<S> {
             .execute(&self.complaints, &stream, &actor, correlation, correlation, self.clock.now(), command)
             .await?;
         let mut created = Vec::new();
-        if !outcome.events.is_empty() {
+        for (index, event) in outcome.events.iter().enumerate() {
+            let ComplaintFact::Classified { split_into, .. } = &event.fact else { continue };
+            if split_into.is_empty() {
+                continue;
+            }
+            created.extend(split_into.iter().map(|split| split.lead.clone()));
+            // The linked leads are opened now, so the client can act on them at once; the
+            // reactor would open them too, a moment later.
             let (state, _) = self.engine.state(&self.complaints, &stream).await?;
             if let Some(lead) = &state.lead {
-                for (index, event) in outcome.events.iter().enumerate() {
-                    if let tousu_domain::complaint::ComplaintFact::Classified { split_into, .. } = &event.fact {
-                        created.extend(split_into.iter().map(|split| split.lead.clone()));
-                    }
-                    let cause = event_id(correlation, u32::try_from(index).unwrap_or(u32::MAX));
-                    if let Err(error) = self.react(cause, event, lead, &actor).await {
-                        tracing::warn!(%error, lead = %complaint_id, "reaction deferred to the reactor");
-                    }
+                let cause = event_id(correlation, u32::try_from(index).unwrap_or(u32::MAX));
+                if let Err(error) = self.open_split_leads(cause, event, lead, &actor).await {
+                    tracing::warn!(%error, lead = %complaint_id, "linked leads left to the reactor");
                 }
             }
-        } else if outcome.written.replayed {
+        }
+        if outcome.written.replayed {
             let (state, _) = self.engine.state(&self.complaints, &stream).await?;
             if let Some(lead) = &state.lead {
                 created.extend(lead.children.iter().map(|split| split.lead.clone()));

@@ -2,153 +2,86 @@
 //! finding is counted on its company's stream (REG-4, GRD-1, EXT-1), and a split
 //! classification opens the linked leads (interpretation 15).
 //!
-//! A reaction's correlation id derives from the causing event, and its business instant is
-//! the causing event's, so a reaction writes the same events whenever and however often it
-//! runs. The command path runs reactions at once, so a client sees their effect in its next
-//! query; the [`Reactor`] follows the log from a checkpoint so that a reaction lost to a crash
-//! between the two is still made.
+//! The [`Reactor`] follows the log from a checkpoint and makes every reaction, so none is
+//! lost to a crash. It counts a batch of leads per company with one command, whose business
+//! instant is that of the batch's latest lead event, so the company's conditions are
+//! evaluated once per batch rather than once per lead; the count skips what is already
+//! counted, so a batch redone after a crash records nothing twice. A command that splits a
+//! lead opens the linked leads at once as well, so a client can act on them straight away;
+//! their correlation derives from the causing event, so the reactor's later attempt is
+//! answered as a repeat.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
-use tousu_domain::actor::Actor;
+use tousu_domain::actor::{Actor, Role};
 use tousu_domain::complaint::{ComplaintCommand, ComplaintEvent, ComplaintFact, ComplaintState, Lead};
-use tousu_domain::enterprise::EnterpriseCommand;
-use tousu_domain::ids::{ComplaintId, Uscc};
-use tousu_store::{EventId, EventStore, Position, ReadFrom, Subscription};
+use tousu_domain::enterprise::{EnterpriseCommand, FindingRecord, LeadRecord};
+use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
+use tousu_store::{EventId, EventStore, Position, ReadFrom, RecordedEvent, Subscription, SubscriptionError};
 
 use crate::App;
 use crate::error::AppError;
-use crate::ids::reaction_correlation;
+use crate::ids::{batch_correlation, reaction_correlation};
 
-/// A command tousu issues in reaction to a stored event.
-#[derive(Debug, Clone)]
-pub enum Reaction {
-    /// A command on the lead's company.
-    Enterprise {
-        /// The company.
-        uscc: Uscc,
-        /// The command.
-        command: EnterpriseCommand,
-    },
-    /// Opening a linked lead.
-    SplitLead {
-        /// The linked lead.
-        lead: ComplaintId,
-        /// The command (`OpenSplitLead`).
-        command: ComplaintCommand,
-    },
-}
-
-/// The reactions one lead event calls for, given the lead's state after it, each with the
-/// purpose label that, with the causing event id and the index, derives its correlation.
-pub fn reactions_to(event: &ComplaintEvent, lead: &Lead) -> Vec<(&'static str, Reaction)> {
-    let company = &lead.registration.company;
-    match &event.fact {
-        ComplaintFact::Registered { id, complainant_key, .. }
-        | ComplaintFact::SplitFrom { id, complainant_key, .. } => {
-            vec![(
-                "count-complaint",
-                Reaction::Enterprise {
-                    uscc: company.uscc.clone(),
-                    command: EnterpriseCommand::RecordComplaint {
-                        uscc: company.uscc.clone(),
-                        company_name: company.name.clone(),
-                        lead: id.clone(),
-                        complainant_key: complainant_key.clone(),
-                        registered_at: lead.registered_at,
-                        community: lead.registration.place.community.clone(),
-                        linked_to: lead.parent.clone(),
-                    },
+/// The linked leads a classification calls for: `OpenSplitLead` commands for each.
+pub fn split_reactions(event: &ComplaintEvent, lead: &Lead) -> Vec<(ComplaintId, ComplaintCommand)> {
+    let ComplaintFact::Classified { split_into, urgency, complexity, .. } = &event.fact else {
+        return Vec::new();
+    };
+    split_into
+        .iter()
+        .map(|split| {
+            (
+                split.lead.clone(),
+                ComplaintCommand::OpenSplitLead {
+                    id: split.lead.clone(),
+                    parent: lead.id.clone(),
+                    registration: lead.registration.clone(),
+                    registered_at: lead.registered_at,
+                    category: split.category.as_str().to_owned(),
+                    urgency: *urgency,
+                    complexity: *complexity,
                 },
-            )]
-        }
-        ComplaintFact::FindingRecorded { finding, .. } => vec![(
-            "count-finding",
-            Reaction::Enterprise {
-                uscc: company.uscc.clone(),
-                command: EnterpriseCommand::RecordFinding {
-                    lead: lead.id.clone(),
-                    finding: *finding,
-                    found_at: event.at,
-                },
-            },
-        )],
-        ComplaintFact::Classified { split_into, urgency, complexity, .. } => split_into
-            .iter()
-            .map(|split| {
-                (
-                    "open-split-lead",
-                    Reaction::SplitLead {
-                        lead: split.lead.clone(),
-                        command: ComplaintCommand::OpenSplitLead {
-                            id: split.lead.clone(),
-                            parent: lead.id.clone(),
-                            registration: lead.registration.clone(),
-                            registered_at: lead.registered_at,
-                            category: split.category.as_str().to_owned(),
-                            urgency: *urgency,
-                            complexity: *complexity,
-                        },
-                    },
-                )
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+            )
+        })
+        .collect()
 }
 
 impl<S: EventStore + 'static> App<S> {
-    /// Carries out the reactions to one lead event. A reaction the procedure refuses (a lead
-    /// already counted, a linked lead already open) has already been made and is skipped.
-    pub(crate) async fn react(
+    /// Opens the linked leads of a split classification (interpretation 15). A linked lead
+    /// already open is answered as a repeat, or refused by the procedure as existing: either
+    /// way it is there.
+    pub(crate) async fn open_split_leads(
         &self,
         cause: EventId,
         event: &ComplaintEvent,
         lead: &Lead,
         actor: &Actor,
     ) -> Result<(), AppError> {
-        for (index, (purpose, reaction)) in reactions_to(event, lead).into_iter().enumerate() {
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let correlation = reaction_correlation(cause, purpose, index);
-            let result = self.run_reaction(reaction, correlation, cause, event.at, actor).await;
-            match result {
-                Ok(()) | Err(AppError::Domain(_)) => {}
+        for (index, (child, command)) in split_reactions(event, lead).into_iter().enumerate() {
+            let correlation = reaction_correlation(cause, "open-split-lead", u32::try_from(index).unwrap_or(u32::MAX));
+            let stream = crate::stream_name(&child.stream_name())?;
+            match self.engine.execute(&self.complaints, &stream, actor, correlation, cause, event.at, command).await {
+                Ok(_) | Err(AppError::Domain(_)) => {}
                 Err(error) => return Err(error),
             }
         }
         Ok(())
     }
+}
 
-    async fn run_reaction(
-        &self,
-        reaction: Reaction,
-        correlation: EventId,
-        cause: EventId,
-        at: DateTime<FixedOffset>,
-        actor: &Actor,
-    ) -> Result<(), AppError> {
-        match reaction {
-            Reaction::Enterprise { uscc, command } => {
-                let system = Actor::deadline_reactor();
-                let stream = crate::stream_name(&uscc.stream_name())?;
-                self.engine.execute(&self.enterprises, &stream, &system, correlation, cause, at, command).await?;
-            }
-            Reaction::SplitLead { lead, command } => {
-                let stream = crate::stream_name(&lead.stream_name())?;
-                let outcome =
-                    self.engine.execute(&self.complaints, &stream, actor, correlation, cause, at, command).await?;
-                // The linked lead's own registration is counted on the company in turn.
-                let (state, _) = self.engine.state::<ComplaintState>(&self.complaints, &stream).await?;
-                if let (Some(first), Some(child)) = (outcome.events.first(), &state.lead) {
-                    let first_id = crate::ids::event_id(correlation, 0);
-                    Box::pin(self.react(first_id, first, child, actor)).await?;
-                }
-            }
-        }
-        Ok(())
-    }
+/// Leads and findings of one batch, for one company.
+#[derive(Debug)]
+struct CompanyBatch {
+    name: String,
+    complaints: Vec<LeadRecord>,
+    findings: Vec<FindingRecord>,
+    first_cause: EventId,
+    last_cause: EventId,
+    at: DateTime<FixedOffset>,
 }
 
 /// Follows the log and makes every reaction, from a checkpoint kept in a file.
@@ -184,36 +117,165 @@ impl<S: EventStore + 'static> Reactor<S> {
         };
         let mut subscription = self.app.engine.store().subscribe_all(from).await?;
         loop {
-            let batch = match subscription.next_batch(256).await {
+            let batch = match subscription.next_batch(1024).await {
                 Ok(batch) => batch,
-                Err(tousu_store::SubscriptionError::Closed) => return Ok(()),
+                Err(SubscriptionError::Closed) => return Ok(()),
                 Err(error) => return Err(error.into()),
             };
             let Some(last) = batch.last().map(|event| event.position) else { continue };
-            for recorded in &batch {
-                if !recorded.event.event_type.starts_with("complaint.") {
-                    continue;
-                }
-                let event: ComplaintEvent = match serde_json::from_slice(&recorded.event.payload) {
-                    Ok(event) => event,
-                    Err(error) => {
-                        tracing::error!(position = recorded.position.0, %error, "lead event does not decode; reaction skipped");
-                        continue;
-                    }
-                };
-                let (state, _) =
-                    self.app.engine.state::<ComplaintState>(&self.app.complaints, &recorded.stream).await?;
-                let Some(lead) = &state.lead else { continue };
-                let actor = Actor {
-                    person: recorded.event.actor.person.clone(),
-                    body: recorded.event.actor.body.parse().unwrap_or(tousu_domain::ids::BodyCode::ZJ),
-                    role: recorded.event.actor.role.parse().unwrap_or(tousu_domain::actor::Role::System),
-                };
-                self.app.react(recorded.event.id, &event, lead, &actor).await?;
-            }
+            self.handle(&batch).await?;
             if let Err(error) = self.save_checkpoint(last) {
                 tracing::warn!(%error, path = %self.checkpoint.display(), "reaction checkpoint not saved");
             }
         }
+    }
+
+    /// Makes the reactions of one batch of the log.
+    async fn handle(&self, batch: &[RecordedEvent]) -> Result<(), AppError> {
+        let mut companies: BTreeMap<Uscc, CompanyBatch> = BTreeMap::new();
+        let mut lead_companies: BTreeMap<ComplaintId, Uscc> = BTreeMap::new();
+        for recorded in batch {
+            let wanted = matches!(
+                recorded.event.event_type.as_str(),
+                "complaint.registered" | "complaint.split_from" | "complaint.finding_recorded" | "complaint.classified"
+            );
+            if !wanted {
+                continue;
+            }
+            let event: ComplaintEvent = match serde_json::from_slice(&recorded.event.payload) {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::error!(position = recorded.position.0, %error, "lead event does not decode; reaction skipped");
+                    continue;
+                }
+            };
+            let cause = recorded.event.id;
+            match &event.fact {
+                ComplaintFact::Registered { id, registration, complainant_key }
+                | ComplaintFact::SplitFrom { id, registration, complainant_key, .. } => {
+                    let (registered_at, linked_to) = match &event.fact {
+                        ComplaintFact::SplitFrom { registered_at, parent, .. } => {
+                            (*registered_at, Some(parent.clone()))
+                        }
+                        _ => (event.at, None),
+                    };
+                    let company = &registration.company;
+                    lead_companies.insert(id.clone(), company.uscc.clone());
+                    let entry = companies.entry(company.uscc.clone()).or_insert_with(|| CompanyBatch {
+                        name: company.name.clone(),
+                        complaints: Vec::new(),
+                        findings: Vec::new(),
+                        first_cause: cause,
+                        last_cause: cause,
+                        at: event.at,
+                    });
+                    entry.name.clone_from(&company.name);
+                    entry.complaints.push(LeadRecord {
+                        lead: id.clone(),
+                        complainant_key: complainant_key.clone(),
+                        registered_at,
+                        community: registration.place.community.clone(),
+                        linked_to,
+                    });
+                    entry.last_cause = cause;
+                    entry.at = entry.at.max(event.at);
+                }
+                ComplaintFact::FindingRecorded { finding, .. } => {
+                    let Some(lead) = self.lead(recorded).await? else { continue };
+                    let uscc = match lead_companies.get(&lead.id) {
+                        Some(uscc) => uscc.clone(),
+                        None => lead.registration.company.uscc.clone(),
+                    };
+                    let entry = companies.entry(uscc).or_insert_with(|| CompanyBatch {
+                        name: lead.registration.company.name.clone(),
+                        complaints: Vec::new(),
+                        findings: Vec::new(),
+                        first_cause: cause,
+                        last_cause: cause,
+                        at: event.at,
+                    });
+                    entry.findings.push(FindingRecord { lead: lead.id.clone(), finding: *finding, found_at: event.at });
+                    entry.last_cause = cause;
+                    entry.at = entry.at.max(event.at);
+                }
+                ComplaintFact::Classified { split_into, .. } if !split_into.is_empty() => {
+                    let Some(lead) = self.lead(recorded).await? else { continue };
+                    let actor = recorded_actor(recorded);
+                    self.app.open_split_leads(cause, &event, &lead, &actor).await?;
+                }
+                _ => {}
+            }
+        }
+        for (uscc, counted) in companies {
+            self.count(uscc, counted).await?;
+        }
+        Ok(())
+    }
+
+    async fn lead(&self, recorded: &RecordedEvent) -> Result<Option<Lead>, AppError> {
+        let (state, _) = self.app.engine.state::<ComplaintState>(&self.app.complaints, &recorded.stream).await?;
+        Ok(state.lead)
+    }
+
+    /// Counts one company's leads and findings of the batch; should the batch be refused,
+    /// each item is counted alone so one bad item cannot hold the others back.
+    async fn count(&self, uscc: Uscc, batch: CompanyBatch) -> Result<(), AppError> {
+        let correlation = batch_correlation(uscc.as_str(), batch.first_cause, batch.last_cause);
+        let command = EnterpriseCommand::CountLeads {
+            uscc: uscc.clone(),
+            company_name: batch.name.clone(),
+            complaints: batch.complaints.clone(),
+            findings: batch.findings.clone(),
+        };
+        match self.app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
+            Ok(()) => return Ok(()),
+            Err(AppError::Domain(error)) => {
+                tracing::warn!(%uscc, %error, "company count refused as a batch; counting item by item");
+            }
+            Err(error) => return Err(error),
+        }
+        let singles = batch
+            .complaints
+            .into_iter()
+            .map(|record| (vec![record], Vec::new()))
+            .chain(batch.findings.into_iter().map(|record| (Vec::new(), vec![record])));
+        for (index, (complaints, findings)) in singles.enumerate() {
+            let correlation = reaction_correlation(correlation, "count-item", u32::try_from(index).unwrap_or(u32::MAX));
+            let command = EnterpriseCommand::CountLeads {
+                uscc: uscc.clone(),
+                company_name: batch.name.clone(),
+                complaints,
+                findings,
+            };
+            match self.app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
+                Ok(()) => {}
+                Err(AppError::Domain(error)) => tracing::error!(%uscc, %error, "company count refused; item skipped"),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn recorded_actor(recorded: &RecordedEvent) -> Actor {
+    Actor {
+        person: recorded.event.actor.person.clone(),
+        body: recorded.event.actor.body.parse().unwrap_or(BodyCode::ZJ),
+        role: recorded.event.actor.role.parse().unwrap_or(Role::System),
+    }
+}
+
+impl<S: EventStore + 'static> App<S> {
+    async fn count_leads(
+        &self,
+        uscc: &Uscc,
+        correlation: EventId,
+        cause: EventId,
+        at: DateTime<FixedOffset>,
+        command: EnterpriseCommand,
+    ) -> Result<(), AppError> {
+        let system = Actor::deadline_reactor();
+        let stream = crate::stream_name(&uscc.stream_name())?;
+        self.engine.execute(&self.enterprises, &stream, &system, correlation, cause, at, command).await.map(|_| ())
     }
 }

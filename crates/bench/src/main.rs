@@ -12,6 +12,8 @@
 //! Usage: `cargo run --release -p tousu-bench -- store [--seconds S] [--open-events N]
 //! [--dir PATH] [--skip-postgres] [--skip-sqlite] [--skip-open]`.
 
+mod api;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -620,9 +622,15 @@ fn main() -> BenchResult<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(store_bench(args))
         }
+        Some("api") => {
+            let args = api::parse_api_args(args)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(api::api_bench(args))
+        }
         Some("open-only") => open_only(Path::new(&args.next().ok_or("open-only needs a directory")?)),
         _ => Err("usage: tousu-bench store [--seconds S] [--open-events N] [--dir PATH] \
-                  [--skip-postgres] [--skip-sqlite] [--skip-open]"
+                  [--skip-postgres] [--skip-sqlite] [--skip-open]\n       \
+                  tousu-bench api [--seconds S] [--tousu PATH] [--dir PATH]"
             .into()),
     }
 }

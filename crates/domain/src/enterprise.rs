@@ -7,7 +7,8 @@
 //! the decision records it on the company's stream with its evidence and starts any period
 //! that follows. Nothing depends on when a projection ran.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, FixedOffset, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -23,37 +24,49 @@ use crate::obligations::{EscalationFact, Obligations};
 use crate::policy::Policy;
 use crate::rule::RuleId;
 
+/// A lead to count against its company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadRecord {
+    /// The lead.
+    pub lead: ComplaintId,
+    /// The complainant's keyed identity; none for an anonymous lead.
+    pub complainant_key: Option<ComplainantKey>,
+    /// When the lead was registered.
+    pub registered_at: DateTime<FixedOffset>,
+    /// The residential community concerned.
+    pub community: String,
+    /// For a linked lead split off a complaint (interpretation 15), the lead it was split
+    /// from: an anonymous complaint split into several leads still counts once.
+    pub linked_to: Option<ComplaintId>,
+}
+
+/// A lead's finding to count against its company.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingRecord {
+    /// The lead.
+    pub lead: ComplaintId,
+    /// Substantiated or not.
+    pub finding: Finding,
+    /// When it was found.
+    pub found_at: DateTime<FixedOffset>,
+}
+
 /// A command on a company.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EnterpriseCommand {
-    /// REG-4: count a registered lead against the company (issued by tousu when a lead is
-    /// registered).
-    RecordComplaint {
+    /// REG-4, GRD-1, EXT-1: count registered leads and their findings against the company
+    /// (issued by tousu's reactions to the leads' events, several at a time). Leads already
+    /// counted and findings already recorded are skipped, so the command may be repeated.
+    CountLeads {
         /// The company's code; the stream is the company's.
         uscc: Uscc,
-        /// The company's name as the lead gives it.
+        /// The company's name as the latest lead gives it.
         company_name: String,
-        /// The lead.
-        lead: ComplaintId,
-        /// The complainant's keyed identity; none for an anonymous lead.
-        complainant_key: Option<ComplainantKey>,
-        /// When the lead was registered.
-        registered_at: DateTime<FixedOffset>,
-        /// The residential community concerned.
-        community: String,
-        /// For a linked lead split off a complaint (interpretation 15), the lead it was split
-        /// from: an anonymous complaint split into several leads still counts once.
-        linked_to: Option<ComplaintId>,
-    },
-    /// Interpretation 8: count a lead's finding (issued by tousu when a finding is recorded).
-    RecordFinding {
-        /// The lead.
-        lead: ComplaintId,
-        /// Substantiated or not.
-        finding: Finding,
-        /// When it was found.
-        found_at: DateTime<FixedOffset>,
+        /// Leads registered against the company.
+        complaints: Vec<LeadRecord>,
+        /// Findings on leads counted against the company (interpretation 8).
+        findings: Vec<FindingRecord>,
     },
     /// Interpretation 16: re-evaluate the conditions as time passes (issued by the deadline
     /// reactor).
@@ -141,8 +154,7 @@ impl EnterpriseCommand {
     /// The command's name in errors, logs and the API.
     pub fn name(&self) -> &'static str {
         match self {
-            EnterpriseCommand::RecordComplaint { .. } => "record_complaint",
-            EnterpriseCommand::RecordFinding { .. } => "record_finding",
+            EnterpriseCommand::CountLeads { .. } => "count_leads",
             EnterpriseCommand::EvaluateConditions => "evaluate_conditions",
             EnterpriseCommand::RecordCreditRating { .. } => "record_credit_rating",
             EnterpriseCommand::RecordBlacklisting { .. } => "record_blacklisting",
@@ -161,8 +173,7 @@ impl EnterpriseCommand {
     /// Whether a role may issue the command at all; which body may is decided by `decide`.
     pub fn permitted(&self, role: Role) -> bool {
         match self {
-            EnterpriseCommand::RecordComplaint { .. }
-            | EnterpriseCommand::RecordFinding { .. }
+            EnterpriseCommand::CountLeads { .. }
             | EnterpriseCommand::EvaluateConditions
             | EnterpriseCommand::Escalate { .. } => matches!(role, Role::System | Role::Operator),
             EnterpriseCommand::RecordCreditRating { .. }
@@ -527,43 +538,110 @@ fn below(respondents: u32, satisfied: u32, threshold_bp: u32) -> bool {
     u64::from(satisfied) * 10_000 < u64::from(threshold_bp) * u64::from(respondents)
 }
 
+/// Leads and findings a decision is about to record, seen together with the company's
+/// recorded ones when its conditions are evaluated, so that the decision need not fold its
+/// events into a copy of the whole company.
+#[derive(Debug, Default)]
+struct Overlay {
+    added: Vec<(ComplaintId, CountedLead)>,
+    findings: BTreeMap<ComplaintId, (Finding, DateTime<FixedOffset>)>,
+}
+
+impl Overlay {
+    const EMPTY: &'static Overlay = &Overlay { added: Vec::new(), findings: BTreeMap::new() };
+}
+
 impl Company {
-    /// Counts distinct complainants among leads registered in the window of `months` ending
-    /// at `at` (interpretations 2 and 20); with `substantiated_only`, only leads found
-    /// substantiated at or before `at`.
-    fn count(&self, at: DateTime<FixedOffset>, months: u32, basis: CountBasis) -> CountEvidence {
+    fn empty(uscc: Uscc, name: String) -> Company {
+        Company {
+            uscc,
+            name,
+            leads: BTreeMap::new(),
+            key_supervision_since: None,
+            grade_review_since: None,
+            exit_condition_since: None,
+            exit_started_at: None,
+            credit_rating: None,
+            blacklisted_on: None,
+            surveys: Vec::new(),
+            refusals: Vec::new(),
+            grades: BTreeMap::new(),
+            obligations: Obligations::default(),
+        }
+    }
+
+    /// Every counted lead with its latest finding, the overlay's included.
+    fn leads_with<'a>(
+        &'a self,
+        overlay: &'a Overlay,
+    ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead, Option<(Finding, DateTime<FixedOffset>)>)> + 'a {
+        self.leads
+            .iter()
+            .chain(overlay.added.iter().map(|(id, lead)| (id, lead)))
+            .map(move |(id, lead)| (id, lead, overlay.findings.get(id).copied().or(lead.finding)))
+    }
+
+    /// The leads of the window of `months` ending at `at` that count (interpretations 2 and
+    /// 20): registered after the window's start and at or before its end, and for
+    /// substantiated counts found substantiated at or before `at`.
+    fn counted<'a>(
+        &'a self,
+        overlay: &'a Overlay,
+        at: DateTime<FixedOffset>,
+        months: u32,
+        basis: CountBasis,
+    ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead)> + 'a {
         let start = window_start(at, months);
+        self.leads_with(overlay).filter_map(move |(id, lead, finding)| {
+            let in_window = lead.registered_at > start && lead.registered_at <= at;
+            let counts = match basis {
+                CountBasis::All => true,
+                CountBasis::Substantiated => {
+                    matches!(finding, Some((Finding::Substantiated, found_at)) if found_at <= at)
+                }
+            };
+            (in_window && counts).then_some((id, lead))
+        })
+    }
+
+    /// The number of distinct complainants in a window: distinct keys, plus each anonymous
+    /// complaint once, even when it was split into linked leads (interpretations 2 and 15).
+    fn distinct(&self, overlay: &Overlay, at: DateTime<FixedOffset>, months: u32, basis: CountBasis) -> u32 {
+        let mut keys = HashSet::new();
+        let mut anonymous = HashSet::new();
+        for (id, lead) in self.counted(overlay, at, months, basis) {
+            match &lead.complainant_key {
+                Some(key) => keys.insert(key.as_str()),
+                None => anonymous.insert(lead.linked_to.as_ref().unwrap_or(id)),
+            };
+        }
+        u32::try_from(keys.len() + anonymous.len()).unwrap_or(u32::MAX)
+    }
+
+    /// The evidence of a count: what [`Company::distinct`] counted, listed.
+    fn evidence(&self, overlay: &Overlay, at: DateTime<FixedOffset>, months: u32, basis: CountBasis) -> CountEvidence {
         let mut keys = BTreeSet::new();
         let mut anonymous_complaints = BTreeSet::new();
         let mut anonymous_leads = Vec::new();
         let mut leads = Vec::new();
-        for (id, lead) in &self.leads {
-            if lead.registered_at <= start || lead.registered_at > at {
-                continue;
-            }
-            if basis == CountBasis::Substantiated
-                && !matches!(lead.finding, Some((Finding::Substantiated, found_at)) if found_at <= at)
-            {
-                continue;
-            }
+        for (id, lead) in self.counted(overlay, at, months, basis) {
             leads.push(id.clone());
             match &lead.complainant_key {
                 Some(key) => {
                     keys.insert(key.clone());
                 }
-                // Interpretation 2: an anonymous complaint counts once, even when it was
-                // split into linked leads (interpretation 15).
                 None => {
                     anonymous_complaints.insert(lead.linked_to.as_ref().unwrap_or(id));
                     anonymous_leads.push(id.clone());
                 }
             }
         }
-        let distinct = u32::try_from(keys.len() + anonymous_complaints.len()).unwrap_or(u32::MAX);
+        leads.sort();
+        anonymous_leads.sort();
         CountEvidence {
-            window_start: start,
+            window_start: window_start(at, months),
             window_end: at,
-            distinct,
+            distinct: u32::try_from(keys.len() + anonymous_complaints.len()).unwrap_or(u32::MAX),
             keys: keys.into_iter().collect(),
             anonymous_leads,
             leads,
@@ -573,28 +651,45 @@ impl Company {
     /// Distinct complainants among the leads registered in the window of `months` ending at
     /// `at` (interpretations 2 and 20).
     pub fn complainants_in_window(&self, at: DateTime<FixedOffset>, months: u32) -> CountEvidence {
-        self.count(at, months, CountBasis::All)
+        self.evidence(Overlay::EMPTY, at, months, CountBasis::All)
     }
 
     /// Distinct complainants among the leads registered in the window of `months` ending at
     /// `at` and found substantiated at or before `at` (interpretations 8 and 20).
     pub fn substantiated_in_window(&self, at: DateTime<FixedOffset>, months: u32) -> CountEvidence {
-        self.count(at, months, CountBasis::Substantiated)
+        self.evidence(Overlay::EMPTY, at, months, CountBasis::Substantiated)
     }
 
-    /// REG-4: distinct complainants in the key-supervision window, if more than the threshold.
+    /// REG-4: whether distinct complainants in the key-supervision window are more than the
+    /// threshold, with the evidence.
     pub fn key_supervision(&self, at: DateTime<FixedOffset>, policy: &Policy) -> (bool, CountEvidence) {
         let rules = &policy.companies;
-        let evidence = self.count(at, rules.key_supervision_window_months, CountBasis::All);
+        let evidence = self.evidence(Overlay::EMPTY, at, rules.key_supervision_window_months, CountBasis::All);
         (evidence.distinct > rules.key_supervision_more_than, evidence)
+    }
+
+    fn key_supervision_holds(&self, overlay: &Overlay, at: DateTime<FixedOffset>, policy: &Policy) -> bool {
+        let rules = &policy.companies;
+        self.distinct(overlay, at, rules.key_supervision_window_months, CountBasis::All)
+            > rules.key_supervision_more_than
     }
 
     /// GRD-1: the triggers of a grade review that hold at `at`.
     pub fn grade_review_triggers(&self, at: DateTime<FixedOffset>, policy: &Policy) -> Vec<GradeReviewTrigger> {
+        self.grade_review_triggers_with(Overlay::EMPTY, at, policy)
+    }
+
+    fn grade_review_triggers_with(
+        &self,
+        overlay: &Overlay,
+        at: DateTime<FixedOffset>,
+        policy: &Policy,
+    ) -> Vec<GradeReviewTrigger> {
         let rules = &policy.companies;
         let mut triggers = Vec::new();
-        let evidence = self.count(at, rules.grade_review_window_months, CountBasis::Substantiated);
-        if evidence.distinct > rules.grade_review_more_than {
+        let months = rules.grade_review_window_months;
+        if self.distinct(overlay, at, months, CountBasis::Substantiated) > rules.grade_review_more_than {
+            let evidence = self.evidence(overlay, at, months, CountBasis::Substantiated);
             triggers.push(GradeReviewTrigger::Complaints { evidence });
         }
         if let Some(rating) = &self.credit_rating
@@ -613,8 +708,14 @@ impl Company {
 
     /// EXT-1: whether the exit procedure may start at `at`, with the evidence.
     pub fn exit_condition(&self, at: DateTime<FixedOffset>, policy: &Policy) -> (bool, ExitEvidence) {
+        let holds = self.exit_condition_holds(Overlay::EMPTY, at, policy);
+        (holds, self.exit_evidence(Overlay::EMPTY, at, policy))
+    }
+
+    /// The refusals in the exit window and the latest survey's satisfaction there if below
+    /// the threshold (interpretation 13).
+    fn exit_aggravations(&self, at: DateTime<FixedOffset>, policy: &Policy) -> (Vec<String>, Option<u32>) {
         let rules = &policy.companies;
-        let count = self.count(at, rules.exit_window_months, CountBasis::Substantiated);
         let start = window_start(at, rules.exit_window_months);
         let in_window = |instant: DateTime<FixedOffset>| instant > start && instant <= at;
         let refusals: Vec<String> = self
@@ -627,25 +728,40 @@ impl Company {
         let low_satisfaction_bp = latest_survey
             .filter(|survey| below(survey.respondents, survey.satisfied, rules.exit_satisfaction_below_bp))
             .map(|survey| satisfaction_bp(survey.respondents, survey.satisfied));
-        let holds = count.distinct > rules.exit_more_than && (!refusals.is_empty() || low_satisfaction_bp.is_some());
-        (holds, ExitEvidence { count, refusals, low_satisfaction_bp })
+        (refusals, low_satisfaction_bp)
+    }
+
+    fn exit_condition_holds(&self, overlay: &Overlay, at: DateTime<FixedOffset>, policy: &Policy) -> bool {
+        let rules = &policy.companies;
+        let (refusals, low_satisfaction) = self.exit_aggravations(at, policy);
+        (!refusals.is_empty() || low_satisfaction.is_some())
+            && self.distinct(overlay, at, rules.exit_window_months, CountBasis::Substantiated) > rules.exit_more_than
+    }
+
+    fn exit_evidence(&self, overlay: &Overlay, at: DateTime<FixedOffset>, policy: &Policy) -> ExitEvidence {
+        let (refusals, low_satisfaction_bp) = self.exit_aggravations(at, policy);
+        let count = self.evidence(overlay, at, policy.companies.exit_window_months, CountBasis::Substantiated);
+        ExitEvidence { count, refusals, low_satisfaction_bp }
     }
 
     /// Communities a grade review covers (interpretation 14): those with a substantiated
     /// complaint in the window, else every community with a lead on record.
-    fn communities_to_survey(&self, triggers: &[GradeReviewTrigger]) -> Vec<String> {
-        let mut communities = BTreeSet::new();
-        for trigger in triggers {
-            if let GradeReviewTrigger::Complaints { evidence } = trigger {
-                for lead in &evidence.leads {
-                    if let Some(counted) = self.leads.get(lead) {
-                        communities.insert(counted.community.clone());
-                    }
-                }
-            }
-        }
+    fn communities_to_survey(&self, overlay: &Overlay, triggers: &[GradeReviewTrigger]) -> Vec<String> {
+        let counted: BTreeSet<&ComplaintId> = triggers
+            .iter()
+            .filter_map(|trigger| match trigger {
+                GradeReviewTrigger::Complaints { evidence } => Some(evidence.leads.iter()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let mut communities: BTreeSet<String> = self
+            .leads_with(overlay)
+            .filter(|(id, _, _)| counted.contains(id))
+            .map(|(_, lead, _)| lead.community.clone())
+            .collect();
         if communities.is_empty() {
-            communities.extend(self.leads.values().map(|lead| lead.community.clone()));
+            communities.extend(self.leads_with(overlay).map(|(_, lead, _)| lead.community.clone()));
         }
         communities.into_iter().collect()
     }
@@ -714,15 +830,126 @@ pub fn decide(
     command: EnterpriseCommand,
     ctx: &Context<'_>,
 ) -> Result<Vec<EnterpriseEvent>, DomainError> {
-    let mut events = decide_command(state, command, ctx)?;
-    let mut after = events.iter().fold(state.clone(), evolve);
-    // Each round records one condition whose truth changed, so this ends after at most one
-    // round per condition.
-    while let Some(company) = &after.company
-        && let Some(event) = condition_change(company, ctx)?
-    {
-        after = evolve(after, &event);
+    match command {
+        // The frequent commands evaluate the conditions on the company as recorded plus what
+        // they are about to record, without copying the company.
+        EnterpriseCommand::CountLeads { uscc, company_name, complaints, findings } => {
+            decide_count(state, uscc, company_name, complaints, findings, ctx)
+        }
+        EnterpriseCommand::EvaluateConditions => {
+            let company = state.company.as_ref().ok_or(DomainError::NotFound { subject: "company" })?;
+            let mut events = Vec::new();
+            record_condition_changes(company, Overlay::EMPTY, ctx, &mut events)?;
+            Ok(events)
+        }
+        // The rare, human commands fold their events into a copy and evaluate that.
+        command => {
+            let mut events = decide_command(state, command, ctx)?;
+            let after = events.iter().fold(state.clone(), evolve);
+            if let Some(company) = &after.company {
+                record_condition_changes(company, Overlay::EMPTY, ctx, &mut events)?;
+            }
+            Ok(events)
+        }
+    }
+}
+
+/// Appends an event for every condition whose truth differs from what the stream records
+/// (interpretation 16). Each round records one condition, so this ends after at most one
+/// round per condition.
+fn record_condition_changes(
+    company: &Company,
+    overlay: &Overlay,
+    ctx: &Context<'_>,
+    events: &mut Vec<EnterpriseEvent>,
+) -> Result<(), DomainError> {
+    let mut recorded = RecordedConditions::of(company);
+    let mut next_seq = company.obligations.next_seq();
+    while let Some(event) = condition_change(company, overlay, &recorded, next_seq, ctx)? {
+        recorded.apply(&event.fact);
+        next_seq += u32::try_from(event.opens.len()).unwrap_or(u32::MAX);
         events.push(event);
+    }
+    Ok(())
+}
+
+/// REG-4, GRD-1, EXT-1: counts leads and findings, skipping what is already counted.
+fn decide_count(
+    state: &EnterpriseState,
+    uscc: Uscc,
+    company_name: String,
+    complaints: Vec<LeadRecord>,
+    findings: Vec<FindingRecord>,
+    ctx: &Context<'_>,
+) -> Result<Vec<EnterpriseEvent>, DomainError> {
+    required(RuleId::Reg4, "company_name", &company_name)?;
+    let company = match &state.company {
+        Some(company) if company.uscc != uscc => {
+            return Err(DomainError::InvalidField {
+                rule: RuleId::Reg4,
+                field: "uscc",
+                reason: format!("this stream is company {}, not {uscc}", company.uscc),
+            });
+        }
+        Some(company) => Cow::Borrowed(company),
+        None => Cow::Owned(Company::empty(uscc.clone(), company_name.clone())),
+    };
+    let mut overlay = Overlay::default();
+    let mut events = Vec::new();
+    for record in complaints {
+        required(RuleId::Reg4, "complaints.community", &record.community)?;
+        let counted =
+            company.leads.contains_key(&record.lead) || overlay.added.iter().any(|(id, _)| *id == record.lead);
+        if counted {
+            continue;
+        }
+        events.push(event(
+            ctx,
+            EnterpriseFact::ComplaintRecorded {
+                uscc: uscc.clone(),
+                company_name: company_name.clone(),
+                lead: record.lead.clone(),
+                complainant_key: record.complainant_key.clone(),
+                registered_at: record.registered_at,
+                community: record.community.clone(),
+                linked_to: record.linked_to.clone(),
+            },
+        ));
+        overlay.added.push((
+            record.lead,
+            CountedLead {
+                complainant_key: record.complainant_key,
+                registered_at: record.registered_at,
+                community: record.community,
+                linked_to: record.linked_to,
+                finding: None,
+            },
+        ));
+    }
+    for record in findings {
+        let current = match company.leads.get(&record.lead) {
+            Some(lead) => Some(lead.finding),
+            None => overlay.added.iter().find(|(id, _)| *id == record.lead).map(|(_, lead)| lead.finding),
+        };
+        let Some(current) = current else {
+            return Err(DomainError::InvalidField {
+                rule: RuleId::Grd1,
+                field: "findings.lead",
+                reason: format!("lead {} is not counted against this company", record.lead),
+            });
+        };
+        let latest = overlay.findings.get(&record.lead).copied().or(current);
+        if latest == Some((record.finding, record.found_at)) {
+            continue;
+        }
+        overlay.findings.insert(record.lead.clone(), (record.finding, record.found_at));
+        events.push(event(
+            ctx,
+            EnterpriseFact::FindingRecorded { lead: record.lead, finding: record.finding, found_at: record.found_at },
+        ));
+    }
+    if !events.is_empty() {
+        record_condition_changes(&company, &overlay, ctx, &mut events)?;
     }
     Ok(events)
 }
@@ -733,64 +960,12 @@ fn decide_command(
     ctx: &Context<'_>,
 ) -> Result<Vec<EnterpriseEvent>, DomainError> {
     let name = command.name();
-    if let EnterpriseCommand::RecordComplaint {
-        uscc,
-        company_name,
-        lead,
-        complainant_key,
-        registered_at,
-        community,
-        linked_to,
-    } = command
-    {
-        required(RuleId::Reg4, "company_name", &company_name)?;
-        required(RuleId::Reg4, "community", &community)?;
-        if let Some(company) = &state.company
-            && company.uscc != uscc
-        {
-            return Err(DomainError::InvalidField {
-                rule: RuleId::Reg4,
-                field: "uscc",
-                reason: format!("this stream is company {}, not {uscc}", company.uscc),
-            });
-        }
-        if let Some(company) = &state.company
-            && company.leads.contains_key(&lead)
-        {
-            return Err(DomainError::InvalidField {
-                rule: RuleId::Reg4,
-                field: "lead",
-                reason: format!("lead {lead} is already counted against this company"),
-            });
-        }
-        return Ok(vec![event(
-            ctx,
-            EnterpriseFact::ComplaintRecorded {
-                uscc,
-                company_name,
-                lead,
-                complainant_key,
-                registered_at,
-                community,
-                linked_to,
-            },
-        )]);
-    }
     let company = state.company.as_ref().ok_or(DomainError::NotFound { subject: "company" })?;
     let seq = company.obligations.next_seq();
     match command {
-        EnterpriseCommand::RecordComplaint { .. } => unreachable!("handled above"),
-        EnterpriseCommand::RecordFinding { lead, finding, found_at } => {
-            if !company.leads.contains_key(&lead) {
-                return Err(DomainError::InvalidField {
-                    rule: RuleId::Grd1,
-                    field: "lead",
-                    reason: format!("lead {lead} is not counted against this company"),
-                });
-            }
-            Ok(vec![event(ctx, EnterpriseFact::FindingRecorded { lead, finding, found_at })])
+        EnterpriseCommand::CountLeads { .. } | EnterpriseCommand::EvaluateConditions => {
+            unreachable!("decided without copying the company")
         }
-        EnterpriseCommand::EvaluateConditions => Ok(Vec::new()),
         EnterpriseCommand::RecordCreditRating { rating } => {
             require_body(&[BodyCode::ZJ], RuleId::Grd1, name, ctx)?;
             required(RuleId::Grd1, "rating", &rating)?;
@@ -997,23 +1172,66 @@ fn downgrade_required(
     Ok(required)
 }
 
+/// Which conditions the stream records as holding, as a decision goes along.
+#[derive(Debug, Clone, Copy)]
+struct RecordedConditions {
+    key_supervision: bool,
+    grade_review: bool,
+    exit: bool,
+}
+
+impl RecordedConditions {
+    fn of(company: &Company) -> Self {
+        RecordedConditions {
+            key_supervision: company.key_supervision_since.is_some(),
+            grade_review: company.grade_review_since.is_some(),
+            exit: company.exit_condition_since.is_some(),
+        }
+    }
+
+    fn apply(&mut self, fact: &EnterpriseFact) {
+        match fact {
+            EnterpriseFact::KeySupervisionStarted { .. } => self.key_supervision = true,
+            EnterpriseFact::KeySupervisionEnded { .. } => self.key_supervision = false,
+            EnterpriseFact::GradeReviewRequired { .. } => self.grade_review = true,
+            EnterpriseFact::GradeReviewConditionEnded => self.grade_review = false,
+            EnterpriseFact::ExitConditionMet { .. } => self.exit = true,
+            EnterpriseFact::ExitConditionEnded => self.exit = false,
+            _ => {}
+        }
+    }
+}
+
 /// The next condition whose truth differs from what the stream records, as an event, or
 /// `None` when the record is up to date (interpretation 16).
-fn condition_change(company: &Company, ctx: &Context<'_>) -> Result<Option<EnterpriseEvent>, DomainError> {
+fn condition_change(
+    company: &Company,
+    overlay: &Overlay,
+    recorded: &RecordedConditions,
+    next_seq: u32,
+    ctx: &Context<'_>,
+) -> Result<Option<EnterpriseEvent>, DomainError> {
     let at = ctx.now;
-    let (key_supervision, evidence) = company.key_supervision(at, ctx.policy);
-    match (key_supervision, company.key_supervision_since.is_some()) {
-        (true, false) => return Ok(Some(event(ctx, EnterpriseFact::KeySupervisionStarted { evidence }))),
-        (false, true) => return Ok(Some(event(ctx, EnterpriseFact::KeySupervisionEnded { evidence }))),
+    let policy = ctx.policy;
+    let key_months = policy.companies.key_supervision_window_months;
+    match (company.key_supervision_holds(overlay, at, policy), recorded.key_supervision) {
+        (true, false) => {
+            let evidence = company.evidence(overlay, at, key_months, CountBasis::All);
+            return Ok(Some(event(ctx, EnterpriseFact::KeySupervisionStarted { evidence })));
+        }
+        (false, true) => {
+            let evidence = company.evidence(overlay, at, key_months, CountBasis::All);
+            return Ok(Some(event(ctx, EnterpriseFact::KeySupervisionEnded { evidence })));
+        }
         _ => {}
     }
-    let triggers = company.grade_review_triggers(at, ctx.policy);
-    match (triggers.is_empty(), company.grade_review_since.is_some()) {
+    let triggers = company.grade_review_triggers_with(overlay, at, policy);
+    match (triggers.is_empty(), recorded.grade_review) {
         (false, false) => {
-            let communities = company.communities_to_survey(&triggers);
+            let communities = company.communities_to_survey(overlay, &triggers);
             let mut required =
                 event(ctx, EnterpriseFact::GradeReviewRequired { triggers, communities: communities.clone() });
-            let mut seq = company.obligations.next_seq();
+            let mut seq = next_seq;
             for community in &communities {
                 if company.obligations.open_of_kind(DeadlineKind::Survey, Some(community)).is_none() {
                     required.opens.push(community_deadline(ctx, seq, DeadlineKind::Survey, BodyCode::ZJ, community)?);
@@ -1025,9 +1243,11 @@ fn condition_change(company: &Company, ctx: &Context<'_>) -> Result<Option<Enter
         (true, true) => return Ok(Some(event(ctx, EnterpriseFact::GradeReviewConditionEnded))),
         _ => {}
     }
-    let (exit, evidence) = company.exit_condition(at, ctx.policy);
-    match (exit, company.exit_condition_since.is_some()) {
-        (true, false) => Ok(Some(event(ctx, EnterpriseFact::ExitConditionMet { evidence }))),
+    match (company.exit_condition_holds(overlay, at, policy), recorded.exit) {
+        (true, false) => {
+            let evidence = company.exit_evidence(overlay, at, policy);
+            Ok(Some(event(ctx, EnterpriseFact::ExitConditionMet { evidence })))
+        }
         (false, true) => Ok(Some(event(ctx, EnterpriseFact::ExitConditionEnded))),
         _ => Ok(None),
     }
@@ -1045,21 +1265,7 @@ pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> Enterprise
         linked_to,
     } = &event.fact
     {
-        let company = state.company.get_or_insert_with(|| Company {
-            uscc: uscc.clone(),
-            name: company_name.clone(),
-            leads: BTreeMap::new(),
-            key_supervision_since: None,
-            grade_review_since: None,
-            exit_condition_since: None,
-            exit_started_at: None,
-            credit_rating: None,
-            blacklisted_on: None,
-            surveys: Vec::new(),
-            refusals: Vec::new(),
-            grades: BTreeMap::new(),
-            obligations: Obligations::default(),
-        });
+        let company = state.company.get_or_insert_with(|| Company::empty(uscc.clone(), company_name.clone()));
         company.name = company_name.clone();
         company.leads.insert(
             lead.clone(),

@@ -48,18 +48,10 @@ fn substantiate(
         events.extend(company.given(
             &system(),
             now,
-            EnterpriseCommand::RecordFinding {
-                lead: format!("C-{i}").parse().unwrap(),
-                finding: Finding::Substantiated,
-                found_at: tousu_domain_at(now),
-            },
+            company_command_finding(&format!("C-{i}"), Finding::Substantiated, now),
         ));
     }
     events
-}
-
-fn tousu_domain_at(text: &str) -> chrono::DateTime<chrono::FixedOffset> {
-    at(text)
 }
 
 fn has(events: &[tousu_domain::enterprise::EnterpriseEvent], pred: impl Fn(&EnterpriseFact) -> bool) -> bool {
@@ -553,4 +545,79 @@ fn pub_1_praise_and_criticism_follow_the_written_criteria() {
         bulletin_verdict(&refused, &criteria),
         BulletinVerdict::Criticise(vec![BulletinReason::RefusedRectification, BulletinReason::DraggedOn])
     );
+}
+
+// ---------------------------------------------------------------- counting, as tousu's reactions issue it
+
+#[test]
+fn reg_4_counting_again_what_is_already_counted_records_nothing() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 11, "福苑小区");
+    let again = company_command_complaint("C-3", Some("complainant-3"), "2026-03-02T10:03:00+08:00", "福苑小区");
+    assert_eq!(company.when(&system(), "2026-03-02T12:00:00+08:00", again), Ok(Vec::new()));
+    substantiate(&mut company, 1, 1, "2026-03-03T09:00:00+08:00");
+    let same_finding = company_command_finding("C-1", Finding::Substantiated, "2026-03-03T09:00:00+08:00");
+    assert_eq!(company.when(&system(), "2026-03-04T12:00:00+08:00", same_finding), Ok(Vec::new()));
+}
+
+#[test]
+fn reg_4_a_batch_of_leads_is_counted_with_one_condition_record() {
+    let mut batch = Vec::new();
+    for i in 1..=12u32 {
+        let EnterpriseCommand::CountLeads { mut complaints, .. } = company_command_complaint(
+            &format!("C-{i}"),
+            Some(&format!("complainant-{i}")),
+            "2026-03-02T10:00:00+08:00",
+            "福苑小区",
+        ) else {
+            unreachable!()
+        };
+        batch.append(&mut complaints);
+    }
+    let command = EnterpriseCommand::CountLeads {
+        uscc: COMPANY.parse().unwrap(),
+        company_name: "榕城物业服务有限公司".into(),
+        complaints: batch,
+        findings: Vec::new(),
+    };
+    let events = CompanyStream::new().when(&system(), "2026-03-02T12:00:00+08:00", command).unwrap();
+    assert_eq!(events.len(), 13);
+    let EnterpriseFact::KeySupervisionStarted { evidence } = &events[12].fact else { panic!("{:?}", events[12]) };
+    assert_eq!(evidence.distinct, 12);
+}
+
+#[test]
+fn interp_15_an_anonymous_complaint_split_into_linked_leads_counts_once() {
+    let mut company = CompanyStream::new();
+    company.given(
+        &system(),
+        "2026-03-02T12:00:00+08:00",
+        company_command_complaint("A-1", None, "2026-03-02T10:00:00+08:00", "福苑小区"),
+    );
+    let EnterpriseCommand::CountLeads { uscc, company_name, mut complaints, findings } =
+        company_command_complaint("A-1-2", None, "2026-03-02T10:00:00+08:00", "福苑小区")
+    else {
+        unreachable!()
+    };
+    complaints[0].linked_to = Some("A-1".parse().unwrap());
+    company.given(
+        &system(),
+        "2026-03-02T12:00:00+08:00",
+        EnterpriseCommand::CountLeads { uscc, company_name, complaints, findings },
+    );
+    let evidence = company.state.company.as_ref().unwrap().complainants_in_window(at("2026-03-02T12:00:00+08:00"), 12);
+    assert_eq!(evidence.distinct, 1);
+    assert_eq!(evidence.anonymous_leads.len(), 2, "both leads are listed apart");
+}
+
+#[test]
+fn grd_1_a_finding_on_a_lead_never_counted_is_refused() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 1, "福苑小区");
+    let result = company.when(
+        &system(),
+        "2026-03-03T09:00:00+08:00",
+        company_command_finding("C-404", Finding::Substantiated, "2026-03-03T09:00:00+08:00"),
+    );
+    assert!(matches!(result, Err(DomainError::InvalidField { field: "findings.lead", .. })), "{result:?}");
 }

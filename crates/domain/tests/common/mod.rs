@@ -200,15 +200,36 @@ pub fn company_command_complaint(
     registered_at: &str,
     community: &str,
 ) -> EnterpriseCommand {
-    EnterpriseCommand::RecordComplaint {
+    EnterpriseCommand::CountLeads {
         uscc: COMPANY.parse().expect("valid code"),
         company_name: "榕城物业服务有限公司".to_owned(),
-        lead: lead.parse().expect("valid id"),
-        complainant_key: key
-            .map(|key| tousu_domain::identity::ComplainantKey::derive(&World::new().secret, key, key, None)),
-        registered_at: at(registered_at),
-        community: community.to_owned(),
-        linked_to: None,
+        complaints: vec![tousu_domain::enterprise::LeadRecord {
+            lead: lead.parse().expect("valid id"),
+            complainant_key: key
+                .map(|key| tousu_domain::identity::ComplainantKey::derive(&World::new().secret, key, key, None)),
+            registered_at: at(registered_at),
+            community: community.to_owned(),
+            linked_to: None,
+        }],
+        findings: Vec::new(),
+    }
+}
+
+/// Counts a finding on a lead already counted against the company.
+pub fn company_command_finding(
+    lead: &str,
+    finding: tousu_domain::complaint::Finding,
+    found_at: &str,
+) -> EnterpriseCommand {
+    EnterpriseCommand::CountLeads {
+        uscc: COMPANY.parse().expect("valid code"),
+        company_name: "榕城物业服务有限公司".to_owned(),
+        complaints: Vec::new(),
+        findings: vec![tousu_domain::enterprise::FindingRecord {
+            lead: lead.parse().expect("valid id"),
+            finding,
+            found_at: at(found_at),
+        }],
     }
 }
 

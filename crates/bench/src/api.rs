@@ -1,0 +1,381 @@
+//! `tousu-bench api`: commands per second and latency through the real gRPC server on
+//! loopback, with 64 concurrent clients (each on its own HTTP/2 connection).
+//!
+//! The bench starts the `tousu` binary on a fresh data directory, issues tokens with the CLI,
+//! and runs two workloads for a fixed time each:
+//!
+//! - `register`: every client registers leads in a loop (each registration also counts the
+//!   lead on its company's stream: two appends per command);
+//! - `lifecycle`: every client takes leads through the general path: register, classify,
+//!   transfer, accept, finding, feedback, sign, city review (eight commands per lead, by
+//!   three principals).
+//!
+//! Leads name one of 500 companies with a skewed distribution (a few companies draw most
+//! complaints) and one of 20,000 complainants.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::transport::Channel;
+use tousu_api::pb;
+use tousu_api::pb::complaint_commands_client::ComplaintCommandsClient;
+
+use crate::{BenchResult, out};
+
+/// Clients in every workload.
+const CLIENTS: usize = 64;
+/// Companies complained about.
+const COMPANIES: usize = 500;
+/// Distinct complainants.
+const COMPLAINANTS: u64 = 20_000;
+
+/// Options of the API bench.
+pub struct ApiArgs {
+    /// Seconds per workload.
+    pub seconds: f64,
+    /// The `tousu` binary.
+    pub tousu: PathBuf,
+    /// Where to put the data directory.
+    pub dir: PathBuf,
+}
+
+pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<ApiArgs> {
+    let exe = std::env::current_exe()?;
+    let mut parsed = ApiArgs {
+        seconds: 10.0,
+        tousu: exe.with_file_name("tousu"),
+        dir: std::env::temp_dir().join("tousu-bench-api"),
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" => parsed.seconds = args.next().ok_or("--seconds needs a value")?.parse()?,
+            "--tousu" => parsed.tousu = args.next().ok_or("--tousu needs a path")?.into(),
+            "--dir" => parsed.dir = args.next().ok_or("--dir needs a value")?.into(),
+            other => return Err(format!("unknown argument {other:?}").into()),
+        }
+    }
+    Ok(parsed)
+}
+
+/// A valid unified social credit code for company `n`: 17 characters, then the check
+/// character found by asking the domain's own validation.
+fn uscc(n: usize) -> String {
+    let stem = format!("91350100MA{n:07}");
+    const ALPHABET: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
+    ALPHABET
+        .chars()
+        .map(|check| format!("{stem}{check}"))
+        .find(|code| code.parse::<tousu_domain::ids::Uscc>().is_ok())
+        .expect("one of the 31 check characters is right")
+}
+
+/// A small deterministic generator (xorshift), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A company index skewed towards the first ones: u³ puts half the leads on the first
+    /// eighth of the companies.
+    fn company(&mut self) -> usize {
+        ((self.unit().powi(3)) * COMPANIES as f64) as usize % COMPANIES
+    }
+}
+
+#[derive(Clone)]
+struct Bearer(MetadataValue<tonic::metadata::Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Client = ComplaintCommandsClient<tonic::service::interceptor::InterceptedService<Channel, Bearer>>;
+
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn issue(tousu: &Path, data: &Path, role: &str, body: &str, person: &str) -> BenchResult<String> {
+    let output = Command::new(tousu)
+        .args(["token", "issue", "--data-dir"])
+        .arg(data)
+        .args(["--role", role, "--body", body, "--person", person])
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("token issue failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    let stdout = String::from_utf8(output.stdout)?;
+    Ok(stdout.lines().last().ok_or("no token printed")?.trim().to_owned())
+}
+
+async fn start(tousu: &Path, data: &Path) -> BenchResult<Server> {
+    let mut child = Command::new(tousu)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(tokio::process::ChildStdout::from_std(stdout)?).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.ok_or("server exited")?;
+    let address = line.strip_prefix("tousu listening on ").ok_or_else(|| format!("unexpected line {line:?}"))?;
+    Ok(Server { child, address: address.to_owned() })
+}
+
+async fn client(address: &str, token: &str) -> BenchResult<Client> {
+    let channel = Channel::from_shared(format!("http://{address}"))?.connect().await?;
+    let bearer = Bearer(format!("Bearer {token}").parse()?);
+    Ok(ComplaintCommandsClient::with_interceptor(channel, bearer))
+}
+
+fn registration(rng: &mut Rng, request_id: String) -> pb::RegisterRequest {
+    let company = rng.company();
+    let complainant = rng.next() % COMPLAINANTS;
+    pb::RegisterRequest {
+        request_id,
+        channel: pb::Channel::Hotline.into(),
+        received_at: Some(prost_types::Timestamp { seconds: chrono::Utc::now().timestamp() - 600, nanos: 0 }),
+        complainant: Some(pb::Complainant {
+            anonymous: false,
+            name: format!("业主{complainant}"),
+            contact: format!("138{complainant:08}"),
+            id_number: String::new(),
+        }),
+        content: "3号楼电梯停运三天，多次报修物业公司无人处理，老人上下楼困难，请尽快督促维修。".to_owned(),
+        company: Some(pb::CompanyRef { uscc: uscc(company), name: format!("物业服务公司{company}") }),
+        place: Some(pb::Place {
+            community: format!("小区{}", company * 3 + (complainant as usize % 3)),
+            district: format!("区{}", company % 6),
+            street: format!("街道{}", company % 40),
+        }),
+        hotline_ticket: String::new(),
+    }
+}
+
+struct Clients {
+    registrar: Client,
+    handler: Client,
+    reviewer: Client,
+}
+
+/// Latencies of one workload's commands, in microseconds.
+#[derive(Default)]
+struct Sample {
+    latencies: Vec<u32>,
+    errors: u64,
+}
+
+async fn timed<T>(sample: &mut Sample, call: impl std::future::Future<Output = Result<T, tonic::Status>>) -> Option<T> {
+    let started = Instant::now();
+    let result = call.await;
+    sample.latencies.push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
+    match result {
+        Ok(value) => Some(value),
+        Err(status) => {
+            if sample.errors == 0 {
+                out(format!("  first error: {status}"));
+            }
+            sample.errors += 1;
+            None
+        }
+    }
+}
+
+async fn run_client(mut clients: Clients, id: usize, lifecycle: bool, until: Instant) -> Sample {
+    let mut sample = Sample::default();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1) * 0x1234_5678_9ABC);
+    let mut n = 0u64;
+    while Instant::now() < until {
+        n += 1;
+        let key = |step: &str| format!("{}-{id}-{n}-{step}", if lifecycle { "l" } else { "r" });
+        let register = registration(&mut rng, key("register"));
+        let Some(result) = timed(&mut sample, clients.registrar.register(register)).await else { continue };
+        if !lifecycle {
+            continue;
+        }
+        let lead = result.into_inner().complaint_id;
+        let sj = pb::Body::Sj as i32;
+        let steps_ok = async {
+            timed(
+                &mut sample,
+                clients.registrar.classify(pb::ClassifyRequest {
+                    request_id: key("classify"),
+                    complaint_id: lead.clone(),
+                    category: "SJ-3-1".to_owned(),
+                    urgency: pb::Urgency::Normal.into(),
+                    complexity: pb::Complexity::General.into(),
+                    split: Vec::new(),
+                }),
+            )
+            .await?;
+            timed(
+                &mut sample,
+                clients.registrar.transfer(pb::TransferRequest {
+                    request_id: key("transfer"),
+                    complaint_id: lead.clone(),
+                    to: sj,
+                    method: pb::TransferMethod::System.into(),
+                    note: String::new(),
+                }),
+            )
+            .await?;
+            timed(
+                &mut sample,
+                clients.handler.accept(pb::AcceptRequest { request_id: key("accept"), complaint_id: lead.clone() }),
+            )
+            .await?;
+            timed(
+                &mut sample,
+                clients.handler.record_finding(pb::RecordFindingRequest {
+                    request_id: key("finding"),
+                    complaint_id: lead.clone(),
+                    finding: pb::Finding::Substantiated.into(),
+                    summary: "现场核实属实".to_owned(),
+                }),
+            )
+            .await?;
+            timed(
+                &mut sample,
+                clients.handler.give_feedback(pb::GiveFeedbackRequest {
+                    request_id: key("feedback"),
+                    complaint_id: lead.clone(),
+                    recipient: pb::FeedbackRecipient::Complainant.into(),
+                    content: "已督促维修完毕".to_owned(),
+                }),
+            )
+            .await?;
+            timed(
+                &mut sample,
+                clients.handler.sign_closure(pb::SignClosureRequest {
+                    request_id: key("sign"),
+                    complaint_id: lead.clone(),
+                    opinion: "同意办结".to_owned(),
+                }),
+            )
+            .await?;
+            timed(
+                &mut sample,
+                clients.reviewer.review_closure(pb::ReviewClosureRequest {
+                    request_id: key("review"),
+                    complaint_id: lead.clone(),
+                    cancel: true,
+                    reason: String::new(),
+                }),
+            )
+            .await
+        };
+        let _ = steps_ok.await;
+    }
+    sample
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+async fn workload(server: &Server, tokens: &[String; 3], lifecycle: bool, seconds: f64) -> BenchResult<()> {
+    let mut sets = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        sets.push(Clients {
+            registrar: client(&server.address, &tokens[0]).await?,
+            handler: client(&server.address, &tokens[1]).await?,
+            reviewer: client(&server.address, &tokens[2]).await?,
+        });
+    }
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let handles: Vec<_> = sets
+        .into_iter()
+        .enumerate()
+        .map(|(id, clients)| tokio::spawn(run_client(clients, id, lifecycle, until)))
+        .collect();
+    let mut all = Sample::default();
+    for handle in handles {
+        let sample = handle.await?;
+        all.latencies.extend(sample.latencies);
+        all.errors += sample.errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.latencies.sort_unstable();
+    let commands = all.latencies.len();
+    out(format!(
+        "{:<10} {:>3} clients  {:>9.0} commands/s  p50 {:>6} µs  p99 {:>6} µs  max {:>7} µs  ({} commands, {} errors, {:.1} s)",
+        if lifecycle { "lifecycle" } else { "register" },
+        CLIENTS,
+        commands as f64 / elapsed,
+        percentile(&all.latencies, 50.0),
+        percentile(&all.latencies, 99.0),
+        all.latencies.last().copied().unwrap_or(0),
+        commands,
+        all.errors,
+        elapsed
+    ));
+    Ok(())
+}
+
+fn peak_memory_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+pub async fn api_bench(args: ApiArgs) -> BenchResult<()> {
+    if !args.tousu.exists() {
+        return Err(
+            format!("{} not found: build it first (cargo build --release -p tousu)", args.tousu.display()).into()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&args.dir);
+    std::fs::create_dir_all(&args.dir)?;
+    let data = args.dir.join("data");
+    let tokens = [
+        issue(&args.tousu, &data, "registrar", "ZJ", "bench-registrar")?,
+        issue(&args.tousu, &data, "handler", "SJ", "bench-handler")?,
+        issue(&args.tousu, &data, "city_reviewer", "SJ", "bench-reviewer")?,
+    ];
+    let server = start(&args.tousu, &data).await?;
+    out(format!(
+        "tousu-bench api: {} against {} ({} s per workload)",
+        args.tousu.display(),
+        server.address,
+        args.seconds
+    ));
+    workload(&server, &tokens, false, args.seconds).await?;
+    workload(&server, &tokens, true, args.seconds).await?;
+    if let Some(kib) = peak_memory_kib(server.child.id()) {
+        out(format!("server peak memory: {:.1} MiB", kib as f64 / 1024.0));
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&args.dir);
+    Ok(())
+}
