@@ -207,7 +207,7 @@ async fn timed<T>(sample: &mut Sample, call: impl std::future::Future<Output = R
 
 async fn run_client(mut clients: Clients, id: usize, lifecycle: bool, until: Instant) -> Sample {
     let mut sample = Sample::default();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1) * 0x1234_5678_9ABC);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0x1234_5678_9ABC));
     let mut n = 0u64;
     while Instant::now() < until {
         n += 1;
