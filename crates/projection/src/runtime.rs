@@ -1,0 +1,594 @@
+//! Running read models: a worker per read model follows the log from its checkpoint and
+//! commits each batch's changes together with the new checkpoint, so a crash neither loses
+//! nor doubles an event; a builder builds a new generation beside the live one and promotes it
+//! once it has caught up; the supervisor keeps each worker isolated, restarting a failed one
+//! with a growing pause and reporting why, without disturbing the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tousu_store::{EventStore, Position, ReadFrom, RecordedEvent, Subscription, SubscriptionError};
+
+use crate::event::ProjectedEvent;
+use crate::meta::{self, Checkpoint, Generation};
+use crate::projection::{ModelWriter, ProjectionError, ReadModel, table_prefix};
+use crate::sql::{ReadStoreAddress, SqlConnection, SqlError};
+
+/// Events per transaction while following the log.
+pub const FOLLOW_BATCH: usize = 1024;
+/// Events per transaction while building a generation from the start.
+pub const BUILD_BATCH: usize = 8192;
+/// How long a source waits for new events before letting the worker look at its stop flag.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Why a source could not deliver events.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The log's source is gone (store closed, connection lost).
+    #[error("event source closed: {0}")]
+    Closed(String),
+    /// Reading failed.
+    #[error("event source failed: {0}")]
+    Failed(String),
+}
+
+/// The global log, as a worker reads it.
+pub trait EventSource: Send {
+    /// The next events after those already returned, at most `max`; may return none when
+    /// nothing arrived for a while, so the caller can look at its stop flag.
+    fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SourceError>;
+    /// The log's last position now (0 for an empty log).
+    fn head(&mut self) -> Result<u64, SourceError>;
+}
+
+/// Opens a source reading the log after a position (0: from the start).
+pub type SourceFactory = Arc<dyn Fn(u64) -> Result<Box<dyn EventSource>, SourceError> + Send + Sync>;
+
+/// A source over an in-process store, driven from a worker thread through the runtime.
+pub struct StoreSource<S: EventStore> {
+    runtime: tokio::runtime::Handle,
+    store: Arc<S>,
+    subscription: S::Subscription,
+}
+
+impl<S: EventStore + 'static> StoreSource<S> {
+    /// A factory of sources over `store`, using the tokio runtime behind `runtime`.
+    pub fn factory(runtime: tokio::runtime::Handle, store: Arc<S>) -> SourceFactory {
+        Arc::new(move |after: u64| {
+            let from = if after == 0 { ReadFrom::Start } else { ReadFrom::After(Position(after)) };
+            let subscription =
+                runtime.block_on(store.subscribe_all(from)).map_err(|error| SourceError::Failed(error.to_string()))?;
+            Ok(Box::new(StoreSource { runtime: runtime.clone(), store: store.clone(), subscription })
+                as Box<dyn EventSource>)
+        })
+    }
+}
+
+impl<S: EventStore + 'static> EventSource for StoreSource<S> {
+    fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+        let subscription = &mut self.subscription;
+        match self.runtime.block_on(async { tokio::time::timeout(POLL, subscription.next_batch(max)).await }) {
+            Err(_elapsed) => Ok(Vec::new()),
+            Ok(Ok(batch)) => Ok(batch),
+            Ok(Err(SubscriptionError::Closed)) => Err(SourceError::Closed("the store closed".into())),
+            Ok(Err(error)) => Err(SourceError::Failed(error.to_string())),
+        }
+    }
+
+    fn head(&mut self) -> Result<u64, SourceError> {
+        let head = self.runtime.block_on(self.store.head()).map_err(|error| SourceError::Failed(error.to_string()))?;
+        Ok(head.map_or(0, |position| position.0))
+    }
+}
+
+/// Why a worker stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The read store failed.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// The projection refused an event.
+    #[error(transparent)]
+    Projection(#[from] ProjectionError),
+    /// The log could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// What a worker is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkerState {
+    /// Not started yet.
+    #[default]
+    Starting,
+    /// Building its first generation: queries find no read model yet.
+    Building,
+    /// Reading the log, behind its head.
+    CatchingUp,
+    /// At the head of the log, following it.
+    Live,
+    /// Stopped by an error; it will be restarted.
+    Failed,
+    /// Stopped on request.
+    Stopped,
+}
+
+impl WorkerState {
+    /// The state's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Starting => "starting",
+            WorkerState::Building => "building",
+            WorkerState::CatchingUp => "catching_up",
+            WorkerState::Live => "live",
+            WorkerState::Failed => "failed",
+            WorkerState::Stopped => "stopped",
+        }
+    }
+}
+
+/// Progress of a generation being built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildStatus {
+    /// The generation.
+    pub generation: u64,
+    /// Its version.
+    pub version: u32,
+    /// Its checkpoint.
+    pub position: u64,
+    /// When the build started.
+    pub started_at: DateTime<Utc>,
+}
+
+/// The status of one read model.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProjectionStatus {
+    /// The read model.
+    pub name: String,
+    /// The version the running code builds.
+    pub version: u32,
+    /// What the worker is doing.
+    pub state: WorkerState,
+    /// The live generation.
+    pub live: Option<Generation>,
+    /// The live generation's checkpoint.
+    pub checkpoint: Checkpoint,
+    /// The log's head when last looked at.
+    pub head: u64,
+    /// A generation being built, if a rebuild runs.
+    pub building: Option<BuildStatus>,
+    /// The last error, until the worker runs again without one.
+    pub last_error: Option<String>,
+}
+
+impl ProjectionStatus {
+    /// Events behind the head (exact for gap-free positions, an upper bound otherwise).
+    pub fn lag_events(&self) -> u64 {
+        self.head.saturating_sub(self.checkpoint.position)
+    }
+
+    /// Seconds between now and the recording of the last event applied, when behind; 0 when
+    /// at the head.
+    pub fn lag_seconds(&self, now: DateTime<Utc>) -> f64 {
+        if self.lag_events() == 0 {
+            return 0.0;
+        }
+        self.checkpoint.recorded_at.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0)
+    }
+}
+
+/// Applies a batch to a generation in one transaction with its checkpoint. Returns `false`
+/// when the generation is no longer live or being built (a newer one was promoted), in
+/// which case nothing was written.
+pub fn apply_batch(
+    connection: &mut SqlConnection,
+    name: &str,
+    generation: u64,
+    writer: &mut dyn ModelWriter,
+    checkpoint: &mut Checkpoint,
+    batch: &[RecordedEvent],
+) -> Result<bool, RuntimeError> {
+    let Some(last) = batch.last() else { return Ok(true) };
+    let events: Vec<ProjectedEvent> = batch.iter().map(ProjectedEvent::decode).collect();
+    let next = Checkpoint {
+        position: last.position.0,
+        events: checkpoint.events + batch.len() as u64,
+        recorded_at: Some(last.recorded_at),
+    };
+    let applied = connection.transaction(|tx| -> Result<bool, RuntimeError> {
+        let meta = meta::read(tx, name)?;
+        let current = |g: Option<Generation>| g.is_some_and(|g| g.number == generation);
+        if !current(meta.live) && !current(meta.building) {
+            return Ok(false);
+        }
+        writer.apply(tx, &events)?;
+        meta::save_checkpoint(tx, name, generation, &next)?;
+        Ok(true)
+    })?;
+    if applied {
+        *checkpoint = next;
+    }
+    Ok(applied)
+}
+
+/// Shared state of the supervisor and its workers.
+struct Shared {
+    address: ReadStoreAddress,
+    source: SourceFactory,
+    statuses: Mutex<BTreeMap<&'static str, ProjectionStatus>>,
+    building: Mutex<BTreeSet<&'static str>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    fn update(&self, name: &'static str, change: impl FnOnce(&mut ProjectionStatus)) {
+        let mut statuses = self.statuses.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(statuses.entry(name).or_default());
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a rebuild could not start.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RebuildError {
+    /// No read model has this name.
+    #[error("no read model is called {0:?}")]
+    Unknown(String),
+    /// A rebuild of this read model is already running.
+    #[error("read model {0} is already being rebuilt")]
+    AlreadyRunning(String),
+}
+
+/// Runs every read model's worker in its own thread.
+pub struct Supervisor {
+    shared: Arc<Shared>,
+    models: Vec<Arc<dyn ReadModel>>,
+}
+
+impl Supervisor {
+    /// Starts a worker for each read model.
+    pub fn start(address: ReadStoreAddress, models: Vec<Arc<dyn ReadModel>>, source: SourceFactory) -> Supervisor {
+        let shared = Arc::new(Shared {
+            address,
+            source,
+            statuses: Mutex::new(BTreeMap::new()),
+            building: Mutex::new(BTreeSet::new()),
+            threads: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
+        for model in &models {
+            shared.update(model.name(), |status| {
+                status.name = model.name().to_owned();
+                status.version = model.version();
+            });
+            let (worker_shared, model) = (shared.clone(), model.clone());
+            let handle = std::thread::Builder::new()
+                .name(format!("projection-{}", model.name()))
+                .spawn(move || worker_loop(&worker_shared, &model))
+                .expect("threads can be spawned");
+            shared.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(handle);
+        }
+        Supervisor { shared, models }
+    }
+
+    /// The status of every read model, in name order.
+    pub fn status(&self) -> Vec<ProjectionStatus> {
+        self.shared.statuses.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).values().cloned().collect()
+    }
+
+    /// The read models this supervisor runs.
+    pub fn models(&self) -> &[Arc<dyn ReadModel>] {
+        &self.models
+    }
+
+    /// Starts building a new generation of a read model beside the live one; queries keep
+    /// reading the live one until the new one has caught up and is promoted.
+    pub fn rebuild(&self, name: &str) -> Result<(), RebuildError> {
+        let model = self
+            .models
+            .iter()
+            .find(|model| model.name() == name)
+            .cloned()
+            .ok_or_else(|| RebuildError::Unknown(name.to_owned()))?;
+        start_builder(&self.shared, model)
+    }
+
+    /// Stops every worker and waits for them.
+    pub fn stop(&self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        // Builders started while joining are in the list too; take until it stays empty.
+        loop {
+            let threads =
+                std::mem::take(&mut *self.shared.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            if threads.is_empty() {
+                break;
+            }
+            for thread in threads {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn start_builder(shared: &Arc<Shared>, model: Arc<dyn ReadModel>) -> Result<(), RebuildError> {
+    let name = model.name();
+    if !shared.building.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(name) {
+        return Err(RebuildError::AlreadyRunning(name.to_owned()));
+    }
+    let builder_shared = shared.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("rebuild-{name}"))
+        .spawn(move || {
+            let shared = builder_shared;
+            if let Err(error) = build(&shared, model.as_ref(), BuildStart::Fresh, &mut |_, _| {}) {
+                tracing::error!(read_model = model.name(), %error, "rebuild failed; the live generation is untouched");
+                shared.update(model.name(), |status| {
+                    status.last_error = Some(format!("rebuild: {error}"));
+                    status.building = None;
+                });
+            }
+            shared.building.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(model.name());
+        })
+        .expect("threads can be spawned");
+    shared.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(handle);
+    Ok(())
+}
+
+/// Restarts a read model's worker after each failure, with a pause growing to a minute.
+fn worker_loop(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) {
+    let mut pause = Duration::from_secs(1);
+    while !shared.stopping() {
+        let started = Instant::now();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_worker(shared, model)));
+        let error = match result {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => error.to_string(),
+            Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
+        };
+        if shared.stopping() {
+            break;
+        }
+        tracing::error!(read_model = model.name(), %error, "read model worker failed; restarting");
+        shared.update(model.name(), |status| {
+            status.state = WorkerState::Failed;
+            status.last_error = Some(error);
+        });
+        if started.elapsed() > Duration::from_secs(60) {
+            pause = Duration::from_secs(1);
+        }
+        let until = Instant::now() + pause;
+        while Instant::now() < until && !shared.stopping() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        pause = (pause * 2).min(Duration::from_secs(60));
+    }
+    shared.update(model.name(), |status| status.state = WorkerState::Stopped);
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Follows the log with the live generation (building the first one if there is none, and
+/// starting a rebuild beside it if its version is old). Returns when asked to stop or when
+/// a newer generation was promoted, so the loop follows that one.
+fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), RuntimeError> {
+    let name = model.name();
+    let mut connection = shared.address.connect(name)?;
+    connection.transaction(|tx| meta::ensure_schema(tx))?;
+    let current = connection.transaction(|tx| meta::read(tx, name))?;
+    let live = match current.live {
+        Some(live) => {
+            if live.version != model.version() {
+                tracing::info!(
+                    read_model = name,
+                    from = live.version,
+                    to = model.version(),
+                    "version changed: rebuilding beside the live generation"
+                );
+                // Already running is fine: the rebuild asked for earlier goes on.
+                let _ = start_builder(shared, model.clone());
+            }
+            live
+        }
+        None => {
+            // Nothing to serve yet: build the first generation here, then follow it.
+            shared.update(name, |status| status.state = WorkerState::Building);
+            let resume = match current.building {
+                Some(building) if building.version == model.version() => BuildStart::Resume(building),
+                _ => BuildStart::Fresh,
+            };
+            build(shared, model.as_ref(), resume, &mut |_, _| {})?;
+            if shared.stopping() {
+                return Ok(());
+            }
+            let promoted = connection.transaction(|tx| meta::read(tx, name))?;
+            promoted.live.ok_or_else(|| SourceError::Failed("the first generation was not promoted".into()))?
+        }
+    };
+    let prefix = table_prefix(name, live.number);
+    let mut writer = model.writer(&prefix);
+    let mut checkpoint = connection.read(|tx| meta::checkpoint(tx, name, live.number))?;
+    let mut source = (shared.source)(checkpoint.position)?;
+    shared.update(name, |status| {
+        status.live = Some(live);
+        status.checkpoint = checkpoint.clone();
+    });
+    while !shared.stopping() {
+        let batch = source.next_batch(FOLLOW_BATCH)?;
+        let head = source.head()?;
+        if !batch.is_empty()
+            && !apply_batch(&mut connection, name, live.number, writer.as_mut(), &mut checkpoint, &batch)?
+        {
+            tracing::info!(read_model = name, generation = live.number, "a newer generation is live; switching to it");
+            return Ok(());
+        }
+        shared.update(name, |status| {
+            status.checkpoint = checkpoint.clone();
+            status.head = head.max(checkpoint.position);
+            status.state = if checkpoint.position >= head { WorkerState::Live } else { WorkerState::CatchingUp };
+            status.last_error = None;
+        });
+    }
+    Ok(())
+}
+
+/// Where a build starts.
+#[derive(Debug, Clone, Copy)]
+pub enum BuildStart {
+    /// A new generation from the start of the log.
+    Fresh,
+    /// An interrupted build of this generation, from its checkpoint.
+    Resume(Generation),
+}
+
+/// Builds a generation until it has caught up with the log's head, then promotes it and
+/// drops the generation it replaces. `progress` is told the checkpoint and the head after
+/// each batch.
+fn build(
+    shared: &Arc<Shared>,
+    model: &dyn ReadModel,
+    start: BuildStart,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), RuntimeError> {
+    let name = model.name();
+    let mut connection = shared.address.connect(name)?;
+    connection.transaction(|tx| meta::ensure_schema(tx))?;
+    let generation = match start {
+        BuildStart::Resume(generation) => generation,
+        BuildStart::Fresh => connection.transaction(|tx| meta::begin_generation(tx, model))?,
+    };
+    let started_at = Utc::now();
+    let prefix = table_prefix(name, generation.number);
+    let mut writer = model.writer(&prefix);
+    let mut checkpoint = connection.read(|tx| meta::checkpoint(tx, name, generation.number))?;
+    let mut source = (shared.source)(checkpoint.position)?;
+    tracing::info!(read_model = name, generation = generation.number, from = checkpoint.position, "building");
+    loop {
+        if shared.stopping() {
+            return Ok(());
+        }
+        let head = source.head()?;
+        if checkpoint.position >= head {
+            break;
+        }
+        let batch = source.next_batch(BUILD_BATCH)?;
+        if !batch.is_empty()
+            && !apply_batch(&mut connection, name, generation.number, writer.as_mut(), &mut checkpoint, &batch)?
+        {
+            return Err(SourceError::Failed(format!(
+                "generation {} was replaced while being built",
+                generation.number
+            ))
+            .into());
+        }
+        progress(checkpoint.position, head);
+        shared.update(name, |status| {
+            status.building = Some(BuildStatus {
+                generation: generation.number,
+                version: generation.version,
+                position: checkpoint.position,
+                started_at,
+            });
+            status.head = head;
+        });
+    }
+    let replaced = connection.transaction(|tx| meta::promote(tx, name, generation))?;
+    tracing::info!(
+        read_model = name,
+        generation = generation.number,
+        position = checkpoint.position,
+        "generation promoted"
+    );
+    shared.update(name, |status| {
+        status.building = None;
+        status.live = Some(generation);
+        status.checkpoint = checkpoint.clone();
+    });
+    // Readers that began before the promotion keep their snapshot of the old tables; the
+    // old generation's worker, if one runs, stops at its next batch without writing.
+    if let Some(old) = replaced {
+        connection.transaction(|tx| meta::drop_generation(tx, model, old.number))?;
+    }
+    Ok(())
+}
+
+/// Builds a new generation of a read model to the head of the log and promotes it, in the
+/// calling thread: `tousu projections rebuild` with the server stopped. `progress` is told
+/// the checkpoint and the head after each batch.
+pub fn build_now(
+    address: &ReadStoreAddress,
+    model: &dyn ReadModel,
+    source: SourceFactory,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), RuntimeError> {
+    let shared = Shared {
+        address: address.clone(),
+        source,
+        statuses: Mutex::new(BTreeMap::new()),
+        building: Mutex::new(BTreeSet::new()),
+        threads: Mutex::new(Vec::new()),
+        stop: AtomicBool::new(false),
+    };
+    build(&Arc::new(shared), model, BuildStart::Fresh, progress)
+}
+
+/// A read model's status as its read store records it, for tools that run beside the
+/// workers (or without them): generations and checkpoints, not the worker's state.
+pub fn stored_status(
+    address: &ReadStoreAddress,
+    model: &dyn ReadModel,
+    head: u64,
+) -> Result<ProjectionStatus, RuntimeError> {
+    let name = model.name();
+    let mut connection = address.connect(name)?;
+    connection.transaction(|tx| meta::ensure_schema(tx))?;
+    let (current, checkpoint, building) = connection.read(|tx| -> Result<_, SqlError> {
+        let current = meta::read(tx, name)?;
+        let checkpoint = match current.live {
+            Some(live) => meta::checkpoint(tx, name, live.number)?,
+            None => Checkpoint::default(),
+        };
+        let building = match current.building {
+            Some(building) => Some((building, meta::checkpoint(tx, name, building.number)?)),
+            None => None,
+        };
+        Ok((current, checkpoint, building))
+    })?;
+    Ok(ProjectionStatus {
+        name: name.to_owned(),
+        version: model.version(),
+        state: if current.live.is_some() { WorkerState::Stopped } else { WorkerState::Starting },
+        live: current.live,
+        checkpoint,
+        head,
+        building: building.map(|(generation, checkpoint)| BuildStatus {
+            generation: generation.number,
+            version: generation.version,
+            position: checkpoint.position,
+            started_at: Utc::now(),
+        }),
+        last_error: None,
+    })
+}

@@ -1,0 +1,395 @@
+//! The SQL read store: SQLite in the data directory by default, PostgreSQL when workers run as
+//! their own processes or other systems query the read models — with the same statements.
+//!
+//! Statements are written once, in the dialect both understand: `$1`, `$2`, … placeholders
+//! (SQLite binds them by name), `BIGINT`, `TEXT` and `DOUBLE PRECISION` columns, and
+//! `INSERT … ON CONFLICT … DO UPDATE`. Every value is typed, NULLs included, because
+//! PostgreSQL checks parameter types against the statement.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A parameter or a column value. NULLs carry their type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A `BIGINT` (SQLite `INTEGER`), or NULL.
+    Int(Option<i64>),
+    /// A `TEXT`, or NULL.
+    Text(Option<String>),
+    /// A `DOUBLE PRECISION` (SQLite `REAL`), or NULL.
+    Real(Option<f64>),
+}
+
+impl Value {
+    /// An integer.
+    pub fn int(value: i64) -> Value {
+        Value::Int(Some(value))
+    }
+
+    /// A text.
+    pub fn text(value: impl Into<String>) -> Value {
+        Value::Text(Some(value.into()))
+    }
+
+    /// The integer, if the value is a non-NULL integer.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(value) => *value,
+            _ => None,
+        }
+    }
+
+    /// The text, if the value is a non-NULL text.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(value) => value.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The number, if the value is a non-NULL real or integer.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Real(value) => *value,
+            Value::Int(value) => value.map(|v| v as f64),
+            Value::Text(_) => None,
+        }
+    }
+}
+
+impl From<i64> for Value {
+    fn from(value: i64) -> Self {
+        Value::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Value {
+    fn from(value: Option<i64>) -> Self {
+        Value::Int(value)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(value: &str) -> Self {
+        Value::Text(Some(value.to_owned()))
+    }
+}
+
+impl From<String> for Value {
+    fn from(value: String) -> Self {
+        Value::Text(Some(value))
+    }
+}
+
+impl From<Option<String>> for Value {
+    fn from(value: Option<String>) -> Self {
+        Value::Text(value)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(value: f64) -> Self {
+        Value::Real(Some(value))
+    }
+}
+
+/// A result row.
+pub type Row = Vec<Value>;
+
+/// Why a statement or a connection failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqlError {
+    /// SQLite refused.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused.
+    #[error("postgresql: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// A column holds a type the read store does not use.
+    #[error("column {column} of type {kind} is not supported")]
+    UnsupportedColumn {
+        /// The column.
+        column: String,
+        /// Its type.
+        kind: String,
+    },
+    /// The read store address is not understood.
+    #[error("read store {0:?} is neither a path nor a postgres:// URL")]
+    BadAddress(String),
+}
+
+/// Statements inside one transaction.
+pub trait SqlTx {
+    /// Runs a statement; returns the rows changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError>;
+    /// Runs a query; returns every row.
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError>;
+    /// Runs statements without parameters, separated by `;` (schema creation).
+    fn batch(&mut self, sql: &str) -> Result<(), SqlError>;
+}
+
+/// Where read models live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadStoreAddress {
+    /// SQLite: one database file per projection in this directory.
+    Sqlite(PathBuf),
+    /// PostgreSQL: one database, every projection's tables in it.
+    Postgres(String),
+}
+
+impl ReadStoreAddress {
+    /// A `postgres://` or `postgresql://` URL, or a directory for SQLite files.
+    pub fn parse(text: &str) -> Result<ReadStoreAddress, SqlError> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(ReadStoreAddress::Postgres(text.to_owned()))
+        } else if text.is_empty() {
+            Err(SqlError::BadAddress(text.to_owned()))
+        } else {
+            Ok(ReadStoreAddress::Sqlite(PathBuf::from(text.strip_prefix("sqlite:").unwrap_or(text))))
+        }
+    }
+
+    /// Opens a connection for the projection `name`.
+    pub fn connect(&self, name: &str) -> Result<SqlConnection, SqlError> {
+        match self {
+            ReadStoreAddress::Sqlite(dir) => SqlConnection::sqlite(&dir.join(format!("{name}.sqlite"))),
+            ReadStoreAddress::Postgres(url) => SqlConnection::postgres(url),
+        }
+    }
+}
+
+/// One connection to the read store.
+pub enum SqlConnection {
+    /// A SQLite database.
+    Sqlite(rusqlite::Connection),
+    /// A PostgreSQL client with its prepared statements.
+    Postgres(Box<PgConnection>),
+}
+
+impl std::fmt::Debug for SqlConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SqlConnection::Sqlite(_) => f.write_str("SqlConnection::Sqlite"),
+            SqlConnection::Postgres(_) => f.write_str("SqlConnection::Postgres"),
+        }
+    }
+}
+
+/// A PostgreSQL client and the statements it has prepared.
+pub struct PgConnection {
+    client: postgres::Client,
+    statements: HashMap<String, postgres::Statement>,
+}
+
+impl SqlConnection {
+    /// Opens (creating) a SQLite database in WAL mode: readers never block the writer.
+    pub fn sqlite(path: &Path) -> Result<SqlConnection, SqlError> {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let connection = rusqlite::Connection::open(path)?;
+        connection.busy_timeout(Duration::from_secs(10))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL in WAL mode: a commit survives a process crash; a power loss may lose the
+        // last commits, which the projection redoes from its checkpoint.
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.set_prepared_statement_cache_capacity(256);
+        Ok(SqlConnection::Sqlite(connection))
+    }
+
+    /// An in-memory SQLite database, for replays to a past instant.
+    pub fn sqlite_in_memory() -> Result<SqlConnection, SqlError> {
+        let connection = rusqlite::Connection::open_in_memory()?;
+        connection.set_prepared_statement_cache_capacity(256);
+        Ok(SqlConnection::Sqlite(connection))
+    }
+
+    /// Connects to PostgreSQL (no TLS: the read store is on the deployment's own network).
+    pub fn postgres(url: &str) -> Result<SqlConnection, SqlError> {
+        let client = postgres::Client::connect(url, postgres::NoTls)?;
+        Ok(SqlConnection::Postgres(Box::new(PgConnection { client, statements: HashMap::new() })))
+    }
+
+    /// Runs `work` in one transaction, committed when it returns `Ok`.
+    pub fn transaction<T, E: From<SqlError>>(
+        &mut self,
+        work: impl FnOnce(&mut dyn SqlTx) -> Result<T, E>,
+    ) -> Result<T, E> {
+        match self {
+            SqlConnection::Sqlite(connection) => {
+                let transaction = connection
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(SqlError::from)?;
+                let mut tx = SqliteTx(&transaction);
+                let value = work(&mut tx)?;
+                transaction.commit().map_err(SqlError::from)?;
+                Ok(value)
+            }
+            SqlConnection::Postgres(pg) => {
+                let PgConnection { client, statements } = pg.as_mut();
+                let mut transaction = client.transaction().map_err(SqlError::from)?;
+                let mut tx = PgTx { transaction: &mut transaction, statements };
+                let value = work(&mut tx)?;
+                transaction.commit().map_err(SqlError::from)?;
+                Ok(value)
+            }
+        }
+    }
+
+    /// Runs read-only `work` on one consistent snapshot.
+    pub fn read<T, E: From<SqlError>>(&mut self, work: impl FnOnce(&mut dyn SqlTx) -> Result<T, E>) -> Result<T, E> {
+        match self {
+            SqlConnection::Sqlite(connection) => {
+                let transaction = connection
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
+                    .map_err(SqlError::from)?;
+                let mut tx = SqliteTx(&transaction);
+                let value = work(&mut tx)?;
+                transaction.commit().map_err(SqlError::from)?;
+                Ok(value)
+            }
+            SqlConnection::Postgres(pg) => {
+                let PgConnection { client, statements } = pg.as_mut();
+                let mut transaction = client
+                    .build_transaction()
+                    .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                    .read_only(true)
+                    .start()
+                    .map_err(SqlError::from)?;
+                let mut tx = PgTx { transaction: &mut transaction, statements };
+                let value = work(&mut tx)?;
+                transaction.commit().map_err(SqlError::from)?;
+                Ok(value)
+            }
+        }
+    }
+}
+
+struct SqliteTx<'a>(&'a rusqlite::Transaction<'a>);
+
+fn bind_sqlite(statement: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<(), SqlError> {
+    for (index, value) in params.iter().enumerate() {
+        let name = format!("${}", index + 1);
+        // A statement need not use every parameter; one it does not use is skipped.
+        let Some(position) = statement.parameter_index(&name)? else { continue };
+        match value {
+            Value::Int(value) => statement.raw_bind_parameter(position, value)?,
+            Value::Text(value) => statement.raw_bind_parameter(position, value)?,
+            Value::Real(value) => statement.raw_bind_parameter(position, value)?,
+        }
+    }
+    Ok(())
+}
+
+impl SqlTx for SqliteTx<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
+        let mut statement = self.0.prepare_cached(sql)?;
+        bind_sqlite(&mut statement, params)?;
+        Ok(statement.raw_execute()? as u64)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        let mut statement = self.0.prepare_cached(sql)?;
+        bind_sqlite(&mut statement, params)?;
+        let columns = statement.column_count();
+        let mut rows = statement.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut values = Vec::with_capacity(columns);
+            for index in 0..columns {
+                values.push(match row.get_ref(index)? {
+                    rusqlite::types::ValueRef::Null => Value::Int(None),
+                    rusqlite::types::ValueRef::Integer(value) => Value::Int(Some(value)),
+                    rusqlite::types::ValueRef::Real(value) => Value::Real(Some(value)),
+                    rusqlite::types::ValueRef::Text(text) => {
+                        Value::Text(Some(String::from_utf8_lossy(text).into_owned()))
+                    }
+                    rusqlite::types::ValueRef::Blob(_) => {
+                        return Err(SqlError::UnsupportedColumn { column: index.to_string(), kind: "blob".into() });
+                    }
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        Ok(self.0.execute_batch(sql)?)
+    }
+}
+
+struct PgTx<'a, 'b> {
+    transaction: &'a mut postgres::Transaction<'b>,
+    statements: &'a mut HashMap<String, postgres::Statement>,
+}
+
+impl PgTx<'_, '_> {
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, SqlError> {
+        if let Some(statement) = self.statements.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.transaction.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+}
+
+fn pg_params(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|value| match value {
+            Value::Int(value) => value as &(dyn postgres::types::ToSql + Sync),
+            Value::Text(value) => value as &(dyn postgres::types::ToSql + Sync),
+            Value::Real(value) => value as &(dyn postgres::types::ToSql + Sync),
+        })
+        .collect()
+}
+
+impl SqlTx for PgTx<'_, '_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
+        let statement = self.statement(sql)?;
+        Ok(self.transaction.execute(&statement, &pg_params(params))?)
+    }
+
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
+        use postgres::types::Type;
+        let statement = self.statement(sql)?;
+        let rows = self.transaction.query(&statement, &pg_params(params))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut values = Vec::with_capacity(row.len());
+            for (index, column) in row.columns().iter().enumerate() {
+                let kind = column.type_();
+                values.push(if *kind == Type::INT8 {
+                    Value::Int(row.try_get(index)?)
+                } else if *kind == Type::INT4 {
+                    Value::Int(row.try_get::<_, Option<i32>>(index)?.map(i64::from))
+                } else if *kind == Type::TEXT || *kind == Type::VARCHAR {
+                    Value::Text(row.try_get(index)?)
+                } else if *kind == Type::FLOAT8 {
+                    Value::Real(row.try_get(index)?)
+                } else if *kind == Type::NUMERIC {
+                    // SUM over BIGINT yields NUMERIC; cast such sums to BIGINT in the query.
+                    return Err(SqlError::UnsupportedColumn {
+                        column: column.name().to_owned(),
+                        kind: kind.to_string(),
+                    });
+                } else {
+                    return Err(SqlError::UnsupportedColumn {
+                        column: column.name().to_owned(),
+                        kind: kind.to_string(),
+                    });
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        Ok(self.transaction.batch_execute(sql)?)
+    }
+}
