@@ -1,0 +1,259 @@
+//! The projection runtime against a real embedded store and real SQL read stores: a worker
+//! that fails in the middle of a batch ends with exactly what a clean build gives; a rebuild
+//! while queries run never shows a half-built read model; the read model can be replayed to
+//! a past instant. SQLite always; PostgreSQL on the local server when it answers.
+
+#![allow(clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tousu_projection::runtime::{StoreSource, build_now};
+use tousu_projection::{
+    ModelWriter, ProjectedEvent, ProjectionError, ReadModel, ReadStoreAddress, SqlConnection, SqlError, SqlTx,
+    Supervisor, Value, WorkerState, meta,
+};
+use tousu_store::{Actor, EventId, EventStore, ExpectedRevision, ProposedEvent, StreamName};
+use tousu_store_embedded::EmbeddedStore;
+
+/// Counts events per type; can be told to fail once at a position, in the middle of a batch.
+struct Counter {
+    fail_at: Arc<AtomicU64>,
+    failed: Arc<AtomicBool>,
+}
+
+impl ReadModel for Counter {
+    fn name(&self) -> &'static str {
+        "counter"
+    }
+    fn version(&self) -> u32 {
+        1
+    }
+    fn tables(&self) -> &'static [&'static str] {
+        &["counts"]
+    }
+    fn schema(&self, prefix: &str) -> String {
+        format!("CREATE TABLE {prefix}counts (event_type TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+    }
+    fn writer(&self, prefix: &str) -> Box<dyn ModelWriter> {
+        Box::new(CounterWriter {
+            upsert: format!(
+                "INSERT INTO {prefix}counts (event_type, n) VALUES ($1, 1)
+                 ON CONFLICT (event_type) DO UPDATE SET n = {prefix}counts.n + 1"
+            ),
+            fail_at: self.fail_at.clone(),
+            failed: self.failed.clone(),
+        })
+    }
+}
+
+struct CounterWriter {
+    upsert: String,
+    fail_at: Arc<AtomicU64>,
+    failed: Arc<AtomicBool>,
+}
+
+impl ModelWriter for CounterWriter {
+    fn apply(&mut self, tx: &mut dyn SqlTx, events: &[ProjectedEvent]) -> Result<(), ProjectionError> {
+        for event in events {
+            tx.execute(&self.upsert, &[Value::text(event.event_type.clone())])?;
+            if event.position == self.fail_at.load(Ordering::SeqCst) && !self.failed.swap(true, Ordering::SeqCst) {
+                return Err(ProjectionError::Event { position: event.position, reason: "injected failure".into() });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tousu-projection-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn fill(store: &EmbeddedStore, events: u64) {
+    for n in 0..events {
+        let stream = StreamName::new(format!("toy-{}", n % 50)).unwrap();
+        let event = ProposedEvent {
+            id: EventId::from_u128(u128::from(n) + 1),
+            event_type: format!("toy.kind{}", n % 7),
+            schema_version: 1,
+            occurred_at: Utc::now(),
+            actor: Actor::default(),
+            correlation_id: EventId::from_u128(u128::from(n) + 1),
+            causation_id: EventId::from_u128(u128::from(n) + 1),
+            payload: b"{}".to_vec(),
+        };
+        store.append(&stream, ExpectedRevision::Any, vec![event]).await.unwrap();
+    }
+}
+
+fn total(connection: &mut SqlConnection) -> Result<(Option<i64>, u64), SqlError> {
+    connection.read(|tx| {
+        let Some(prefix) = meta::live_prefix(tx, "counter")? else { return Ok((None, 0)) };
+        let live = meta::read(tx, "counter")?.live.expect("live");
+        let checkpoint = meta::checkpoint(tx, "counter", live.number)?;
+        let rows = tx.query(&format!("SELECT CAST(SUM(n) AS BIGINT) FROM {prefix}counts"), &[])?;
+        Ok((rows[0][0].as_i64(), checkpoint.events))
+    })
+}
+
+fn wait_live(supervisor: &Supervisor, position: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = &supervisor.status()[0];
+        if status.state == WorkerState::Live && status.checkpoint.position >= position {
+            return;
+        }
+        assert!(Instant::now() < deadline, "worker never caught up: {status:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn run_suite(address: ReadStoreAddress, label: &str) {
+    let dir = temp_dir(label);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let store = Arc::new(EmbeddedStore::open(dir.join("events")).unwrap());
+    runtime.block_on(fill(&store, 3_000));
+    let fail_at = Arc::new(AtomicU64::new(1_500));
+    let failed = Arc::new(AtomicBool::new(false));
+    let model: Arc<dyn ReadModel> = Arc::new(Counter { fail_at: fail_at.clone(), failed: failed.clone() });
+    let source = StoreSource::factory(runtime.handle().clone(), store.clone());
+
+    // A worker that fails in the middle of a batch restarts from its checkpoint: nothing is
+    // lost and nothing counted twice.
+    let supervisor = Supervisor::start(address.clone(), vec![model.clone()], source.clone());
+    wait_live(&supervisor, 3_000);
+    assert!(failed.load(Ordering::SeqCst), "the injected failure happened");
+    let mut reader = address.connect("counter").unwrap();
+    assert_eq!(total(&mut reader).unwrap(), (Some(3_000), 3_000));
+
+    // More events while it runs: it follows.
+    runtime.block_on(fill_more(&store, 3_000, 500));
+    wait_live(&supervisor, 3_500);
+    assert_eq!(total(&mut reader).unwrap(), (Some(3_500), 3_500));
+
+    // A rebuild while queries run: every query sees a complete generation, consistent with
+    // its checkpoint, and the generation number moves on.
+    let before = reader.read(|tx| meta::read(tx, "counter")).unwrap().live.unwrap();
+    supervisor.rebuild("counter").unwrap();
+    let mut switched = false;
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
+        let (sum, events) = total(&mut reader).unwrap();
+        assert_eq!(sum, Some(events as i64), "a query saw a read model that does not match its checkpoint");
+        let live = reader.read(|tx| meta::read(tx, "counter")).unwrap().live.unwrap();
+        if live.number > before.number {
+            switched = true;
+            break;
+        }
+    }
+    assert!(switched, "the rebuilt generation was promoted");
+    wait_live(&supervisor, 3_500);
+    assert_eq!(total(&mut reader).unwrap(), (Some(3_500), 3_500));
+    // The replaced generation is dropped right after the promotion, in its own transaction.
+    let until = Instant::now() + Duration::from_secs(20);
+    while old_tables(&mut reader, before.number) {
+        assert!(Instant::now() < until, "the replaced generation's tables are dropped");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    supervisor.stop();
+
+    // An offline rebuild gives the same answer.
+    build_now(&address, model.as_ref(), source.clone(), &mut |_, _| {}).unwrap();
+    assert_eq!(total(&mut reader).unwrap(), (Some(3_500), 3_500));
+
+    // Replaying to a past instant reproduces the read model as it was.
+    let mut source_now = (source)(0).unwrap();
+    let cut: DateTime<Utc> = runtime.block_on(async {
+        let events = store.read_all(tousu_store::ReadFrom::Start, 10_000).await.unwrap();
+        events[1_999].recorded_at
+    });
+    let replayed = tousu_projection::replay::replay(model.as_ref(), source_now.as_mut(), cut).unwrap();
+    let mut connection = replayed.connection;
+    let sum = connection.read(|tx| tx.query("SELECT CAST(SUM(n) AS BIGINT) FROM replay_counts", &[])).unwrap();
+    let expected = runtime.block_on(async {
+        let events = store.read_all(tousu_store::ReadFrom::Start, 10_000).await.unwrap();
+        events.iter().filter(|event| event.recorded_at <= cut).count() as i64
+    });
+    assert_eq!(sum[0][0].as_i64(), Some(expected));
+    assert!(expected >= 2_000);
+
+    drop(connection);
+    drop(reader);
+    runtime.block_on(store.close()).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn fill_more(store: &EmbeddedStore, from: u64, count: u64) {
+    for n in from..from + count {
+        let stream = StreamName::new(format!("toy-{}", n % 50)).unwrap();
+        let event = ProposedEvent {
+            id: EventId::from_u128(u128::from(n) + 1),
+            event_type: format!("toy.kind{}", n % 7),
+            schema_version: 1,
+            occurred_at: Utc::now(),
+            actor: Actor::default(),
+            correlation_id: EventId::from_u128(u128::from(n) + 1),
+            causation_id: EventId::from_u128(u128::from(n) + 1),
+            payload: b"{}".to_vec(),
+        };
+        store.append(&stream, ExpectedRevision::Any, vec![event]).await.unwrap();
+    }
+}
+
+fn old_tables(connection: &mut SqlConnection, generation: u64) -> bool {
+    let table = format!("counter_g{generation}_counts");
+    match connection {
+        SqlConnection::Sqlite(_) => connection
+            .read(|tx| {
+                tx.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1", &[Value::text(table)])
+            })
+            .map(|rows| !rows.is_empty())
+            .unwrap(),
+        SqlConnection::Postgres(_) => connection
+            .read(|tx| tx.query("SELECT tablename::TEXT FROM pg_tables WHERE tablename = $1", &[Value::text(table)]))
+            .map(|rows| !rows.is_empty())
+            .unwrap(),
+    }
+}
+
+#[test]
+fn a_sqlite_read_model_survives_a_failing_worker_a_rebuild_and_a_replay() {
+    let dir = temp_dir("sqlite-read");
+    run_suite(ReadStoreAddress::Sqlite(dir.clone()), "sqlite");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const POSTGRES_URL: &str = "postgres://postgres@127.0.0.1/test";
+
+#[test]
+fn a_postgresql_read_model_survives_a_failing_worker_a_rebuild_and_a_replay() {
+    let mut connection = match SqlConnection::postgres(POSTGRES_URL) {
+        Ok(connection) => connection,
+        Err(error) => {
+            assert!(
+                std::env::var("TOUSU_REQUIRE_POSTGRES").is_err(),
+                "TOUSU_REQUIRE_POSTGRES is set but PostgreSQL does not answer at {POSTGRES_URL}: {error}"
+            );
+            eprintln!(
+                "skipped: PostgreSQL does not answer at {POSTGRES_URL} ({error}); set TOUSU_REQUIRE_POSTGRES=1 to fail instead"
+            );
+            return;
+        }
+    };
+    // The toy model's tables are shared in the test database: start from a clean slate.
+    connection
+        .transaction(|tx| {
+            tx.batch("DROP TABLE IF EXISTS counter_g1_counts; DROP TABLE IF EXISTS counter_g2_counts; DROP TABLE IF EXISTS counter_g3_counts")?;
+            tx.batch(meta::META_SCHEMA)?;
+            tx.execute("DELETE FROM tousu_projection WHERE name = 'counter'", &[])?;
+            tx.execute("DELETE FROM tousu_checkpoint WHERE name = 'counter'", &[]).map(|_| ())
+        })
+        .unwrap();
+    run_suite(ReadStoreAddress::Postgres(POSTGRES_URL.to_owned()), "postgres");
+}
