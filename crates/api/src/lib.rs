@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod client;
 mod convert;
 mod services;
 pub mod status;

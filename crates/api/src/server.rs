@@ -87,7 +87,8 @@ pub async fn serve<S: EventStore + 'static>(
     let queries = pb::queries_server::QueriesServer::new(QueryService::new(app.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let audit = pb::audit_server::AuditServer::new(AuditService::new(app))
+    let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
+    let audit = pb::audit_server::AuditServer::new(AuditService::new(app, shutdown_seen))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let shutdown_reporter = reporter.clone();
@@ -98,6 +99,9 @@ pub async fn serve<S: EventStore + 'static>(
         for service in SERVICES {
             shutdown_reporter.set_service_status(service, ServingStatus::NotServing).await;
         }
+        // Following audit streams end now; otherwise the graceful shutdown would wait for them
+        // forever.
+        let _ = shutting_down.send(true);
     };
     Server::builder()
         .timeout(options.request_timeout)

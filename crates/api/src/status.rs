@@ -33,7 +33,11 @@ fn with_details(code: Code, message: String, reason: &str, rule: Option<String>,
 
 fn domain_status(error: DomainError) -> Status {
     let code = match &error {
-        DomainError::MissingField { .. } | DomainError::InvalidField { .. } => Code::InvalidArgument,
+        // An extension beyond the policy's maximum is wrong whatever the case's state, like an
+        // extension of 0 days (an `InvalidField`): both name the field `days`.
+        DomainError::MissingField { .. }
+        | DomainError::InvalidField { .. }
+        | DomainError::PenaltyExtensionTooLong { .. } => Code::InvalidArgument,
         DomainError::WrongBody { .. } => Code::PermissionDenied,
         DomainError::NotFound { .. } => Code::NotFound,
         DomainError::AlreadyExists { .. } => Code::AlreadyExists,

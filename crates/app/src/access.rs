@@ -27,11 +27,17 @@ impl Principal {
         Principal { person: actor.person, body: Some(actor.body), role: actor.role }
     }
 
-    /// The principal as the domain's actor; commands need a body.
+    /// The principal as the domain's actor; commands need a body. An operator may hold a token
+    /// without one (it runs the service rather than acting for a body), and its one command,
+    /// re-evaluating a company, is tousu's own bookkeeping: it acts for 住建, as tousu's own
+    /// system principal does.
     pub fn actor(&self, action: &str) -> Result<Actor, AppError> {
-        match self.body {
-            Some(body) => Ok(Actor { person: self.person.clone(), body, role: self.role }),
-            None => Err(AppError::PermissionDenied { role: self.role, action: format!("{action} without a body") }),
+        match (self.body, self.role) {
+            (Some(body), _) => Ok(Actor { person: self.person.clone(), body, role: self.role }),
+            (None, Role::Operator) => Ok(Actor { person: self.person.clone(), body: BodyCode::ZJ, role: self.role }),
+            (None, _) => {
+                Err(AppError::PermissionDenied { role: self.role, action: format!("{action} without a body") })
+            }
         }
     }
 
@@ -46,6 +52,16 @@ impl Principal {
             Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System => true,
             Role::Handler | Role::StreetOffice => self.body.is_some() && lead.handling_body == self.body,
             Role::Operator => false,
+        }
+    }
+
+    /// Checks the principal's role may read leads at all; which leads it may read is
+    /// [`Principal::may_read_lead`]. Checked before a lead is looked up, so that a role that
+    /// reads no leads cannot learn which exist.
+    pub fn check_read_leads(&self) -> Result<(), AppError> {
+        match self.role {
+            Role::Operator => Err(self.denied("read leads")),
+            _ => Ok(()),
         }
     }
 

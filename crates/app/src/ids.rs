@@ -89,6 +89,11 @@ pub fn escalation_correlation(stream: &str, seq: u32, level: &str) -> EventId {
     uuid_from(digest("escalation", &[stream.as_bytes(), &seq.to_be_bytes(), level.as_bytes()]))
 }
 
+/// The correlation id of the deadline reactor's daily re-evaluation of a company.
+pub fn daily_evaluation_correlation(uscc: &str, day: chrono::NaiveDate) -> EventId {
+    uuid_from(digest("daily-evaluation", &[uscc.as_bytes(), day.to_string().as_bytes()]))
+}
+
 /// The id of the `index`-th event written under a correlation id.
 pub fn event_id(correlation: EventId, index: u32) -> EventId {
     uuid_from(digest("event", &[correlation.as_bytes(), &index.to_be_bytes()]))

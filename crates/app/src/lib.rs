@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod clock;
+pub mod deadlines;
 pub mod engine;
 pub mod error;
 pub mod ids;
@@ -262,6 +263,7 @@ impl<S: EventStore + 'static> App<S> {
         principal: &Principal,
         complaint_id: &ComplaintId,
     ) -> Result<ComplaintView, AppError> {
+        principal.check_read_leads()?;
         let stream = stream_name(&complaint_id.stream_name())?;
         let not_found = || AppError::NotFound { what: "lead", id: complaint_id.to_string() };
         let mut recorded = Vec::new();

@@ -3,8 +3,10 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod audit;
 mod config;
 mod deadline;
+mod log;
 mod serve;
 mod settings;
 mod token;
@@ -28,6 +30,9 @@ enum Command {
     /// Issue, list and revoke bearer tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Verify and export the history (the discipline commission's tools).
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Compute a deadline as the procedure does: `tousu deadline transfer 2026-09-30T10:00:00+08:00`.
     Deadline(deadline::DeadlineArgs),
 }
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
         Command::Deadline(args) => deadline::run(&args),
+        Command::Audit(command) => audit::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

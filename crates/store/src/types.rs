@@ -118,6 +118,15 @@ impl EventId {
     }
 }
 
+impl std::str::FromStr for EventId {
+    type Err = uuid::Error;
+
+    /// Parses the UUID text form.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(EventId)
+    }
+}
+
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.0, f)

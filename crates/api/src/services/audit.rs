@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -30,12 +30,16 @@ const STREAM_BUFFER: usize = 256;
 /// The audit service.
 pub struct AuditService<S> {
     app: Arc<App<S>>,
+    shutting_down: watch::Receiver<bool>,
 }
 
 impl<S> AuditService<S> {
-    /// A service over the application.
-    pub fn new(app: Arc<App<S>>) -> Self {
-        AuditService { app }
+    /// A service over the application. When `shutting_down` turns true, following streams end
+    /// with `Unavailable`: a graceful shutdown waits for every open call, and a follower's call
+    /// would otherwise never end, since its subscription closes only with the store, after the
+    /// server has stopped.
+    pub fn new(app: Arc<App<S>>, shutting_down: watch::Receiver<bool>) -> Self {
+        AuditService { app, shutting_down }
     }
 }
 
@@ -118,9 +122,14 @@ impl<S: EventStore + 'static> Audit for AuditService<S> {
         let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
         if m.follow {
             let mut subscription = store.subscribe_all(from).await.map_err(|error| to_status(AppError::from(error)))?;
+            let mut shutting_down = self.shutting_down.clone();
             tokio::spawn(async move {
                 loop {
-                    let batch = match subscription.next_batch(BATCH).await {
+                    let next = tokio::select! {
+                        next = subscription.next_batch(BATCH) => next,
+                        _ = shutting_down.wait_for(|stopping| *stopping) => Err(SubscriptionError::Closed),
+                    };
+                    let batch = match next {
                         Ok(batch) => batch,
                         Err(SubscriptionError::Closed) => {
                             let _ = sender.send(Err(Status::unavailable("the server is shutting down"))).await;
@@ -163,6 +172,13 @@ impl<S: EventStore + 'static> Audit for AuditService<S> {
             });
         }
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
+        let principal = principal(&request)?;
+        principal.check_read_log().map_err(to_status)?;
+        let head = self.app.store().head().await.map_err(|error| to_status(AppError::from(error)))?;
+        Ok(Response::new(pb::GetHeadResponse { position: head.map_or(0, |position| position.0) }))
     }
 
     async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
