@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 6] = [
+    "tousu/v1/admin.proto",
     "tousu/v1/common.proto",
     "tousu/v1/complaints.proto",
     "tousu/v1/enterprises.proto",

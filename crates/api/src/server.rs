@@ -14,11 +14,12 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tousu_app::App;
 use tousu_app::tokens::TokenRegistry;
+use tousu_projection::Supervisor;
 use tousu_store::EventStore;
 
 use crate::auth::Authenticator;
 use crate::pb;
-use crate::services::{AuditService, ComplaintService, EnterpriseService, QueryService};
+use crate::services::{AdminService, AuditService, ComplaintService, EnterpriseService, QueryService};
 
 /// Limits of the server.
 #[derive(Debug, Clone)]
@@ -45,6 +46,9 @@ pub enum ServeError {
     /// The transport failed.
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The local admin socket could not be created.
+    #[error("admin socket {0}: {1}")]
+    Socket(std::path::PathBuf, std::io::Error),
 }
 
 /// The names of the services health reports on, besides the whole server ("").
@@ -55,10 +59,12 @@ const SERVICES: [&str; 4] = [
     pb::audit_server::SERVICE_NAME,
 ];
 
-/// Serves on `listener` until `shutdown` completes.
+/// Serves on `listener` until `shutdown` completes; with a projection supervisor, the admin
+/// service too (for operators).
 pub async fn serve<S: EventStore + 'static>(
     app: Arc<App<S>>,
     tokens: Arc<TokenRegistry>,
+    supervisor: Option<Arc<Supervisor>>,
     listener: TcpListener,
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
@@ -103,9 +109,13 @@ pub async fn serve<S: EventStore + 'static>(
         // forever.
         let _ = shutting_down.send(true);
     };
+    let admin = supervisor.map(|supervisor| {
+        InterceptedService::new(pb::admin_server::AdminServer::new(AdminService::new(supervisor)), auth.clone())
+    });
     Server::builder()
         .timeout(options.request_timeout)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_optional_service(admin)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -115,5 +125,41 @@ pub async fn serve<S: EventStore + 'static>(
         .add_service(InterceptedService::new(audit, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful)
         .await?;
+    Ok(())
+}
+
+/// Gives every request of the local admin socket the local operator's principal.
+#[derive(Clone)]
+struct LocalOperator;
+
+impl tonic::service::Interceptor for LocalOperator {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.extensions_mut().insert(tousu_app::Principal::local_operator());
+        Ok(request)
+    }
+}
+
+/// Serves the admin service without a token on a Unix socket at `path` (created readable and
+/// writable by the owner only), until `shutdown` completes: operators on the machine manage
+/// projections through it while the server holds the data directory.
+pub async fn serve_local_admin(
+    path: &std::path::Path,
+    supervisor: Arc<Supervisor>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path).map_err(|error| ServeError::Socket(path.to_owned(), error))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|error| ServeError::Socket(path.to_owned(), error))?;
+    }
+    let admin =
+        InterceptedService::new(pb::admin_server::AdminServer::new(AdminService::new(supervisor)), LocalOperator);
+    Server::builder()
+        .add_service(admin)
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::UnixListenerStream::new(listener), shutdown)
+        .await?;
+    let _ = std::fs::remove_file(path);
     Ok(())
 }

@@ -98,6 +98,20 @@ impl Principal {
         }
     }
 
+    /// Checks the principal may operate the service (projection status and rebuilds).
+    pub fn check_operate(&self) -> Result<(), AppError> {
+        match self.role {
+            Role::Operator => Ok(()),
+            _ => Err(self.denied("operate the projections")),
+        }
+    }
+
+    /// The principal of the local admin socket: whoever can open the socket file in the data
+    /// directory operates the service.
+    pub fn local_operator() -> Principal {
+        Principal { person: "local-admin".to_owned(), body: None, role: Role::Operator }
+    }
+
     /// Whether contact details are shown unmasked to this principal.
     pub fn sees_contact_details(&self) -> bool {
         self.role.sees_contact_details()

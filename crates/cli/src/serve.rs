@@ -184,7 +184,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         println!("tousu listening on {address}");
         let options =
             ServerOptions { max_message_bytes: config.max_message_bytes, request_timeout: config.request_timeout };
-        let served = tousu_api::serve(app, tokens, listener, options, shutdown_signal()).await;
+        let served = tousu_api::serve(app, tokens, None, listener, options, shutdown_signal()).await;
         tracing::info!("server stopped; closing the event log");
         store.close().await.context("the event log did not close cleanly")?;
         index.abort();

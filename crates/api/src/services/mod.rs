@@ -1,11 +1,13 @@
 //! The gRPC services: each RPC authenticates (through the interceptor), converts its request,
 //! calls the application layer and converts the answer. No procedure logic lives here.
 
+mod admin;
 mod audit;
 mod complaints;
 mod enterprises;
 mod queries;
 
+pub use admin::AdminService;
 pub use audit::AuditService;
 pub use complaints::ComplaintService;
 pub use enterprises::EnterpriseService;
