@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tousu_app::App;
 use tousu_app::tokens::TokenRegistry;
@@ -123,7 +123,9 @@ pub async fn serve<S: EventStore + 'static>(
         .add_service(InterceptedService::new(enterprises, auth.clone()))
         .add_service(InterceptedService::new(queries, auth.clone()))
         .add_service(InterceptedService::new(audit, auth))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful)
+        // TCP_NODELAY: without it a response written in more than one piece (headers and data,
+        // then trailers) waits for the client's delayed ACK, about 40 ms on Linux.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), graceful)
         .await?;
     Ok(())
 }
