@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub request_timeout_seconds: Option<u64>,
     /// The file holding the secret that keys complainant identity hashes.
     pub identity_secret_file: Option<PathBuf>,
+    /// Seconds calls in flight may take to finish after a stop signal.
+    pub shutdown_grace_seconds: Option<u64>,
     /// Extra national calendar year files.
     pub calendar_years: Vec<PathBuf>,
     /// Local calendar override files.
@@ -67,6 +69,7 @@ pub struct Resolved {
     pub max_message_bytes: usize,
     pub request_timeout: Duration,
     pub identity_secret_file: PathBuf,
+    pub shutdown_grace: Duration,
 }
 
 /// The defaults of the embedded mode.

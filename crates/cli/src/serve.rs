@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// The longest a call may take, in seconds [default: 30].
     #[arg(long, env = "TOUSU_REQUEST_TIMEOUT_SECONDS", value_name = "SECONDS")]
     request_timeout_seconds: Option<u64>,
+    /// Seconds calls in flight may take to finish after SIGTERM or Ctrl-C [default: 10].
+    #[arg(long, env = "TOUSU_SHUTDOWN_GRACE_SECONDS", value_name = "SECONDS")]
+    shutdown_grace_seconds: Option<u64>,
     /// The secret keying complainant identity hashes [default: DATA_DIR/identity.key, created
     /// on first start].
     #[arg(long, env = "TOUSU_IDENTITY_SECRET_FILE", value_name = "FILE")]
@@ -95,6 +98,9 @@ impl ServeArgs {
                 self.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30),
             ),
             identity_secret_file,
+            shutdown_grace: Duration::from_secs(
+                self.shutdown_grace_seconds.or(file.shutdown_grace_seconds).unwrap_or(10),
+            ),
         };
         Ok((resolved, files))
     }
@@ -184,7 +190,24 @@ pub fn run(args: ServeArgs) -> Result<()> {
         println!("tousu listening on {address}");
         let options =
             ServerOptions { max_message_bytes: config.max_message_bytes, request_timeout: config.request_timeout };
-        let served = tousu_api::serve(app, tokens, None, listener, options, shutdown_signal()).await;
+        // Calls in flight get a grace period to finish after the signal; a client that stops
+        // reading cannot hold the shutdown (and the event log's clean close) hostage.
+        let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown_signal().await;
+            let _ = signalled.send(true);
+        };
+        let grace = config.shutdown_grace;
+        let served = tokio::select! {
+            served = tousu_api::serve(app, tokens, None, listener, options, signal) => served,
+            () = async move {
+                let _ = on_signal.wait_for(|signalled| *signalled).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "calls still in flight after the grace period; stopping anyway");
+                Ok(())
+            }
+        };
         tracing::info!("server stopped; closing the event log");
         store.close().await.context("the event log did not close cleanly")?;
         index.abort();
