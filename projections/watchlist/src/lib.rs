@@ -1,0 +1,166 @@
+//! The read model `watchlist`: companies at risk under REG-4 (key supervision), GRD-1 (grade
+//! review), GRD-2 (downgrade) and EXT-1 (exit), for the coordinators and the commission.
+//!
+//! The counts of REG-4, GRD-1 and EXT-1 run over windows that end at an evaluation instant
+//! (interpretations 3 and 20), so the tables keep the raw facts, not the counts: one row per
+//! lead with its registration instant, its complainant's identity, the lead it was split from
+//! and its latest finding; the company's surveys, refusals to rectify, grades, credit rating,
+//! black-list entry and open company deadlines; and, from the leads' own streams, whether each
+//! lead is open and which of its deadlines are open. [`query()`] evaluates every window at the
+//! instant it is given (the API passes now by default), so a company leaves the list when its
+//! complaints age out, without any event having to say so.
+//!
+//! Counting follows the domain exactly: the leads counted are those the company's stream
+//! records (`enterprise.complaint_recorded`, `enterprise.finding_recorded`), the same the
+//! domain's conditions are decided on; a complainant is the keyed identity of interpretation 2;
+//! an anonymous complaint counts once, even when split into linked leads (interpretation 15);
+//! thresholds are strict (interpretation 1) and come from the [`Policy`]. The list computes the
+//! counts in SQL; [`company`] loads the company's leads into the domain's
+//! [`tousu_domain::enterprise::Company`] and lists the evidence it counts, and the tests check
+//! the two agree.
+//!
+//! Instants are stored as `BIGINT` epoch milliseconds (UTC) and shown in Asia/Shanghai.
+
+#![forbid(unsafe_code)]
+
+pub mod query;
+pub mod writer;
+
+pub use query::{
+    AnonymousCount, CommunityGrade, CompanyDeadline, CompanyDetail, CompanyEvidence, Flag, FlagReason,
+    RecordedConditions, Refusal, Scope, SurveyResult, WatchlistEntry, WatchlistFilter, WatchlistPage, WindowCount,
+    company, query,
+};
+
+use tousu_projection::{ModelWriter, ReadModel};
+
+#[cfg(doc)]
+use tousu_domain::policy::Policy;
+
+/// The read model's stable name.
+pub const NAME: &str = "watchlist";
+
+/// The version of the schema and the projection logic; raising it rebuilds the read model.
+pub const VERSION: u32 = 1;
+
+/// The tables of one generation, without prefix.
+pub const TABLES: &[&str] = &[
+    "companies",
+    "leads",
+    "lead_deadlines",
+    "company_deadlines",
+    "company_districts",
+    "surveys",
+    "refusals",
+    "grades",
+];
+
+/// The `watchlist` read model, as the runtime registers it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Watchlist;
+
+impl ReadModel for Watchlist {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        VERSION
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        TABLES
+    }
+
+    fn schema(&self, prefix: &str) -> String {
+        schema(prefix)
+    }
+
+    fn writer(&self, prefix: &str) -> Box<dyn ModelWriter> {
+        Box::new(writer::WatchlistWriter::new(prefix))
+    }
+}
+
+/// The DDL of one generation. Instants are epoch milliseconds; `open`, `counted` and
+/// `anonymous` are 0 or 1.
+pub fn schema(p: &str) -> String {
+    format!(
+        "
+CREATE TABLE {p}companies (
+    uscc TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    credit_rating TEXT,
+    blacklisted_on TEXT,
+    key_supervision_since BIGINT,
+    grade_review_since BIGINT,
+    exit_condition_since BIGINT,
+    exit_started_at BIGINT
+);
+CREATE TABLE {p}leads (
+    lead TEXT PRIMARY KEY,
+    uscc TEXT,
+    district TEXT,
+    open BIGINT,
+    counted BIGINT,
+    community TEXT,
+    complainant_key TEXT,
+    identity TEXT,
+    anonymous BIGINT,
+    linked_to TEXT,
+    registered_at BIGINT,
+    finding TEXT,
+    found_at BIGINT
+);
+CREATE INDEX {p}leads_counted ON {p}leads (uscc, registered_at, identity, anonymous, finding, found_at)
+    WHERE counted = 1;
+CREATE INDEX {p}leads_open ON {p}leads (uscc) WHERE open = 1;
+CREATE TABLE {p}lead_deadlines (
+    lead TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    due BIGINT NOT NULL,
+    PRIMARY KEY (lead, seq)
+);
+CREATE INDEX {p}lead_deadlines_due ON {p}lead_deadlines (due);
+CREATE TABLE {p}company_deadlines (
+    uscc TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    community TEXT,
+    due BIGINT NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (uscc, seq)
+);
+CREATE TABLE {p}company_districts (
+    uscc TEXT NOT NULL,
+    district TEXT NOT NULL,
+    PRIMARY KEY (uscc, district)
+);
+CREATE INDEX {p}company_districts_district ON {p}company_districts (district);
+CREATE TABLE {p}surveys (
+    uscc TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    community TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    respondents BIGINT NOT NULL,
+    satisfied BIGINT NOT NULL,
+    PRIMARY KEY (uscc, position)
+);
+CREATE TABLE {p}refusals (
+    uscc TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    community TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (uscc, position)
+);
+CREATE TABLE {p}grades (
+    uscc TEXT NOT NULL,
+    community TEXT NOT NULL,
+    grade BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (uscc, community)
+);
+"
+    )
+}

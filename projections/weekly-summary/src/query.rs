@@ -1,0 +1,462 @@
+//! The weekly summary's queries: one week for one district or all, the weeks on record, and
+//! a week's history anchor.
+//!
+//! **Open overdue** is counted at the week's end (Sunday 24:00, Shanghai): obligations of leads
+//! opened before it, due before it, and closed at or after it (or still open). The obligations
+//! closed since were counted when they closed; those still open are counted here. For a week
+//! not yet over at the evaluation instant, the count is taken at that instant from the
+//! obligations still open.
+//!
+//! **Closure rate** is closures completed in the week over the week's workload: leads open at
+//! the week's start (received, less closed, plus reopened, in every earlier week) plus leads
+//! received in the week; in basis points, rounded down, none when there was no workload.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta};
+use serde::Serialize;
+use tousu_domain::calendar::shanghai;
+use tousu_projection::{SqlError, SqlTx, Value};
+
+use crate::writer::{metric, week_end_ms};
+
+/// How many companies, categories and bodies the summary lists.
+pub const TOP: usize = 10;
+
+/// A count under a key (a channel, category, body or escalation level).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    /// The key.
+    pub key: String,
+    /// The count.
+    pub n: i64,
+}
+
+/// A company and the leads received against it in the week.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompanyCount {
+    /// 统一社会信用代码.
+    pub uscc: String,
+    /// The company's name.
+    pub name: String,
+    /// Leads received.
+    pub received: i64,
+}
+
+/// A body where handling is blocked (堵点): overdue obligations at the week's end and
+/// transfers it returned in the week.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blockage {
+    /// The body's code.
+    pub body: String,
+    /// Its obligations open and overdue at the week's end.
+    pub overdue: i64,
+    /// Transfers it returned as misrouted in the week.
+    pub returns: i64,
+}
+
+/// The headline figures of one week.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct WeekFigures {
+    /// Leads received (registered, or opened as linked leads).
+    pub received: i64,
+    /// Of those, linked leads split off a complaint (interpretation 15).
+    pub received_linked: i64,
+    /// Transfers within the TRF-2 deadline.
+    pub transferred_on_time: i64,
+    /// Transfers after the TRF-2 deadline.
+    pub transferred_late: i64,
+    /// Urgent notifications within the TRF-1 deadline.
+    pub urgent_notified_on_time: i64,
+    /// Urgent notifications after the TRF-1 deadline.
+    pub urgent_notified_late: i64,
+    /// Closures completed (HDL-3).
+    pub closed: i64,
+    /// Of those, closures after their handling deadline (HDL-1, HDL-2).
+    pub closed_late: i64,
+    /// Closed leads handled again (closure sent back, or reopened after a follow-up).
+    pub reopened: i64,
+    /// Leads open at the week's start.
+    pub open_at_start: i64,
+    /// Closures over the week's workload, in basis points; none without workload.
+    pub closure_rate_bp: Option<i64>,
+    /// Obligations open and overdue at the week's end.
+    pub open_overdue: i64,
+    /// Escalations recorded (ACC-2).
+    pub escalations: i64,
+    /// Transfers returned as misrouted.
+    pub returns: i64,
+}
+
+/// The change of the headline figures from the previous week (this week less that one).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct FigureChange {
+    /// Leads received.
+    pub received: i64,
+    /// Transfers, on time and late.
+    pub transferred: i64,
+    /// Late transfers.
+    pub transferred_late: i64,
+    /// Closures.
+    pub closed: i64,
+    /// Closure rate, in basis points, when both weeks have one.
+    pub closure_rate_bp: Option<i64>,
+    /// Obligations open and overdue at the week's end.
+    pub open_overdue: i64,
+    /// Escalations.
+    pub escalations: i64,
+    /// Returned transfers.
+    pub returns: i64,
+}
+
+impl FigureChange {
+    fn between(current: &WeekFigures, previous: &WeekFigures) -> FigureChange {
+        FigureChange {
+            received: current.received - previous.received,
+            transferred: current.transferred_on_time + current.transferred_late
+                - previous.transferred_on_time
+                - previous.transferred_late,
+            transferred_late: current.transferred_late - previous.transferred_late,
+            closed: current.closed - previous.closed,
+            closure_rate_bp: current.closure_rate_bp.zip(previous.closure_rate_bp).map(|(now, before)| now - before),
+            open_overdue: current.open_overdue - previous.open_overdue,
+            escalations: current.escalations - previous.escalations,
+            returns: current.returns - previous.returns,
+        }
+    }
+}
+
+/// The history anchor of a week (see the crate documentation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryAnchor {
+    /// The position of the last event recorded before the week's end.
+    pub position: u64,
+    /// The number of events the anchor covers, from the start of the log.
+    pub events: u64,
+    /// `anchor_n`, as lower-case hex.
+    pub sha256: String,
+    /// Whether the week is over, so no later event can join it: it has ended at the
+    /// evaluation instant, or an event was recorded after it.
+    pub settled: bool,
+}
+
+/// The REG-3 summary of one week, for one district or all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WeeklySummary {
+    /// The week's Monday.
+    pub week_start: NaiveDate,
+    /// The week's end: the next Monday 00:00 +08:00 (Sunday 24:00).
+    pub week_end: DateTime<FixedOffset>,
+    /// The district, or none for all.
+    pub district: Option<String>,
+    /// The instant open overdue obligations were counted at: the week's end, or the
+    /// evaluation instant while the week runs.
+    pub evaluated_at: DateTime<FixedOffset>,
+    /// Whether the week has ended at the evaluation instant.
+    pub complete: bool,
+    /// The week's figures.
+    pub figures: WeekFigures,
+    /// The previous week's figures.
+    pub previous: WeekFigures,
+    /// This week less the previous one.
+    pub change: FigureChange,
+    /// Leads received by channel.
+    pub received_by_channel: Vec<Count>,
+    /// Leads received by category, as classified since.
+    pub received_by_category: Vec<Count>,
+    /// Leads received by responsible body, as classified since.
+    pub received_by_body: Vec<Count>,
+    /// Escalations by level.
+    pub escalations_by_level: Vec<Count>,
+    /// The companies with the most leads received, at most [`TOP`].
+    pub top_companies: Vec<CompanyCount>,
+    /// 难点: categories with the most obligations overdue at the week's end, at most [`TOP`].
+    pub difficulties: Vec<Count>,
+    /// 堵点: bodies with the most overdue obligations and returned transfers, at most [`TOP`].
+    pub blockages: Vec<Blockage>,
+    /// The history anchor at the week's end; none before the first event.
+    pub anchor: Option<HistoryAnchor>,
+}
+
+fn week_text(week: NaiveDate) -> String {
+    week.format("%Y-%m-%d").to_string()
+}
+
+fn monday(day: NaiveDate) -> NaiveDate {
+    day - TimeDelta::days(i64::from(day.weekday().num_days_from_monday()))
+}
+
+fn instant(ms: i64) -> DateTime<FixedOffset> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default().with_timezone(&shanghai())
+}
+
+fn text(value: &Value) -> String {
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// Counter sums of one week, by metric and key.
+type Sums = BTreeMap<(String, String), i64>;
+
+fn week_sums(tx: &mut dyn SqlTx, p: &str, week: NaiveDate, district: Option<&str>) -> Result<Sums, SqlError> {
+    let (sql, params) = match district {
+        Some(district) => (
+            format!(
+                "SELECT metric, key, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE week = $1 AND district = $2
+                 GROUP BY metric, key"
+            ),
+            vec![Value::text(week_text(week)), Value::text(district)],
+        ),
+        None => (
+            format!("SELECT metric, key, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE week = $1 GROUP BY metric, key"),
+            vec![Value::text(week_text(week))],
+        ),
+    };
+    Ok(tx
+        .query(&sql, &params)?
+        .iter()
+        .map(|row| ((text(&row[0]), text(&row[1])), row[2].as_i64().unwrap_or(0)))
+        .collect())
+}
+
+fn total(sums: &Sums, metric: &str) -> i64 {
+    sums.range((metric.to_owned(), String::new())..).take_while(|((m, _), _)| m == metric).map(|(_, n)| n).sum()
+}
+
+fn by_key(sums: &Sums, metric: &str) -> Vec<Count> {
+    let mut counts: Vec<Count> = sums
+        .range((metric.to_owned(), String::new())..)
+        .take_while(|((m, _), _)| m == metric)
+        .filter(|(_, n)| **n != 0)
+        .map(|((_, key), n)| Count { key: key.clone(), n: *n })
+        .collect();
+    counts.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.key.cmp(&b.key)));
+    counts
+}
+
+/// Leads open at the start of `week`.
+fn open_at_start(tx: &mut dyn SqlTx, p: &str, week: NaiveDate, district: Option<&str>) -> Result<i64, SqlError> {
+    let metrics = format!("metric IN ('{}', '{}', '{}')", metric::RECEIVED, metric::REOPENED, metric::CLOSED);
+    let (sql, params) = match district {
+        Some(district) => (
+            format!(
+                "SELECT metric, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE {metrics} AND week < $1 AND district = $2
+                 GROUP BY metric"
+            ),
+            vec![Value::text(week_text(week)), Value::text(district)],
+        ),
+        None => (
+            format!(
+                "SELECT metric, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE {metrics} AND week < $1 GROUP BY metric"
+            ),
+            vec![Value::text(week_text(week))],
+        ),
+    };
+    let mut open = 0;
+    for row in tx.query(&sql, &params)? {
+        let n = row[1].as_i64().unwrap_or(0);
+        open += if text(&row[0]) == metric::CLOSED { -n } else { n };
+    }
+    Ok(open)
+}
+
+/// Obligations still open that were opened and due before `at`, by category and body.
+fn open_overdue(
+    tx: &mut dyn SqlTx,
+    p: &str,
+    at_ms: i64,
+    district: Option<&str>,
+) -> Result<Vec<(String, String, i64)>, SqlError> {
+    let (sql, params) = match district {
+        Some(district) => (
+            format!(
+                "SELECT l.category, d.body, COUNT(*) FROM {p}deadlines d JOIN {p}leads l ON l.lead = d.lead
+                 WHERE d.due < $1 AND d.opened_at < $1 AND l.district = $2 GROUP BY l.category, d.body"
+            ),
+            vec![Value::int(at_ms), Value::text(district)],
+        ),
+        None => (
+            format!(
+                "SELECT l.category, d.body, COUNT(*) FROM {p}deadlines d JOIN {p}leads l ON l.lead = d.lead
+                 WHERE d.due < $1 AND d.opened_at < $1 GROUP BY l.category, d.body"
+            ),
+            vec![Value::int(at_ms)],
+        ),
+    };
+    Ok(tx
+        .query(&sql, &params)?
+        .iter()
+        .map(|row| (text(&row[0]), text(&row[1]), row[2].as_i64().unwrap_or(0)))
+        .collect())
+}
+
+/// One week's figures with the overdue obligations by category and by body.
+struct Week {
+    figures: WeekFigures,
+    sums: Sums,
+    overdue_by_category: BTreeMap<String, i64>,
+    overdue_by_body: BTreeMap<String, i64>,
+    evaluated_at: i64,
+}
+
+fn load_week(
+    tx: &mut dyn SqlTx,
+    p: &str,
+    week: NaiveDate,
+    district: Option<&str>,
+    at_ms: i64,
+) -> Result<Week, SqlError> {
+    let sums = week_sums(tx, p, week, district)?;
+    let end = week_end_ms(week);
+    let complete = end <= at_ms;
+    let evaluated_at = end.min(at_ms);
+    let mut overdue_by_category = BTreeMap::new();
+    let mut overdue_by_body = BTreeMap::new();
+    // Obligations closed after the week's end were counted when they closed; a week still
+    // running has none of those yet.
+    if complete {
+        for count in by_key(&sums, metric::OVERDUE_BY_CATEGORY) {
+            *overdue_by_category.entry(count.key).or_insert(0) += count.n;
+        }
+        for count in by_key(&sums, metric::OVERDUE_BY_BODY) {
+            *overdue_by_body.entry(count.key).or_insert(0) += count.n;
+        }
+    }
+    for (category, body, n) in open_overdue(tx, p, evaluated_at, district)? {
+        *overdue_by_category.entry(category).or_insert(0) += n;
+        *overdue_by_body.entry(body).or_insert(0) += n;
+    }
+    let received = total(&sums, metric::RECEIVED);
+    let closed = total(&sums, metric::CLOSED);
+    let open_at_start = open_at_start(tx, p, week, district)?;
+    let workload = open_at_start + received;
+    let figures = WeekFigures {
+        received,
+        received_linked: total(&sums, metric::RECEIVED_LINKED),
+        transferred_on_time: total(&sums, metric::TRANSFERRED_ON_TIME),
+        transferred_late: total(&sums, metric::TRANSFERRED_LATE),
+        urgent_notified_on_time: total(&sums, metric::URGENT_ON_TIME),
+        urgent_notified_late: total(&sums, metric::URGENT_LATE),
+        closed,
+        closed_late: total(&sums, metric::CLOSED_LATE),
+        reopened: total(&sums, metric::REOPENED),
+        open_at_start,
+        closure_rate_bp: (workload > 0).then(|| closed * 10_000 / workload),
+        open_overdue: overdue_by_body.values().sum(),
+        escalations: total(&sums, metric::ESCALATED),
+        returns: total(&sums, metric::RETURNED),
+    };
+    Ok(Week { figures, sums, overdue_by_category, overdue_by_body, evaluated_at })
+}
+
+/// The REG-3 summary of the week containing `week_start` (any day names its week; the
+/// Monday is meant) for `district`, or for all districts when `None`. `at` is the evaluation
+/// instant (the API passes now): a week not yet over is counted as it stands then.
+/// `prefix` is the live generation's table prefix.
+pub fn week(
+    tx: &mut dyn SqlTx,
+    prefix: &str,
+    week_start: NaiveDate,
+    district: Option<&str>,
+    at: DateTime<FixedOffset>,
+) -> Result<WeeklySummary, SqlError> {
+    let week_start = monday(week_start);
+    let at_ms = at.timestamp_millis();
+    let current = load_week(tx, prefix, week_start, district, at_ms)?;
+    let previous = load_week(tx, prefix, week_start - TimeDelta::days(7), district, at_ms)?;
+    let sums = &current.sums;
+
+    let mut top_companies = Vec::new();
+    for count in by_key(sums, metric::BY_COMPANY).into_iter().take(TOP) {
+        let rows = tx.query(
+            &format!("SELECT name FROM {prefix}companies WHERE uscc = $1"),
+            &[Value::text(count.key.as_str())],
+        )?;
+        let name = rows.first().map(|row| text(&row[0])).unwrap_or_default();
+        top_companies.push(CompanyCount { uscc: count.key, name, received: count.n });
+    }
+    let mut difficulties: Vec<Count> = current
+        .overdue_by_category
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(key, n)| Count { key: key.clone(), n: *n })
+        .collect();
+    difficulties.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.key.cmp(&b.key)));
+    difficulties.truncate(TOP);
+    let mut blockages: BTreeMap<String, Blockage> = BTreeMap::new();
+    for (body, n) in &current.overdue_by_body {
+        blockages
+            .entry(body.clone())
+            .or_insert_with(|| Blockage { body: body.clone(), overdue: 0, returns: 0 })
+            .overdue += n;
+    }
+    for count in by_key(sums, metric::RETURNED) {
+        blockages
+            .entry(count.key.clone())
+            .or_insert_with(|| Blockage { body: count.key, overdue: 0, returns: 0 })
+            .returns += count.n;
+    }
+    let mut blockages: Vec<Blockage> =
+        blockages.into_values().filter(|blockage| blockage.overdue + blockage.returns > 0).collect();
+    blockages.sort_by(|a, b| (b.overdue + b.returns).cmp(&(a.overdue + a.returns)).then_with(|| a.body.cmp(&b.body)));
+    blockages.truncate(TOP);
+
+    let end = week_end_ms(week_start);
+    Ok(WeeklySummary {
+        week_start,
+        week_end: instant(end),
+        district: district.map(str::to_owned),
+        evaluated_at: instant(current.evaluated_at),
+        complete: end <= at_ms,
+        change: FigureChange::between(&current.figures, &previous.figures),
+        received_by_channel: by_key(sums, metric::BY_CHANNEL),
+        received_by_category: by_key(sums, metric::BY_CATEGORY),
+        received_by_body: by_key(sums, metric::BY_BODY),
+        escalations_by_level: by_key(sums, metric::ESCALATED),
+        top_companies,
+        difficulties,
+        blockages,
+        anchor: anchor(tx, prefix, week_start, at)?,
+        figures: current.figures,
+        previous: previous.figures,
+    })
+}
+
+/// The history anchor at the end of the week containing `week_start`: the anchor after the
+/// last event recorded before Sunday 24:00; none when no event was recorded by then.
+pub fn anchor(
+    tx: &mut dyn SqlTx,
+    prefix: &str,
+    week_start: NaiveDate,
+    at: DateTime<FixedOffset>,
+) -> Result<Option<HistoryAnchor>, SqlError> {
+    let week = Value::text(week_text(monday(week_start)));
+    let rows = tx.query(
+        &format!("SELECT position, events, anchor FROM {prefix}anchors WHERE week <= $1 ORDER BY week DESC LIMIT 1"),
+        std::slice::from_ref(&week),
+    )?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    let later = tx.query(&format!("SELECT COUNT(*) FROM {prefix}anchors WHERE week > $1"), &[week])?;
+    let recorded_after = later.first().and_then(|row| row[0].as_i64()).unwrap_or(0) > 0;
+    Ok(Some(HistoryAnchor {
+        position: row[0].as_i64().unwrap_or(0) as u64,
+        events: row[1].as_i64().unwrap_or(0) as u64,
+        sha256: text(&row[2]),
+        settled: recorded_after || week_end_ms(monday(week_start)) <= at.timestamp_millis(),
+    }))
+}
+
+/// The weeks on record, newest first: those with any lead activity in `district`, or for all
+/// districts also those in which any event was recorded.
+pub fn weeks(tx: &mut dyn SqlTx, prefix: &str, district: Option<&str>) -> Result<Vec<NaiveDate>, SqlError> {
+    let rows = match district {
+        Some(district) => tx.query(
+            &format!("SELECT DISTINCT week FROM {prefix}counters WHERE district = $1"),
+            &[Value::text(district)],
+        )?,
+        None => tx.query(&format!("SELECT week FROM {prefix}counters UNION SELECT week FROM {prefix}anchors"), &[])?,
+    };
+    let mut weeks: Vec<NaiveDate> = rows.iter().filter_map(|row| row[0].as_str()?.parse().ok()).collect();
+    weeks.sort_unstable_by(|a, b| b.cmp(a));
+    weeks.dedup();
+    Ok(weeks)
+}
