@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod read;
 mod convert;
 mod services;
 pub mod status;

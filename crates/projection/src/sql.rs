@@ -269,11 +269,24 @@ impl SqlConnection {
 
 struct SqliteTx<'a>(&'a rusqlite::Transaction<'a>);
 
+/// Parameter names `$1` to `$32`, so binding allocates nothing for the usual statements.
+const PARAMETER_NAMES: [&str; 32] = [
+    "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14", "$15", "$16", "$17",
+    "$18", "$19", "$20", "$21", "$22", "$23", "$24", "$25", "$26", "$27", "$28", "$29", "$30", "$31", "$32",
+];
+
 fn bind_sqlite(statement: &mut rusqlite::CachedStatement<'_>, params: &[Value]) -> Result<(), SqlError> {
     for (index, value) in params.iter().enumerate() {
-        let name = format!("${}", index + 1);
+        let longer;
+        let name = match PARAMETER_NAMES.get(index) {
+            Some(name) => *name,
+            None => {
+                longer = format!("${}", index + 1);
+                &longer
+            }
+        };
         // A statement need not use every parameter; one it does not use is skipped.
-        let Some(position) = statement.parameter_index(&name)? else { continue };
+        let Some(position) = statement.parameter_index(name)? else { continue };
         match value {
             Value::Int(value) => statement.raw_bind_parameter(position, value)?,
             Value::Text(value) => statement.raw_bind_parameter(position, value)?,

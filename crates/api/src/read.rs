@@ -1,0 +1,134 @@
+//! Access to the read models for queries: a small pool of read connections per read model,
+//! every query in one read transaction on the live generation (so it never sees a half-built
+//! one), run off the async threads; and replays to a past instant for `as_of` queries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tonic::Status;
+use tousu_projection::replay::{REPLAY_PREFIX, replay};
+use tousu_projection::{ReadModel, ReadStoreAddress, SourceFactory, SqlConnection, SqlError, SqlTx, Supervisor, meta};
+
+/// Connections kept per read model.
+const POOL: usize = 8;
+
+/// The read models a server queries.
+pub struct ReadModels {
+    address: ReadStoreAddress,
+    models: Vec<Arc<dyn ReadModel>>,
+    pools: HashMap<&'static str, Mutex<Vec<SqlConnection>>>,
+    supervisor: Option<Arc<Supervisor>>,
+    log: SourceFactory,
+}
+
+fn unavailable(name: &str, error: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("read model {name} is not available: {error}"))
+}
+
+impl ReadModels {
+    /// Access to `models` in the read store at `address`; `log` serves `as_of` replays, and the
+    /// supervisor (when the workers run in this process) lets a query wait for a recent write.
+    pub fn new(
+        address: ReadStoreAddress,
+        models: Vec<Arc<dyn ReadModel>>,
+        supervisor: Option<Arc<Supervisor>>,
+        log: SourceFactory,
+    ) -> ReadModels {
+        let pools = models.iter().map(|model| (model.name(), Mutex::new(Vec::new()))).collect();
+        ReadModels { address, models, pools, supervisor, log }
+    }
+
+    /// The read model called `name`.
+    pub fn model(&self, name: &str) -> Option<Arc<dyn ReadModel>> {
+        self.models.iter().find(|model| model.name() == name).cloned()
+    }
+
+    fn take(&self, name: &'static str) -> Result<SqlConnection, Status> {
+        let pooled = self.pools.get(name).and_then(|pool| pool.lock().unwrap_or_else(|p| p.into_inner()).pop());
+        match pooled {
+            Some(connection) => Ok(connection),
+            None => self.address.connect(name).map_err(|error| unavailable(name, error)),
+        }
+    }
+
+    fn give_back(&self, name: &'static str, connection: SqlConnection) {
+        if let Some(pool) = self.pools.get(name) {
+            let mut pool = pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < POOL {
+                pool.push(connection);
+            }
+        }
+    }
+
+    /// Waits, at most `timeout`, until the read model has applied the log up to `position`:
+    /// a client that just wrote sees its write. Without in-process workers it does not wait.
+    pub async fn wait_for(&self, name: &str, position: u64, timeout: Duration) {
+        let Some(supervisor) = &self.supervisor else { return };
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            let caught_up = supervisor
+                .status()
+                .iter()
+                .find(|status| status.name == name)
+                .is_some_and(|status| status.checkpoint.position >= position);
+            if caught_up {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Runs `query` on the live generation of read model `name`, in one read transaction.
+    pub async fn query<T: Send + 'static>(
+        self: &Arc<Self>,
+        name: &'static str,
+        query: impl FnOnce(&mut dyn SqlTx, &str) -> Result<T, SqlError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = this.take(name)?;
+            let result = connection.read(|tx| -> Result<Result<T, Status>, SqlError> {
+                match meta::live_prefix(tx, name)? {
+                    Some(prefix) => Ok(Ok(query(tx, &prefix)?)),
+                    None => Ok(Err(Status::unavailable(format!(
+                        "read model {name} is being built for the first time; try again shortly"
+                    )))),
+                }
+            });
+            match result {
+                Ok(answer) => {
+                    this.give_back(name, connection);
+                    answer
+                }
+                Err(error) => Err(unavailable(name, error)),
+            }
+        })
+        .await
+        .map_err(|error| Status::internal(format!("query task failed: {error}")))?
+    }
+
+    /// Runs `query` on read model `name` as it stood at `until`, replayed from the log into
+    /// memory (slow: it reads the log from the start up to `until`).
+    pub async fn query_as_of<T: Send + 'static>(
+        self: &Arc<Self>,
+        name: &'static str,
+        until: DateTime<Utc>,
+        query: impl FnOnce(&mut dyn SqlTx, &str) -> Result<T, SqlError> + Send + 'static,
+    ) -> Result<T, Status> {
+        let model = self.model(name).ok_or_else(|| Status::not_found(format!("no read model {name}")))?;
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut source = log(0).map_err(|error| Status::unavailable(error.to_string()))?;
+            let replayed = replay(model.as_ref(), source.as_mut(), until)
+                .map_err(|error| Status::internal(format!("replay of {name} failed: {error}")))?;
+            let mut connection = replayed.connection;
+            connection
+                .read(|tx| query(tx, REPLAY_PREFIX))
+                .map_err(|error| Status::internal(format!("query of the replayed {name} failed: {error}")))
+        })
+        .await
+        .map_err(|error| Status::internal(format!("replay task failed: {error}")))?
+    }
+}
