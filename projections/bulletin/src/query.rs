@@ -1,0 +1,128 @@
+//! The monthly bulletin (PUB-1): every company with something to report in a calendar month
+//! (Asia/Shanghai), its record and the verdict of `reporting::bulletin_verdict` under the
+//! policy's `[bulletin]` criteria.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, TimeDelta};
+use tousu_domain::calendar::{Calendar, shanghai};
+use tousu_domain::policy::Policy;
+use tousu_domain::reporting::{BulletinVerdict, CompanyMonth, bulletin_verdict};
+use tousu_projection::{SqlError, SqlTx, Value};
+
+use crate::{bad_value, instant, millis, month_key_of};
+
+/// One company in a month's bulletin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulletinEntry {
+    /// The company's 统一社会信用代码.
+    pub company: String,
+    /// Its name, as its latest lead gives it.
+    pub company_name: String,
+    /// The first day of the month.
+    pub month: NaiveDate,
+    /// What the bulletin weighs.
+    pub record: CompanyMonth,
+    /// Praise, criticism (with the reasons) or neither.
+    pub verdict: BulletinVerdict,
+}
+
+/// The bulletin of the calendar month starting on `month_start` (any day of the month names
+/// it): each company with a closure, a registration, a refusal, a dissatisfied follow-up or a
+/// lead open past its deadline at the month's end; criticised companies first, then praised,
+/// then the others, each group by company code.
+///
+/// "At the month's end" is the last instant of its last day (Shanghai): a deadline open then
+/// and due before it counts, late by the calendar days from the date of its due instant
+/// through the month's last day (as `Calendar::calendar_days_late` counts them).
+pub fn month(
+    tx: &mut dyn SqlTx,
+    prefix: &str,
+    month_start: NaiveDate,
+    policy: &Policy,
+    calendar: &Calendar,
+) -> Result<Vec<BulletinEntry>, SqlError> {
+    let first = month_start.with_day(1).unwrap_or(month_start);
+    let key = month_key_of(first);
+    let next = first.checked_add_months(Months::new(1)).unwrap_or(first + Days::new(31));
+    let end = start_of_day(next)? - TimeDelta::milliseconds(1);
+
+    let mut records: BTreeMap<String, (String, CompanyMonth)> = BTreeMap::new();
+    let rows = tx.query(
+        &format!(
+            "SELECT m.company, c.name, m.closed, m.closed_on_time, m.refusals, m.dissatisfied
+             FROM {prefix}months m LEFT JOIN {prefix}companies c ON c.uscc = m.company WHERE m.month = $1"
+        ),
+        &[Value::int(key)],
+    )?;
+    for row in rows {
+        let record = entry(&mut records, &row[0], &row[1])?;
+        record.closed = read_u32(&row[2], "closed")?;
+        record.closed_on_time = read_u32(&row[3], "closed_on_time")?;
+        record.refusals = read_u32(&row[4], "refusals")?;
+        record.dissatisfied = read_u32(&row[5], "dissatisfied")?;
+    }
+    let rows = tx.query(
+        &format!(
+            "SELECT p.company, MIN(c.name), CAST(COUNT(*) AS BIGINT)
+             FROM {prefix}complainants p LEFT JOIN {prefix}companies c ON c.uscc = p.company
+             WHERE p.month = $1 GROUP BY p.company"
+        ),
+        &[Value::int(key)],
+    )?;
+    for row in rows {
+        entry(&mut records, &row[0], &row[1])?.complainants = read_u32(&row[2], "complainants")?;
+    }
+    let rows = tx.query(
+        &format!(
+            "SELECT l.company, MIN(c.name), MIN(d.due)
+             FROM {prefix}deadlines d JOIN {prefix}leads l ON l.lead = d.lead
+             LEFT JOIN {prefix}companies c ON c.uscc = l.company
+             WHERE d.closed_at > $1 AND d.opened_at <= $1 AND d.due < $1 GROUP BY l.company"
+        ),
+        &[Value::int(millis(end))],
+    )?;
+    for row in rows {
+        let due = instant(row[2].as_i64().ok_or_else(|| bad_value("due", &format!("{:?}", row[2])))?)?;
+        // Calendar days need no calendar data, so this does not fail.
+        let late = calendar.calendar_days_late(due, end).unwrap_or(u32::MAX);
+        entry(&mut records, &row[0], &row[1])?.longest_overdue_days = late;
+    }
+
+    let mut entries: Vec<BulletinEntry> = records
+        .into_iter()
+        .map(|(company, (company_name, record))| {
+            let verdict = bulletin_verdict(&record, &policy.bulletin);
+            BulletinEntry { company, company_name, month: first, record, verdict }
+        })
+        .collect();
+    let rank = |verdict: &BulletinVerdict| match verdict {
+        BulletinVerdict::Criticise(_) => 0,
+        BulletinVerdict::Praise(_) => 1,
+        BulletinVerdict::Neither => 2,
+    };
+    entries.sort_by(|a, b| rank(&a.verdict).cmp(&rank(&b.verdict)).then_with(|| a.company.cmp(&b.company)));
+    Ok(entries)
+}
+
+fn entry<'a>(
+    records: &'a mut BTreeMap<String, (String, CompanyMonth)>,
+    company: &Value,
+    name: &Value,
+) -> Result<&'a mut CompanyMonth, SqlError> {
+    let company = company.as_str().ok_or_else(|| bad_value("company", &format!("{company:?}")))?;
+    let (_, record) = records
+        .entry(company.to_owned())
+        .or_insert_with(|| (name.as_str().unwrap_or_default().to_owned(), CompanyMonth::default()));
+    Ok(record)
+}
+
+fn start_of_day(date: NaiveDate) -> Result<DateTime<FixedOffset>, SqlError> {
+    date.and_hms_opt(0, 0, 0)
+        .and_then(|midnight| midnight.and_local_timezone(shanghai()).single())
+        .ok_or_else(|| bad_value("month", &date.to_string()))
+}
+
+fn read_u32(value: &Value, column: &str) -> Result<u32, SqlError> {
+    value.as_i64().and_then(|value| u32::try_from(value).ok()).ok_or_else(|| bad_value(column, &format!("{value:?}")))
+}

@@ -1,0 +1,195 @@
+//! Applies events to the `bulletin` tables (PUB-1).
+//!
+//! - A registration records the lead's company, the company's name, and the complainant for
+//!   the month of registration.
+//! - A closure — the signature of a body other than 住建, or the countersignature of a
+//!   matter 住建 handles (HDL-3) — counts for the month of its instant, on time when it is at
+//!   or before the due instant of the handling deadline it meets (HDL-1 `general-close` or
+//!   HDL-2 `major-resolve`; an urgent matter has none and is on time).
+//! - A dissatisfied 12345 follow-up (HDL-4) and a refusal to rectify (GRD-2, on the company's
+//!   stream) count for the month of their instant.
+//! - Every lead deadline is kept while open, and after it closes if it closed late.
+//!
+//! The writer keeps no state between batches.
+
+use chrono::{DateTime, FixedOffset};
+use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Registration, Satisfaction};
+use tousu_domain::deadline::DeadlineKind;
+use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
+use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
+use tousu_projection::{ModelWriter, Payload, ProjectedEvent, ProjectionError, SqlError, SqlTx, Value};
+
+use crate::{OPEN, millis, month_key};
+
+/// The writer of one generation of `bulletin`.
+#[derive(Debug)]
+pub struct BulletinWriter {
+    insert_lead: String,
+    upsert_company: String,
+    insert_complainant: String,
+    open_deadline: String,
+    drop_met_deadline: String,
+    close_deadline: String,
+    handling_due: String,
+    count_for_lead: String,
+    count_refusal: String,
+}
+
+impl BulletinWriter {
+    /// A writer for the tables under `prefix`.
+    pub fn new(prefix: &str) -> BulletinWriter {
+        let p = prefix;
+        BulletinWriter {
+            insert_lead: format!(
+                "INSERT INTO {p}leads (lead, company) VALUES ($1, $2)
+                 ON CONFLICT (lead) DO UPDATE SET company = excluded.company"
+            ),
+            upsert_company: format!(
+                "INSERT INTO {p}companies (uscc, name) VALUES ($1, $2)
+                 ON CONFLICT (uscc) DO UPDATE SET name = excluded.name"
+            ),
+            insert_complainant: format!(
+                "INSERT INTO {p}complainants (company, month, who) VALUES ($1, $2, $3)
+                 ON CONFLICT (company, month, who) DO NOTHING"
+            ),
+            open_deadline: format!(
+                "INSERT INTO {p}deadlines (lead, seq, kind, due, opened_at, closed_at) VALUES ($1, $2, $3, $4, $5, {OPEN})
+                 ON CONFLICT (lead, seq) DO UPDATE SET kind = excluded.kind, due = excluded.due,
+                 opened_at = excluded.opened_at, closed_at = {OPEN}"
+            ),
+            drop_met_deadline: format!("DELETE FROM {p}deadlines WHERE lead = $1 AND seq = $2 AND due >= $3"),
+            close_deadline: format!("UPDATE {p}deadlines SET closed_at = $3 WHERE lead = $1 AND seq = $2"),
+            // By the primary key alone: with a condition on `closed_at` as well, the planner
+            // may pick the `closed_at` index and walk every open deadline.
+            handling_due: format!("SELECT kind, due, closed_at FROM {p}deadlines WHERE lead = $1"),
+            count_for_lead: format!(
+                "INSERT INTO {p}months (company, month, closed, closed_on_time, refusals, dissatisfied)
+                 SELECT company, CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT), 0, CAST($5 AS BIGINT)
+                 FROM {p}leads WHERE lead = $1
+                 ON CONFLICT (company, month) DO UPDATE SET closed = {p}months.closed + excluded.closed,
+                 closed_on_time = {p}months.closed_on_time + excluded.closed_on_time,
+                 dissatisfied = {p}months.dissatisfied + excluded.dissatisfied"
+            ),
+            count_refusal: format!(
+                "INSERT INTO {p}months (company, month, closed, closed_on_time, refusals, dissatisfied)
+                 VALUES ($1, $2, 0, 0, 1, 0)
+                 ON CONFLICT (company, month) DO UPDATE SET refusals = {p}months.refusals + 1"
+            ),
+        }
+    }
+
+    fn apply_lead(&self, tx: &mut dyn SqlTx, lead: &ComplaintId, event: &ComplaintEvent) -> Result<(), SqlError> {
+        let id = Value::text(lead.as_str());
+        match &event.fact {
+            ComplaintFact::Registered { registration, complainant_key, .. } => {
+                let who = complainant_key.as_ref().map_or_else(|| anonymous(lead), |key| key.as_str().to_owned());
+                self.register(tx, &id, registration, event.at, who)?;
+            }
+            ComplaintFact::SplitFrom { parent, registration, complainant_key, registered_at, .. } => {
+                let who = complainant_key.as_ref().map_or_else(|| anonymous(parent), |key| key.as_str().to_owned());
+                self.register(tx, &id, registration, *registered_at, who)?;
+            }
+            // HDL-3: a matter 住建 handles directly closes with the countersignature.
+            ComplaintFact::ClosureSigned { body, .. } if *body == BodyCode::ZJ => {}
+            ComplaintFact::ClosureSigned { .. } | ComplaintFact::ClosureCountersigned { .. } => {
+                // Before the event's closings: the handling deadline it meets is still open.
+                let rows = tx.query(&self.handling_due, std::slice::from_ref(&id))?;
+                let handling = [DeadlineKind::GeneralClose.as_str(), DeadlineKind::MajorResolve.as_str()];
+                let due = rows
+                    .iter()
+                    .filter(|row| row[0].as_str().is_some_and(|kind| handling.contains(&kind)))
+                    .filter(|row| row[2].as_i64() == Some(OPEN))
+                    .filter_map(|row| row[1].as_i64())
+                    .min();
+                let on_time = due.is_none_or(|due| millis(event.at) <= due);
+                self.count(tx, &id, event.at, 1, i64::from(on_time), 0)?;
+            }
+            ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. } => {
+                self.count(tx, &id, event.at, 0, 0, 1)?;
+            }
+            _ => {}
+        }
+        let at = Value::int(millis(event.at));
+        for closure in &event.closes {
+            let key = [id.clone(), Value::int(i64::from(closure.seq)), at.clone()];
+            tx.execute(&self.drop_met_deadline, &key)?;
+            tx.execute(&self.close_deadline, &key)?;
+        }
+        for deadline in &event.opens {
+            tx.execute(
+                &self.open_deadline,
+                &[
+                    id.clone(),
+                    Value::int(i64::from(deadline.seq)),
+                    Value::text(deadline.kind.as_str()),
+                    Value::int(millis(deadline.due)),
+                    at.clone(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn register(
+        &self,
+        tx: &mut dyn SqlTx,
+        id: &Value,
+        registration: &Registration,
+        registered_at: DateTime<FixedOffset>,
+        who: String,
+    ) -> Result<(), SqlError> {
+        let company = Value::text(registration.company.uscc.as_str());
+        tx.execute(&self.insert_lead, &[id.clone(), company.clone()])?;
+        tx.execute(&self.upsert_company, &[company.clone(), Value::text(registration.company.name.as_str())])?;
+        tx.execute(&self.insert_complainant, &[company, Value::int(month_key(registered_at)), Value::text(who)])?;
+        Ok(())
+    }
+
+    fn count(
+        &self,
+        tx: &mut dyn SqlTx,
+        id: &Value,
+        at: DateTime<FixedOffset>,
+        closed: i64,
+        closed_on_time: i64,
+        dissatisfied: i64,
+    ) -> Result<(), SqlError> {
+        tx.execute(
+            &self.count_for_lead,
+            &[
+                id.clone(),
+                Value::int(month_key(at)),
+                Value::int(closed),
+                Value::int(closed_on_time),
+                Value::int(dissatisfied),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn apply_company(&self, tx: &mut dyn SqlTx, uscc: &Uscc, event: &EnterpriseEvent) -> Result<(), SqlError> {
+        if let EnterpriseFact::RectificationRefused { .. } = &event.fact {
+            tx.execute(&self.count_refusal, &[Value::text(uscc.as_str()), Value::int(month_key(event.at))])?;
+        }
+        Ok(())
+    }
+}
+
+/// The complainant of an anonymous complaint: the complaint itself, so its linked leads count
+/// once (interpretation 2).
+fn anonymous(complaint: &ComplaintId) -> String {
+    format!("anonymous:{complaint}")
+}
+
+impl ModelWriter for BulletinWriter {
+    fn apply(&mut self, tx: &mut dyn SqlTx, events: &[ProjectedEvent]) -> Result<(), ProjectionError> {
+        for event in events {
+            match &event.payload {
+                Payload::Complaint { lead, event: complaint } => self.apply_lead(tx, lead, complaint)?,
+                Payload::Enterprise { uscc, event: company } => self.apply_company(tx, uscc, company)?,
+                Payload::Other => {}
+            }
+        }
+        Ok(())
+    }
+}

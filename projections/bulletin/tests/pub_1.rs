@@ -1,0 +1,354 @@
+//! PUB-1 on the `bulletin` read model: a month's record per company worked out by hand on
+//! scenario events, and the verdicts of the written criteria — praised, criticised with its
+//! reasons, neither — at their edges (30 days overdue against 29; 3 closures of which 2 on
+//! time); the month boundary of interpretation 10; and the same bulletin from PostgreSQL.
+
+mod common;
+
+use chrono::NaiveDate;
+use common::*;
+use tousu_domain::calendar::Period;
+use tousu_domain::complaint::{
+    Channel, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding, Satisfaction,
+};
+use tousu_domain::deadline::{Deadline, DeadlineKind, DueBasis};
+use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
+use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
+use tousu_domain::reporting::{BulletinReason, BulletinVerdict, CompanyMonth};
+use tousu_read_bulletin::{BulletinEntry, BulletinModel, month};
+
+const NEITHER: Where = Where {
+    company: "91350100M000300Y4J",
+    company_name: "安泰物业有限公司",
+    community: "安泰新村",
+    district: "晋安区",
+    street: "茶园街道",
+};
+
+const DRAGGED: Where = Where {
+    company: "91350100M000400Y4A",
+    company_name: "久拖物业有限公司",
+    community: "东湖花园",
+    district: "晋安区",
+    street: "鼓山镇",
+};
+
+const ALMOST: Where = Where {
+    company: "91350100M000500Y42",
+    company_name: "差一天物业有限公司",
+    community: "西湖小区",
+    district: "鼓楼区",
+    street: "西湖街道",
+};
+
+fn feedback(recipient: FeedbackRecipient) -> ComplaintCommand {
+    ComplaintCommand::GiveFeedback { recipient, content: "已整改".to_owned() }
+}
+
+/// A general 市场监管 lead registered, transferred and accepted at `registered`, and closed
+/// (finding, feedback, signature) at `closed`.
+#[allow(clippy::too_many_arguments)]
+fn closed_lead(
+    world: &World,
+    log: &mut Log,
+    id: &str,
+    place: &Where,
+    complainant: (&str, &str),
+    channel: Channel,
+    registered: &str,
+    closed: &str,
+) -> Lead {
+    let sj = handler(BodyCode::SJ);
+    let registration = registration(channel, named(complainant.0, complainant.1), place, registered);
+    let mut lead = Lead::register(world, log, id, registered, registration);
+    lead.classify(world, log, registered, "SJ-3-1", Complexity::General);
+    lead.transfer(world, log, registered, BodyCode::SJ);
+    lead.given(world, log, &sj, registered, ComplaintCommand::Accept);
+    let finding = ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "属实".into() };
+    lead.given(world, log, &sj, registered, finding);
+    lead.given(world, log, &sj, registered, feedback(FeedbackRecipient::Complainant));
+    if channel == Channel::Hotline12345 {
+        lead.given(world, log, &sj, registered, feedback(FeedbackRecipient::Hotline12345));
+    }
+    lead.given(world, log, &sj, closed, ComplaintCommand::SignClosure { opinion: "同意办结".into() });
+    lead
+}
+
+/// A registration made by hand with one transfer deadline due at `due`, never met.
+fn stalled(log: &mut Log, id: &str, place: &Where, registered: &str, due: &str) {
+    let lead: ComplaintId = id.parse().expect("valid id");
+    let event = ComplaintEvent {
+        at: at(registered),
+        fact: ComplaintFact::Registered {
+            id: lead.clone(),
+            registration: registration(Channel::Hotline, named("赵敏", "13700000000"), place, registered),
+            complainant_key: None,
+        },
+        opens: vec![Deadline {
+            seq: 0,
+            kind: DeadlineKind::Transfer,
+            rule: DeadlineKind::Transfer.rule(),
+            body: BodyCode::ZJ,
+            community: None,
+            basis: DueBasis::Period { start: at(registered), period: Period::WorkingDays(7) },
+            due: at(due),
+        }],
+        closes: Vec::new(),
+    };
+    log.push_lead(&lead, &[event]);
+}
+
+/// October 2026, company by company:
+///
+/// - 榕城 (`GULOU`): 3 leads from 2 complainants, all closed within HDL-1's 7 days: praised.
+/// - 闽江 (`TAIJIANG`): 2 12345 leads closed on time and followed up dissatisfied, and a
+///   refusal to rectify: criticised for both.
+/// - 安泰 (`NEITHER`): 3 leads from one complainant, one closed after its deadline: 2 of 3
+///   on time is under 95 %: neither.
+/// - 久拖 (`DRAGGED`): a lead whose transfer was due at 24:00 on 1 October and never made:
+///   30 days late through 31 October: criticised for dragging on.
+/// - 差一天 (`ALMOST`): the same, due a day later: 29 days: neither.
+fn october(world: &World, log: &mut Log) {
+    let wang = ("王芳", "13812345678");
+    let li = ("李雷", "13900000000");
+    closed_lead(
+        world,
+        log,
+        "A-1",
+        &GULOU,
+        wang,
+        Channel::Hotline,
+        "2026-10-08T09:00:00+08:00",
+        "2026-10-09T10:00:00+08:00",
+    );
+    closed_lead(
+        world,
+        log,
+        "A-2",
+        &GULOU,
+        wang,
+        Channel::Hotline,
+        "2026-10-08T10:00:00+08:00",
+        "2026-10-12T10:00:00+08:00",
+    );
+    closed_lead(
+        world,
+        log,
+        "A-3",
+        &GULOU,
+        li,
+        Channel::Mailbox,
+        "2026-10-09T09:00:00+08:00",
+        "2026-10-14T10:00:00+08:00",
+    );
+
+    let hotline = Channel::Hotline12345;
+    let mut b1 = closed_lead(
+        world,
+        log,
+        "B-1",
+        &TAIJIANG,
+        wang,
+        hotline,
+        "2026-10-08T09:00:00+08:00",
+        "2026-10-09T10:00:00+08:00",
+    );
+    let mut b2 = closed_lead(
+        world,
+        log,
+        "B-2",
+        &TAIJIANG,
+        li,
+        hotline,
+        "2026-10-08T09:30:00+08:00",
+        "2026-10-09T11:00:00+08:00",
+    );
+    let dissatisfied = || ComplaintCommand::RecordSatisfaction {
+        satisfaction: Satisfaction::Dissatisfied,
+        comment: "未修好".into(),
+    };
+    b1.given(world, log, &hotline_12345(), "2026-10-20T09:00:00+08:00", dissatisfied());
+    b2.given(world, log, &hotline_12345(), "2026-10-21T09:00:00+08:00", dissatisfied());
+    let uscc: Uscc = TAIJIANG.company.parse().expect("valid code");
+    let refusal = EnterpriseEvent {
+        at: at("2026-10-15T09:00:00+08:00"),
+        fact: EnterpriseFact::RectificationRefused {
+            community: TAIJIANG.community.into(), detail: "拒不整改".into()
+        },
+        opens: Vec::new(),
+        closes: Vec::new(),
+    };
+    log.push_company(&uscc, &[refusal]);
+
+    let zhao = ("赵敏", "13700000000");
+    closed_lead(
+        world,
+        log,
+        "N-1",
+        &NEITHER,
+        zhao,
+        Channel::Hotline,
+        "2026-10-08T09:00:00+08:00",
+        "2026-10-09T10:00:00+08:00",
+    );
+    closed_lead(
+        world,
+        log,
+        "N-2",
+        &NEITHER,
+        zhao,
+        Channel::Hotline,
+        "2026-10-08T10:00:00+08:00",
+        "2026-10-15T23:59:59+08:00",
+    );
+    // Due at 24:00 on 15 October; signed on the 19th.
+    closed_lead(
+        world,
+        log,
+        "N-3",
+        &NEITHER,
+        zhao,
+        Channel::Hotline,
+        "2026-10-08T11:00:00+08:00",
+        "2026-10-19T10:00:00+08:00",
+    );
+
+    stalled(log, "D-1", &DRAGGED, "2026-09-20T10:00:00+08:00", "2026-10-02T00:00:00+08:00");
+    stalled(log, "E-1", &ALMOST, "2026-09-20T10:00:00+08:00", "2026-10-03T00:00:00+08:00");
+}
+
+fn bulletin(store: &mut Store, world: &World, first_day: (i32, u32, u32)) -> Vec<BulletinEntry> {
+    let prefix = store.prefix.clone();
+    let date = NaiveDate::from_ymd_opt(first_day.0, first_day.1, first_day.2).expect("valid date");
+    store.read(|tx| month(tx, &prefix, date, &world.policy, &world.calendar))
+}
+
+fn of<'a>(entries: &'a [BulletinEntry], place: &Where) -> &'a BulletinEntry {
+    entries.iter().find(|entry| entry.company == place.company).unwrap_or_else(|| panic!("{} listed", place.company))
+}
+
+fn record(
+    closed: u32,
+    on_time: u32,
+    complainants: u32,
+    refusals: u32,
+    dissatisfied: u32,
+    overdue: u32,
+) -> CompanyMonth {
+    CompanyMonth {
+        closed,
+        closed_on_time: on_time,
+        complainants,
+        refusals,
+        dissatisfied,
+        longest_overdue_days: overdue,
+    }
+}
+
+#[test]
+fn pub_1_the_month_praises_criticises_with_reasons_and_passes_over_the_rest() {
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    october(&world, &mut log);
+    store.catch_up(&log);
+    let entries = bulletin(&mut store, &world, (2026, 10, 1));
+
+    let praised = of(&entries, &GULOU);
+    assert_eq!(praised.record, record(3, 3, 2, 0, 0, 0));
+    assert_eq!(
+        praised.verdict,
+        BulletinVerdict::Praise(vec![BulletinReason::HandledPromptly, BulletinReason::FewComplaints])
+    );
+    assert_eq!(praised.company_name, "榕城物业服务有限公司");
+    assert_eq!(praised.month, NaiveDate::from_ymd_opt(2026, 10, 1).expect("valid date"));
+
+    // The reopened leads run a fresh HDL-1 period from the 20th and 21st: 4 and 3 days late
+    // at the month's end.
+    let criticised = of(&entries, &TAIJIANG);
+    assert_eq!(criticised.record, record(2, 2, 2, 1, 2, 4));
+    assert_eq!(
+        criticised.verdict,
+        BulletinVerdict::Criticise(vec![BulletinReason::RefusedRectification, BulletinReason::IneffectiveMeasures])
+    );
+
+    let neither = of(&entries, &NEITHER);
+    assert_eq!(neither.record, record(3, 2, 1, 0, 0, 0));
+    assert_eq!(neither.verdict, BulletinVerdict::Neither);
+
+    let dragged = of(&entries, &DRAGGED);
+    assert_eq!(dragged.record, record(0, 0, 0, 0, 0, 30));
+    assert_eq!(dragged.verdict, BulletinVerdict::Criticise(vec![BulletinReason::DraggedOn]));
+    let almost = of(&entries, &ALMOST);
+    assert_eq!(almost.record.longest_overdue_days, 29);
+    assert_eq!(almost.verdict, BulletinVerdict::Neither);
+
+    let order: Vec<_> = entries.iter().map(|entry| entry.company.as_str()).collect();
+    assert_eq!(
+        order,
+        [TAIJIANG.company, DRAGGED.company, GULOU.company, NEITHER.company, ALMOST.company],
+        "criticised first, then praised, then the rest, each by company code"
+    );
+    assert_eq!(bulletin(&mut store, &world, (2026, 10, 17)), entries, "any day names its month");
+}
+
+#[test]
+fn pub_1_a_month_counts_registrations_in_it_and_overdue_leads_through_its_last_day() {
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    october(&world, &mut log);
+    store.catch_up(&log);
+    // September: the stalled leads were registered, nothing was due yet.
+    let september = bulletin(&mut store, &world, (2026, 9, 1));
+    let companies: Vec<_> = september.iter().map(|entry| entry.company.as_str()).collect();
+    assert_eq!(companies, [DRAGGED.company, ALMOST.company]);
+    assert_eq!(of(&september, &DRAGGED).record, record(0, 0, 1, 0, 0, 0));
+    assert_eq!(of(&september, &DRAGGED).verdict, BulletinVerdict::Neither);
+    // November: still open, 2 October through 30 November.
+    let november = bulletin(&mut store, &world, (2026, 11, 1));
+    assert_eq!(of(&november, &DRAGGED).record.longest_overdue_days, 60);
+    assert_eq!(of(&november, &ALMOST).verdict, BulletinVerdict::Criticise(vec![BulletinReason::DraggedOn]));
+    assert!(november.iter().all(|entry| entry.company != GULOU.company), "nothing happened to 榕城 in November");
+}
+
+#[test]
+fn pub_1_interp_10_a_closure_at_23_59_59_on_the_last_day_counts_in_that_month_and_one_at_midnight_in_the_next() {
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    let wang = ("王芳", "13812345678");
+    closed_lead(
+        &world,
+        &mut log,
+        "A-1",
+        &GULOU,
+        wang,
+        Channel::Hotline,
+        "2026-10-26T09:00:00+08:00",
+        "2026-10-31T23:59:59+08:00",
+    );
+    closed_lead(
+        &world,
+        &mut log,
+        "A-2",
+        &GULOU,
+        wang,
+        Channel::Hotline,
+        "2026-10-26T10:00:00+08:00",
+        "2026-11-01T00:00:00+08:00",
+    );
+    store.catch_up(&log);
+    assert_eq!(of(&bulletin(&mut store, &world, (2026, 10, 1)), &GULOU).record, record(1, 1, 1, 0, 0, 0));
+    assert_eq!(of(&bulletin(&mut store, &world, (2026, 11, 1)), &GULOU).record, record(1, 1, 0, 0, 0, 0));
+}
+
+#[test]
+fn pub_1_postgres_gives_the_same_bulletin_as_sqlite() {
+    let world = World::new();
+    let Some(mut postgres) = Store::postgres(&BulletinModel, "pub_1") else { return };
+    let mut sqlite = Store::sqlite(&BulletinModel);
+    let mut log = Log::default();
+    october(&world, &mut log);
+    sqlite.catch_up(&log);
+    postgres.catch_up(&log);
+    for first_day in [(2026, 9, 1), (2026, 10, 1), (2026, 11, 1)] {
+        let expected = bulletin(&mut sqlite, &world, first_day);
+        assert!(!expected.is_empty());
+        assert_eq!(bulletin(&mut postgres, &world, first_day), expected, "{first_day:?}");
+    }
+}

@@ -1,0 +1,142 @@
+//! The `leads` read model: one row per lead for the complaint list of the API (filters on
+//! status, responsible body, category, district, street, company and registration range;
+//! newest first; paged with a total) and the per-body dashboard of DSP-1 (received, open,
+//! closed and overdue leads per body, and per body and district, at an instant).
+//!
+//! A lead's status is derived from each fact exactly as the domain's `complaint::evolve`
+//! derives `Lead::status`; the tests hold the two together on the domain's scenarios.
+//!
+//! Tables (each name after the generation's prefix):
+//!
+//! - `leads`: one row per lead: status, channel, category, responsible body (the handling body,
+//!   else 住建), urgency, complexity, company, place, registration instant, finding, reopenings,
+//!   returns, parent, the earliest due instant of its open deadlines and the instant it was
+//!   last closed. Instants are epoch milliseconds, UTC.
+//! - `deadlines`: the open deadlines of each lead (lead, sequence number, due), so that the
+//!   earliest due instant can be recomputed when one closes.
+//! - `receipts`: each (lead, body) pair where the body received the lead: 住建 at registration,
+//!   the handling body at the transfer or urgent notification.
+//! - `counts`: per body and district, leads received (distinct receipts) and leads closed now
+//!   (closed or cancelled, the lead's responsible body), kept by the writer so the dashboard
+//!   reads a handful of rows instead of every lead.
+
+#![forbid(unsafe_code)]
+
+mod query;
+mod writer;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use tousu_projection::{ModelWriter, ReadModel, SqlError};
+
+pub use query::{BodyCounts, Dashboard, DashboardLine, LeadFilter, LeadRow, dashboard, get, list};
+pub use writer::LeadsWriter;
+
+/// The read model's stable name.
+pub const NAME: &str = "leads";
+
+/// The version of the schema and of the projection logic; raising it rebuilds the model.
+pub const VERSION: u32 = 1;
+
+/// The tables of one generation, without prefix.
+pub const TABLES: &[&str] = &["leads", "deadlines", "receipts", "counts"];
+
+/// The `leads` read model.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LeadsModel;
+
+impl ReadModel for LeadsModel {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn version(&self) -> u32 {
+        VERSION
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        TABLES
+    }
+
+    fn schema(&self, prefix: &str) -> String {
+        schema(prefix)
+    }
+
+    fn writer(&self, prefix: &str) -> Box<dyn ModelWriter> {
+        Box::new(LeadsWriter::new(prefix))
+    }
+}
+
+/// The DDL of one generation. Each list filter has an index ending in the list's order
+/// (registration instant, then id, both descending in the query); the partial index on open
+/// leads serves the dashboard's open and overdue counts.
+pub fn schema(prefix: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {prefix}leads (
+            lead TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            is_open BIGINT NOT NULL,
+            channel TEXT NOT NULL,
+            category TEXT,
+            handling_body TEXT,
+            body TEXT NOT NULL,
+            urgency TEXT,
+            complexity TEXT,
+            company TEXT NOT NULL,
+            company_name TEXT NOT NULL,
+            community TEXT NOT NULL,
+            district TEXT NOT NULL,
+            street TEXT NOT NULL,
+            registered_at BIGINT NOT NULL,
+            finding TEXT,
+            reopen_count BIGINT NOT NULL,
+            return_count BIGINT NOT NULL,
+            parent TEXT,
+            earliest_due BIGINT,
+            closed_at BIGINT
+        );
+        CREATE INDEX IF NOT EXISTS {prefix}leads_registered ON {prefix}leads (registered_at, lead);
+        CREATE INDEX IF NOT EXISTS {prefix}leads_status ON {prefix}leads (status, registered_at, lead);
+        CREATE INDEX IF NOT EXISTS {prefix}leads_body ON {prefix}leads (body, registered_at, lead);
+        CREATE INDEX IF NOT EXISTS {prefix}leads_company ON {prefix}leads (company, registered_at, lead);
+        CREATE INDEX IF NOT EXISTS {prefix}leads_place ON {prefix}leads (district, street, registered_at, lead);
+        CREATE INDEX IF NOT EXISTS {prefix}leads_category ON {prefix}leads (category, registered_at, lead);
+        CREATE INDEX IF NOT EXISTS {prefix}leads_open ON {prefix}leads (body, district, earliest_due)
+            WHERE is_open = 1;
+        CREATE TABLE IF NOT EXISTS {prefix}deadlines (
+            lead TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            due BIGINT NOT NULL,
+            PRIMARY KEY (lead, seq)
+        );
+        CREATE TABLE IF NOT EXISTS {prefix}receipts (
+            lead TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (lead, body)
+        );
+        CREATE TABLE IF NOT EXISTS {prefix}counts (
+            body TEXT NOT NULL,
+            district TEXT NOT NULL,
+            received BIGINT NOT NULL,
+            closed BIGINT NOT NULL,
+            PRIMARY KEY (body, district)
+        );"
+    )
+}
+
+/// An instant as stored: epoch milliseconds, UTC.
+pub(crate) fn millis(at: DateTime<FixedOffset>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// A stored instant, in Shanghai time (interpretation 4).
+pub(crate) fn instant(millis: i64) -> Result<DateTime<FixedOffset>, SqlError> {
+    DateTime::<Utc>::from_timestamp_millis(millis)
+        .map(|at| at.with_timezone(&tousu_domain::calendar::shanghai()))
+        .ok_or_else(|| bad_value("instant", &millis.to_string()))
+}
+
+/// A stored value that does not read back as what was written: a bug, or tables written by
+/// another version. Reported through `SqlError` so that every query has one error type.
+pub(crate) fn bad_value(column: &str, value: &str) -> SqlError {
+    SqlError::UnsupportedColumn { column: column.to_owned(), kind: format!("unreadable value {value:?}") }
+}
