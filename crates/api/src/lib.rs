@@ -11,8 +11,8 @@
 
 pub mod auth;
 pub mod client;
-pub mod read;
 mod convert;
+pub mod read;
 mod services;
 pub mod status;
 mod views;

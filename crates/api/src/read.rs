@@ -11,6 +11,17 @@ use tonic::Status;
 use tousu_projection::replay::{REPLAY_PREFIX, replay};
 use tousu_projection::{ReadModel, ReadStoreAddress, SourceFactory, SqlConnection, SqlError, SqlTx, Supervisor, meta};
 
+/// Every read model of tousu, in the order their workers start.
+pub fn read_models() -> Vec<Arc<dyn ReadModel>> {
+    vec![
+        Arc::new(tousu_read_leads::LeadsModel),
+        Arc::new(tousu_read_overdue::OverdueModel),
+        Arc::new(tousu_read_watchlist::Watchlist),
+        Arc::new(tousu_read_weekly_summary::WeeklySummaryModel),
+        Arc::new(tousu_read_bulletin::BulletinModel),
+    ]
+}
+
 /// Connections kept per read model.
 const POOL: usize = 8;
 

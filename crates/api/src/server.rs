@@ -19,6 +19,7 @@ use tousu_store::EventStore;
 
 use crate::auth::Authenticator;
 use crate::pb;
+use crate::read::ReadModels;
 use crate::services::{AdminService, AuditService, ComplaintService, EnterpriseService, QueryService};
 
 /// Limits of the server.
@@ -59,16 +60,27 @@ const SERVICES: [&str; 4] = [
     pb::audit_server::SERVICE_NAME,
 ];
 
+/// What the server serves.
+pub struct Services<S> {
+    /// Commands and stream queries.
+    pub app: Arc<App<S>>,
+    /// Bearer tokens.
+    pub tokens: Arc<TokenRegistry>,
+    /// The read models' workers, when they run in this process: the admin service serves them.
+    pub supervisor: Option<Arc<Supervisor>>,
+    /// The read models, for list and read-model queries.
+    pub read_models: Arc<ReadModels>,
+}
+
 /// Serves on `listener` until `shutdown` completes; with a projection supervisor, the admin
 /// service too (for operators).
 pub async fn serve<S: EventStore + 'static>(
-    app: Arc<App<S>>,
-    tokens: Arc<TokenRegistry>,
-    supervisor: Option<Arc<Supervisor>>,
+    services: Services<S>,
     listener: TcpListener,
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let Services { app, tokens, supervisor, read_models } = services;
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in SERVICES {
         reporter.set_service_status(service, ServingStatus::Serving).await;
@@ -90,7 +102,7 @@ pub async fn serve<S: EventStore + 'static>(
         pb::enterprise_commands_server::EnterpriseCommandsServer::new(EnterpriseService::new(app.clone()))
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit);
-    let queries = pb::queries_server::QueriesServer::new(QueryService::new(app.clone()))
+    let queries = pb::queries_server::QueriesServer::new(QueryService::new(app.clone(), read_models))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);

@@ -242,3 +242,42 @@ pub fn enterprise(company: &Company, policy: &Policy, now: DateTime<FixedOffset>
         exit_started: company.exit_started_at.is_some(),
     }
 }
+
+/// A row of the `leads` read model as a lead's summary.
+pub fn lead_row(row: &tousu_read_leads::LeadRow) -> pb::ComplaintSummary {
+    pb::ComplaintSummary {
+        complaint_id: row.id.to_string(),
+        status: status_to_pb(row.status).into(),
+        channel: channel_to_pb(row.channel).into(),
+        category: row.category.clone().unwrap_or_default(),
+        body: body_to_pb(row.body).into(),
+        urgency: match row.urgency {
+            Some(Urgency::Urgent) => pb::Urgency::Urgent,
+            Some(Urgency::Normal) => pb::Urgency::Normal,
+            None => pb::Urgency::Unspecified,
+        }
+        .into(),
+        complexity: match row.complexity {
+            Some(Complexity::General) => pb::Complexity::General,
+            Some(Complexity::Major) => pb::Complexity::Major,
+            None => pb::Complexity::Unspecified,
+        }
+        .into(),
+        company: Some(pb::CompanyRef { uscc: row.company_uscc.clone(), name: row.company_name.clone() }),
+        place: Some(pb::Place {
+            community: row.community.clone(),
+            district: row.district.clone(),
+            street: row.street.clone(),
+        }),
+        registered_at: Some(timestamp(row.registered_at)),
+        finding: match row.finding {
+            Some(Finding::Substantiated) => pb::Finding::Substantiated,
+            Some(Finding::Unsubstantiated) => pb::Finding::Unsubstantiated,
+            None => pb::Finding::Unspecified,
+        }
+        .into(),
+        reopen_count: row.reopen_count,
+        return_count: row.return_count,
+        overdue: row.overdue,
+    }
+}

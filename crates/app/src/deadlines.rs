@@ -74,7 +74,12 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
     pub async fn pass(&self) -> Result<Pass, AppError> {
         let now = self.app.now();
         let mut pass = Pass::default();
-        let due = self.source.due(now).map_err(AppError::Internal)?;
+        // The source reads a database: off the async threads.
+        let source = self.source.clone();
+        let due = tokio::task::spawn_blocking(move || source.due(now))
+            .await
+            .map_err(|error| AppError::Internal(error.to_string()))?
+            .map_err(AppError::Internal)?;
         for candidate in due {
             let correlation = escalation_correlation(&candidate.stream, candidate.seq, candidate.level.as_str());
             let command_seq = candidate.seq;
@@ -113,7 +118,12 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
             }
         }
         let day = now.date_naive();
-        for uscc in self.source.companies().map_err(AppError::Internal)? {
+        let source = self.source.clone();
+        let companies = tokio::task::spawn_blocking(move || source.companies())
+            .await
+            .map_err(|error| AppError::Internal(error.to_string()))?
+            .map_err(AppError::Internal)?;
+        for uscc in companies {
             let already = {
                 let evaluated_on = self.evaluated_on.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 evaluated_on.get(&uscc) == Some(&day)
@@ -133,7 +143,7 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
     }
 
     /// Runs passes every interval until the store closes.
-    pub async fn run(self) {
+    pub async fn run(self: Arc<Self>) {
         let mut ticker = tokio::time::interval(self.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -17,12 +17,10 @@ pub mod deadlines;
 pub mod engine;
 pub mod error;
 pub mod ids;
-pub mod leads;
 pub mod reactions;
 pub mod tokens;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use tousu_domain::complaint::{
@@ -38,16 +36,12 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use engine::{DomainSetup, Written};
 pub use error::AppError;
 pub use ids::RequestId;
-pub use leads::{LeadFilter, LeadIndex, LeadPage};
 
 use crate::engine::{Engine, StreamCache};
 use crate::ids::{command_correlation, event_id, new_complaint_id, split_lead_id};
 
 /// Streams kept in each state cache.
 const CACHE_STREAMS: usize = 100_000;
-
-/// How long a list waits for the lead index to catch up with the log before answering.
-const LIST_CATCH_UP: Duration = Duration::from_secs(2);
 
 /// What a command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +76,6 @@ pub struct App<S> {
     pub(crate) complaints: StreamCache<ComplaintState>,
     pub(crate) enterprises: StreamCache<EnterpriseState>,
     clock: Arc<dyn Clock>,
-    leads: Arc<LeadIndex>,
 }
 
 impl<S: EventStore + 'static> App<S> {
@@ -93,7 +86,6 @@ impl<S: EventStore + 'static> App<S> {
             complaints: StreamCache::new(CACHE_STREAMS),
             enterprises: StreamCache::new(CACHE_STREAMS),
             clock,
-            leads: LeadIndex::new(),
         })
     }
 
@@ -105,11 +97,6 @@ impl<S: EventStore + 'static> App<S> {
     /// The calendar, policy, taxonomy and identity secret.
     pub fn domain(&self) -> &DomainSetup {
         self.engine.domain()
-    }
-
-    /// The lead index; run [`LeadIndex::follow`] on it to keep it current.
-    pub fn lead_index(&self) -> &Arc<LeadIndex> {
-        &self.leads
     }
 
     /// The business instant now.
@@ -296,28 +283,6 @@ impl<S: EventStore + 'static> App<S> {
             });
         }
         Ok(ComplaintView { lead, events })
-    }
-
-    /// A page of leads matching a filter, restricted to the principal's body where its role
-    /// reads only its body's leads. Waits briefly for the lead index to catch up with the log,
-    /// so a client sees its own writes.
-    pub async fn list(
-        &self,
-        principal: &Principal,
-        mut filter: LeadFilter,
-        offset: usize,
-        page_size: usize,
-    ) -> Result<LeadPage, AppError> {
-        if let Some(body) = principal.list_restriction()? {
-            if filter.body.is_some_and(|asked| asked != body) {
-                return Ok(LeadPage { leads: Vec::new(), next_offset: None, total: 0 });
-            }
-            filter.body = Some(body);
-        }
-        if let Some(head) = self.store().head().await? {
-            self.leads.wait_for(head, LIST_CATCH_UP).await;
-        }
-        Ok(self.leads.list(&filter, offset, page_size))
     }
 
     /// One company's state.

@@ -29,6 +29,12 @@ pub struct FileConfig {
     pub identity_secret_file: Option<PathBuf>,
     /// Seconds calls in flight may take to finish after a stop signal.
     pub shutdown_grace_seconds: Option<u64>,
+    /// Where the read models live: a directory for SQLite files, or a postgres:// URL.
+    pub read_store: Option<String>,
+    /// Read models whose workers run in their own processes.
+    pub external_projections: Vec<String>,
+    /// Seconds between the deadline reactor's passes.
+    pub deadline_interval_seconds: Option<u64>,
     /// Extra national calendar year files.
     pub calendar_years: Vec<PathBuf>,
     /// Local calendar override files.
@@ -51,6 +57,13 @@ impl FileConfig {
             }
         };
         config.data_dir.iter_mut().for_each(resolve);
+        if let Some(read_store) = &mut config.read_store
+            && !read_store.contains("://")
+        {
+            let mut path = PathBuf::from(&*read_store);
+            resolve(&mut path);
+            *read_store = path.display().to_string();
+        }
         config.identity_secret_file.iter_mut().for_each(resolve);
         config.policy.iter_mut().for_each(resolve);
         config.calendar_years.iter_mut().for_each(resolve);
@@ -70,6 +83,9 @@ pub struct Resolved {
     pub request_timeout: Duration,
     pub identity_secret_file: PathBuf,
     pub shutdown_grace: Duration,
+    pub read_store: tousu_projection::ReadStoreAddress,
+    pub external_projections: Vec<String>,
+    pub deadline_interval: Duration,
 }
 
 /// The defaults of the embedded mode.

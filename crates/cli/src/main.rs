@@ -7,6 +7,7 @@ mod audit;
 mod config;
 mod deadline;
 mod log;
+mod node;
 mod serve;
 mod settings;
 mod token;

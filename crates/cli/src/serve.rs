@@ -1,5 +1,6 @@
-//! `tousu serve`: the gRPC service on the embedded store, with the lead index and the
-//! reactions running beside it, until SIGTERM or Ctrl-C.
+//! `tousu serve`: a node (the gRPC service on the embedded store, with tousu's reactions, the
+//! read models' workers and the deadline reactor) on the system clock, until SIGTERM or
+//! Ctrl-C.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -11,15 +12,15 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use tousu_api::ServerOptions;
-use tousu_app::reactions::Reactor;
 use tousu_app::tokens::TokenRegistry;
-use tousu_app::{App, DomainSetup, SystemClock};
+use tousu_app::{DomainSetup, SystemClock};
 use tousu_domain::identity::IdentitySecret;
 use tousu_domain::taxonomy::Taxonomy;
-use tousu_store::EventStore;
+use tousu_projection::ReadStoreAddress;
 use tousu_store_embedded::EmbeddedStore;
 
 use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, FileConfig, Resolved};
+use crate::node::{Node, NodeConfig};
 use crate::settings::DomainFiles;
 
 /// Arguments of `tousu serve`. Each flag also reads a `TOUSU_*` environment variable, and
@@ -47,6 +48,16 @@ pub struct ServeArgs {
     /// The longest a call may take, in seconds [default: 30].
     #[arg(long, env = "TOUSU_REQUEST_TIMEOUT_SECONDS", value_name = "SECONDS")]
     request_timeout_seconds: Option<u64>,
+    /// Where the read models live: a directory for SQLite files, or a postgres:// URL
+    /// [default: DATA_DIR/read].
+    #[arg(long, env = "TOUSU_READ_STORE", value_name = "DIR|URL")]
+    read_store: Option<String>,
+    /// A read model whose worker runs in its own process (`tousu worker NAME`); may be repeated.
+    #[arg(long = "external-projection", value_name = "NAME")]
+    external_projections: Vec<String>,
+    /// Seconds between the deadline reactor's passes [default: 60].
+    #[arg(long, env = "TOUSU_DEADLINE_INTERVAL_SECONDS", value_name = "SECONDS")]
+    deadline_interval_seconds: Option<u64>,
     /// Seconds calls in flight may take to finish after SIGTERM or Ctrl-C [default: 10].
     #[arg(long, env = "TOUSU_SHUTDOWN_GRACE_SECONDS", value_name = "SECONDS")]
     shutdown_grace_seconds: Option<u64>,
@@ -89,7 +100,7 @@ impl ServeArgs {
             files.policy = file.policy;
         }
         let resolved = Resolved {
-            data_dir,
+            data_dir: data_dir.clone(),
             listen,
             log: self.log.clone().or(file.log).unwrap_or_else(|| DEFAULT_LOG.to_owned()),
             log_json,
@@ -98,6 +109,18 @@ impl ServeArgs {
                 self.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30),
             ),
             identity_secret_file,
+            read_store: match self.read_store.clone().or(file.read_store) {
+                Some(text) => ReadStoreAddress::parse(&text).context("read_store is not valid")?,
+                None => ReadStoreAddress::Sqlite(data_dir.join("read")),
+            },
+            external_projections: if self.external_projections.is_empty() {
+                file.external_projections
+            } else {
+                self.external_projections.clone()
+            },
+            deadline_interval: Duration::from_secs(
+                self.deadline_interval_seconds.or(file.deadline_interval_seconds).unwrap_or(60).max(1),
+            ),
             shutdown_grace: Duration::from_secs(
                 self.shutdown_grace_seconds.or(file.shutdown_grace_seconds).unwrap_or(10),
             ),
@@ -174,46 +197,29 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let events_dir = config.data_dir.join("events");
     let store = EmbeddedStore::open(&events_dir)
         .with_context(|| format!("cannot open the event log in {}", events_dir.display()))?;
+    if let Some(torn) = &store.recovery().torn_tail {
+        tracing::warn!(?torn, "the log's last write was cut short by a crash; the unacknowledged tail was dropped");
+    }
     let tokens = Arc::new(TokenRegistry::open(&config.data_dir).context("cannot read the token file")?);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let store = Arc::new(store);
-        let app = App::new(store.clone(), domain, Arc::new(SystemClock));
-        let index = tokio::spawn(app.lead_index().clone().follow(store.clone()));
-        let reactor = tokio::spawn(Reactor::new(app.clone(), config.data_dir.join("reactions.checkpoint")).run());
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let address = listener.local_addr()?;
-        tracing::info!(%address, data_dir = %config.data_dir.display(), "tousu listening");
-        println!("tousu listening on {address}");
-        let options =
-            ServerOptions { max_message_bytes: config.max_message_bytes, request_timeout: config.request_timeout };
-        // Calls in flight get a grace period to finish after the signal; a client that stops
-        // reading cannot hold the shutdown (and the event log's clean close) hostage.
-        let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
-        let signal = async move {
-            shutdown_signal().await;
-            let _ = signalled.send(true);
+        let node_config = NodeConfig {
+            data_dir: config.data_dir.clone(),
+            listen: config.listen,
+            server: ServerOptions {
+                max_message_bytes: config.max_message_bytes,
+                request_timeout: config.request_timeout,
+            },
+            read_store: config.read_store.clone(),
+            external_projections: config.external_projections.clone(),
+            deadline_interval: Some(config.deadline_interval),
+            shutdown_grace: config.shutdown_grace,
         };
-        let grace = config.shutdown_grace;
-        let served = tokio::select! {
-            served = tousu_api::serve(app, tokens, None, listener, options, signal) => served,
-            () = async move {
-                let _ = on_signal.wait_for(|signalled| *signalled).await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!(grace_seconds = grace.as_secs(), "calls still in flight after the grace period; stopping anyway");
-                Ok(())
-            }
-        };
-        tracing::info!("server stopped; closing the event log");
-        store.close().await.context("the event log did not close cleanly")?;
-        index.abort();
-        reactor.abort();
-        served.context("the server failed")?;
-        tracing::info!("event log closed");
-        Ok(())
+        let node = Node::start(node_config, store, domain, tokens, Arc::new(SystemClock)).await?;
+        tracing::info!(address = %node.address, data_dir = %config.data_dir.display(), "tousu listening");
+        println!("tousu listening on {}", node.address);
+        shutdown_signal().await;
+        node.stop().await
     })
 }

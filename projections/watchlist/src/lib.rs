@@ -29,7 +29,7 @@ pub mod writer;
 pub use query::{
     AnonymousCount, CommunityGrade, CompanyDeadline, CompanyDetail, CompanyEvidence, Flag, FlagReason,
     RecordedConditions, Refusal, Scope, SurveyResult, WatchlistEntry, WatchlistFilter, WatchlistPage, WindowCount,
-    company, query,
+    companies, company, query,
 };
 
 use tousu_projection::{ModelWriter, ReadModel};

@@ -843,3 +843,10 @@ pub fn company(
 fn len<T>(items: &[T]) -> u32 {
     u32::try_from(items.len()).unwrap_or(u32::MAX)
 }
+
+/// Every company on record, by code: the companies the deadline reactor re-evaluates as
+/// time passes (interpretation 16).
+pub fn companies(tx: &mut dyn SqlTx, prefix: &str) -> Result<Vec<String>, SqlError> {
+    let rows = tx.query(&format!("SELECT uscc FROM {prefix}companies ORDER BY uscc"), &[])?;
+    Ok(rows.iter().filter_map(|row| row[0].as_str().map(str::to_owned)).collect())
+}

@@ -3,15 +3,17 @@
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
-use tousu_app::{App, LeadFilter};
+use tousu_app::{App, AppError};
 use tousu_domain::calendar::{Period, shanghai};
 use tousu_domain::deadline::DeadlineKind;
+use tousu_read_leads::LeadFilter;
 use tousu_store::EventStore;
 
 use crate::auth::principal;
 use crate::convert;
 use crate::pb;
 use crate::pb::queries_server::Queries;
+use crate::read::ReadModels;
 use crate::status::{invalid, to_status};
 use crate::views;
 
@@ -23,14 +25,19 @@ const MAX_PAGE: usize = 500;
 /// The query service.
 pub struct QueryService<S> {
     app: Arc<App<S>>,
+    read_models: Arc<ReadModels>,
 }
 
 impl<S> QueryService<S> {
-    /// A service over the application.
-    pub fn new(app: Arc<App<S>>) -> Self {
-        QueryService { app }
+    /// A service over the application and the read models.
+    pub fn new(app: Arc<App<S>>, read_models: Arc<ReadModels>) -> Self {
+        QueryService { app, read_models }
     }
 }
+
+/// How long a list waits for the `leads` read model to catch up with the log, so that a
+/// client sees its own writes.
+const LIST_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn optional_text(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
@@ -54,18 +61,20 @@ impl<S: EventStore + 'static> Queries for QueryService<S> {
     ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
         let principal = principal(&request)?;
         let m = request.into_inner();
-        let filter = LeadFilter {
+        let restriction = principal.list_restriction().map_err(to_status)?;
+        let mut filter = LeadFilter {
             status: convert::optional_status("status", m.status)?,
             body: convert::optional_body("body", m.body)?,
             category: optional_text(m.category),
             district: optional_text(m.district),
             street: optional_text(m.street),
-            company_uscc: match optional_text(m.company_uscc) {
+            company: match optional_text(m.company_uscc) {
                 Some(uscc) => Some(convert::uscc("company_uscc", &uscc)?.to_string()),
                 None => None,
             },
             registered_from: convert::optional_instant("registered_from", m.registered_from)?,
-            registered_to: convert::optional_instant("registered_to", m.registered_to)?,
+            registered_until: convert::optional_instant("registered_to", m.registered_to)?,
+            overdue_only: false,
         };
         let page_size = match usize::try_from(m.page_size).unwrap_or(usize::MAX) {
             0 => DEFAULT_PAGE,
@@ -77,12 +86,29 @@ impl<S: EventStore + 'static> Queries for QueryService<S> {
         } else {
             m.page_token.parse::<usize>().map_err(|_| invalid("page_token", "is not a token this service issued"))?
         };
-        let page = self.app.list(&principal, filter, offset, page_size).await.map_err(to_status)?;
+        // Handlers and street offices list only the leads their body holds.
+        if let Some(body) = restriction {
+            if filter.body.is_some_and(|asked| asked != body) {
+                return Ok(Response::new(pb::ListComplaintsResponse::default()));
+            }
+            filter.body = Some(body);
+        }
+        let head = self.app.store().head().await.map_err(|error| to_status(AppError::from(error)))?;
+        if let Some(head) = head {
+            self.read_models.wait_for(tousu_read_leads::NAME, head.0, LIST_CATCH_UP).await;
+        }
         let now = self.app.now();
+        let (rows, total) = self
+            .read_models
+            .query(tousu_read_leads::NAME, move |tx, prefix| {
+                tousu_read_leads::list(tx, prefix, &filter, offset as u64, page_size as u64, now)
+            })
+            .await?;
+        let end = offset + rows.len();
         Ok(Response::new(pb::ListComplaintsResponse {
-            complaints: page.leads.iter().map(|lead| views::summary(lead, now)).collect(),
-            next_page_token: page.next_offset.map(|offset| offset.to_string()).unwrap_or_default(),
-            total: page.total as u64,
+            complaints: rows.iter().map(views::lead_row).collect(),
+            next_page_token: if (end as u64) < total { end.to_string() } else { String::new() },
+            total,
         }))
     }
 

@@ -1,0 +1,217 @@
+//! A running tousu node, wired together: the embedded event log, the application, tousu's
+//! reactions, the read models' workers, the deadline reactor, the gRPC server and the local
+//! admin socket. `tousu serve` runs one on the system clock; `tousu simulate` runs one on a
+//! clock it moves itself.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, FixedOffset};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tousu_api::ServerOptions;
+use tousu_api::read::ReadModels;
+use tousu_app::deadlines::{DeadlineReactor, DueEscalation, EscalationSource};
+use tousu_app::reactions::Reactor;
+use tousu_app::tokens::TokenRegistry;
+use tousu_app::{App, Clock, DomainSetup};
+use tousu_domain::calendar::Calendar;
+use tousu_domain::ids::Uscc;
+use tousu_domain::policy::Policy;
+use tousu_projection::{ReadModel, ReadStoreAddress, SqlConnection, StoreSource, Supervisor, meta};
+use tousu_store::EventStore;
+use tousu_store_embedded::EmbeddedStore;
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The gRPC address.
+    pub listen: SocketAddr,
+    /// Message size and call limits.
+    pub server: ServerOptions,
+    /// Where the read models live.
+    pub read_store: ReadStoreAddress,
+    /// Read models whose workers run in their own processes (`tousu worker`), not here.
+    pub external_projections: Vec<String>,
+    /// How often the deadline reactor looks; `None` leaves passes to the caller.
+    pub deadline_interval: Option<Duration>,
+    /// How long calls in flight may take to finish when the node stops.
+    pub shutdown_grace: Duration,
+}
+
+/// The deadline reactor's candidates: the live overdue read model, and the companies the
+/// watchlist knows.
+struct ReadModelCandidates {
+    address: ReadStoreAddress,
+    overdue: Mutex<Option<SqlConnection>>,
+    watchlist: Mutex<Option<SqlConnection>>,
+    calendar: Calendar,
+    policy: Policy,
+}
+
+impl ReadModelCandidates {
+    fn with<T>(
+        &self,
+        slot: &Mutex<Option<SqlConnection>>,
+        name: &str,
+        query: impl FnOnce(&mut dyn tousu_projection::SqlTx, &str) -> Result<T, tousu_projection::SqlError>,
+        none: T,
+    ) -> Result<T, String> {
+        let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.address.connect(name).map_err(|error| error.to_string())?);
+        }
+        let connection = slot.as_mut().expect("connected above");
+        let result = connection.read(|tx| match meta::live_prefix(tx, name)? {
+            // No live generation yet (the first build runs): nothing to act on.
+            None => Ok(none),
+            Some(prefix) => query(tx, &prefix),
+        });
+        result.map_err(|error| {
+            *slot = None;
+            error.to_string()
+        })
+    }
+}
+
+impl EscalationSource for ReadModelCandidates {
+    fn due(&self, at: DateTime<FixedOffset>) -> Result<Vec<DueEscalation>, String> {
+        let rows = self.with(
+            &self.overdue,
+            tousu_read_overdue::NAME,
+            |tx, prefix| tousu_read_overdue::due_escalations(tx, prefix, at, &self.calendar, &self.policy),
+            Vec::new(),
+        )?;
+        Ok(rows.into_iter().map(|row| DueEscalation { stream: row.stream, seq: row.seq, level: row.level }).collect())
+    }
+
+    fn companies(&self) -> Result<Vec<Uscc>, String> {
+        let codes =
+            self.with(&self.watchlist, tousu_read_watchlist::NAME, tousu_read_watchlist::companies, Vec::new())?;
+        Ok(codes.into_iter().filter_map(|code| code.parse().ok()).collect())
+    }
+}
+
+/// A running node.
+#[expect(dead_code, reason = "`app` and `deadlines` are for drivers such as the simulation, which is not built yet")]
+pub struct Node {
+    /// The gRPC address it listens on.
+    pub address: SocketAddr,
+    /// The application, for in-process drivers (the simulation).
+    pub app: Arc<App<EmbeddedStore>>,
+    /// The read models' workers.
+    pub supervisor: Arc<Supervisor>,
+    /// The deadline reactor, for callers that drive its passes.
+    pub deadlines: Arc<DeadlineReactor<EmbeddedStore>>,
+    store: Arc<EmbeddedStore>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<Result<(), tousu_api::server::ServeError>>,
+    background: Vec<JoinHandle<()>>,
+    grace: Duration,
+}
+
+impl Node {
+    /// Starts a node on an opened store.
+    pub async fn start(
+        config: NodeConfig,
+        store: EmbeddedStore,
+        domain: DomainSetup,
+        tokens: Arc<TokenRegistry>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node> {
+        let store = Arc::new(store);
+        let calendar = domain.calendar.clone();
+        let policy = domain.policy.clone();
+        let app = App::new(store.clone(), domain, clock);
+        let runtime = tokio::runtime::Handle::current();
+        let source = StoreSource::factory(runtime, store.clone());
+        let models: Vec<Arc<dyn ReadModel>> = tousu_api::read::read_models()
+            .into_iter()
+            .filter(|model| !config.external_projections.iter().any(|name| name == model.name()))
+            .collect();
+        let supervisor = Arc::new(Supervisor::start(config.read_store.clone(), models, source.clone()));
+        let read_models = Arc::new(ReadModels::new(
+            config.read_store.clone(),
+            tousu_api::read::read_models(),
+            Some(supervisor.clone()),
+            source,
+        ));
+        let candidates = Arc::new(ReadModelCandidates {
+            address: config.read_store.clone(),
+            overdue: Mutex::new(None),
+            watchlist: Mutex::new(None),
+            calendar,
+            policy,
+        });
+        let deadlines = Arc::new(DeadlineReactor::new(
+            app.clone(),
+            candidates,
+            config.deadline_interval.unwrap_or(Duration::from_secs(60)),
+        ));
+        let mut background = Vec::new();
+        let reactor = Reactor::new(app.clone(), config.data_dir.join("reactions.checkpoint"));
+        background.push(tokio::spawn(async move {
+            if let Err(error) = reactor.run().await {
+                tracing::error!(%error, "reactions stopped");
+            }
+        }));
+        if config.deadline_interval.is_some() {
+            background.push(tokio::spawn(deadlines.clone().run()));
+        }
+        let (stop, stopped) = watch::channel(false);
+        let socket = config.data_dir.join("admin.sock");
+        let admin_supervisor = supervisor.clone();
+        let mut admin_stopped = stopped.clone();
+        background.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = admin_stopped.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = tousu_api::server::serve_local_admin(&socket, admin_supervisor, shutdown).await {
+                tracing::warn!(%error, "local admin socket not served");
+            }
+        }));
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let services =
+            tousu_api::server::Services { app: app.clone(), tokens, supervisor: Some(supervisor.clone()), read_models };
+        let mut server_stopped = stopped;
+        let shutdown = async move {
+            let _ = server_stopped.wait_for(|stop| *stop).await;
+        };
+        let server = tokio::spawn(tousu_api::serve(services, listener, config.server, shutdown));
+        Ok(Node { address, app, supervisor, deadlines, store, stop, server, background, grace: config.shutdown_grace })
+    }
+
+    /// Stops the node: health NOT_SERVING, calls in flight finish (within the grace period),
+    /// workers stop, the event log closes cleanly.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(true);
+        let served = match tokio::time::timeout(self.grace, self.server).await {
+            Ok(joined) => joined.context("the server task failed")?,
+            Err(_) => {
+                tracing::warn!(
+                    grace_seconds = self.grace.as_secs(),
+                    "calls still in flight after the grace period; stopping anyway"
+                );
+                Ok(())
+            }
+        };
+        let supervisor = self.supervisor.clone();
+        tokio::task::spawn_blocking(move || supervisor.stop()).await.context("stopping the read models' workers")?;
+        tracing::info!("server stopped; closing the event log");
+        self.store.close().await.context("the event log did not close cleanly")?;
+        for task in self.background {
+            task.abort();
+        }
+        served.context("the server failed")?;
+        tracing::info!("event log closed");
+        Ok(())
+    }
+}
