@@ -8,6 +8,7 @@ mod config;
 mod deadline;
 mod log;
 mod node;
+mod projections;
 mod serve;
 mod settings;
 mod token;
@@ -28,6 +29,11 @@ struct Cli {
 enum Command {
     /// Run the gRPC service on the embedded store (data in ./data, listening on 127.0.0.1:50051).
     Serve(serve::ServeArgs),
+    /// The read models' status and rebuilds.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
+    /// Run one read model's worker in its own process.
+    Worker(projections::WorkerArgs),
     /// Issue, list and revoke bearer tokens.
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -43,6 +49,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Token(command) => token::run(command),
+        Command::Projections(command) => projections::run(command),
+        Command::Worker(args) => projections::worker(args),
         Command::Deadline(args) => deadline::run(&args),
         Command::Audit(command) => audit::run(command),
     };
