@@ -113,8 +113,8 @@ async fn local_admin(data_dir: &Path) -> Option<AdminClient<Channel>> {
 
 fn print_status(statuses: &[pb::ProjectionStatus]) {
     println!(
-        "{:<19} {:>7} {:<12} {:>10} {:>12} {:>10} {:>9}  {}",
-        "read model", "version", "state", "generation", "checkpoint", "lag", "lag (s)", "rebuild / last error"
+        "{:<19} {:>7} {:<12} {:>10} {:>12} {:>10} {:>9}  rebuild / last error",
+        "read model", "version", "state", "generation", "checkpoint", "lag", "lag (s)"
     );
     for status in statuses {
         let rebuild = if status.building_generation > 0 {
