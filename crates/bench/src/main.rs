@@ -13,6 +13,7 @@
 //! [--dir PATH] [--skip-postgres] [--skip-sqlite] [--skip-open]`.
 
 mod api;
+mod rebuild;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -627,10 +628,12 @@ fn main() -> BenchResult<()> {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(api::api_bench(args))
         }
+        Some("rebuild") => rebuild::rebuild_bench(rebuild::parse_rebuild_args(args)?),
         Some("open-only") => open_only(Path::new(&args.next().ok_or("open-only needs a directory")?)),
         _ => Err("usage: tousu-bench store [--seconds S] [--open-events N] [--dir PATH] \
                   [--skip-postgres] [--skip-sqlite] [--skip-open]\n       \
-                  tousu-bench api [--seconds S] [--tousu PATH] [--dir PATH]"
+                  tousu-bench api [--seconds S] [--tousu PATH] [--dir PATH]\n       \
+                  tousu-bench rebuild [--events N] [--dir PATH] [--reuse]"
             .into()),
     }
 }

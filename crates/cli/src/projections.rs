@@ -20,7 +20,7 @@ use clap::{Args, Subcommand};
 use tonic::transport::{Channel, Endpoint, Uri};
 use tousu_api::pb;
 use tousu_api::pb::admin_client::AdminClient;
-use tousu_projection::runtime::{build_now, stored_status};
+use tousu_projection::runtime::{build_all_now, stored_status};
 use tousu_projection::{ProjectionStatus, ReadModel, ReadStoreAddress, Supervisor};
 
 use crate::config::DEFAULT_DATA_DIR;
@@ -188,20 +188,19 @@ pub fn run(command: ProjectionsCommand) -> Result<()> {
             }
             let address = store.address()?;
             let log = LogArgs { data_dir: Some(store.data_dir()), server: None, token: None }.open()?;
-            for name in &names {
-                let model = model(name)?;
-                let started = std::time::Instant::now();
-                let bar = progress_bar(0, name);
-                let mut source = (log.sources)(0)?;
-                bar.set_length(source.head()?);
-                drop(source);
-                build_now(&address, model.as_ref(), log.sources.clone(), &mut |position, head| {
-                    bar.set_length(head);
-                    bar.set_position(position);
-                })?;
-                bar.finish_and_clear();
-                println!("{name}: rebuilt and switched in {:.1} s", started.elapsed().as_secs_f64());
-            }
+            let models = names.iter().map(|name| model(name)).collect::<Result<Vec<_>>>()?;
+            let started = std::time::Instant::now();
+            let bar = progress_bar(0, "rebuilding");
+            let mut source = (log.sources)(0)?;
+            bar.set_length(source.head()?);
+            drop(source);
+            // One read of the log, decoded once, feeds every read model's builder.
+            build_all_now(&address, &models, log.sources.clone(), &mut |position, head| {
+                bar.set_length(head);
+                bar.set_position(position);
+            })?;
+            bar.finish_and_clear();
+            println!("rebuilt and switched in {} in {:.1} s", names.join(", "), started.elapsed().as_secs_f64());
             log.close()
         }
     }

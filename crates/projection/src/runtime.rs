@@ -194,11 +194,24 @@ pub fn apply_batch(
     checkpoint: &mut Checkpoint,
     batch: &[RecordedEvent],
 ) -> Result<bool, RuntimeError> {
-    let Some(last) = batch.last() else { return Ok(true) };
     let events: Vec<ProjectedEvent> = batch.iter().map(ProjectedEvent::decode).collect();
+    apply_decoded(connection, name, generation, writer, checkpoint, &events)
+}
+
+/// [`apply_batch`] for events already decoded (a rebuild of several read models decodes each
+/// event once for all of them).
+pub fn apply_decoded(
+    connection: &mut SqlConnection,
+    name: &str,
+    generation: u64,
+    writer: &mut dyn ModelWriter,
+    checkpoint: &mut Checkpoint,
+    events: &[ProjectedEvent],
+) -> Result<bool, RuntimeError> {
+    let Some(last) = events.last() else { return Ok(true) };
     let next = Checkpoint {
-        position: last.position.0,
-        events: checkpoint.events + batch.len() as u64,
+        position: last.position,
+        events: checkpoint.events + events.len() as u64,
         recorded_at: Some(last.recorded_at),
     };
     let applied = connection.transaction(|tx| -> Result<bool, RuntimeError> {
@@ -207,7 +220,7 @@ pub fn apply_batch(
         if !current(meta.live) && !current(meta.building) {
             return Ok(false);
         }
-        writer.apply(tx, &events)?;
+        writer.apply(tx, events)?;
         meta::save_checkpoint(tx, name, generation, &next)?;
         Ok(true)
     })?;
@@ -591,4 +604,111 @@ pub fn stored_status(
         }),
         last_error: None,
     })
+}
+
+/// Builds a new generation of every read model in `models` to the head of the log and
+/// switches each in, reading and decoding the log once for all of them: each read model
+/// applies the shared batches in its own thread (and its own connection), so the rebuild runs
+/// as fast as the slowest read model or the decoding, whichever is slower. `progress` is told
+/// the position read and the head.
+pub fn build_all_now(
+    address: &ReadStoreAddress,
+    models: &[Arc<dyn ReadModel>],
+    source: SourceFactory,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), RuntimeError> {
+    use std::sync::mpsc::sync_channel;
+    // Set once the whole log up to the head has been sent: a builder promotes its generation
+    // only then, so a rebuild cut short leaves the live generations untouched.
+    let complete = Arc::new(AtomicBool::new(false));
+    let mut builders = Vec::new();
+    for model in models {
+        let (sender, receiver) = sync_channel::<Arc<Vec<ProjectedEvent>>>(4);
+        let (address, model, complete) = (address.clone(), model.clone(), complete.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("rebuild-{}", model.name()))
+            .spawn(move || -> Result<(), RuntimeError> {
+                let name = model.name();
+                let mut connection = address.connect(name)?;
+                connection.transaction(|tx| meta::ensure_schema(tx))?;
+                let generation = connection.transaction(|tx| meta::begin_generation(tx, model.as_ref()))?;
+                let mut writer = model.writer(&table_prefix(name, generation.number));
+                let mut checkpoint = Checkpoint::default();
+                for events in receiver {
+                    if !apply_decoded(
+                        &mut connection,
+                        name,
+                        generation.number,
+                        writer.as_mut(),
+                        &mut checkpoint,
+                        &events,
+                    )? {
+                        return Err(SourceError::Failed(format!(
+                            "generation {} was replaced while being built",
+                            generation.number
+                        ))
+                        .into());
+                    }
+                }
+                if !complete.load(Ordering::SeqCst) {
+                    return Err(SourceError::Failed(format!(
+                        "the log was not read to its head; generation {} is left unfinished",
+                        generation.number
+                    ))
+                    .into());
+                }
+                let replaced = connection.transaction(|tx| meta::promote(tx, name, generation))?;
+                if let Some(old) = replaced {
+                    connection.transaction(|tx| meta::drop_generation(tx, model.as_ref(), old.number))?;
+                }
+                tracing::info!(
+                    read_model = name,
+                    generation = generation.number,
+                    position = checkpoint.position,
+                    "generation promoted"
+                );
+                Ok(())
+            })
+            .expect("threads can be spawned");
+        builders.push((sender, handle));
+    }
+    let mut source = source(0)?;
+    let head = source.head()?;
+    let mut position = 0;
+    let mut read_error = None;
+    while position < head {
+        let batch = match source.next_batch(BUILD_BATCH) {
+            Ok(batch) => batch,
+            Err(error) => {
+                read_error = Some(error);
+                break;
+            }
+        };
+        let Some(last) = batch.last() else { continue };
+        position = last.position.0;
+        let events = Arc::new(batch.iter().map(ProjectedEvent::decode).collect::<Vec<_>>());
+        // A builder that failed has dropped its receiver; the others go on, and its error is
+        // reported when it is joined.
+        for (sender, _) in &builders {
+            let _ = sender.send(events.clone());
+        }
+        progress(position, head);
+    }
+    complete.store(read_error.is_none(), Ordering::SeqCst);
+    let mut first_error: Option<RuntimeError> = read_error.map(RuntimeError::from);
+    for (sender, handle) in builders {
+        drop(sender);
+        let result = handle.join().unwrap_or_else(|panic| {
+            Err(SourceError::Failed(format!("a rebuild thread panicked: {}", panic_text(panic.as_ref()))).into())
+        });
+        if let Err(error) = result
+            && first_error.is_none()
+        {
+            first_error = Some(error);
+        }
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
