@@ -143,7 +143,7 @@ async fn lifecycle(
             handler.clone(),
             "finding",
             ComplaintCommand::RecordFinding {
-                finding: if n % 2 == 0 { Finding::Substantiated } else { Finding::Unsubstantiated },
+                finding: if n.is_multiple_of(2) { Finding::Substantiated } else { Finding::Unsubstantiated },
                 summary: "现场核实".to_owned(),
             },
         ),
