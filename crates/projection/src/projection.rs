@@ -34,6 +34,13 @@ pub trait ReadModel: Send + Sync + 'static {
     fn schema(&self, prefix: &str) -> String;
     /// A writer for one generation's tables.
     fn writer(&self, prefix: &str) -> Box<dyn ModelWriter>;
+    /// Indexes only queries need, created once a generation has been built from the log and
+    /// before it is switched in: building without them is faster (the usual bulk-load order),
+    /// and queries never read a generation before its switch.
+    fn deferred_indexes(&self, prefix: &str) -> String {
+        let _ = prefix;
+        String::new()
+    }
 }
 
 /// Applies events to one generation of a read model.

@@ -57,5 +57,6 @@ pub fn replay(
             break;
         }
     }
+    connection.transaction(|tx| tx.batch(&model.deferred_indexes(REPLAY_PREFIX)))?;
     Ok(Replayed { connection, checkpoint })
 }

@@ -527,7 +527,11 @@ fn build(
             status.head = head;
         });
     }
-    let replaced = connection.transaction(|tx| meta::promote(tx, name, generation))?;
+    let indexes = model.deferred_indexes(&prefix);
+    let replaced = connection.transaction(|tx| {
+        tx.batch(&indexes)?;
+        meta::promote(tx, name, generation)
+    })?;
     tracing::info!(
         read_model = name,
         generation = generation.number,
@@ -632,7 +636,8 @@ pub fn build_all_now(
                 let mut connection = address.connect(name)?;
                 connection.transaction(|tx| meta::ensure_schema(tx))?;
                 let generation = connection.transaction(|tx| meta::begin_generation(tx, model.as_ref()))?;
-                let mut writer = model.writer(&table_prefix(name, generation.number));
+                let prefix = table_prefix(name, generation.number);
+                let mut writer = model.writer(&prefix);
                 let mut checkpoint = Checkpoint::default();
                 for events in receiver {
                     if !apply_decoded(
@@ -657,7 +662,11 @@ pub fn build_all_now(
                     ))
                     .into());
                 }
-                let replaced = connection.transaction(|tx| meta::promote(tx, name, generation))?;
+                let indexes = model.deferred_indexes(&prefix);
+                let replaced = connection.transaction(|tx| {
+                    tx.batch(&indexes)?;
+                    meta::promote(tx, name, generation)
+                })?;
                 if let Some(old) = replaced {
                     connection.transaction(|tx| meta::drop_generation(tx, model.as_ref(), old.number))?;
                 }
