@@ -1,12 +1,17 @@
 //! `tousu audit`: what the discipline commission runs on the history. `verify` checks every
-//! stream's hash chain over the whole log; `export` writes the log as JSON lines.
+//! stream's hash chain over the whole log and every weekly history anchor sent with the weekly
+//! summary (a running SHA-256 over the events' hashes, REG-3) against the log; `export` writes
+//! the log as JSON lines.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
+use tousu_projection::{ReadStoreAddress, meta};
 use tousu_store::verify::{BrokenLink, ChainVerifier};
 
 use crate::log::LogArgs;
@@ -14,10 +19,15 @@ use crate::log::LogArgs;
 /// `tousu audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain of every stream over the whole log.
+    /// Verify the hash chain of every stream over the whole log, and every weekly history
+    /// anchor the weekly summary recorded (REG-3) against the log.
     Verify {
         #[command(flatten)]
         log: LogArgs,
+        /// The read store holding the weekly summary's anchors: a directory of SQLite files or
+        /// a postgres:// URL [default: DATA_DIR/read, when it exists].
+        #[arg(long, env = "TOUSU_READ_STORE", value_name = "DIR|URL")]
+        read_store: Option<String>,
     },
     /// Write every event as a JSON line (to standard output, or --output FILE).
     Export {
@@ -35,37 +45,57 @@ fn hex(bytes: &[u8]) -> String {
 
 pub fn run(command: AuditCommand) -> Result<()> {
     match command {
-        AuditCommand::Verify { log } => {
+        AuditCommand::Verify { log, read_store } => {
+            let anchors = recorded_anchors(&log, read_store.as_deref())?;
             let log = log.open()?;
             let mut verifier = ChainVerifier::new();
             let mut broken: Option<BrokenLink> = None;
+            let mut anchor = tousu_read_weekly_summary::ANCHOR_ZERO;
+            let mut anchors_checked = 0;
+            let mut anchor_mismatch: Option<(chrono::NaiveDate, u64, String, String)> = None;
             let read = log.for_each("verifying", |event| {
                 if broken.is_none()
                     && let Err(link) = verifier.check(event)
                 {
                     broken = Some(link);
                 }
+                anchor = tousu_read_weekly_summary::anchor_step(&anchor, &event.hash);
+                if let Some((week, recorded)) = anchors.get(&event.position.0) {
+                    let computed = tousu_read_weekly_summary::hex(&anchor);
+                    if &computed == recorded {
+                        anchors_checked += 1;
+                    } else if anchor_mismatch.is_none() {
+                        anchor_mismatch = Some((*week, event.position.0, recorded.clone(), computed));
+                    }
+                }
                 Ok(())
             })?;
             let description = log.description.clone();
             log.close()?;
             let report = verifier.report(broken);
-            match report.first_broken {
-                None => {
-                    println!(
-                        "intact: {} events in {} streams of the {description} verify",
-                        report.events_checked, report.streams_checked
-                    );
-                    Ok(())
-                }
-                Some(link) => bail!(
+            if let Some(link) = report.first_broken {
+                bail!(
                     "broken after {read} events: stream {} revision {} at position {}: {:?}",
                     link.stream,
                     link.revision,
                     link.position.0,
                     link.kind
-                ),
+                );
             }
+            if let Some((week, position, recorded, computed)) = anchor_mismatch {
+                bail!(
+                    "the history anchor of the week of {week} (up to position {position}) does not match the log: \
+                     the weekly summary recorded {recorded}, the log gives {computed}"
+                );
+            }
+            println!(
+                "intact: {} events in {} streams of the {description} verify; {anchors_checked} of {} weekly history \
+                 anchors recorded match the log",
+                report.events_checked,
+                report.streams_checked,
+                anchors.len()
+            );
+            Ok(())
         }
         AuditCommand::Export { log, output } => {
             let log = log.open()?;
@@ -106,4 +136,29 @@ pub fn run(command: AuditCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The weekly history anchors the weekly summary recorded, by the position each covers; none
+/// when its read store cannot be read here (a remote log without `--read-store`).
+fn recorded_anchors(log: &LogArgs, read_store: Option<&str>) -> Result<BTreeMap<u64, (chrono::NaiveDate, String)>> {
+    let address = match read_store {
+        Some(text) => ReadStoreAddress::parse(text).context("--read-store is not valid")?,
+        None if log.server.is_none() => {
+            let dir = log.data_dir().join("read");
+            if !dir.join(format!("{}.sqlite", tousu_read_weekly_summary::NAME)).exists() {
+                return Ok(BTreeMap::new());
+            }
+            ReadStoreAddress::Sqlite(dir)
+        }
+        None => {
+            eprintln!("no --read-store given: weekly history anchors are not checked");
+            return Ok(BTreeMap::new());
+        }
+    };
+    let mut connection = address.connect(tousu_read_weekly_summary::NAME)?;
+    let anchors = connection.read(|tx| match meta::live_prefix(tx, tousu_read_weekly_summary::NAME)? {
+        Some(prefix) => tousu_read_weekly_summary::anchors(tx, &prefix),
+        None => Ok(Vec::new()),
+    })?;
+    Ok(anchors.into_iter().map(|(week, position, sha)| (position, (week, sha))).collect())
 }

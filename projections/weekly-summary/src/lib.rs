@@ -39,7 +39,8 @@ pub mod query;
 pub mod writer;
 
 pub use query::{
-    Blockage, CompanyCount, Count, FigureChange, HistoryAnchor, WeekFigures, WeeklySummary, anchor, week, weeks,
+    Blockage, CompanyCount, Count, FigureChange, HistoryAnchor, WeekFigures, WeeklySummary, anchor, anchors, week,
+    weeks,
 };
 
 use sha2::{Digest, Sha256};

@@ -460,3 +460,17 @@ pub fn weeks(tx: &mut dyn SqlTx, prefix: &str, district: Option<&str>) -> Result
     weeks.dedup();
     Ok(weeks)
 }
+
+/// Every week's history anchor on record, oldest first: the week, the position of the last
+/// event it covers, and the anchor in hex (for `tousu audit verify`, which recomputes them
+/// from the log).
+pub fn anchors(tx: &mut dyn SqlTx, prefix: &str) -> Result<Vec<(NaiveDate, u64, String)>, SqlError> {
+    let rows = tx.query(&format!("SELECT week, position, anchor FROM {prefix}anchors ORDER BY week"), &[])?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| {
+            let week = row[0].as_str()?.parse().ok()?;
+            Some((week, u64::try_from(row[1].as_i64()?).ok()?, row[2].as_str()?.to_owned()))
+        })
+        .collect())
+}
