@@ -49,6 +49,22 @@ async fn reg_3_audit_verify_checks_chains_and_weekly_anchors_and_names_an_altere
     assert!(output.status.success(), "{}", stderr_of(&output));
     assert_eq!(stdout_of(&output).lines().count(), events, "one JSON line per event");
 
+    // The read models replayed to an instant: nothing before the registrations, all five after.
+    let received = |until: &str| -> u64 {
+        let output = run_tousu(&["audit", "replay", "--data-dir", &data_dir, "--until", until]);
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        let document: serde_json::Value = serde_json::from_str(&stdout_of(&output)).expect("replay prints JSON");
+        document["leads"]["bodies"]
+            .as_array()
+            .expect("the dashboard's lines")
+            .iter()
+            .map(|line| line["counts"]["received"].as_u64().expect("a count"))
+            .sum()
+    };
+    assert_eq!(received("2026-01-01T00:00:00+08:00"), 0);
+    let tomorrow = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+    assert_eq!(received(&tomorrow), 5);
+
     // Alter the anchor the weekly summary recorded: verification refuses, naming the week.
     let address = ReadStoreAddress::Sqlite(server.data_dir().join("read"));
     let mut connection = address.connect("weekly-summary").expect("the read store opens");

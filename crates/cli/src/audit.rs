@@ -11,10 +11,13 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Subcommand;
+use tousu_domain::reporting::{reporting_month, reporting_week};
+use tousu_projection::replay::{REPLAY_PREFIX, replay};
 use tousu_projection::{ReadStoreAddress, meta};
 use tousu_store::verify::{BrokenLink, ChainVerifier};
 
 use crate::log::LogArgs;
+use crate::settings::DomainFiles;
 
 /// `tousu audit` subcommands.
 #[derive(Debug, Subcommand)]
@@ -28,6 +31,21 @@ pub enum AuditCommand {
         /// a postgres:// URL [default: DATA_DIR/read, when it exists].
         #[arg(long, env = "TOUSU_READ_STORE", value_name = "DIR|URL")]
         read_store: Option<String>,
+    },
+    /// The read models as they stood at a past instant, replayed from the log (JSON): the
+    /// watchlist, the overdue list, the per-body dashboard, the week's summary and the month's
+    /// bulletin as of that instant.
+    Replay {
+        #[command(flatten)]
+        log: LogArgs,
+        /// The instant, RFC 3339, e.g. 2026-06-30T24:00:00+08:00 is written 2026-07-01T00:00:00+08:00.
+        #[arg(long, value_name = "INSTANT")]
+        until: String,
+        /// The file to write [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        files: DomainFiles,
     },
     /// Write every event as a JSON line (to standard output, or --output FILE).
     Export {
@@ -95,6 +113,81 @@ pub fn run(command: AuditCommand) -> Result<()> {
                 report.streams_checked,
                 anchors.len()
             );
+            Ok(())
+        }
+        AuditCommand::Replay { log, until, output, files } => {
+            let until = chrono::DateTime::parse_from_rfc3339(&until)
+                .with_context(|| format!("--until {until:?} is not an RFC 3339 instant"))?;
+            let calendar = files.calendar()?;
+            let policy = files.policy()?;
+            let log = log.open()?;
+            let mut document = serde_json::Map::new();
+            document.insert("until".into(), serde_json::Value::String(until.to_rfc3339()));
+            for model in tousu_api::read::read_models() {
+                let mut source = (log.sources)(0)?;
+                let started = std::time::Instant::now();
+                let replayed = replay(model.as_ref(), source.as_mut(), until.to_utc())?;
+                eprintln!(
+                    "{}: replayed {} events to position {} in {:.1} s",
+                    model.name(),
+                    replayed.checkpoint.events,
+                    replayed.checkpoint.position,
+                    started.elapsed().as_secs_f64()
+                );
+                document.insert("position".into(), serde_json::json!(replayed.checkpoint.position));
+                let mut connection = replayed.connection;
+                let value = connection.read(|tx| -> Result<serde_json::Value> {
+                    let p = REPLAY_PREFIX;
+                    Ok(match model.name() {
+                        tousu_read_leads::NAME => serde_json::to_value(tousu_read_leads::dashboard(tx, p, until)?)?,
+                        tousu_read_overdue::NAME => {
+                            let filter = tousu_read_overdue::OverdueFilter::default();
+                            let (rows, total) = tousu_read_overdue::overdue(
+                                tx,
+                                p,
+                                until,
+                                &filter,
+                                &calendar,
+                                &policy,
+                                0,
+                                u64::MAX >> 1,
+                            )?;
+                            serde_json::json!({ "total": total, "rows": rows })
+                        }
+                        tousu_read_watchlist::NAME => serde_json::to_value(tousu_read_watchlist::query(
+                            tx,
+                            p,
+                            until,
+                            &tousu_read_watchlist::WatchlistFilter::default(),
+                            &policy,
+                        )?)?,
+                        tousu_read_weekly_summary::NAME => serde_json::to_value(tousu_read_weekly_summary::week(
+                            tx,
+                            p,
+                            reporting_week(until),
+                            None,
+                            until,
+                        )?)?,
+                        tousu_read_bulletin::NAME => serde_json::to_value(tousu_read_bulletin::month(
+                            tx,
+                            p,
+                            reporting_month(until),
+                            &policy,
+                            &calendar,
+                        )?)?,
+                        other => serde_json::json!({ "note": format!("no replay view for {other}") }),
+                    })
+                })?;
+                document.insert(model.name().to_owned(), value);
+            }
+            log.close()?;
+            let text = serde_json::to_string_pretty(&serde_json::Value::Object(document))?;
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?
+                }
+                None => println!("{text}"),
+            }
             Ok(())
         }
         AuditCommand::Export { log, output } => {

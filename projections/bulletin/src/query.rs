@@ -13,7 +13,7 @@ use tousu_projection::{SqlError, SqlTx, Value};
 use crate::{bad_value, instant, millis, month_key_of};
 
 /// One company in a month's bulletin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BulletinEntry {
     /// The company's 统一社会信用代码.
     pub company: String,

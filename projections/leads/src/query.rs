@@ -36,7 +36,7 @@ pub struct LeadFilter {
 }
 
 /// One lead as the list shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LeadRow {
     /// The lead.
     pub id: ComplaintId,
@@ -83,7 +83,7 @@ pub struct LeadRow {
 }
 
 /// Leads of one body (and district) on the dashboard.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BodyCounts {
     /// Leads the body has received: 住建 every lead at registration, a department each lead
     /// transferred (or notified) to it; once per lead.
@@ -97,7 +97,7 @@ pub struct BodyCounts {
 }
 
 /// One line of the dashboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DashboardLine {
     /// The body.
     pub body: BodyCode,
@@ -108,7 +108,7 @@ pub struct DashboardLine {
 }
 
 /// The DSP-1 picture at an instant.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Dashboard {
     /// The instant overdue is judged at.
     pub at: DateTime<FixedOffset>,

@@ -20,7 +20,7 @@ use tousu_projection::{Row, SqlError, SqlTx, Value};
 use crate::{bad_value, instant, millis};
 
 /// Whose obligation it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Subject {
     /// A deadline of a lead's stream.
     Lead(ComplaintId),
@@ -29,7 +29,7 @@ pub enum Subject {
 }
 
 /// How lateness is counted for a kind of deadline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum LatenessUnit {
     /// Working days (the rule counts its period in working days: TRF-2, PEN-1 verification).
     WorkingDays,
@@ -39,7 +39,7 @@ pub enum LatenessUnit {
 
 /// How late an obligation is: from the first late day (the date of the due instant,
 /// Shanghai) through the date of the evaluation instant, both included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Lateness {
     /// The number of days.
     pub days: u32,
@@ -61,7 +61,7 @@ pub struct OverdueFilter {
 }
 
 /// An open obligation, as [`overdue`] and [`open_obligations`] return it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OverdueRow {
     /// The stream, e.g. `complaint-C-1`.
     pub stream: String,
