@@ -5,13 +5,14 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "tousu/v1/admin.proto",
     "tousu/v1/common.proto",
     "tousu/v1/complaints.proto",
     "tousu/v1/enterprises.proto",
     "tousu/v1/queries.proto",
     "tousu/v1/audit.proto",
+    "tousu/v1/read_models.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -30,10 +30,12 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tousu_api::pb;
+use tousu_api::pb::admin_client::AdminClient;
 use tousu_api::pb::audit_client::AuditClient;
 use tousu_api::pb::complaint_commands_client::ComplaintCommandsClient;
 use tousu_api::pb::enterprise_commands_client::EnterpriseCommandsClient;
 use tousu_api::pb::queries_client::QueriesClient;
+use tousu_api::pb::read_models_client::ReadModelsClient;
 
 use crate::{run_tousu, stderr_of, stdout_of, tousu_bin};
 
@@ -278,6 +280,34 @@ impl TestServer {
     /// The audit service as a principal.
     pub fn audit(&self, principal: Principal) -> AuditClient<Authed> {
         AuditClient::new(self.authed(principal))
+    }
+
+    /// The read models as a principal.
+    pub fn read_models(&self, principal: Principal) -> ReadModelsClient<Authed> {
+        ReadModelsClient::new(self.authed(principal))
+    }
+
+    /// The admin service (projections) as a principal.
+    pub fn admin(&self, principal: Principal) -> AdminClient<Authed> {
+        AdminClient::new(self.authed(principal))
+    }
+
+    /// Waits until every read model has a live generation: a server just started answers
+    /// read-model queries with `UNAVAILABLE` until its workers have built them once.
+    pub async fn wait_read_models_live(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = self.admin(OPERATOR).list_projections(pb::ListProjectionsRequest {}).await;
+            let live = status.is_ok_and(|status| {
+                let projections = status.into_inner().projections;
+                !projections.is_empty() && projections.iter().all(|projection| projection.live_generation > 0)
+            });
+            if live {
+                return;
+            }
+            assert!(Instant::now() < deadline, "read models not live after 20 s\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The standard health service (no token).

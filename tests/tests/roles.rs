@@ -18,22 +18,30 @@ use tousu_e2e::server::{
     REGISTRAR_ZJ, STREET_OFFICE_JB, SYSTEM, TestServer,
 };
 
-/// The principals of the matrix: every role, and a second body for the registrar.
-const MATRIX_PRINCIPALS: [Principal; 8] =
-    [REGISTRAR_ZJ, REGISTRAR_XZ, HANDLER_SJ, STREET_OFFICE_JB, CITY_REVIEWER_SJ, AUDITOR, OPERATOR, SYSTEM];
+/// The principals of the matrix: every role, and a second body for the registrar and the
+/// handler.
+const MATRIX_PRINCIPALS: [Principal; 9] =
+    [REGISTRAR_ZJ, REGISTRAR_XZ, HANDLER_ZJ, HANDLER_SJ, STREET_OFFICE_JB, CITY_REVIEWER_SJ, AUDITOR, OPERATOR, SYSTEM];
 
 /// Who may call an RPC: the roles, and the bodies when the protocol names them.
 struct Grant {
     roles: &'static [&'static str],
     /// The bodies the protocol names ("registrars of 住建"); empty when it names none.
     bodies: &'static [&'static str],
+    /// The roles the bodies apply to ("handlers of 住建" beside other roles of any body);
+    /// empty when they apply to every role of the grant.
+    bodies_for: &'static [&'static str],
 }
 
 impl Grant {
     fn admits(&self, principal: Principal) -> Access {
+        let bodies_apply = self.bodies_for.is_empty() || self.bodies_for.contains(&principal.role);
         if !self.roles.contains(&principal.role) {
             Access::RoleDenied
-        } else if !self.bodies.is_empty() && !principal.body.is_some_and(|body| self.bodies.contains(&body)) {
+        } else if bodies_apply
+            && !self.bodies.is_empty()
+            && !principal.body.is_some_and(|body| self.bodies.contains(&body))
+        {
             Access::BodyDenied
         } else {
             Access::Allowed
@@ -49,11 +57,11 @@ enum Access {
 }
 
 const fn any_body(roles: &'static [&'static str]) -> Grant {
-    Grant { roles, bodies: &[] }
+    Grant { roles, bodies: &[], bodies_for: &[] }
 }
 
 const fn of(roles: &'static [&'static str], bodies: &'static [&'static str]) -> Grant {
-    Grant { roles, bodies }
+    Grant { roles, bodies, bodies_for: &[] }
 }
 
 const REGISTRAR: &str = "registrar";
@@ -67,8 +75,16 @@ const EVERY_ROLE: &[&str] =
     &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, AUDITOR_ROLE, OPERATOR_ROLE, SYSTEM_ROLE];
 const HANDLING: &[&str] = &[HANDLER, STREET_OFFICE];
 const READERS: &[&str] = &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, AUDITOR_ROLE, SYSTEM_ROLE];
+/// Who reads every read model: auditors, registrars, city reviewers and tousu's own workers.
+const ALL_READ_MODELS: &[&str] = &[REGISTRAR, CITY_REVIEWER, AUDITOR_ROLE, SYSTEM_ROLE];
+/// The watchlist: also handlers (of 住建 only) and street offices, who carry out its flags.
+const WATCHLIST: Grant = Grant {
+    roles: &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, AUDITOR_ROLE, SYSTEM_ROLE],
+    bodies: &["ZJ"],
+    bodies_for: &[HANDLER],
+};
 
-/// Every RPC of the four services and who may call it, as the `.proto` comments and
+/// Every RPC of the six tousu services and who may call it, as the `.proto` comments and
 /// `docs/api.md` say. Handlers, street offices and city reviewers act on the leads of their
 /// own body: that depends on the lead, so it is tested below on real leads, not here.
 const MATRIX: &[(&str, Grant)] = &[
@@ -117,6 +133,20 @@ const MATRIX: &[(&str, Grant)] = &[
     ("StreamAll", any_body(&[AUDITOR_ROLE, SYSTEM_ROLE])),
     ("Verify", any_body(&[AUDITOR_ROLE, SYSTEM_ROLE, OPERATOR_ROLE])),
     ("GetHead", any_body(&[AUDITOR_ROLE, SYSTEM_ROLE])),
+    // ReadModels (read_models.proto): the watchlist for those who keep it and act on it; the
+    // weekly summary is 住建's report to the commission; the overdue list for every reader
+    // (handlers and street offices restricted to their body, tested on real leads in
+    // read_models.rs); the dashboard and the bulletin are shared with every body.
+    ("GetWatchlist", WATCHLIST),
+    ("GetWatchlistCompany", WATCHLIST),
+    ("GetWeeklySummary", any_body(ALL_READ_MODELS)),
+    ("ListWeeks", any_body(ALL_READ_MODELS)),
+    ("ListOverdue", any_body(READERS)),
+    ("GetDashboard", any_body(READERS)),
+    ("GetBulletin", any_body(READERS)),
+    // Admin: operators only (admin.proto).
+    ("ListProjections", any_body(&[OPERATOR_ROLE])),
+    ("RebuildProjection", any_body(&[OPERATOR_ROLE])),
 ];
 
 /// Lead commands whose body is checked against the lead, so that on a lead that does not
@@ -136,6 +166,8 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
     let mut enterprises = server.enterprises(principal);
     let mut queries = server.queries(principal);
     let mut audit = server.audit(principal);
+    let mut read_models = server.read_models(principal);
+    let mut admin = server.admin(principal);
     let rid = request_id;
     let text = || "说明".to_owned();
     match rpc {
@@ -403,6 +435,32 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
         "StreamAll" => audit.stream_all(pb::StreamAllRequest { after_position: None, follow: false }).await.map(drop),
         "Verify" => audit.verify(pb::VerifyRequest { stream: String::new() }).await.map(drop),
         "GetHead" => audit.get_head(pb::GetHeadRequest {}).await.map(drop),
+        "GetWatchlist" => read_models.get_watchlist(pb::GetWatchlistRequest::default()).await.map(drop),
+        "GetWatchlistCompany" => read_models
+            .get_watchlist_company(pb::GetWatchlistCompanyRequest { uscc: company(), at: None, as_of: None })
+            .await
+            .map(drop),
+        "GetWeeklySummary" => read_models
+            .get_weekly_summary(pb::GetWeeklySummaryRequest {
+                week_start: "2026-11-23".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "ListWeeks" => read_models.list_weeks(pb::ListWeeksRequest::default()).await.map(drop),
+        "ListOverdue" => read_models.list_overdue(pb::ListOverdueRequest::default()).await.map(drop),
+        "GetDashboard" => read_models.get_dashboard(pb::GetDashboardRequest::default()).await.map(drop),
+        "GetBulletin" => read_models
+            .get_bulletin(pb::GetBulletinRequest { month: "2026-11".to_owned(), ..Default::default() })
+            .await
+            .map(drop),
+        "ListProjections" => admin.list_projections(pb::ListProjectionsRequest {}).await.map(drop),
+        // A name no projection has: an operator is refused for the name, never for the role,
+        // and nothing is rebuilt.
+        "RebuildProjection" => admin
+            .rebuild_projection(pb::RebuildProjectionRequest { name: "no-such-projection".to_owned() })
+            .await
+            .map(drop),
         other => panic!("the matrix has no call for {other}"),
     }
 }
@@ -410,9 +468,16 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_role_may_call_exactly_the_rpcs_the_protocol_grants_it() {
     let server = TestServer::start().await;
-    // The matrix covers every RPC of the four services, as the server describes them.
+    // The matrix covers every RPC of the six services, as the server describes them.
     let mut served = Vec::new();
-    for service in ["tousu.v1.ComplaintCommands", "tousu.v1.EnterpriseCommands", "tousu.v1.Queries", "tousu.v1.Audit"] {
+    for service in [
+        "tousu.v1.ComplaintCommands",
+        "tousu.v1.EnterpriseCommands",
+        "tousu.v1.Queries",
+        "tousu.v1.Audit",
+        "tousu.v1.ReadModels",
+        "tousu.v1.Admin",
+    ] {
         served.extend(server.reflected_methods(service).await);
     }
     served.sort();

@@ -19,8 +19,13 @@ use tousu_e2e::refusal::{Refusal, ok, refused};
 use tousu_e2e::requests::{registration, request_id, timestamp, unique_uscc};
 use tousu_e2e::server::{AUDITOR, CalendarData, HANDLER_SJ, OPERATOR, REGISTRAR_ZJ, ServerOptions, TestServer};
 
-const TOUSU_SERVICES: [&str; 4] =
-    ["tousu.v1.ComplaintCommands", "tousu.v1.EnterpriseCommands", "tousu.v1.Queries", "tousu.v1.Audit"];
+const TOUSU_SERVICES: [&str; 5] = [
+    "tousu.v1.ComplaintCommands",
+    "tousu.v1.EnterpriseCommands",
+    "tousu.v1.Queries",
+    "tousu.v1.Audit",
+    "tousu.v1.ReadModels",
+];
 
 #[tokio::test(flavor = "multi_thread")]
 async fn health_answers_serving_without_a_token_for_the_server_and_every_service() {
@@ -36,7 +41,7 @@ async fn health_answers_serving_without_a_token_for_the_server_and_every_service
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn reflection_lists_the_four_tousu_services_and_describes_them() {
+async fn reflection_lists_the_tousu_services_and_describes_them() {
     let server = TestServer::start().await;
     let MessageResponse::ListServicesResponse(list) = server.reflect(MessageRequest::ListServices(String::new())).await
     else {

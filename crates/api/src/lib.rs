@@ -13,9 +13,11 @@ pub mod auth;
 pub mod client;
 mod convert;
 pub mod read;
+mod read_views;
 mod services;
 pub mod status;
 mod views;
+mod watchlist_cache;
 
 pub mod server;
 

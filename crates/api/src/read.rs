@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tonic::Status;
+use tousu_projection::meta::Checkpoint;
 use tousu_projection::replay::{REPLAY_PREFIX, replay};
 use tousu_projection::{ReadModel, ReadStoreAddress, SourceFactory, SqlConnection, SqlError, SqlTx, Supervisor, meta};
 
@@ -121,13 +122,14 @@ impl ReadModels {
     }
 
     /// Runs `query` on read model `name` as it stood at `until`, replayed from the log into
-    /// memory (slow: it reads the log from the start up to `until`).
+    /// memory (slow: it reads the log from the start up to `until`); answers with the
+    /// replay's checkpoint, the last event it applied.
     pub async fn query_as_of<T: Send + 'static>(
         self: &Arc<Self>,
         name: &'static str,
         until: DateTime<Utc>,
         query: impl FnOnce(&mut dyn SqlTx, &str) -> Result<T, SqlError> + Send + 'static,
-    ) -> Result<T, Status> {
+    ) -> Result<(T, Checkpoint), Status> {
         let model = self.model(name).ok_or_else(|| Status::not_found(format!("no read model {name}")))?;
         let log = self.log.clone();
         tokio::task::spawn_blocking(move || {
@@ -135,11 +137,21 @@ impl ReadModels {
             let replayed = replay(model.as_ref(), source.as_mut(), until)
                 .map_err(|error| Status::internal(format!("replay of {name} failed: {error}")))?;
             let mut connection = replayed.connection;
-            connection
+            let answer = connection
                 .read(|tx| query(tx, REPLAY_PREFIX))
-                .map_err(|error| Status::internal(format!("query of the replayed {name} failed: {error}")))
+                .map_err(|error| Status::internal(format!("query of the replayed {name} failed: {error}")))?;
+            Ok((answer, replayed.checkpoint))
         })
         .await
         .map_err(|error| Status::internal(format!("replay task failed: {error}")))?
+    }
+}
+
+/// The checkpoint of read model `name`'s live generation, read in the query's own transaction
+/// so that it describes exactly the state the query sees.
+pub fn live_checkpoint(tx: &mut dyn SqlTx, name: &str) -> Result<Checkpoint, SqlError> {
+    match meta::read(tx, name)?.live {
+        Some(live) => meta::checkpoint(tx, name, live.number),
+        None => Ok(Checkpoint::default()),
     }
 }

@@ -1,7 +1,8 @@
-//! The gRPC server: the four tousu services behind bearer-token authentication, standard
-//! health (answering without a token) and reflection, message-size limits and per-call
-//! deadlines, and a graceful shutdown that turns health to NOT_SERVING, lets in-flight calls
-//! finish, then returns so the caller can close the store.
+//! The gRPC server: the five tousu services (and the admin service where the projection
+//! workers run) behind bearer-token authentication, standard health (answering without a
+//! token) and reflection, message-size limits and per-call deadlines, and a graceful shutdown
+//! that turns health to NOT_SERVING, lets in-flight calls finish, then returns so the caller
+//! can close the store.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,7 +21,9 @@ use tousu_store::EventStore;
 use crate::auth::Authenticator;
 use crate::pb;
 use crate::read::ReadModels;
-use crate::services::{AdminService, AuditService, ComplaintService, EnterpriseService, QueryService};
+use crate::services::{
+    AdminService, AuditService, ComplaintService, EnterpriseService, QueryService, ReadModelService,
+};
 
 /// Limits of the server.
 #[derive(Debug, Clone)]
@@ -53,11 +56,12 @@ pub enum ServeError {
 }
 
 /// The names of the services health reports on, besides the whole server ("").
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 5] = [
     pb::complaint_commands_server::SERVICE_NAME,
     pb::enterprise_commands_server::SERVICE_NAME,
     pb::queries_server::SERVICE_NAME,
     pb::audit_server::SERVICE_NAME,
+    pb::read_models_server::SERVICE_NAME,
 ];
 
 /// What the server serves.
@@ -102,7 +106,10 @@ pub async fn serve<S: EventStore + 'static>(
         pb::enterprise_commands_server::EnterpriseCommandsServer::new(EnterpriseService::new(app.clone()))
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit);
-    let queries = pb::queries_server::QueriesServer::new(QueryService::new(app.clone(), read_models))
+    let queries = pb::queries_server::QueriesServer::new(QueryService::new(app.clone(), read_models.clone()))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let read = pb::read_models_server::ReadModelsServer::new(ReadModelService::new(app.clone(), read_models))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
@@ -134,6 +141,7 @@ pub async fn serve<S: EventStore + 'static>(
         .add_service(InterceptedService::new(complaints, auth.clone()))
         .add_service(InterceptedService::new(enterprises, auth.clone()))
         .add_service(InterceptedService::new(queries, auth.clone()))
+        .add_service(InterceptedService::new(read, auth.clone()))
         .add_service(InterceptedService::new(audit, auth))
         // TCP_NODELAY: without it a response written in more than one piece (headers and data,
         // then trailers) waits for the client's delayed ACK, about 40 ms on Linux.

@@ -82,6 +82,47 @@ impl Principal {
         }
     }
 
+    /// Checks the principal may read the watchlist (REG-4, GRD-1, GRD-2, EXT-1): 住建's ledger
+    /// of companies at risk, for those who keep it and those who carry out the surveys,
+    /// downgrades and exits its flags call for (住建's handlers with 街办 and 社区).
+    pub fn check_read_watchlist(&self) -> Result<(), AppError> {
+        match (self.role, self.body) {
+            (Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System | Role::StreetOffice, _) => Ok(()),
+            (Role::Handler, Some(BodyCode::ZJ)) => Ok(()),
+            _ => Err(self.denied("read the watchlist")),
+        }
+    }
+
+    /// Checks the principal may read the weekly summary (REG-3), 住建's report to the
+    /// discipline commission: not the handling bodies.
+    pub fn check_read_weekly_summary(&self) -> Result<(), AppError> {
+        match self.role {
+            Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System => Ok(()),
+            _ => Err(self.denied("read the weekly summary")),
+        }
+    }
+
+    /// The body the overdue obligations (ACC-2) are restricted to for this principal, or
+    /// `None` for every body: handlers and street offices see what their own body owes.
+    pub fn overdue_restriction(&self) -> Result<Option<BodyCode>, AppError> {
+        match self.role {
+            Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System => Ok(None),
+            Role::Handler | Role::StreetOffice => {
+                self.body.map(Some).ok_or_else(|| self.denied("read overdue obligations"))
+            }
+            Role::Operator => Err(self.denied("read overdue obligations")),
+        }
+    }
+
+    /// Checks the principal may read the reports shared with every body: the DSP-1 dashboard
+    /// of the coordination meeting and the PUB-1 public bulletin.
+    pub fn check_read_shared_reports(&self) -> Result<(), AppError> {
+        match self.role {
+            Role::Operator => Err(self.denied("read the dashboard and the bulletin")),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the principal may read the raw log (the commission's replay, remote workers).
     pub fn check_read_log(&self) -> Result<(), AppError> {
         match self.role {
@@ -115,5 +156,38 @@ impl Principal {
     /// Whether contact details are shown unmasked to this principal.
     pub fn sees_contact_details(&self) -> bool {
         self.role.sees_contact_details()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role, body: Option<BodyCode>) -> Principal {
+        Principal { person: "p".to_owned(), body, role }
+    }
+
+    #[test]
+    fn read_models_are_read_by_the_roles_the_procedure_gives_them() {
+        use BodyCode::{JB, SJ, ZJ};
+        // (role, body, watchlist, weekly summary, overdue restriction, dashboard and bulletin)
+        let table = [
+            (Role::Registrar, Some(ZJ), true, true, Ok(None), true),
+            (Role::Handler, Some(ZJ), true, false, Ok(Some(ZJ)), true),
+            (Role::Handler, Some(SJ), false, false, Ok(Some(SJ)), true),
+            (Role::Handler, None, false, false, Err(()), true),
+            (Role::StreetOffice, Some(JB), true, false, Ok(Some(JB)), true),
+            (Role::CityReviewer, Some(SJ), true, true, Ok(None), true),
+            (Role::Auditor, None, true, true, Ok(None), true),
+            (Role::Operator, None, false, false, Err(()), false),
+            (Role::System, Some(ZJ), true, true, Ok(None), true),
+        ];
+        for (role, body, watchlist, weekly, overdue, shared) in table {
+            let who = principal(role, body);
+            assert_eq!(who.check_read_watchlist().is_ok(), watchlist, "watchlist: {who:?}");
+            assert_eq!(who.check_read_weekly_summary().is_ok(), weekly, "weekly summary: {who:?}");
+            assert_eq!(who.overdue_restriction().map_err(drop), overdue, "overdue: {who:?}");
+            assert_eq!(who.check_read_shared_reports().is_ok(), shared, "dashboard, bulletin: {who:?}");
+        }
     }
 }

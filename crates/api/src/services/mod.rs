@@ -6,9 +6,11 @@ mod audit;
 mod complaints;
 mod enterprises;
 mod queries;
+mod read_models;
 
 pub use admin::AdminService;
 pub use audit::AuditService;
 pub use complaints::ComplaintService;
 pub use enterprises::EnterpriseService;
 pub use queries::QueryService;
+pub use read_models::ReadModelService;

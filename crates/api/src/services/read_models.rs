@@ -1,0 +1,450 @@
+//! `tousu.v1.ReadModels`: the query RPCs of the read models (watchlist, weekly summary,
+//! overdue obligations, dashboard, bulletin), each answered from the live read model in one
+//! read transaction, or, with `as_of`, from a replay of the log to that instant.
+//!
+//! Who reads which read model is decided by [`tousu_app::Principal`] (`check_read_watchlist`,
+//! `check_read_weekly_summary`, `overdue_restriction`, `check_read_shared_reports`); the
+//! reasons are in `proto/tousu/v1/read_models.proto`. The role is checked before anything in
+//! the request is looked at.
+//!
+//! Replays for `as_of` read the whole log up to the instant and hold a private copy of the
+//! read model in memory, so they run one at a time: a second one waits for the first, within
+//! its call's deadline. The permit travels with the replay's blocking task, so a call that
+//! gives up does not let another replay start beside the one still running for it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use tokio::sync::Semaphore;
+use tonic::{Request, Response, Status};
+use tousu_app::{App, AppError};
+use tousu_domain::calendar::Calendar;
+use tousu_domain::deadline::EscalationLevel;
+use tousu_domain::policy::Policy;
+use tousu_projection::{SqlError, SqlTx};
+use tousu_read_overdue::OverdueFilter;
+use tousu_read_watchlist::{Flag, Scope, WatchlistFilter};
+use tousu_store::EventStore;
+
+use crate::auth::principal;
+use crate::convert;
+use crate::pb;
+use crate::pb::read_models_server::ReadModels as ReadModelsRpc;
+use crate::read::{ReadModels, live_checkpoint};
+use crate::read_views;
+use crate::status::{invalid, to_status};
+use crate::watchlist_cache::{CachedWatchlist, WatchlistCache, WatchlistKey};
+
+/// The default page size of a list.
+const DEFAULT_PAGE: usize = 50;
+/// The largest page size of a list.
+const MAX_PAGE: usize = 500;
+
+/// How long a live query waits for its read model to catch up with the log, so that a client
+/// sees its own writes (as `Queries.ListComplaints` does).
+const CATCH_UP: Duration = Duration::from_secs(2);
+
+/// The read-model service.
+pub struct ReadModelService<S> {
+    app: Arc<App<S>>,
+    read_models: Arc<ReadModels>,
+    calendar: Arc<Calendar>,
+    policy: Arc<Policy>,
+    watchlist_cache: WatchlistCache,
+    replays: Arc<Semaphore>,
+}
+
+impl<S> ReadModelService<S> {
+    /// A service over the application (its clock, calendar and policy) and the read models.
+    pub fn new(app: Arc<App<S>>, read_models: Arc<ReadModels>) -> Self
+    where
+        S: EventStore + 'static,
+    {
+        let calendar = Arc::new(app.domain().calendar.clone());
+        let policy = Arc::new(app.domain().policy.clone());
+        ReadModelService {
+            app,
+            read_models,
+            calendar,
+            policy,
+            watchlist_cache: WatchlistCache::default(),
+            replays: Arc::new(Semaphore::new(1)),
+        }
+    }
+}
+
+fn optional_text(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// The offset and size of the page a request asks for.
+fn page(page_size: u32, page_token: &str) -> Result<(usize, usize), Status> {
+    let size = match usize::try_from(page_size).unwrap_or(usize::MAX) {
+        0 => DEFAULT_PAGE,
+        size if size > MAX_PAGE => return Err(invalid("page_size", format!("at most {MAX_PAGE}"))),
+        size => size,
+    };
+    let offset = if page_token.is_empty() {
+        0
+    } else {
+        page_token.parse::<usize>().map_err(|_| invalid("page_token", "is not a token this service issued"))?
+    };
+    Ok((offset, size))
+}
+
+/// The token of the page after `offset + shown` of `total`; empty on the last page.
+fn next_page_token(offset: usize, shown: usize, total: u64) -> String {
+    let end = offset + shown;
+    if (end as u64) < total { end.to_string() } else { String::new() }
+}
+
+/// The `as_of` instant of a request: never after the server's clock, which records the log.
+fn as_of(value: Option<prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, Status> {
+    let Some(instant) = convert::optional_instant("as_of", value)? else { return Ok(None) };
+    let instant = instant.to_utc();
+    if instant > Utc::now() {
+        return Err(invalid("as_of", "is after the server's clock; leave it unset for the live read model"));
+    }
+    Ok(Some(instant))
+}
+
+fn optional_flag(field: &'static str, value: i32) -> Result<Option<Flag>, Status> {
+    match pb::WatchlistFlag::try_from(value) {
+        Ok(pb::WatchlistFlag::Unspecified) => Ok(None),
+        Ok(pb::WatchlistFlag::ExitEligible) => Ok(Some(Flag::ExitEligible)),
+        Ok(pb::WatchlistFlag::DowngradeDue) => Ok(Some(Flag::DowngradeDue)),
+        Ok(pb::WatchlistFlag::GradeReviewDue) => Ok(Some(Flag::GradeReviewDue)),
+        Ok(pb::WatchlistFlag::KeySupervision) => Ok(Some(Flag::KeySupervision)),
+        Err(_) => Err(invalid(field, format!("{value} is not a known value"))),
+    }
+}
+
+fn scope(field: &'static str, value: i32) -> Result<Scope, Status> {
+    match pb::WatchlistScope::try_from(value) {
+        Ok(pb::WatchlistScope::Unspecified | pb::WatchlistScope::Flagged) => Ok(Scope::Flagged),
+        Ok(pb::WatchlistScope::Every) => Ok(Scope::Every),
+        Err(_) => Err(invalid(field, format!("{value} is not a known value"))),
+    }
+}
+
+fn optional_level(field: &'static str, value: i32) -> Result<Option<EscalationLevel>, Status> {
+    match pb::EscalationLevel::try_from(value) {
+        Ok(pb::EscalationLevel::Unspecified) => Ok(None),
+        Ok(pb::EscalationLevel::Reminder) => Ok(Some(EscalationLevel::Reminder)),
+        Ok(pb::EscalationLevel::DistrictLeadership) => Ok(Some(EscalationLevel::DistrictLeadership)),
+        Ok(pb::EscalationLevel::DisciplineOrgan) => Ok(Some(EscalationLevel::DisciplineOrgan)),
+        Err(_) => Err(invalid(field, format!("{value} is not a known value"))),
+    }
+}
+
+fn optional_verdict(field: &'static str, value: i32) -> Result<Option<pb::BulletinVerdict>, Status> {
+    match pb::BulletinVerdict::try_from(value) {
+        Ok(pb::BulletinVerdict::Unspecified) => Ok(None),
+        Ok(verdict) => Ok(Some(verdict)),
+        Err(_) => Err(invalid(field, format!("{value} is not a known value"))),
+    }
+}
+
+/// The first day of a month written YYYY-MM.
+fn month(field: &'static str, text: &str) -> Result<NaiveDate, Status> {
+    let well_formed = text.len() == 7 && text.as_bytes()[4] == b'-';
+    well_formed
+        .then(|| NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| invalid(field, format!("{text:?} is not a month YYYY-MM")))
+}
+
+impl<S: EventStore + 'static> ReadModelService<S> {
+    /// Runs `query` on read model `name`: live (after waiting briefly for the model to catch
+    /// up with the log), or as of an instant by a replay. Answers with the snapshot it read.
+    async fn run<T: Send + 'static>(
+        &self,
+        name: &'static str,
+        as_of: Option<DateTime<Utc>>,
+        query: impl FnOnce(&mut dyn SqlTx, &str) -> Result<T, SqlError> + Send + 'static,
+    ) -> Result<(T, pb::ReadModelSnapshot), Status> {
+        match as_of {
+            None => {
+                let head = self.app.store().head().await.map_err(|error| to_status(AppError::from(error)))?;
+                if let Some(head) = head {
+                    self.read_models.wait_for(name, head.0, CATCH_UP).await;
+                }
+                let (answer, checkpoint) = self
+                    .read_models
+                    .query(name, move |tx, prefix| {
+                        let checkpoint = live_checkpoint(tx, name)?;
+                        Ok((query(tx, prefix)?, checkpoint))
+                    })
+                    .await?;
+                Ok((answer, read_views::snapshot(name, &checkpoint, false)))
+            }
+            Some(until) => {
+                let permit = self
+                    .replays
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Status::unavailable("the server is shutting down"))?;
+                let (answer, checkpoint) = self
+                    .read_models
+                    .query_as_of(name, until, move |tx, prefix| {
+                        let answer = query(tx, prefix);
+                        drop(permit);
+                        answer
+                    })
+                    .await?;
+                Ok((answer, read_views::snapshot(name, &checkpoint, true)))
+            }
+        }
+    }
+
+    /// The evaluation instant: the one asked for, else `as_of`, else now.
+    fn instant(&self, at: Option<DateTime<FixedOffset>>, as_of: Option<DateTime<Utc>>) -> DateTime<FixedOffset> {
+        at.or(as_of.map(|as_of| as_of.with_timezone(&tousu_domain::calendar::shanghai())))
+            .unwrap_or_else(|| self.app.now())
+    }
+
+    /// The whole watchlist for a filter at the default instant, from the cache.
+    async fn cached_watchlist(&self, key: WatchlistKey) -> Result<(Arc<CachedWatchlist>, bool), Status> {
+        let filter = WatchlistFilter {
+            district: key.district.clone(),
+            flag: key.flag,
+            scope: if key.every { Scope::Every } else { Scope::Flagged },
+            offset: 0,
+            limit: None,
+        };
+        let policy = self.policy.clone();
+        let at = self.app.now();
+        self.watchlist_cache
+            .get(key, || async move {
+                let (page, snapshot) = self
+                    .run(tousu_read_watchlist::NAME, None, move |tx, prefix| {
+                        tousu_read_watchlist::query(tx, prefix, at, &filter, &policy)
+                    })
+                    .await?;
+                Ok(CachedWatchlist {
+                    at: convert::timestamp(page.at),
+                    entries: page.entries.iter().map(read_views::watchlist_entry).collect(),
+                    snapshot,
+                })
+            })
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
+    async fn get_watchlist(
+        &self,
+        request: Request<pb::GetWatchlistRequest>,
+    ) -> Result<Response<pb::GetWatchlistResponse>, Status> {
+        principal(&request)?.check_read_watchlist().map_err(to_status)?;
+        let m = request.into_inner();
+        let district = optional_text(m.district);
+        let flag = optional_flag("flag", m.flag)?;
+        let scope = scope("scope", m.scope)?;
+        let (offset, size) = page(m.page_size, &m.page_token)?;
+        let at = convert::optional_instant("at", m.at)?;
+        let as_of = as_of(m.as_of)?;
+        if at.is_none() && as_of.is_none() {
+            let key = WatchlistKey { district, flag, every: scope == Scope::Every };
+            let (list, cached) = self.cached_watchlist(key).await?;
+            let entries: Vec<pb::WatchlistEntry> = list.entries.iter().skip(offset).take(size).cloned().collect();
+            let total = list.entries.len() as u64;
+            return Ok(Response::new(pb::GetWatchlistResponse {
+                at: Some(list.at),
+                next_page_token: next_page_token(offset, entries.len(), total),
+                entries,
+                total,
+                snapshot: Some(pb::ReadModelSnapshot { cached, ..list.snapshot.clone() }),
+            }));
+        }
+        let at = self.instant(at, as_of);
+        let filter = WatchlistFilter { district, flag, scope, offset, limit: Some(size) };
+        let policy = self.policy.clone();
+        let (page, snapshot) = self
+            .run(tousu_read_watchlist::NAME, as_of, move |tx, prefix| {
+                tousu_read_watchlist::query(tx, prefix, at, &filter, &policy)
+            })
+            .await?;
+        Ok(Response::new(pb::GetWatchlistResponse {
+            at: Some(convert::timestamp(page.at)),
+            next_page_token: next_page_token(offset, page.entries.len(), page.total as u64),
+            entries: page.entries.iter().map(read_views::watchlist_entry).collect(),
+            total: page.total as u64,
+            snapshot: Some(snapshot),
+        }))
+    }
+
+    async fn get_watchlist_company(
+        &self,
+        request: Request<pb::GetWatchlistCompanyRequest>,
+    ) -> Result<Response<pb::WatchlistCompany>, Status> {
+        principal(&request)?.check_read_watchlist().map_err(to_status)?;
+        let m = request.into_inner();
+        let uscc = convert::uscc("uscc", &m.uscc)?;
+        let at = convert::optional_instant("at", m.at)?;
+        let as_of = as_of(m.as_of)?;
+        let at = self.instant(at, as_of);
+        let policy = self.policy.clone();
+        let code = uscc.to_string();
+        let (detail, snapshot) = self
+            .run(tousu_read_watchlist::NAME, as_of, move |tx, prefix| {
+                tousu_read_watchlist::company(tx, prefix, &code, at, &policy)
+            })
+            .await?;
+        let detail = detail.ok_or_else(|| to_status(AppError::NotFound { what: "company", id: uscc.to_string() }))?;
+        Ok(Response::new(read_views::watchlist_company(&detail, at, snapshot)))
+    }
+
+    async fn get_weekly_summary(
+        &self,
+        request: Request<pb::GetWeeklySummaryRequest>,
+    ) -> Result<Response<pb::WeeklySummary>, Status> {
+        principal(&request)?.check_read_weekly_summary().map_err(to_status)?;
+        let m = request.into_inner();
+        if m.week_start.is_empty() {
+            return Err(invalid("week_start", "is required"));
+        }
+        let week = convert::date("week_start", &m.week_start)?;
+        let district = optional_text(m.district);
+        let at = convert::optional_instant("at", m.at)?;
+        let as_of = as_of(m.as_of)?;
+        let at = self.instant(at, as_of);
+        let (summary, snapshot) = self
+            .run(tousu_read_weekly_summary::NAME, as_of, move |tx, prefix| {
+                tousu_read_weekly_summary::week(tx, prefix, week, district.as_deref(), at)
+            })
+            .await?;
+        Ok(Response::new(read_views::weekly_summary(&summary, snapshot)))
+    }
+
+    async fn list_weeks(
+        &self,
+        request: Request<pb::ListWeeksRequest>,
+    ) -> Result<Response<pb::ListWeeksResponse>, Status> {
+        principal(&request)?.check_read_weekly_summary().map_err(to_status)?;
+        let m = request.into_inner();
+        let district = optional_text(m.district);
+        let as_of = as_of(m.as_of)?;
+        let (weeks, snapshot) = self
+            .run(tousu_read_weekly_summary::NAME, as_of, move |tx, prefix| {
+                tousu_read_weekly_summary::weeks(tx, prefix, district.as_deref())
+            })
+            .await?;
+        Ok(Response::new(pb::ListWeeksResponse {
+            week_starts: weeks.into_iter().map(read_views::week_start).collect(),
+            snapshot: Some(snapshot),
+        }))
+    }
+
+    async fn list_overdue(
+        &self,
+        request: Request<pb::ListOverdueRequest>,
+    ) -> Result<Response<pb::ListOverdueResponse>, Status> {
+        let principal = principal(&request)?;
+        let restriction = principal.overdue_restriction().map_err(to_status)?;
+        let m = request.into_inner();
+        let mut body = convert::optional_body("body", m.body)?;
+        // Handlers and street offices read what their own body owes, and nothing else.
+        if let Some(own) = restriction {
+            if body.is_some_and(|asked| asked != own) {
+                return Err(to_status(AppError::PermissionDenied {
+                    role: principal.role,
+                    action: format!("read the overdue obligations of another body than {own}"),
+                }));
+            }
+            body = Some(own);
+        }
+        let level = optional_level("level", m.level)?;
+        let district = optional_text(m.district);
+        let (offset, size) = page(m.page_size, &m.page_token)?;
+        let at = convert::optional_instant("at", m.at)?;
+        let as_of = as_of(m.as_of)?;
+        let at = self.instant(at, as_of);
+        let filter = OverdueFilter { body, level, district };
+        let (calendar, policy) = (self.calendar.clone(), self.policy.clone());
+        let ((rows, total), snapshot) = self
+            .run(tousu_read_overdue::NAME, as_of, move |tx, prefix| {
+                tousu_read_overdue::overdue(tx, prefix, at, &filter, &calendar, &policy, offset as u64, size as u64)
+            })
+            .await?;
+        Ok(Response::new(pb::ListOverdueResponse {
+            at: Some(convert::timestamp(at)),
+            next_page_token: next_page_token(offset, rows.len(), total),
+            obligations: rows.iter().map(read_views::overdue_obligation).collect(),
+            total,
+            snapshot: Some(snapshot),
+        }))
+    }
+
+    async fn get_dashboard(
+        &self,
+        request: Request<pb::GetDashboardRequest>,
+    ) -> Result<Response<pb::Dashboard>, Status> {
+        principal(&request)?.check_read_shared_reports().map_err(to_status)?;
+        let m = request.into_inner();
+        let at = convert::optional_instant("at", m.at)?;
+        let as_of = as_of(m.as_of)?;
+        let at = self.instant(at, as_of);
+        let (dashboard, snapshot) = self
+            .run(tousu_read_leads::NAME, as_of, move |tx, prefix| tousu_read_leads::dashboard(tx, prefix, at))
+            .await?;
+        Ok(Response::new(read_views::dashboard(&dashboard, snapshot)))
+    }
+
+    async fn get_bulletin(&self, request: Request<pb::GetBulletinRequest>) -> Result<Response<pb::Bulletin>, Status> {
+        principal(&request)?.check_read_shared_reports().map_err(to_status)?;
+        let m = request.into_inner();
+        let first = month("month", &m.month)?;
+        let verdict = optional_verdict("verdict", m.verdict)?;
+        let (offset, size) = page(m.page_size, &m.page_token)?;
+        let as_of = as_of(m.as_of)?;
+        let (calendar, policy) = (self.calendar.clone(), self.policy.clone());
+        let (entries, snapshot) = self
+            .run(tousu_read_bulletin::NAME, as_of, move |tx, prefix| {
+                tousu_read_bulletin::month(tx, prefix, first, &policy, &calendar)
+            })
+            .await?;
+        let matching: Vec<&tousu_read_bulletin::BulletinEntry> = entries
+            .iter()
+            .filter(|entry| verdict.is_none_or(|verdict| read_views::verdict_to_pb(&entry.verdict) == verdict))
+            .collect();
+        let total = matching.len() as u64;
+        let page: Vec<pb::BulletinEntry> =
+            matching.into_iter().skip(offset).take(size).map(read_views::bulletin_entry).collect();
+        Ok(Response::new(pb::Bulletin {
+            month: first.format("%Y-%m").to_string(),
+            next_page_token: next_page_token(offset, page.len(), total),
+            entries: page,
+            total,
+            criteria: Some(read_views::bulletin_criteria(&self.policy.bulletin)),
+            snapshot: Some(snapshot),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_is_written_yyyy_mm() {
+        assert_eq!(month("month", "2026-11").expect("a month"), NaiveDate::from_ymd_opt(2026, 11, 1).expect("date"));
+        for bad in ["2026-13", "2026-1", "2026-11-01", "202611", "", "2026/11"] {
+            let status = month("month", bad).expect_err(bad);
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bad}");
+        }
+    }
+
+    #[test]
+    fn pages_default_to_fifty_and_refuse_more_than_five_hundred() {
+        assert_eq!(page(0, "").expect("default"), (0, DEFAULT_PAGE));
+        assert_eq!(page(10, "20").expect("a page"), (20, 10));
+        assert_eq!(page(501, "").expect_err("too large").code(), tonic::Code::InvalidArgument);
+        assert_eq!(page(10, "x").expect_err("not a token").code(), tonic::Code::InvalidArgument);
+        assert_eq!(next_page_token(20, 10, 31), "30");
+        assert_eq!(next_page_token(20, 10, 30), "");
+    }
+}
