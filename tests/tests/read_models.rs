@@ -576,6 +576,14 @@ async fn as_of_answers_with_the_read_models_as_they_stood_at_that_instant() {
     // An instant the log has not reached is refused.
     let future = refused(server.read_models(AUDITOR).get_dashboard(as_of(Utc::now() + TimeDelta::hours(1))).await);
     future.code(Code::InvalidArgument).field("as_of");
+
+    // Replays run one at a time: a handler reads the live dashboard but may not ask for one.
+    refused(server.read_models(HANDLER_SJ).get_dashboard(as_of(between)).await).code(Code::PermissionDenied);
+    dashboard_as(&server, HANDLER_SJ).await;
+}
+
+async fn dashboard_as(server: &TestServer, principal: tousu_e2e::server::Principal) -> pb::Dashboard {
+    ok(server.read_models(principal).get_dashboard(pb::GetDashboardRequest::default()).await, "GetDashboard")
 }
 
 #[tokio::test(flavor = "multi_thread")]

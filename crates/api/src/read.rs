@@ -61,7 +61,13 @@ impl ReadModels {
         let pooled = self.pools.get(name).and_then(|pool| pool.lock().unwrap_or_else(|p| p.into_inner()).pop());
         match pooled {
             Some(connection) => Ok(connection),
-            None => self.address.connect(name).map_err(|error| unavailable(name, error)),
+            None => {
+                let mut connection = self.address.connect(name).map_err(|error| unavailable(name, error))?;
+                // The runtime's tables may not exist yet on a server that just started: create
+                // them (idempotently) so that a query finds "not built yet", not a missing table.
+                connection.transaction(|tx| meta::ensure_schema(tx)).map_err(|error| unavailable(name, error))?;
+                Ok(connection)
+            }
         }
     }
 

@@ -153,6 +153,16 @@ impl Principal {
         Principal { person: "local-admin".to_owned(), body: None, role: Role::Operator }
     }
 
+    /// Checks the principal may ask for a read model as of a past instant (a replay of the log,
+    /// one at a time on the server): the discipline organs and 住建's registrars and reviewers,
+    /// who audit the history, and tousu's workers.
+    pub fn check_replay(&self) -> Result<(), AppError> {
+        match self.role {
+            Role::Auditor | Role::Registrar | Role::CityReviewer | Role::System => Ok(()),
+            _ => Err(self.denied("replay a read model to a past instant")),
+        }
+    }
+
     /// Whether contact details are shown unmasked to this principal.
     pub fn sees_contact_details(&self) -> bool {
         self.role.sees_contact_details()

@@ -8,7 +8,7 @@ use tousu_store::RecordedEvent;
 
 use crate::meta::Checkpoint;
 use crate::projection::{ProjectionError, ReadModel};
-use crate::runtime::{EventSource, RuntimeError};
+use crate::runtime::{EventSource, RuntimeError, SourceError};
 use crate::sql::SqlConnection;
 
 /// The table prefix of a replayed read model.
@@ -35,9 +35,22 @@ pub fn replay(
     let mut checkpoint = Checkpoint::default();
     let head = source.head()?;
     let mut read_up_to = 0;
+    let mut empty_reads = 0;
     while read_up_to < head {
         let batch = source.next_batch(crate::runtime::BUILD_BATCH)?;
-        let Some(last_read) = batch.last() else { continue };
+        let Some(last_read) = batch.last() else {
+            // Below the head the log always has events to give; a source that keeps giving
+            // none is broken, and must not hold a replay (and its slot) for ever.
+            empty_reads += 1;
+            if empty_reads > 60 {
+                return Err(SourceError::Failed(format!(
+                    "the log gave no events after position {read_up_to} below its head {head}"
+                ))
+                .into());
+            }
+            continue;
+        };
+        empty_reads = 0;
         read_up_to = last_read.position.0;
         // The log is in recording order: the first event recorded after the instant ends
         // the replay.

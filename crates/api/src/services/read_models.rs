@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
-use tousu_app::{App, AppError};
+use tousu_app::{App, AppError, Principal};
 use tousu_domain::calendar::Calendar;
 use tousu_domain::deadline::EscalationLevel;
 use tousu_domain::policy::Policy;
@@ -100,8 +100,10 @@ fn next_page_token(offset: usize, shown: usize, total: u64) -> String {
 }
 
 /// The `as_of` instant of a request: never after the server's clock, which records the log.
-fn as_of(value: Option<prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, Status> {
+fn as_of(principal: &Principal, value: Option<prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, Status> {
     let Some(instant) = convert::optional_instant("as_of", value)? else { return Ok(None) };
+    // Replays run one at a time: only those who audit the history may ask for one.
+    principal.check_replay().map_err(to_status)?;
     let instant = instant.to_utc();
     if instant > Utc::now() {
         return Err(invalid("as_of", "is after the server's clock; leave it unset for the live read model"));
@@ -239,14 +241,15 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         &self,
         request: Request<pb::GetWatchlistRequest>,
     ) -> Result<Response<pb::GetWatchlistResponse>, Status> {
-        principal(&request)?.check_read_watchlist().map_err(to_status)?;
+        let principal = principal(&request)?;
+        principal.check_read_watchlist().map_err(to_status)?;
         let m = request.into_inner();
         let district = optional_text(m.district);
         let flag = optional_flag("flag", m.flag)?;
         let scope = scope("scope", m.scope)?;
         let (offset, size) = page(m.page_size, &m.page_token)?;
         let at = convert::optional_instant("at", m.at)?;
-        let as_of = as_of(m.as_of)?;
+        let as_of = as_of(&principal, m.as_of)?;
         if at.is_none() && as_of.is_none() {
             let key = WatchlistKey { district, flag, every: scope == Scope::Every };
             let (list, cached) = self.cached_watchlist(key).await?;
@@ -281,11 +284,12 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         &self,
         request: Request<pb::GetWatchlistCompanyRequest>,
     ) -> Result<Response<pb::WatchlistCompany>, Status> {
-        principal(&request)?.check_read_watchlist().map_err(to_status)?;
+        let principal = principal(&request)?;
+        principal.check_read_watchlist().map_err(to_status)?;
         let m = request.into_inner();
         let uscc = convert::uscc("uscc", &m.uscc)?;
         let at = convert::optional_instant("at", m.at)?;
-        let as_of = as_of(m.as_of)?;
+        let as_of = as_of(&principal, m.as_of)?;
         let at = self.instant(at, as_of);
         let policy = self.policy.clone();
         let code = uscc.to_string();
@@ -302,7 +306,8 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         &self,
         request: Request<pb::GetWeeklySummaryRequest>,
     ) -> Result<Response<pb::WeeklySummary>, Status> {
-        principal(&request)?.check_read_weekly_summary().map_err(to_status)?;
+        let principal = principal(&request)?;
+        principal.check_read_weekly_summary().map_err(to_status)?;
         let m = request.into_inner();
         if m.week_start.is_empty() {
             return Err(invalid("week_start", "is required"));
@@ -310,7 +315,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         let week = convert::date("week_start", &m.week_start)?;
         let district = optional_text(m.district);
         let at = convert::optional_instant("at", m.at)?;
-        let as_of = as_of(m.as_of)?;
+        let as_of = as_of(&principal, m.as_of)?;
         let at = self.instant(at, as_of);
         let (summary, snapshot) = self
             .run(tousu_read_weekly_summary::NAME, as_of, move |tx, prefix| {
@@ -324,10 +329,11 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         &self,
         request: Request<pb::ListWeeksRequest>,
     ) -> Result<Response<pb::ListWeeksResponse>, Status> {
-        principal(&request)?.check_read_weekly_summary().map_err(to_status)?;
+        let principal = principal(&request)?;
+        principal.check_read_weekly_summary().map_err(to_status)?;
         let m = request.into_inner();
         let district = optional_text(m.district);
-        let as_of = as_of(m.as_of)?;
+        let as_of = as_of(&principal, m.as_of)?;
         let (weeks, snapshot) = self
             .run(tousu_read_weekly_summary::NAME, as_of, move |tx, prefix| {
                 tousu_read_weekly_summary::weeks(tx, prefix, district.as_deref())
@@ -361,7 +367,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         let district = optional_text(m.district);
         let (offset, size) = page(m.page_size, &m.page_token)?;
         let at = convert::optional_instant("at", m.at)?;
-        let as_of = as_of(m.as_of)?;
+        let as_of = as_of(&principal, m.as_of)?;
         let at = self.instant(at, as_of);
         let filter = OverdueFilter { body, level, district };
         let (calendar, policy) = (self.calendar.clone(), self.policy.clone());
@@ -383,10 +389,11 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         &self,
         request: Request<pb::GetDashboardRequest>,
     ) -> Result<Response<pb::Dashboard>, Status> {
-        principal(&request)?.check_read_shared_reports().map_err(to_status)?;
+        let principal = principal(&request)?;
+        principal.check_read_shared_reports().map_err(to_status)?;
         let m = request.into_inner();
         let at = convert::optional_instant("at", m.at)?;
-        let as_of = as_of(m.as_of)?;
+        let as_of = as_of(&principal, m.as_of)?;
         let at = self.instant(at, as_of);
         let (dashboard, snapshot) = self
             .run(tousu_read_leads::NAME, as_of, move |tx, prefix| tousu_read_leads::dashboard(tx, prefix, at))
@@ -395,12 +402,13 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
     }
 
     async fn get_bulletin(&self, request: Request<pb::GetBulletinRequest>) -> Result<Response<pb::Bulletin>, Status> {
-        principal(&request)?.check_read_shared_reports().map_err(to_status)?;
+        let principal = principal(&request)?;
+        principal.check_read_shared_reports().map_err(to_status)?;
         let m = request.into_inner();
         let first = month("month", &m.month)?;
         let verdict = optional_verdict("verdict", m.verdict)?;
         let (offset, size) = page(m.page_size, &m.page_token)?;
-        let as_of = as_of(m.as_of)?;
+        let as_of = as_of(&principal, m.as_of)?;
         let (calendar, policy) = (self.calendar.clone(), self.policy.clone());
         let (entries, snapshot) = self
             .run(tousu_read_bulletin::NAME, as_of, move |tx, prefix| {
