@@ -11,6 +11,7 @@ mod node;
 mod projections;
 mod serve;
 mod settings;
+mod simulate;
 mod token;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Compute a deadline as the procedure does: `tousu deadline transfer 2026-09-30T10:00:00+08:00`.
     Deadline(deadline::DeadlineArgs),
+    /// Simulate a city's months of complaints through the API into a new data directory.
+    Simulate(simulate::SimulateArgs),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Worker(args) => projections::worker(args),
         Command::Deadline(args) => deadline::run(&args),
         Command::Audit(command) => audit::run(command),
+        Command::Simulate(args) => simulate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -98,7 +98,6 @@ impl EscalationSource for ReadModelCandidates {
 }
 
 /// A running node.
-#[expect(dead_code, reason = "`app` and `deadlines` are for drivers such as the simulation, which is not built yet")]
 pub struct Node {
     /// The gRPC address it listens on.
     pub address: SocketAddr,
