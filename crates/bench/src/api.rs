@@ -41,6 +41,8 @@ pub struct ApiArgs {
     pub tousu: PathBuf,
     /// Where to put the data directory.
     pub dir: PathBuf,
+    /// Queries per second of the query workload.
+    pub query_rate: u32,
 }
 
 pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<ApiArgs> {
@@ -49,12 +51,14 @@ pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<Api
         seconds: 10.0,
         tousu: exe.with_file_name("tousu"),
         dir: std::env::temp_dir().join("tousu-bench-api"),
+        query_rate: 5_000,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => parsed.seconds = args.next().ok_or("--seconds needs a value")?.parse()?,
             "--tousu" => parsed.tousu = args.next().ok_or("--tousu needs a path")?.into(),
             "--dir" => parsed.dir = args.next().ok_or("--dir needs a value")?.into(),
+            "--query-rate" => parsed.query_rate = args.next().ok_or("--query-rate needs a value")?.parse()?,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -372,10 +376,108 @@ pub async fn api_bench(args: ApiArgs) -> BenchResult<()> {
     ));
     workload(&server, &tokens, false, args.seconds).await?;
     workload(&server, &tokens, true, args.seconds).await?;
+    let auditor = issue(&args.tousu, &data, "auditor", "ZJ", "bench-auditor")?;
+    queries(&server, &auditor, args.query_rate, args.seconds).await?;
     if let Some(kib) = peak_memory_kib(server.child.id()) {
         out(format!("server peak memory: {:.1} MiB", kib as f64 / 1024.0));
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&args.dir);
+    Ok(())
+}
+
+/// Query clients of the query workload.
+const QUERY_CLIENTS: usize = 32;
+
+/// The query workload: queries at a fixed total rate (open loop: each client sends on its own
+/// schedule, and a query's latency counts from the instant it was due, so a server falling
+/// behind shows in the numbers), spread over the read models and the lead queries an office
+/// uses all day: the dashboard, a page of the overdue list, this week's summary, a page of
+/// the lead list, one lead.
+async fn queries(server: &Server, token: &str, rate: u32, seconds: f64) -> BenchResult<()> {
+    use tousu_api::pb::queries_client::QueriesClient;
+    use tousu_api::pb::read_models_client::ReadModelsClient;
+    let mut leads = Vec::new();
+    {
+        let channel = Channel::from_shared(format!("http://{}", server.address))?.connect().await?;
+        let mut queries = QueriesClient::with_interceptor(channel, Bearer(format!("Bearer {token}").parse()?));
+        let page = queries.list_complaints(pb::ListComplaintsRequest { page_size: 500, ..Default::default() }).await?;
+        leads.extend(page.into_inner().complaints.into_iter().map(|lead| lead.complaint_id));
+    }
+    if leads.is_empty() {
+        return Err("no leads to query".into());
+    }
+    let week = chrono::Utc::now().with_timezone(&tousu_domain::calendar::shanghai()).date_naive().to_string();
+    let interval = Duration::from_secs_f64(QUERY_CLIENTS as f64 / f64::from(rate));
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let mut handles = Vec::new();
+    for client in 0..QUERY_CLIENTS {
+        let channel = Channel::from_shared(format!("http://{}", server.address))?.connect().await?;
+        let bearer = Bearer(format!("Bearer {token}").parse()?);
+        let mut read_models = ReadModelsClient::with_interceptor(channel.clone(), bearer.clone());
+        let mut queries = QueriesClient::with_interceptor(channel, bearer);
+        let (leads, week) = (leads.clone(), week.clone());
+        handles.push(tokio::spawn(async move {
+            let mut sample = Sample::default();
+            let first = tokio::time::Instant::now() + interval.mul_f64(client as f64 / QUERY_CLIENTS as f64);
+            let mut ticker = tokio::time::interval_at(first, interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut n = client;
+            while Instant::now() < until {
+                let due = ticker.tick().await;
+                n += QUERY_CLIENTS;
+                let result = match n % 5 {
+                    0 => read_models.get_dashboard(pb::GetDashboardRequest::default()).await.map(drop),
+                    1 => read_models
+                        .list_overdue(pb::ListOverdueRequest { page_size: 20, ..Default::default() })
+                        .await
+                        .map(drop),
+                    2 => read_models
+                        .get_weekly_summary(pb::GetWeeklySummaryRequest {
+                            week_start: week.clone(),
+                            ..Default::default()
+                        })
+                        .await
+                        .map(drop),
+                    3 => queries
+                        .list_complaints(pb::ListComplaintsRequest { page_size: 20, ..Default::default() })
+                        .await
+                        .map(drop),
+                    _ => queries
+                        .get_complaint(pb::GetComplaintRequest { complaint_id: leads[n % leads.len()].clone() })
+                        .await
+                        .map(drop),
+                };
+                sample.latencies.push(u32::try_from(due.elapsed().as_micros()).unwrap_or(u32::MAX));
+                if let Err(status) = result {
+                    if sample.errors == 0 {
+                        out(format!("  first query error: {status}"));
+                    }
+                    sample.errors += 1;
+                }
+            }
+            sample
+        }));
+    }
+    let mut all = Sample::default();
+    for handle in handles {
+        let sample = handle.await?;
+        all.latencies.extend(sample.latencies);
+        all.errors += sample.errors;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.latencies.sort_unstable();
+    out(format!(
+        "{:<10} {:>3} clients  {:>9.0} queries/s   p50 {:>6} µs  p99 {:>6} µs  max {:>7} µs  ({} queries, {} errors, target {rate}/s)",
+        "queries",
+        QUERY_CLIENTS,
+        all.latencies.len() as f64 / elapsed,
+        percentile(&all.latencies, 50.0),
+        percentile(&all.latencies, 99.0),
+        all.latencies.last().copied().unwrap_or(0),
+        all.latencies.len(),
+        all.errors,
+    ));
     Ok(())
 }

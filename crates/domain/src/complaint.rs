@@ -28,6 +28,7 @@ pub enum Channel {
     /// The published complaint mailbox.
     Mailbox,
     /// Transferred by the 12345 government service hotline (HDL-4).
+    #[serde(rename = "hotline_12345")]
     Hotline12345,
     /// In person.
     WalkIn,
@@ -157,6 +158,7 @@ pub enum FeedbackRecipient {
     /// The complainant (HDL-1, HDL-2, PEN-1).
     Complainant,
     /// The 12345 hotline (HDL-4).
+    #[serde(rename = "hotline_12345")]
     Hotline12345,
     /// The body that transferred the lead, 住建 (PEN-1).
     TransferringBody,

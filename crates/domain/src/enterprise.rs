@@ -509,6 +509,8 @@ pub struct Company {
     pub grades: BTreeMap<String, u8>,
     /// Open deadlines, misses and escalations.
     pub obligations: Obligations,
+    /// The latest business instant recorded on the stream.
+    pub last_at: Option<DateTime<FixedOffset>>,
 }
 
 /// A company's state: nothing before its first lead.
@@ -567,6 +569,7 @@ impl Company {
             refusals: Vec::new(),
             grades: BTreeMap::new(),
             obligations: Obligations::default(),
+            last_at: None,
         }
     }
 
@@ -883,6 +886,12 @@ fn decide_count(
     ctx: &Context<'_>,
 ) -> Result<Vec<EnterpriseEvent>, DomainError> {
     required(RuleId::Reg4, "company_name", &company_name)?;
+    // Counts arrive from tousu's reactions a moment after the leads' events; a company's facts
+    // never go back in time, so the count is recorded (and its conditions evaluated) no earlier
+    // than the latest fact already on the company's stream, such as a survey recorded since.
+    let recorded_until = state.company.as_ref().and_then(|company| company.last_at);
+    let later = Context { now: recorded_until.map_or(ctx.now, |last| last.max(ctx.now)), ..*ctx };
+    let ctx = &later;
     let company = match &state.company {
         Some(company) if company.uscc != uscc => {
             return Err(DomainError::InvalidField {
@@ -1315,5 +1324,6 @@ pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> Enterprise
         EnterpriseFact::Escalation(fact) => company.obligations.apply_escalation(fact),
     }
     company.obligations.apply(&event.opens, &event.closes);
+    company.last_at = Some(company.last_at.map_or(event.at, |last| last.max(event.at)));
     state
 }

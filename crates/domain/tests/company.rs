@@ -621,3 +621,22 @@ fn grd_1_a_finding_on_a_lead_never_counted_is_refused() {
     );
     assert!(matches!(result, Err(DomainError::InvalidField { field: "findings.lead", .. })), "{result:?}");
 }
+
+#[test]
+fn interp_16_a_count_arriving_late_is_recorded_no_earlier_than_the_company_s_latest_fact() {
+    // Exit becomes possible with a 49 % survey at 17:00 (EXT-1); a lead count decided with an
+    // instant of 16:50 (the reactions run a moment behind the leads) must not judge the
+    // company as if the survey were not there yet.
+    let mut company = twenty_one_substantiated();
+    company.given(&handler(BodyCode::ZJ), "2026-03-16T17:00:00+08:00", survey(100, 49));
+    assert!(company.state.company.as_ref().unwrap().exit_condition_since.is_some());
+    let events = company
+        .when(
+            &system(),
+            "2026-03-16T16:50:00+08:00",
+            company_command_complaint("C-900", Some("complainant-900"), "2026-03-16T16:40:00+08:00", "福苑小区"),
+        )
+        .unwrap();
+    assert!(!has(&events, |f| matches!(f, EnterpriseFact::ExitConditionEnded)), "{events:?}");
+    assert!(events.iter().all(|event| event.at == at("2026-03-16T17:00:00+08:00")), "{events:?}");
+}
