@@ -554,7 +554,8 @@ impl Overlay {
 }
 
 impl Company {
-    fn empty(uscc: Uscc, name: String) -> Company {
+    /// A company with nothing recorded yet.
+    pub fn new(uscc: Uscc, name: String) -> Company {
         Company {
             uscc,
             name,
@@ -901,7 +902,7 @@ fn decide_count(
             });
         }
         Some(company) => Cow::Borrowed(company),
-        None => Cow::Owned(Company::empty(uscc.clone(), company_name.clone())),
+        None => Cow::Owned(Company::new(uscc.clone(), company_name.clone())),
     };
     let mut overlay = Overlay::default();
     let mut events = Vec::new();
@@ -1274,7 +1275,7 @@ pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> Enterprise
         linked_to,
     } = &event.fact
     {
-        let company = state.company.get_or_insert_with(|| Company::empty(uscc.clone(), company_name.clone()));
+        let company = state.company.get_or_insert_with(|| Company::new(uscc.clone(), company_name.clone()));
         company.name = company_name.clone();
         company.leads.insert(
             lead.clone(),

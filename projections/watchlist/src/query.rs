@@ -26,7 +26,6 @@ use tousu_domain::enterprise::{
 };
 use tousu_domain::identity::ComplainantKey;
 use tousu_domain::ids::{ComplaintId, Uscc};
-use tousu_domain::obligations::Obligations;
 use tousu_domain::policy::Policy;
 use tousu_domain::rule::RuleId;
 use tousu_projection::{SqlError, SqlTx, Value};
@@ -482,19 +481,9 @@ fn load_facts(
     for row in rows {
         let Ok(code) = text(&row[0]).parse::<Uscc>() else { continue };
         let company = Company {
-            uscc: code,
-            name: text(&row[1]),
-            leads: BTreeMap::new(),
-            key_supervision_since: None,
-            grade_review_since: None,
-            exit_condition_since: None,
-            exit_started_at: None,
             credit_rating: row[2].as_str().map(str::to_owned),
             blacklisted_on: row[3].as_str().and_then(|day| day.parse().ok()),
-            surveys: Vec::new(),
-            refusals: Vec::new(),
-            grades: BTreeMap::new(),
-            obligations: Obligations::default(),
+            ..Company::new(code, text(&row[1]))
         };
         let recorded = RecordedConditions {
             key_supervision_since: opt_instant(&row[4]),
