@@ -367,6 +367,7 @@ pub async fn api_bench(args: ApiArgs) -> BenchResult<()> {
         issue(&args.tousu, &data, "handler", "SJ", "bench-handler")?,
         issue(&args.tousu, &data, "city_reviewer", "SJ", "bench-reviewer")?,
     ];
+    let auditor = issue(&args.tousu, &data, "auditor", "ZJ", "bench-auditor")?;
     let server = start(&args.tousu, &data).await?;
     out(format!(
         "tousu-bench api: {} against {} ({} s per workload)",
@@ -376,7 +377,6 @@ pub async fn api_bench(args: ApiArgs) -> BenchResult<()> {
     ));
     workload(&server, &tokens, false, args.seconds).await?;
     workload(&server, &tokens, true, args.seconds).await?;
-    let auditor = issue(&args.tousu, &data, "auditor", "ZJ", "bench-auditor")?;
     queries(&server, &auditor, args.query_rate, args.seconds).await?;
     if let Some(kib) = peak_memory_kib(server.child.id()) {
         out(format!("server peak memory: {:.1} MiB", kib as f64 / 1024.0));
