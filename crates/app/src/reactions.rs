@@ -117,11 +117,21 @@ impl<S: EventStore + 'static> Reactor<S> {
         };
         let mut subscription = self.app.engine.store().subscribe_all(from).await?;
         loop {
-            let batch = match subscription.next_batch(1024).await {
+            let mut batch = match subscription.next_batch(1024).await {
                 Ok(batch) => batch,
                 Err(SubscriptionError::Closed) => return Ok(()),
                 Err(error) => return Err(error.into()),
             };
+            // Under a steady stream of registrations, let a few milliseconds' worth gather: one
+            // count per company per batch instead of one per lead.
+            if batch.len() < 128 {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                if let Ok(Ok(more)) =
+                    tokio::time::timeout(std::time::Duration::ZERO, subscription.next_batch(1024)).await
+                {
+                    batch.extend(more);
+                }
+            }
             let Some(last) = batch.last().map(|event| event.position) else { continue };
             self.handle(&batch).await?;
             if let Err(error) = self.save_checkpoint(last) {

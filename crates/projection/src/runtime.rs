@@ -24,6 +24,10 @@ pub const FOLLOW_BATCH: usize = 1024;
 pub const BUILD_BATCH: usize = 8192;
 /// How long a source waits for new events before letting the worker look at its stop flag.
 const POLL: Duration = Duration::from_millis(500);
+/// How long a worker at the head of the log lets events gather after a small batch, so that
+/// under a steady stream of commands it commits a few larger transactions instead of one
+/// per event; it is also the delay a read model adds behind the log.
+const FOLLOW_LINGER: Duration = Duration::from_millis(10);
 
 /// Why a source could not deliver events.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,11 @@ pub trait EventSource: Send {
     fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SourceError>;
     /// The log's last position now (0 for an empty log).
     fn head(&mut self) -> Result<u64, SourceError>;
+    /// Events already there, at most `max`, without waiting for more; none by default.
+    fn more(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+        let _ = max;
+        Ok(Vec::new())
+    }
 }
 
 /// Opens a source reading the log after a position (0: from the start).
@@ -83,6 +92,17 @@ impl<S: EventStore + 'static> EventSource for StoreSource<S> {
     fn head(&mut self) -> Result<u64, SourceError> {
         let head = self.runtime.block_on(self.store.head()).map_err(|error| SourceError::Failed(error.to_string()))?;
         Ok(head.map_or(0, |position| position.0))
+    }
+
+    fn more(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+        let subscription = &mut self.subscription;
+        match self.runtime.block_on(async { tokio::time::timeout(Duration::ZERO, subscription.next_batch(max)).await })
+        {
+            Err(_elapsed) => Ok(Vec::new()),
+            Ok(Ok(batch)) => Ok(batch),
+            Ok(Err(SubscriptionError::Closed)) => Err(SourceError::Closed("the store closed".into())),
+            Ok(Err(error)) => Err(SourceError::Failed(error.to_string())),
+        }
     }
 }
 
@@ -449,7 +469,11 @@ fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), Ru
         status.checkpoint = checkpoint.clone();
     });
     while !shared.stopping() {
-        let batch = source.next_batch(FOLLOW_BATCH)?;
+        let mut batch = source.next_batch(FOLLOW_BATCH)?;
+        if !batch.is_empty() && batch.len() < FOLLOW_BATCH / 8 {
+            std::thread::sleep(FOLLOW_LINGER);
+            batch.extend(source.more(FOLLOW_BATCH - batch.len())?);
+        }
         let head = source.head()?;
         if !batch.is_empty()
             && !apply_batch(&mut connection, name, live.number, writer.as_mut(), &mut checkpoint, &batch)?

@@ -195,6 +195,9 @@ pub trait EventStore: Send + Sync {
 }
 
 /// A subscription to the global log, created by [`EventStore::subscribe_all`].
+///
+/// Both methods are cancel-safe: a caller may drop the future while it waits (under a
+/// timeout, say) and call again, and no event is lost or delivered twice.
 pub trait Subscription: Send {
     /// The next event, waiting for one to be appended if the subscription is caught up.
     fn next(&mut self) -> impl Future<Output = Result<RecordedEvent, SubscriptionError>> + Send;
