@@ -62,11 +62,9 @@ impl ReadModels {
         match pooled {
             Some(connection) => Ok(connection),
             None => {
-                let mut connection = self.address.connect(name).map_err(|error| unavailable(name, error))?;
-                // The runtime's tables may not exist yet on a server that just started: create
-                // them (idempotently) so that a query finds "not built yet", not a missing table.
-                connection.transaction(|tx| meta::ensure_schema(tx)).map_err(|error| unavailable(name, error))?;
-                Ok(connection)
+                // `connect` creates the runtime's tables on a server that just started, so that a
+                // query finds "not built yet", not a missing table.
+                self.address.connect(name).map_err(|error| unavailable(name, error))
             }
         }
     }

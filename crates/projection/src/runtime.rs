@@ -429,7 +429,6 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), RuntimeError> {
     let name = model.name();
     let mut connection = shared.address.connect(name)?;
-    connection.transaction(|tx| meta::ensure_schema(tx))?;
     let current = connection.transaction(|tx| meta::read(tx, name))?;
     let live = match current.live {
         Some(live) => {
@@ -511,7 +510,6 @@ fn build(
 ) -> Result<(), RuntimeError> {
     let name = model.name();
     let mut connection = shared.address.connect(name)?;
-    connection.transaction(|tx| meta::ensure_schema(tx))?;
     let generation = match start {
         BuildStart::Resume(generation) => generation,
         BuildStart::Fresh => connection.transaction(|tx| meta::begin_generation(tx, model))?,
@@ -604,7 +602,6 @@ pub fn stored_status(
 ) -> Result<ProjectionStatus, RuntimeError> {
     let name = model.name();
     let mut connection = address.connect(name)?;
-    connection.transaction(|tx| meta::ensure_schema(tx))?;
     let (current, checkpoint, building) = connection.read(|tx| -> Result<_, SqlError> {
         let current = meta::read(tx, name)?;
         let checkpoint = match current.live {
@@ -658,7 +655,6 @@ pub fn build_all_now(
             .spawn(move || -> Result<(), RuntimeError> {
                 let name = model.name();
                 let mut connection = address.connect(name)?;
-                connection.transaction(|tx| meta::ensure_schema(tx))?;
                 let generation = connection.transaction(|tx| meta::begin_generation(tx, model.as_ref()))?;
                 let prefix = table_prefix(name, generation.number);
                 let mut writer = model.writer(&prefix);

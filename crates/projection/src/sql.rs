@@ -130,6 +130,9 @@ pub trait SqlTx {
     fn batch(&mut self, sql: &str) -> Result<(), SqlError>;
 }
 
+/// The PostgreSQL advisory lock key that serialises the runtime's schema creation.
+const SCHEMA_LOCK: i64 = 0x746f_7573_7500;
+
 /// Where read models live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadStoreAddress {
@@ -151,12 +154,22 @@ impl ReadStoreAddress {
         }
     }
 
-    /// Opens a connection for the projection `name`.
+    /// Opens a connection for the projection `name`, creating the runtime's own tables
+    /// (idempotently) so that every reader finds "not built yet" rather than a missing table.
     pub fn connect(&self, name: &str) -> Result<SqlConnection, SqlError> {
-        match self {
-            ReadStoreAddress::Sqlite(dir) => SqlConnection::sqlite(&dir.join(format!("{name}.sqlite"))),
-            ReadStoreAddress::Postgres(url) => SqlConnection::postgres(url),
-        }
+        let (mut connection, postgres) = match self {
+            ReadStoreAddress::Sqlite(dir) => (SqlConnection::sqlite(&dir.join(format!("{name}.sqlite")))?, false),
+            ReadStoreAddress::Postgres(url) => (SqlConnection::postgres(url)?, true),
+        };
+        connection.transaction(|tx| {
+            if postgres {
+                // Two sessions creating the same table at once can collide in PostgreSQL's
+                // catalogue even with IF NOT EXISTS: serialise the creation.
+                tx.batch(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))?;
+            }
+            crate::meta::ensure_schema(tx)
+        })?;
+        Ok(connection)
     }
 }
 
