@@ -235,7 +235,7 @@ pub fn run(command: AuditCommand) -> Result<()> {
 /// when its read store cannot be read here (a remote log without `--read-store`).
 fn recorded_anchors(log: &LogArgs, read_store: Option<&str>) -> Result<BTreeMap<u64, (chrono::NaiveDate, String)>> {
     let address = match read_store {
-        Some(text) => ReadStoreAddress::parse(text).context("--read-store is not valid")?,
+        Some(text) => crate::config::read_store(Some(text), &log.data_dir())?,
         None if log.server.is_none() => {
             let dir = log.data_dir().join("read");
             if !dir.join(format!("{}.sqlite", tousu_read_weekly_summary::NAME)).exists() {

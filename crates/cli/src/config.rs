@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde::Deserialize;
+use tousu_projection::ReadStoreAddress;
 
 /// The configuration file. Every key is optional; unknown keys are refused so that a typo
 /// never silently does nothing.
@@ -29,7 +30,11 @@ pub struct FileConfig {
     pub identity_secret_file: Option<PathBuf>,
     /// Seconds calls in flight may take to finish after a stop signal.
     pub shutdown_grace_seconds: Option<u64>,
-    /// Where the read models live: a directory for SQLite files, or a postgres:// URL.
+    /// Where the events live: `embedded` (the log in DATA_DIR/events) or a KurrentDB
+    /// connection string.
+    pub store: Option<String>,
+    /// Where the read models live: `sqlite` (DATA_DIR/read), a directory for SQLite files, or
+    /// a postgres:// URL.
     pub read_store: Option<String>,
     /// Read models whose workers run in their own processes.
     pub external_projections: Vec<String>,
@@ -59,6 +64,7 @@ impl FileConfig {
         config.data_dir.iter_mut().for_each(resolve);
         if let Some(read_store) = &mut config.read_store
             && !read_store.contains("://")
+            && read_store != SQLITE_KEYWORD
         {
             let mut path = PathBuf::from(&*read_store);
             resolve(&mut path);
@@ -83,6 +89,7 @@ pub struct Resolved {
     pub request_timeout: Duration,
     pub identity_secret_file: PathBuf,
     pub shutdown_grace: Duration,
+    pub store: StoreChoice,
     pub read_store: tousu_projection::ReadStoreAddress,
     pub external_projections: Vec<String>,
     pub deadline_interval: Duration,
@@ -92,3 +99,83 @@ pub struct Resolved {
 pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
 pub const DEFAULT_LOG: &str = "info";
+
+/// The read store's keyword for the default: SQLite files in DATA_DIR/read.
+const SQLITE_KEYWORD: &str = "sqlite";
+
+/// Where the read models are: `sqlite` or nothing for SQLite files in DATA_DIR/read, another
+/// directory, or a postgres:// URL.
+pub fn read_store(text: Option<&str>, data_dir: &Path) -> Result<ReadStoreAddress> {
+    match text {
+        None | Some(SQLITE_KEYWORD) => Ok(ReadStoreAddress::Sqlite(data_dir.join("read"))),
+        Some(text) => ReadStoreAddress::parse(text).with_context(|| format!("read store {text:?} is not valid")),
+    }
+}
+
+/// Where the events are.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// The embedded log in DATA_DIR/events.
+    Embedded,
+    /// A KurrentDB server or cluster, by its connection string.
+    Kurrent(String),
+}
+
+impl std::fmt::Debug for StoreChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreChoice::Embedded => f.write_str("Embedded"),
+            // The connection string may carry a password.
+            StoreChoice::Kurrent(_) => f.write_str("Kurrent(..)"),
+        }
+    }
+}
+
+/// The schemes of KurrentDB connection strings.
+const KURRENT_SCHEMES: [&str; 4] = ["esdb://", "esdb+discover://", "kurrentdb://", "kurrentdb+discover://"];
+
+impl StoreChoice {
+    /// `embedded` (or nothing) or a KurrentDB connection string.
+    pub fn parse(text: Option<&str>) -> Result<StoreChoice> {
+        match text {
+            None | Some("embedded") => Ok(StoreChoice::Embedded),
+            Some(url) if KURRENT_SCHEMES.iter().any(|scheme| url.starts_with(scheme)) => {
+                Ok(StoreChoice::Kurrent(url.to_owned()))
+            }
+            Some(other) => {
+                let shown = other.split_once('@').map_or(other, |(_, host)| host);
+                anyhow::bail!(
+                    "store {shown:?} is neither `embedded` nor a KurrentDB connection string ({})",
+                    KURRENT_SCHEMES.join(", ")
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_embedded_by_default_or_a_kurrentdb_connection_string() {
+        assert_eq!(StoreChoice::parse(None).unwrap(), StoreChoice::Embedded);
+        assert_eq!(StoreChoice::parse(Some("embedded")).unwrap(), StoreChoice::Embedded);
+        let url = "kurrentdb+discover://admin:changeit@cluster.local:2113?tls=false";
+        assert_eq!(StoreChoice::parse(Some(url)).unwrap(), StoreChoice::Kurrent(url.to_owned()));
+        assert!(!format!("{:?}", StoreChoice::parse(Some(url)).unwrap()).contains("changeit"));
+        let refused = StoreChoice::parse(Some("http://admin:secret@db:2113")).unwrap_err().to_string();
+        assert!(refused.contains("db:2113") && refused.contains("esdb://"), "{refused}");
+        assert!(!refused.contains("secret"), "the password is not shown: {refused}");
+    }
+
+    #[test]
+    fn the_read_store_keyword_sqlite_means_the_data_directory() {
+        let data_dir = Path::new("/srv/tousu");
+        assert_eq!(read_store(Some("sqlite"), data_dir).unwrap(), ReadStoreAddress::Sqlite(data_dir.join("read")));
+        assert_eq!(read_store(None, data_dir).unwrap(), ReadStoreAddress::Sqlite(data_dir.join("read")));
+        let url = "postgres://tousu@db/tousu";
+        assert_eq!(read_store(Some(url), data_dir).unwrap(), ReadStoreAddress::Postgres(url.to_owned()));
+        assert!(read_store(Some(""), data_dir).is_err());
+    }
+}

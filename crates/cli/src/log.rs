@@ -1,6 +1,7 @@
 //! Reading the log for the command-line tools: the embedded store of a data directory when
-//! no server holds it, or a running server's audit stream with a token. Either way the tool
-//! reads up to the head it saw when it started, with a progress bar on standard error.
+//! no server holds it, a running server's audit stream with a token, or KurrentDB directly.
+//! Either way the tool reads up to the head it saw when it started, with a progress bar on
+//! standard error.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tousu_projection::{SourceFactory, StoreSource};
 use tousu_store::{EventStore, RecordedEvent};
 use tousu_store_embedded::{EmbeddedStore, OpenError};
+use tousu_store_kurrent::KurrentStore;
 
-use crate::config::DEFAULT_DATA_DIR;
+use crate::config::{DEFAULT_DATA_DIR, StoreChoice};
 
 /// Where a tool reads the log.
 #[derive(Debug, Clone, Args)]
@@ -27,13 +29,25 @@ pub struct LogArgs {
     /// A token of an auditor or system principal, for `--server`.
     #[arg(long, env = "TOUSU_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Where the events are when no `--server` is given: `embedded` (the log in
+    /// DATA_DIR/events) or a KurrentDB connection string [default: embedded].
+    #[arg(long, env = "TOUSU_STORE", value_name = "embedded|URL", hide_env_values = true)]
+    pub store: Option<String>,
+}
+
+/// The store a tool opened itself, closed when it is done.
+enum Opened {
+    Embedded(Arc<EmbeddedStore>),
+    Kurrent(KurrentStore),
+    /// Read through a server.
+    Nothing,
 }
 
 /// An open log: the runtime that drives it and a factory of sources over it.
 pub struct Log {
     pub runtime: tokio::runtime::Runtime,
     pub sources: SourceFactory,
-    store: Option<Arc<EmbeddedStore>>,
+    store: Opened,
     pub description: String,
 }
 
@@ -53,7 +67,14 @@ impl LogArgs {
             let Some(token) = &self.token else { bail!("--server needs --token (an auditor or system token)") };
             let client = runtime.block_on(tousu_api::client::connect(server, token))?;
             let sources = tousu_api::client::remote_source_factory(runtime.handle().clone(), client);
-            return Ok(Log { runtime, sources, store: None, description: format!("server {server}") });
+            return Ok(Log { runtime, sources, store: Opened::Nothing, description: format!("server {server}") });
+        }
+        if let StoreChoice::Kurrent(url) = StoreChoice::parse(self.store.as_deref())? {
+            let store =
+                runtime.block_on(KurrentStore::connect(&url)).context("cannot connect to the KurrentDB event store")?;
+            let sources = StoreSource::factory(runtime.handle().clone(), Arc::new(store.clone()));
+            let description = format!("KurrentDB (stream prefix {:?})", store.stream_prefix());
+            return Ok(Log { runtime, sources, store: Opened::Kurrent(store), description });
         }
         let dir = self.data_dir().join("events");
         let store = match EmbeddedStore::open(&dir) {
@@ -65,7 +86,7 @@ impl LogArgs {
             Err(error) => return Err(error).with_context(|| format!("cannot open the event log in {}", dir.display())),
         };
         let sources = StoreSource::factory(runtime.handle().clone(), store.clone());
-        Ok(Log { runtime, sources, store: Some(store), description: format!("log {}", dir.display()) })
+        Ok(Log { runtime, sources, store: Opened::Embedded(store), description: format!("log {}", dir.display()) })
     }
 }
 
@@ -94,12 +115,15 @@ impl Log {
         Ok(read)
     }
 
-    /// Closes the embedded store cleanly, if one was opened.
+    /// Closes the store the tool opened, if it opened one.
     pub fn close(self) -> Result<()> {
-        if let Some(store) = self.store {
-            self.runtime.block_on(store.close()).context("the event log did not close cleanly")?;
+        match self.store {
+            Opened::Embedded(store) => {
+                self.runtime.block_on(store.close()).context("the event log did not close cleanly")
+            }
+            Opened::Kurrent(store) => self.runtime.block_on(store.close()).context("the KurrentDB store did not close"),
+            Opened::Nothing => Ok(()),
         }
-        Ok(())
     }
 }
 

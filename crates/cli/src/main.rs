@@ -6,6 +6,7 @@
 mod audit;
 mod config;
 mod deadline;
+mod health;
 mod log;
 mod node;
 mod projections;
@@ -45,6 +46,8 @@ enum Command {
     Deadline(deadline::DeadlineArgs),
     /// Simulate a city's months of complaints through the API into a new data directory.
     Simulate(simulate::SimulateArgs),
+    /// Ask a running server whether it serves (exit status 0 when SERVING), for health checks.
+    Health(health::HealthArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Deadline(args) => deadline::run(&args),
         Command::Audit(command) => audit::run(command),
         Command::Simulate(args) => simulate::run(args),
+        Command::Health(args) => health::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

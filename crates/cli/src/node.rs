@@ -1,4 +1,4 @@
-//! A running tousu node, wired together: the embedded event log, the application, tousu's
+//! A running tousu node, wired together: the event store (the embedded log or KurrentDB), the application, tousu's
 //! reactions, the read models' workers, the deadline reactor, the gRPC server and the local
 //! admin socket. `tousu serve` runs one on the system clock; `tousu simulate` runs one on a
 //! clock it moves itself.
@@ -21,7 +21,7 @@ use tousu_app::{App, Clock, DomainSetup};
 use tousu_domain::calendar::Calendar;
 use tousu_domain::ids::Uscc;
 use tousu_domain::policy::Policy;
-use tousu_projection::{ReadModel, ReadStoreAddress, SqlConnection, StoreSource, Supervisor, meta};
+use tousu_projection::{ReadModel, ReadStoreAddress, SourceError, SqlConnection, StoreSource, Supervisor, meta};
 use tousu_store::EventStore;
 use tousu_store_embedded::EmbeddedStore;
 
@@ -97,43 +97,49 @@ impl EscalationSource for ReadModelCandidates {
     }
 }
 
-/// A running node.
-pub struct Node {
+/// A running node, on the embedded store unless told otherwise.
+pub struct Node<S: EventStore + 'static = EmbeddedStore> {
     /// The gRPC address it listens on.
     pub address: SocketAddr,
     /// The application, for in-process drivers (the simulation).
-    pub app: Arc<App<EmbeddedStore>>,
+    pub app: Arc<App<S>>,
     /// The read models' workers.
     pub supervisor: Arc<Supervisor>,
     /// The deadline reactor, for callers that drive its passes.
-    pub deadlines: Arc<DeadlineReactor<EmbeddedStore>>,
-    store: Arc<EmbeddedStore>,
+    pub deadlines: Arc<DeadlineReactor<S>>,
+    store: Arc<S>,
     stop: watch::Sender<bool>,
     server: JoinHandle<Result<(), tousu_api::server::ServeError>>,
     background: Vec<JoinHandle<()>>,
     grace: Duration,
 }
 
-impl Node {
+impl<S: EventStore + 'static> Node<S> {
     /// Starts a node on an opened store.
     pub async fn start(
         config: NodeConfig,
-        store: EmbeddedStore,
+        store: S,
         domain: DomainSetup,
         tokens: Arc<TokenRegistry>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Node> {
+    ) -> Result<Self> {
         let store = Arc::new(store);
         let calendar = domain.calendar.clone();
         let policy = domain.policy.clone();
         let app = App::new(store.clone(), domain, clock);
         let runtime = tokio::runtime::Handle::current();
-        let source = StoreSource::factory(runtime, store.clone());
-        let models: Vec<Arc<dyn ReadModel>> = tousu_api::read::read_models()
-            .into_iter()
-            .filter(|model| !config.external_projections.iter().any(|name| name == model.name()))
-            .collect();
+        let source = StoreSource::factory(runtime.clone(), store.clone());
+        let is_external =
+            |model: &Arc<dyn ReadModel>| config.external_projections.iter().any(|name| name == model.name());
+        let (external, models): (Vec<_>, Vec<_>) = tousu_api::read::read_models().into_iter().partition(is_external);
         let supervisor = Arc::new(Supervisor::start(config.read_store.clone(), models, source.clone()));
+        if !external.is_empty() {
+            let (runtime, store) = (runtime.clone(), store.clone());
+            supervisor.observe_external(external, move || {
+                let head = runtime.block_on(store.head()).map_err(|error| SourceError::Failed(error.to_string()))?;
+                Ok(head.map_or(0, |position| position.0))
+            });
+        }
         let read_models = Arc::new(ReadModels::new(
             config.read_store.clone(),
             tousu_api::read::read_models(),

@@ -32,21 +32,28 @@ pub struct ReadStoreArgs {
     /// The data directory [default: ./data].
     #[arg(long, env = "TOUSU_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// The read store: a directory of SQLite files or a postgres:// URL [default: DATA_DIR/read].
-    #[arg(long, env = "TOUSU_READ_STORE", value_name = "DIR|URL")]
+    /// The read store: `sqlite` (files in DATA_DIR/read), another directory of SQLite files,
+    /// or a postgres:// URL [default: sqlite].
+    #[arg(long, env = "TOUSU_READ_STORE", value_name = "sqlite|DIR|URL", hide_env_values = true)]
     read_store: Option<String>,
+    /// Where the events are when no server runs on the data directory: `embedded` or a
+    /// KurrentDB connection string [default: embedded].
+    #[arg(long, env = "TOUSU_STORE", value_name = "embedded|URL", hide_env_values = true)]
+    store: Option<String>,
 }
 
 impl ReadStoreArgs {
+    /// The log, read directly (no server runs on the data directory).
+    fn log(&self) -> Result<crate::log::Log> {
+        LogArgs { data_dir: Some(self.data_dir()), server: None, token: None, store: self.store.clone() }.open()
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
     }
 
     fn address(&self) -> Result<ReadStoreAddress> {
-        match &self.read_store {
-            Some(text) => ReadStoreAddress::parse(text).context("--read-store is not valid"),
-            None => Ok(ReadStoreAddress::Sqlite(self.data_dir().join("read"))),
-        }
+        crate::config::read_store(self.read_store.as_deref(), &self.data_dir())
     }
 }
 
@@ -78,8 +85,9 @@ pub struct WorkerArgs {
     name: String,
     #[command(flatten)]
     log: LogArgs,
-    /// The read store: a directory of SQLite files or a postgres:// URL [default: DATA_DIR/read].
-    #[arg(long, env = "TOUSU_READ_STORE", value_name = "DIR|URL")]
+    /// The read store: `sqlite` (files in DATA_DIR/read), another directory of SQLite files,
+    /// or a postgres:// URL [default: sqlite].
+    #[arg(long, env = "TOUSU_READ_STORE", value_name = "sqlite|DIR|URL", hide_env_values = true)]
     read_store: Option<String>,
 }
 
@@ -160,7 +168,7 @@ pub fn run(command: ProjectionsCommand) -> Result<()> {
             }
             // No server: the read store's own record, against the log's head.
             let address = store.address()?;
-            let log = LogArgs { data_dir: Some(store.data_dir()), server: None, token: None }.open()?;
+            let log = store.log()?;
             let mut source = (log.sources)(0)?;
             let head = source.head()?;
             drop(source);
@@ -187,7 +195,7 @@ pub fn run(command: ProjectionsCommand) -> Result<()> {
                 return runtime.block_on(rebuild_on_server(&mut admin, &names));
             }
             let address = store.address()?;
-            let log = LogArgs { data_dir: Some(store.data_dir()), server: None, token: None }.open()?;
+            let log = store.log()?;
             let models = names.iter().map(|name| model(name)).collect::<Result<Vec<_>>>()?;
             let started = std::time::Instant::now();
             let bar = progress_bar(0, "rebuilding");
@@ -264,10 +272,7 @@ async fn rebuild_on_server(admin: &mut AdminClient<Channel>, names: &[String]) -
 /// `tousu worker NAME`: one read model's worker, until Ctrl-C or SIGTERM.
 pub fn worker(args: WorkerArgs) -> Result<()> {
     let model = model(&args.name)?;
-    let address = match &args.read_store {
-        Some(text) => ReadStoreAddress::parse(text).context("--read-store is not valid")?,
-        None => ReadStoreAddress::Sqlite(args.log.data_dir().join("read")),
-    };
+    let address = crate::config::read_store(args.read_store.as_deref(), &args.log.data_dir())?;
     let log = args.log.open()?;
     eprintln!("worker {}: reading the {} into {:?}", model.name(), log.description, address);
     let supervisor = Supervisor::start(address, vec![model], log.sources.clone());

@@ -16,10 +16,11 @@ use tousu_app::tokens::TokenRegistry;
 use tousu_app::{DomainSetup, SystemClock};
 use tousu_domain::identity::IdentitySecret;
 use tousu_domain::taxonomy::Taxonomy;
-use tousu_projection::ReadStoreAddress;
+use tousu_store::EventStore;
 use tousu_store_embedded::EmbeddedStore;
+use tousu_store_kurrent::KurrentStore;
 
-use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, FileConfig, Resolved};
+use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, FileConfig, Resolved, StoreChoice};
 use crate::node::{Node, NodeConfig};
 use crate::settings::DomainFiles;
 
@@ -48,12 +49,22 @@ pub struct ServeArgs {
     /// The longest a call may take, in seconds [default: 30].
     #[arg(long, env = "TOUSU_REQUEST_TIMEOUT_SECONDS", value_name = "SECONDS")]
     request_timeout_seconds: Option<u64>,
-    /// Where the read models live: a directory for SQLite files, or a postgres:// URL
-    /// [default: DATA_DIR/read].
-    #[arg(long, env = "TOUSU_READ_STORE", value_name = "DIR|URL")]
+    /// Where the events live: `embedded` (the log in DATA_DIR/events) or a KurrentDB
+    /// connection string such as `esdb://host:2113?tls=false` [default: embedded].
+    #[arg(long, env = "TOUSU_STORE", value_name = "embedded|URL", hide_env_values = true)]
+    store: Option<String>,
+    /// Where the read models live: `sqlite` (files in DATA_DIR/read), another directory for
+    /// SQLite files, or a postgres:// URL [default: sqlite].
+    #[arg(long, env = "TOUSU_READ_STORE", value_name = "sqlite|DIR|URL", hide_env_values = true)]
     read_store: Option<String>,
-    /// A read model whose worker runs in its own process (`tousu worker NAME`); may be repeated.
-    #[arg(long = "external-projection", value_name = "NAME")]
+    /// A read model whose worker runs in its own process (`tousu worker NAME`); may be
+    /// repeated, or given as a comma-separated list.
+    #[arg(
+        long = "external-projection",
+        env = "TOUSU_EXTERNAL_PROJECTIONS",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     external_projections: Vec<String>,
     /// Seconds between the deadline reactor's passes [default: 60].
     #[arg(long, env = "TOUSU_DEADLINE_INTERVAL_SECONDS", value_name = "SECONDS")]
@@ -109,15 +120,16 @@ impl ServeArgs {
                 self.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30),
             ),
             identity_secret_file,
-            read_store: match self.read_store.clone().or(file.read_store) {
-                Some(text) => ReadStoreAddress::parse(&text).context("read_store is not valid")?,
-                None => ReadStoreAddress::Sqlite(data_dir.join("read")),
-            },
-            external_projections: if self.external_projections.is_empty() {
+            store: StoreChoice::parse(self.store.as_deref().or(file.store.as_deref()))?,
+            read_store: crate::config::read_store(
+                self.read_store.as_deref().or(file.read_store.as_deref()),
+                &data_dir,
+            )?,
+            external_projections: external_projections(if self.external_projections.is_empty() {
                 file.external_projections
             } else {
                 self.external_projections.clone()
-            },
+            })?,
             deadline_interval: Duration::from_secs(
                 self.deadline_interval_seconds.or(file.deadline_interval_seconds).unwrap_or(60).max(1),
             ),
@@ -127,6 +139,22 @@ impl ServeArgs {
         };
         Ok((resolved, files))
     }
+}
+
+/// The external read models, each a read model's name (blanks from a comma-separated list
+/// left out).
+fn external_projections(names: Vec<String>) -> Result<Vec<String>> {
+    let known: Vec<&'static str> = tousu_api::read::read_models().iter().map(|model| model.name()).collect();
+    let mut external = Vec::new();
+    for name in names.into_iter().map(|name| name.trim().to_owned()).filter(|name| !name.is_empty()) {
+        if !known.contains(&name.as_str()) {
+            bail!("external projection {name:?} is not a read model; the read models are {}", known.join(", "));
+        }
+        if !external.contains(&name) {
+            external.push(name);
+        }
+    }
+    Ok(external)
 }
 
 fn init_logging(filter: &str, json: bool) -> Result<()> {
@@ -194,32 +222,50 @@ pub fn run(args: ServeArgs) -> Result<()> {
         taxonomy: Taxonomy::builtin().context("the shipped taxonomy is not valid")?,
         identity_secret: identity_secret(&config.identity_secret_file)?,
     };
-    let events_dir = config.data_dir.join("events");
-    let store = EmbeddedStore::open(&events_dir)
-        .with_context(|| format!("cannot open the event log in {}", events_dir.display()))?;
-    if let Some(torn) = &store.recovery().torn_tail {
-        tracing::warn!(?torn, "the log's last write was cut short by a crash; the unacknowledged tail was dropped");
-    }
     let tokens = Arc::new(TokenRegistry::open(&config.data_dir).context("cannot read the token file")?);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
-    runtime.block_on(async move {
-        let node_config = NodeConfig {
-            data_dir: config.data_dir.clone(),
-            listen: config.listen,
-            server: ServerOptions {
-                max_message_bytes: config.max_message_bytes,
-                request_timeout: config.request_timeout,
-            },
-            read_store: config.read_store.clone(),
-            external_projections: config.external_projections.clone(),
-            deadline_interval: Some(config.deadline_interval),
-            shutdown_grace: config.shutdown_grace,
-        };
-        let node = Node::start(node_config, store, domain, tokens, Arc::new(SystemClock)).await?;
-        tracing::info!(address = %node.address, data_dir = %config.data_dir.display(), "tousu listening");
-        println!("tousu listening on {}", node.address);
-        shutdown_signal().await;
-        node.stop().await
-    })
+    let node_config = NodeConfig {
+        data_dir: config.data_dir.clone(),
+        listen: config.listen,
+        server: ServerOptions { max_message_bytes: config.max_message_bytes, request_timeout: config.request_timeout },
+        read_store: config.read_store.clone(),
+        external_projections: config.external_projections.clone(),
+        deadline_interval: Some(config.deadline_interval),
+        shutdown_grace: config.shutdown_grace,
+    };
+    match &config.store {
+        StoreChoice::Embedded => {
+            let events_dir = config.data_dir.join("events");
+            let store = EmbeddedStore::open(&events_dir)
+                .with_context(|| format!("cannot open the event log in {}", events_dir.display()))?;
+            if let Some(torn) = &store.recovery().torn_tail {
+                tracing::warn!(
+                    ?torn,
+                    "the log's last write was cut short by a crash; the unacknowledged tail was dropped"
+                );
+            }
+            runtime.block_on(serve_until_stopped(node_config, store, domain, tokens))
+        }
+        StoreChoice::Kurrent(url) => runtime.block_on(async {
+            let store = KurrentStore::connect(url).await.context("cannot connect to the KurrentDB event store")?;
+            tracing::info!(prefix = store.stream_prefix(), "connected to the KurrentDB event store");
+            serve_until_stopped(node_config, store, domain, tokens).await
+        }),
+    }
+}
+
+/// Runs a node on `store` until SIGTERM or Ctrl-C, then stops it gracefully.
+async fn serve_until_stopped<S: EventStore + 'static>(
+    config: NodeConfig,
+    store: S,
+    domain: DomainSetup,
+    tokens: Arc<TokenRegistry>,
+) -> Result<()> {
+    let data_dir = config.data_dir.clone();
+    let node = Node::start(config, store, domain, tokens, Arc::new(SystemClock)).await?;
+    tracing::info!(address = %node.address, data_dir = %data_dir.display(), "tousu listening");
+    println!("tousu listening on {}", node.address);
+    shutdown_signal().await;
+    node.stop().await
 }

@@ -124,24 +124,31 @@ pub fn checkpoint(tx: &mut dyn SqlTx, name: &str, generation: u64) -> Result<Che
     })
 }
 
-/// Records a generation's checkpoint, in the transaction that applied the events.
-pub fn save_checkpoint(
+/// Moves a generation's checkpoint from `from` to `to`, if it is still at `from`; returns
+/// whether it was. Run first in a batch's transaction, it claims the batch: a second writer of
+/// the same generation (a worker started twice, an old process not quite dead) finds the
+/// checkpoint moved, or waits on the row and then finds it moved, and writes nothing, so no
+/// event is applied twice.
+pub fn advance_checkpoint(
     tx: &mut dyn SqlTx,
     name: &str,
     generation: u64,
-    checkpoint: &Checkpoint,
-) -> Result<(), SqlError> {
-    tx.execute(
-        "UPDATE tousu_checkpoint SET position = $3, events = $4, recorded_at = $5 WHERE name = $1 AND generation = $2",
+    from: u64,
+    to: &Checkpoint,
+) -> Result<bool, SqlError> {
+    let changed = tx.execute(
+        "UPDATE tousu_checkpoint SET position = $3, events = $4, recorded_at = $5
+         WHERE name = $1 AND generation = $2 AND position = $6",
         &[
             Value::text(name),
             Value::int(generation as i64),
-            Value::int(checkpoint.position as i64),
-            Value::int(checkpoint.events as i64),
-            Value::Text(checkpoint.recorded_at.map(|at| at.to_rfc3339())),
+            Value::int(to.position as i64),
+            Value::int(to.events as i64),
+            Value::Text(to.recorded_at.map(|at| at.to_rfc3339())),
+            Value::int(from as i64),
         ],
     )?;
-    Ok(())
+    Ok(changed == 1)
 }
 
 /// Makes a built generation live, atomically; returns the generation it replaces.

@@ -137,6 +137,9 @@ pub enum WorkerState {
     Failed,
     /// Stopped on request.
     Stopped,
+    /// Run by a worker in another process (`tousu worker`); the status is what the read
+    /// store records of it.
+    External,
 }
 
 impl WorkerState {
@@ -149,6 +152,7 @@ impl WorkerState {
             WorkerState::Live => "live",
             WorkerState::Failed => "failed",
             WorkerState::Stopped => "stopped",
+            WorkerState::External => "external",
         }
     }
 }
@@ -203,9 +207,10 @@ impl ProjectionStatus {
     }
 }
 
-/// Applies a batch to a generation in one transaction with its checkpoint. Returns `false`
-/// when the generation is no longer live or being built (a newer one was promoted), in
-/// which case nothing was written.
+/// Applies a batch to a generation in one transaction with its checkpoint. Returns `false`,
+/// having written nothing, when the generation is no longer live or being built (a newer one
+/// was promoted) or its checkpoint is no longer where `checkpoint` says (another process
+/// applied events to it): the caller starts over from what the read store holds.
 pub fn apply_batch(
     connection: &mut SqlConnection,
     name: &str,
@@ -240,8 +245,17 @@ pub fn apply_decoded(
         if !current(meta.live) && !current(meta.building) {
             return Ok(false);
         }
+        // Claim the batch before writing it: exactly once even if two workers write one model.
+        if !meta::advance_checkpoint(tx, name, generation, checkpoint.position, &next)? {
+            tracing::warn!(
+                read_model = name,
+                generation,
+                expected = checkpoint.position,
+                "the checkpoint moved under this worker: another process writes this read model"
+            );
+            return Ok(false);
+        }
         writer.apply(tx, events)?;
-        meta::save_checkpoint(tx, name, generation, &next)?;
         Ok(true)
     })?;
     if applied {
@@ -287,7 +301,11 @@ pub enum RebuildError {
 pub struct Supervisor {
     shared: Arc<Shared>,
     models: Vec<Arc<dyn ReadModel>>,
+    external: Mutex<Vec<Arc<dyn ReadModel>>>,
 }
+
+/// How often the status of read models written by other processes is read from the store.
+const OBSERVE_EVERY: Duration = Duration::from_millis(500);
 
 impl Supervisor {
     /// Starts a worker for each read model.
@@ -312,7 +330,88 @@ impl Supervisor {
                 .expect("threads can be spawned");
             shared.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(handle);
         }
-        Supervisor { shared, models }
+        Supervisor { shared, models, external: Mutex::new(Vec::new()) }
+    }
+
+    /// Reports on read models whose workers run in other processes (`tousu worker`): a
+    /// thread reads their checkpoints from the read store every half second, against the
+    /// log's head as `head` tells it, so their status shows beside the others' (state
+    /// `external`) and a query can wait for them. They can be rebuilt from here too: the
+    /// new generation is built in this process, and the other process's worker follows it
+    /// once it is promoted.
+    pub fn observe_external(
+        &self,
+        models: Vec<Arc<dyn ReadModel>>,
+        head: impl Fn() -> Result<u64, SourceError> + Send + 'static,
+    ) {
+        for model in &models {
+            self.shared.update(model.name(), |status| {
+                status.name = model.name().to_owned();
+                status.version = model.version();
+                status.state = WorkerState::External;
+            });
+        }
+        self.external.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).extend(models.iter().cloned());
+        let shared = self.shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("projection-observer".to_owned())
+            .spawn(move || {
+                let mut connections: BTreeMap<&'static str, SqlConnection> = BTreeMap::new();
+                while !shared.stopping() {
+                    let observed = head().map_err(RuntimeError::from).and_then(|head| {
+                        let mut statuses = Vec::new();
+                        for model in &models {
+                            let connection = match connections.entry(model.name()) {
+                                std::collections::btree_map::Entry::Occupied(open) => open.into_mut(),
+                                std::collections::btree_map::Entry::Vacant(slot) => {
+                                    slot.insert(shared.address.connect(model.name())?)
+                                }
+                            };
+                            match stored_status_on(connection, model.as_ref(), head) {
+                                Ok(status) => statuses.push(status),
+                                Err(error) => {
+                                    connections.remove(model.name());
+                                    return Err(error);
+                                }
+                            }
+                        }
+                        Ok(statuses)
+                    });
+                    match observed {
+                        Ok(statuses) => {
+                            for observed in statuses {
+                                let name = models.iter().find(|model| model.name() == observed.name);
+                                let Some(name) = name.map(|model| model.name()) else { continue };
+                                shared.update(name, |status| {
+                                    status.live = observed.live;
+                                    status.checkpoint = observed.checkpoint;
+                                    status.head = observed.head;
+                                    status.last_error = None;
+                                    // A rebuild running here reports its own progress.
+                                    if observed.building.is_none() {
+                                        status.building = None;
+                                    } else if status.building.is_none() {
+                                        status.building = observed.building;
+                                    }
+                                });
+                            }
+                        }
+                        Err(error) => {
+                            for model in &models {
+                                shared.update(model.name(), |status| {
+                                    status.last_error = Some(format!("observing: {error}"));
+                                });
+                            }
+                        }
+                    }
+                    let until = Instant::now() + OBSERVE_EVERY;
+                    while Instant::now() < until && !shared.stopping() {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            })
+            .expect("threads can be spawned");
+        self.shared.threads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(handle);
     }
 
     /// The status of every read model, in name order.
@@ -320,19 +419,19 @@ impl Supervisor {
         self.shared.statuses.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).values().cloned().collect()
     }
 
-    /// The read models this supervisor runs.
-    pub fn models(&self) -> &[Arc<dyn ReadModel>] {
-        &self.models
+    /// The read models this supervisor runs, then those it observes.
+    pub fn models(&self) -> Vec<Arc<dyn ReadModel>> {
+        let external = self.external.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.models.iter().chain(external.iter()).cloned().collect()
     }
 
     /// Starts building a new generation of a read model beside the live one; queries keep
     /// reading the live one until the new one has caught up and is promoted.
     pub fn rebuild(&self, name: &str) -> Result<(), RebuildError> {
         let model = self
-            .models
-            .iter()
+            .models()
+            .into_iter()
             .find(|model| model.name() == name)
-            .cloned()
             .ok_or_else(|| RebuildError::Unknown(name.to_owned()))?;
         start_builder(&self.shared, model)
     }
@@ -477,7 +576,11 @@ fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), Ru
         if !batch.is_empty()
             && !apply_batch(&mut connection, name, live.number, writer.as_mut(), &mut checkpoint, &batch)?
         {
-            tracing::info!(read_model = name, generation = live.number, "a newer generation is live; switching to it");
+            tracing::info!(
+                read_model = name,
+                generation = live.number,
+                "the read store moved on without this worker (a newer generation, or another writer): resuming from it"
+            );
             return Ok(());
         }
         shared.update(name, |status| {
@@ -533,7 +636,7 @@ fn build(
             && !apply_batch(&mut connection, name, generation.number, writer.as_mut(), &mut checkpoint, &batch)?
         {
             return Err(SourceError::Failed(format!(
-                "generation {} was replaced while being built",
+                "generation {} was replaced, or advanced by another process, while being built",
                 generation.number
             ))
             .into());
@@ -600,8 +703,16 @@ pub fn stored_status(
     model: &dyn ReadModel,
     head: u64,
 ) -> Result<ProjectionStatus, RuntimeError> {
+    stored_status_on(&mut address.connect(model.name())?, model, head)
+}
+
+/// [`stored_status`] on an open connection.
+fn stored_status_on(
+    connection: &mut SqlConnection,
+    model: &dyn ReadModel,
+    head: u64,
+) -> Result<ProjectionStatus, RuntimeError> {
     let name = model.name();
-    let mut connection = address.connect(name)?;
     let (current, checkpoint, building) = connection.read(|tx| -> Result<_, SqlError> {
         let current = meta::read(tx, name)?;
         let checkpoint = match current.live {
@@ -669,7 +780,7 @@ pub fn build_all_now(
                         &events,
                     )? {
                         return Err(SourceError::Failed(format!(
-                            "generation {} was replaced while being built",
+                            "generation {} was replaced, or advanced by another process, while being built",
                             generation.number
                         ))
                         .into());
