@@ -164,6 +164,8 @@ pub fn promote(tx: &mut dyn SqlTx, name: &str, generation: Generation) -> Result
 
 /// Drops a generation's tables and checkpoint.
 pub fn drop_generation(tx: &mut dyn SqlTx, model: &dyn ReadModel, generation: u64) -> Result<(), SqlError> {
+    // Waits for the queries that may still read the generation (see `live_prefix`).
+    tx.lock(generations_lock(model.name()), true)?;
     let prefix = table_prefix(model.name(), generation);
     for table in model.tables() {
         tx.batch(&format!("DROP TABLE IF EXISTS {prefix}{table}"))?;
@@ -176,7 +178,19 @@ pub fn drop_generation(tx: &mut dyn SqlTx, model: &dyn ReadModel, generation: u6
 }
 
 /// The table prefix of the live generation, for queries; `None` before the first build
-/// completes.
+/// completes. Call it first in the read transaction: it holds the read model's generations
+/// lock (shared) until the transaction ends, so the generation it names is not dropped while
+/// the query reads it, and a query that had to wait for a drop sees the promotion before it.
 pub fn live_prefix(tx: &mut dyn SqlTx, name: &str) -> Result<Option<String>, SqlError> {
+    tx.lock(generations_lock(name), false)?;
     Ok(read(tx, name)?.live.map(|live| table_prefix(name, live.number)))
+}
+
+/// The key of the lock between a read model's queries and the dropping of its replaced
+/// generations: FNV-1a of the name, so every process derives the same key.
+fn generations_lock(name: &str) -> i64 {
+    let hash = format!("tousu-generations:{name}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    hash as i64
 }

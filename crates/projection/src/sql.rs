@@ -128,6 +128,12 @@ pub trait SqlTx {
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError>;
     /// Runs statements without parameters, separated by `;` (schema creation).
     fn batch(&mut self, sql: &str) -> Result<(), SqlError>;
+    /// Holds a lock on `key`, shared or exclusive, until the transaction ends. PostgreSQL
+    /// needs it where its catalogue escapes the transaction's snapshot (a table another
+    /// transaction drops vanishes from under a reader; two sessions creating one table
+    /// collide); SQLite's snapshot holds the schema and its writers are serialised, so there
+    /// it does nothing.
+    fn lock(&mut self, key: i64, exclusive: bool) -> Result<(), SqlError>;
 }
 
 /// The PostgreSQL advisory lock key that serialises the runtime's schema creation.
@@ -157,16 +163,14 @@ impl ReadStoreAddress {
     /// Opens a connection for the projection `name`, creating the runtime's own tables
     /// (idempotently) so that every reader finds "not built yet" rather than a missing table.
     pub fn connect(&self, name: &str) -> Result<SqlConnection, SqlError> {
-        let (mut connection, postgres) = match self {
-            ReadStoreAddress::Sqlite(dir) => (SqlConnection::sqlite(&dir.join(format!("{name}.sqlite")))?, false),
-            ReadStoreAddress::Postgres(url) => (SqlConnection::postgres(url)?, true),
+        let mut connection = match self {
+            ReadStoreAddress::Sqlite(dir) => SqlConnection::sqlite(&dir.join(format!("{name}.sqlite")))?,
+            ReadStoreAddress::Postgres(url) => SqlConnection::postgres(url)?,
         };
         connection.transaction(|tx| {
-            if postgres {
-                // Two sessions creating the same table at once can collide in PostgreSQL's
-                // catalogue even with IF NOT EXISTS: serialise the creation.
-                tx.batch(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))?;
-            }
+            // Two sessions creating the same table at once can collide in PostgreSQL's
+            // catalogue even with IF NOT EXISTS: serialise the creation.
+            tx.lock(SCHEMA_LOCK, true)?;
             crate::meta::ensure_schema(tx)
         })?;
         Ok(connection)
@@ -310,6 +314,10 @@ fn bind_sqlite(statement: &mut rusqlite::CachedStatement<'_>, params: &[Value]) 
 }
 
 impl SqlTx for SqliteTx<'_> {
+    fn lock(&mut self, _key: i64, _exclusive: bool) -> Result<(), SqlError> {
+        Ok(())
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
         let mut statement = self.0.prepare_cached(sql)?;
         bind_sqlite(&mut statement, params)?;
@@ -375,6 +383,11 @@ fn pg_params(params: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
 }
 
 impl SqlTx for PgTx<'_, '_> {
+    fn lock(&mut self, key: i64, exclusive: bool) -> Result<(), SqlError> {
+        let function = if exclusive { "pg_advisory_xact_lock" } else { "pg_advisory_xact_lock_shared" };
+        self.batch(&format!("SELECT {function}({key})"))
+    }
+
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
         let statement = self.statement(sql)?;
         Ok(self.transaction.execute(&statement, &pg_params(params))?)

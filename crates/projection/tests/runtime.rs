@@ -167,6 +167,19 @@ fn run_suite(address: ReadStoreAddress, label: &str) {
     build_now(&address, model.as_ref(), source.clone(), &mut |_, _| {}).unwrap();
     assert_eq!(total(&mut reader).unwrap(), (Some(3_500), 3_500));
 
+    // Two workers of one read model (a worker started twice, or an old process not quite
+    // dead): each batch claims the checkpoint it starts from, so every event is applied once.
+    let first = Supervisor::start(address.clone(), vec![model.clone()], source.clone());
+    let second = Supervisor::start(address.clone(), vec![model.clone()], source.clone());
+    wait_live(&first, 3_500);
+    wait_live(&second, 3_500);
+    runtime.block_on(fill_more(&store, 3_500, 1_000));
+    wait_live(&first, 4_500);
+    wait_live(&second, 4_500);
+    first.stop();
+    second.stop();
+    assert_eq!(total(&mut reader).unwrap(), (Some(4_500), 4_500));
+
     // Replaying to a past instant reproduces the read model as it was.
     let mut source_now = (source)(0).unwrap();
     let cut: DateTime<Utc> = runtime.block_on(async {
