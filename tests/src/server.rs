@@ -5,7 +5,9 @@
 //!
 //! Starting a server takes a few milliseconds, so every test starts its own: no test depends
 //! on what another wrote, and a test may read the whole log and find only its own events.
-//! The process is killed and the directory removed when the [`TestServer`] is dropped.
+//! The process is killed and the directory removed when the [`TestServer`] is dropped. A test
+//! that prepared a data directory itself (a simulated city) starts the server on it with
+//! [`TestServer::start_in`], and keeps the directory.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
@@ -124,11 +126,25 @@ pub struct ServerOptions {
     pub calendar: CalendarData,
     /// `--max-message-bytes`, if not the server's default.
     pub max_message_bytes: Option<usize>,
+    /// `--read-store`: a directory of SQLite files or a `postgres://` URL, if not the data
+    /// directory's own `read/`.
+    pub read_store: Option<String>,
+    /// `--external-projection` for each: read models whose workers run as `tousu worker`
+    /// processes, so the server only queries them.
+    pub external_projections: Vec<String>,
+    /// `--deadline-interval-seconds`, if not the server's default (60).
+    pub deadline_interval_seconds: Option<u64>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { calendar: CalendarData::WithTestYear2027, max_message_bytes: None }
+        ServerOptions {
+            calendar: CalendarData::WithTestYear2027,
+            max_message_bytes: None,
+            read_store: None,
+            external_projections: Vec::new(),
+            deadline_interval_seconds: None,
+        }
     }
 }
 
@@ -197,14 +213,23 @@ impl TestServer {
 
     /// A server with these options, serving.
     pub async fn start_with(options: ServerOptions) -> TestServer {
-        let root = std::env::temp_dir().join(format!(
-            "tousu-e2e-{}-{}-{}",
-            std::process::id(),
-            NEXT_DIR.fetch_add(1, Ordering::Relaxed),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-        ));
+        let root = new_root();
         let data_dir = root.join("data");
         std::fs::create_dir_all(&data_dir).expect("create the test data directory");
+        TestServer::start_on(root, data_dir, options).await
+    }
+
+    /// A server on an existing data directory (a log written before, e.g. by `tousu
+    /// simulate`), with these options, serving. Tokens for every test principal are added to
+    /// the directory's tokens before it starts. The server's own logs are kept apart, and the
+    /// data directory is left in place when the server is dropped.
+    pub async fn start_in(data_dir: &Path, options: ServerOptions) -> TestServer {
+        let root = new_root();
+        std::fs::create_dir_all(&root).expect("create the test directory");
+        TestServer::start_on(root, data_dir.to_path_buf(), options).await
+    }
+
+    async fn start_on(root: PathBuf, data_dir: PathBuf, options: ServerOptions) -> TestServer {
         let mut tokens = HashMap::new();
         for principal in PRINCIPALS {
             tokens.insert(principal, issue_token(&data_dir, principal));
@@ -519,6 +544,16 @@ impl Drop for TestServer {
     }
 }
 
+/// A new directory name of this test process under the system's temporary directory.
+fn new_root() -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "tousu-e2e-{}-{}-{}",
+        std::process::id(),
+        NEXT_DIR.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    ))
+}
+
 fn log_path(root: &Path, start: u32) -> PathBuf {
     root.join(format!("server-{start}.log"))
 }
@@ -554,6 +589,15 @@ async fn spawn(root: &Path, data_dir: &Path, options: &ServerOptions, start: u32
     }
     if let Some(bytes) = options.max_message_bytes {
         command.args(["--max-message-bytes", &bytes.to_string()]);
+    }
+    if let Some(read_store) = &options.read_store {
+        command.args(["--read-store", read_store]);
+    }
+    for name in &options.external_projections {
+        command.args(["--external-projection", name]);
+    }
+    if let Some(seconds) = options.deadline_interval_seconds {
+        command.args(["--deadline-interval-seconds", &seconds.to_string()]);
     }
     // The environment of the test run must not configure the server under test.
     for (name, _) in std::env::vars_os() {
