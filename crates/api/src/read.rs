@@ -23,7 +23,8 @@ pub fn read_models() -> Vec<Arc<dyn ReadModel>> {
     ]
 }
 
-/// Connections kept per read model.
+/// Connections per read model: at most this many of its queries run at once, the others wait
+/// for a connection rather than open one (opening maps the file and reads its schema anew).
 const POOL: usize = 8;
 
 /// The read models a server queries.
@@ -31,6 +32,7 @@ pub struct ReadModels {
     address: ReadStoreAddress,
     models: Vec<Arc<dyn ReadModel>>,
     pools: HashMap<&'static str, Mutex<Vec<SqlConnection>>>,
+    permits: HashMap<&'static str, Arc<tokio::sync::Semaphore>>,
     supervisor: Option<Arc<Supervisor>>,
     log: SourceFactory,
 }
@@ -49,7 +51,8 @@ impl ReadModels {
         log: SourceFactory,
     ) -> ReadModels {
         let pools = models.iter().map(|model| (model.name(), Mutex::new(Vec::new()))).collect();
-        ReadModels { address, models, pools, supervisor, log }
+        let permits = models.iter().map(|model| (model.name(), Arc::new(tokio::sync::Semaphore::new(POOL)))).collect();
+        ReadModels { address, models, pools, permits, supervisor, log }
     }
 
     /// The read model called `name`.
@@ -103,7 +106,12 @@ impl ReadModels {
         query: impl FnOnce(&mut dyn SqlTx, &str) -> Result<T, SqlError> + Send + 'static,
     ) -> Result<T, Status> {
         let this = self.clone();
+        let permit = match self.permits.get(name) {
+            Some(permits) => Some(permits.clone().acquire_owned().await.map_err(|_| unavailable(name, "closed"))?),
+            None => None,
+        };
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut connection = this.take(name)?;
             let result = connection.read(|tx| -> Result<Result<T, Status>, SqlError> {
                 match meta::live_prefix(tx, name)? {

@@ -43,6 +43,9 @@ pub struct ApiArgs {
     pub dir: PathBuf,
     /// Queries per second of the query workload.
     pub query_rate: u32,
+    /// Runs the server with every read model external (`--external-projection`) and no
+    /// worker at all: the command path alone, as when the workers run on other machines.
+    pub external_read_models: bool,
 }
 
 pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<ApiArgs> {
@@ -52,6 +55,7 @@ pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<Api
         tousu: exe.with_file_name("tousu"),
         dir: std::env::temp_dir().join("tousu-bench-api"),
         query_rate: 5_000,
+        external_read_models: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -59,6 +63,7 @@ pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<Api
             "--tousu" => parsed.tousu = args.next().ok_or("--tousu needs a path")?.into(),
             "--dir" => parsed.dir = args.next().ok_or("--dir needs a value")?.into(),
             "--query-rate" => parsed.query_rate = args.next().ok_or("--query-rate needs a value")?.parse()?,
+            "--external-read-models" => parsed.external_read_models = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -136,13 +141,13 @@ fn issue(tousu: &Path, data: &Path, role: &str, body: &str, person: &str) -> Ben
     Ok(stdout.lines().last().ok_or("no token printed")?.trim().to_owned())
 }
 
-async fn start(tousu: &Path, data: &Path) -> BenchResult<Server> {
-    let mut child = Command::new(tousu)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()?;
+async fn start(tousu: &Path, data: &Path, external_read_models: bool) -> BenchResult<Server> {
+    let mut command = Command::new(tousu);
+    command.args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"]).arg(data);
+    if external_read_models {
+        command.args(["--external-projection", "leads,overdue-escalation,watchlist,weekly-summary,bulletin"]);
+    }
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut lines = BufReader::new(tokio::process::ChildStdout::from_std(stdout)?).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.ok_or("server exited")?;
@@ -368,21 +373,54 @@ pub async fn api_bench(args: ApiArgs) -> BenchResult<()> {
         issue(&args.tousu, &data, "city_reviewer", "SJ", "bench-reviewer")?,
     ];
     let auditor = issue(&args.tousu, &data, "auditor", "ZJ", "bench-auditor")?;
-    let server = start(&args.tousu, &data).await?;
+    let operator = issue(&args.tousu, &data, "operator", "ZJ", "bench-operator")?;
+    let server = start(&args.tousu, &data, args.external_read_models).await?;
     out(format!(
-        "tousu-bench api: {} against {} ({} s per workload)",
+        "tousu-bench api: {} against {} ({} s per workload; read models {})",
         args.tousu.display(),
         server.address,
-        args.seconds
+        args.seconds,
+        if args.external_read_models { "external, not built" } else { "built in the server" }
     ));
     workload(&server, &tokens, false, args.seconds).await?;
     workload(&server, &tokens, true, args.seconds).await?;
-    queries(&server, &auditor, args.query_rate, args.seconds).await?;
+    if !args.external_read_models {
+        caught_up(&server, &operator).await?;
+        queries(&server, &auditor, args.query_rate, args.seconds).await?;
+    }
     if let Some(kib) = peak_memory_kib(server.child.id()) {
         out(format!("server peak memory: {:.1} MiB", kib as f64 / 1024.0));
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&args.dir);
+    Ok(())
+}
+
+/// Waits until every read model has applied the whole log (the write workloads leave them
+/// behind), and says how long that took: the query workload then measures queries, not
+/// catching up.
+async fn caught_up(server: &Server, token: &str) -> BenchResult<()> {
+    use tousu_api::pb::admin_client::AdminClient;
+    let channel = Channel::from_shared(format!("http://{}", server.address))?.connect().await?;
+    let mut admin = AdminClient::with_interceptor(channel, Bearer(format!("Bearer {token}").parse()?));
+    let started = Instant::now();
+    let mut behind = 0;
+    loop {
+        let statuses = admin.list_projections(pb::ListProjectionsRequest {}).await?.into_inner().projections;
+        let lag: u64 = statuses.iter().map(|status| status.lag_events).max().unwrap_or(0);
+        behind = behind.max(lag);
+        if !statuses.is_empty() && lag == 0 && statuses.iter().all(|status| status.state == "live") {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(format!("read models still {lag} events behind after 10 minutes").into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    out(format!(
+        "read models caught up with the log {:.1} s after the writes (at most {behind} events behind when first asked)",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
@@ -424,9 +462,11 @@ async fn queries(server: &Server, token: &str, rate: u32, seconds: f64) -> Bench
             let mut ticker = tokio::time::interval_at(first, interval);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut n = client;
+            let mut service: [Vec<u32>; 5] = Default::default();
             while Instant::now() < until {
                 let due = ticker.tick().await;
                 n += QUERY_CLIENTS;
+                let sent = Instant::now();
                 let result = match n % 5 {
                     0 => read_models.get_dashboard(pb::GetDashboardRequest::default()).await.map(drop),
                     1 => read_models
@@ -450,6 +490,7 @@ async fn queries(server: &Server, token: &str, rate: u32, seconds: f64) -> Bench
                         .map(drop),
                 };
                 sample.latencies.push(u32::try_from(due.elapsed().as_micros()).unwrap_or(u32::MAX));
+                service[n % 5].push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
                 if let Err(status) = result {
                     if sample.errors == 0 {
                         out(format!("  first query error: {status}"));
@@ -457,14 +498,18 @@ async fn queries(server: &Server, token: &str, rate: u32, seconds: f64) -> Bench
                     sample.errors += 1;
                 }
             }
-            sample
+            (sample, service)
         }));
     }
     let mut all = Sample::default();
+    let mut service: [Vec<u32>; 5] = Default::default();
     for handle in handles {
-        let sample = handle.await?;
+        let (sample, kinds) = handle.await?;
         all.latencies.extend(sample.latencies);
         all.errors += sample.errors;
+        for (all_of_kind, of_kind) in service.iter_mut().zip(kinds) {
+            all_of_kind.extend(of_kind);
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.latencies.sort_unstable();
@@ -479,5 +524,17 @@ async fn queries(server: &Server, token: &str, rate: u32, seconds: f64) -> Bench
         all.latencies.len(),
         all.errors,
     ));
+    // Each kind's service time, from sending the query to its answer (without the wait for
+    // its turn that the open-loop latency above includes).
+    let names = ["dashboard", "overdue page", "week summary", "lead list page", "one lead"];
+    for (name, mut latencies) in names.into_iter().zip(service) {
+        latencies.sort_unstable();
+        out(format!(
+            "  {name:<15} {:>7} queries  service p50 {:>6} µs  p99 {:>7} µs",
+            latencies.len(),
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 99.0),
+        ));
+    }
     Ok(())
 }

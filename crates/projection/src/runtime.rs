@@ -24,10 +24,14 @@ pub const FOLLOW_BATCH: usize = 1024;
 pub const BUILD_BATCH: usize = 8192;
 /// How long a source waits for new events before letting the worker look at its stop flag.
 const POLL: Duration = Duration::from_millis(500);
-/// How long a worker at the head of the log lets events gather after a small batch, so that
-/// under a steady stream of commands it commits a few larger transactions instead of one
-/// per event; it is also the delay a read model adds behind the log.
-const FOLLOW_LINGER: Duration = Duration::from_millis(10);
+/// How long, at most, a worker at the head of the log lets events gather into one batch while
+/// they keep coming, so that under a steady stream of commands it commits a few large
+/// transactions instead of many small ones (each rewrites the pages it touches); it is also
+/// the most a read model then falls behind the log.
+const FOLLOW_LINGER: Duration = Duration::from_millis(50);
+/// How long a worker waits for more events before it looks again; when none came, the
+/// stream is quiet and the batch is applied at once.
+const LINGER_STEP: Duration = Duration::from_millis(5);
 
 /// Why a source could not deliver events.
 #[derive(Debug, thiserror::Error)]
@@ -568,9 +572,14 @@ fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), Ru
     });
     while !shared.stopping() {
         let mut batch = source.next_batch(FOLLOW_BATCH)?;
-        if !batch.is_empty() && batch.len() < FOLLOW_BATCH / 8 {
-            std::thread::sleep(FOLLOW_LINGER);
-            batch.extend(source.more(FOLLOW_BATCH - batch.len())?);
+        let gathering = Instant::now();
+        while !batch.is_empty() && batch.len() < FOLLOW_BATCH && gathering.elapsed() < FOLLOW_LINGER {
+            std::thread::sleep(LINGER_STEP);
+            let more = source.more(FOLLOW_BATCH - batch.len())?;
+            if more.is_empty() {
+                break;
+            }
+            batch.extend(more);
         }
         let head = source.head()?;
         if !batch.is_empty()
