@@ -84,6 +84,9 @@ struct CompanyBatch {
     at: DateTime<FixedOffset>,
 }
 
+/// Company counts of one batch in flight at once.
+const COUNT_CONCURRENCY: usize = 32;
+
 /// Follows the log and makes every reaction, from a checkpoint kept in a file.
 pub struct Reactor<S> {
     app: Arc<App<S>>,
@@ -216,8 +219,20 @@ impl<S: EventStore + 'static> Reactor<S> {
                 _ => {}
             }
         }
+        // Each company's count is a command on its own stream: run them side by side, so the
+        // store commits many in one group instead of one after another.
+        let mut running = tokio::task::JoinSet::new();
         for (uscc, counted) in companies {
-            self.count(uscc, counted).await?;
+            if running.len() >= COUNT_CONCURRENCY
+                && let Some(joined) = running.join_next().await
+            {
+                joined.map_err(|error| AppError::Internal(format!("a company count failed: {error}")))??;
+            }
+            let app = self.app.clone();
+            running.spawn(async move { count(&app, uscc, counted).await });
+        }
+        while let Some(joined) = running.join_next().await {
+            joined.map_err(|error| AppError::Internal(format!("a company count failed: {error}")))??;
         }
         Ok(())
     }
@@ -226,45 +241,45 @@ impl<S: EventStore + 'static> Reactor<S> {
         let (state, _) = self.app.engine.state::<ComplaintState>(&self.app.complaints, &recorded.stream).await?;
         Ok(state.lead)
     }
+}
 
-    /// Counts one company's leads and findings of the batch; should the batch be refused,
-    /// each item is counted alone so one bad item cannot hold the others back.
-    async fn count(&self, uscc: Uscc, batch: CompanyBatch) -> Result<(), AppError> {
-        let correlation = batch_correlation(uscc.as_str(), batch.first_cause, batch.last_cause);
+/// Counts one company's leads and findings of a batch; should the batch be refused, each item
+/// is counted alone so one bad item cannot hold the others back.
+async fn count<S: EventStore + 'static>(app: &App<S>, uscc: Uscc, batch: CompanyBatch) -> Result<(), AppError> {
+    let correlation = batch_correlation(uscc.as_str(), batch.first_cause, batch.last_cause);
+    let command = EnterpriseCommand::CountLeads {
+        uscc: uscc.clone(),
+        company_name: batch.name.clone(),
+        complaints: batch.complaints.clone(),
+        findings: batch.findings.clone(),
+    };
+    match app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
+        Ok(()) => return Ok(()),
+        Err(AppError::Domain(error)) => {
+            tracing::warn!(%uscc, %error, "company count refused as a batch; counting item by item");
+        }
+        Err(error) => return Err(error),
+    }
+    let singles = batch
+        .complaints
+        .into_iter()
+        .map(|record| (vec![record], Vec::new()))
+        .chain(batch.findings.into_iter().map(|record| (Vec::new(), vec![record])));
+    for (index, (complaints, findings)) in singles.enumerate() {
+        let correlation = reaction_correlation(correlation, "count-item", u32::try_from(index).unwrap_or(u32::MAX));
         let command = EnterpriseCommand::CountLeads {
             uscc: uscc.clone(),
             company_name: batch.name.clone(),
-            complaints: batch.complaints.clone(),
-            findings: batch.findings.clone(),
+            complaints,
+            findings,
         };
-        match self.app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
-            Ok(()) => return Ok(()),
-            Err(AppError::Domain(error)) => {
-                tracing::warn!(%uscc, %error, "company count refused as a batch; counting item by item");
-            }
+        match app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
+            Ok(()) => {}
+            Err(AppError::Domain(error)) => tracing::error!(%uscc, %error, "company count refused; item skipped"),
             Err(error) => return Err(error),
         }
-        let singles = batch
-            .complaints
-            .into_iter()
-            .map(|record| (vec![record], Vec::new()))
-            .chain(batch.findings.into_iter().map(|record| (Vec::new(), vec![record])));
-        for (index, (complaints, findings)) in singles.enumerate() {
-            let correlation = reaction_correlation(correlation, "count-item", u32::try_from(index).unwrap_or(u32::MAX));
-            let command = EnterpriseCommand::CountLeads {
-                uscc: uscc.clone(),
-                company_name: batch.name.clone(),
-                complaints,
-                findings,
-            };
-            match self.app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
-                Ok(()) => {}
-                Err(AppError::Domain(error)) => tracing::error!(%uscc, %error, "company count refused; item skipped"),
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 fn recorded_actor(recorded: &RecordedEvent) -> Actor {

@@ -159,10 +159,20 @@ impl<S: EventStore + 'static> Node<S> {
             config.deadline_interval.unwrap_or(Duration::from_secs(60)),
         ));
         let mut background = Vec::new();
-        let reactor = Reactor::new(app.clone(), config.data_dir.join("reactions.checkpoint"));
+        let (reactor_app, checkpoint) = (app.clone(), config.data_dir.join("reactions.checkpoint"));
         background.push(tokio::spawn(async move {
-            if let Err(error) = reactor.run().await {
-                tracing::error!(%error, "reactions stopped");
+            // Restarted from its checkpoint after a failure (a store that cannot be read for a
+            // while), with a pause growing to a minute; it ends when the store closes.
+            let mut pause = Duration::from_secs(1);
+            loop {
+                match Reactor::new(reactor_app.clone(), checkpoint.clone()).run().await {
+                    Ok(()) => break,
+                    Err(error) => {
+                        tracing::error!(%error, pause_seconds = pause.as_secs(), "reactions failed; restarting");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(60));
+                    }
+                }
             }
         }));
         if config.deadline_interval.is_some() {

@@ -574,14 +574,18 @@ impl Company {
         }
     }
 
-    /// Every counted lead with its latest finding, the overlay's included.
+    /// Every counted lead with its latest finding, the overlay's included; the overlay's first,
+    /// then the recorded ones by descending id, roughly newest first, so that a count that may
+    /// stop early meets the leads of a recent window first.
     fn leads_with<'a>(
         &'a self,
         overlay: &'a Overlay,
     ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead, Option<(Finding, DateTime<FixedOffset>)>)> + 'a {
-        self.leads
+        overlay
+            .added
             .iter()
-            .chain(overlay.added.iter().map(|(id, lead)| (id, lead)))
+            .map(|(id, lead)| (id, lead))
+            .chain(self.leads.iter().rev())
             .map(move |(id, lead)| (id, lead, overlay.findings.get(id).copied().or(lead.finding)))
     }
 
@@ -608,9 +612,19 @@ impl Company {
         })
     }
 
-    /// The number of distinct complainants in a window: distinct keys, plus each anonymous
-    /// complaint once, even when it was split into linked leads (interpretations 2 and 15).
-    fn distinct(&self, overlay: &Overlay, at: DateTime<FixedOffset>, months: u32, basis: CountBasis) -> u32 {
+    /// Whether the distinct complainants in a window are more than `threshold`: distinct keys,
+    /// plus each anonymous complaint once, even when it was split into linked leads
+    /// (interpretations 2 and 15). It stops counting as soon as they are, so that a company
+    /// with thousands of leads is judged after a few dozen of them.
+    fn distinct_more_than(
+        &self,
+        overlay: &Overlay,
+        at: DateTime<FixedOffset>,
+        months: u32,
+        basis: CountBasis,
+        threshold: u32,
+    ) -> bool {
+        let threshold = usize::try_from(threshold).unwrap_or(usize::MAX);
         let mut keys = HashSet::new();
         let mut anonymous = HashSet::new();
         for (id, lead) in self.counted(overlay, at, months, basis) {
@@ -618,8 +632,11 @@ impl Company {
                 Some(key) => keys.insert(key.as_str()),
                 None => anonymous.insert(lead.linked_to.as_ref().unwrap_or(id)),
             };
+            if keys.len() + anonymous.len() > threshold {
+                return true;
+            }
         }
-        u32::try_from(keys.len() + anonymous.len()).unwrap_or(u32::MAX)
+        false
     }
 
     /// The evidence of a count: what [`Company::distinct`] counted, listed.
@@ -674,8 +691,13 @@ impl Company {
 
     fn key_supervision_holds(&self, overlay: &Overlay, at: DateTime<FixedOffset>, policy: &Policy) -> bool {
         let rules = &policy.companies;
-        self.distinct(overlay, at, rules.key_supervision_window_months, CountBasis::All)
-            > rules.key_supervision_more_than
+        self.distinct_more_than(
+            overlay,
+            at,
+            rules.key_supervision_window_months,
+            CountBasis::All,
+            rules.key_supervision_more_than,
+        )
     }
 
     /// GRD-1: the triggers of a grade review that hold at `at`.
@@ -691,23 +713,44 @@ impl Company {
     ) -> Vec<GradeReviewTrigger> {
         let rules = &policy.companies;
         let mut triggers = Vec::new();
-        let months = rules.grade_review_window_months;
-        if self.distinct(overlay, at, months, CountBasis::Substantiated) > rules.grade_review_more_than {
+        if self.grade_review_complaints(overlay, at, policy) {
+            let months = rules.grade_review_window_months;
             let evidence = self.evidence(overlay, at, months, CountBasis::Substantiated);
             triggers.push(GradeReviewTrigger::Complaints { evidence });
         }
-        if let Some(rating) = &self.credit_rating
-            && rules.low_credit_ratings.iter().any(|low| low == rating)
-        {
+        if let Some(rating) = self.low_credit_rating(policy) {
             triggers.push(GradeReviewTrigger::LowCreditRating { rating: rating.clone() });
         }
-        if let Some(listed_on) = self.blacklisted_on
-            && let Some(long_since) = listed_on.checked_add_months(Months::new(rules.long_blacklist_months))
-            && long_since <= at.date_naive()
-        {
+        if let Some(listed_on) = self.long_blacklisted_on(at, policy) {
             triggers.push(GradeReviewTrigger::LongBlacklisted { listed_on });
         }
         triggers
+    }
+
+    /// Whether some trigger of a grade review holds at `at`: [`Self::grade_review_triggers`]
+    /// is not empty, without gathering the evidence.
+    fn grade_review_holds(&self, overlay: &Overlay, at: DateTime<FixedOffset>, policy: &Policy) -> bool {
+        self.grade_review_complaints(overlay, at, policy)
+            || self.low_credit_rating(policy).is_some()
+            || self.long_blacklisted_on(at, policy).is_some()
+    }
+
+    fn grade_review_complaints(&self, overlay: &Overlay, at: DateTime<FixedOffset>, policy: &Policy) -> bool {
+        let rules = &policy.companies;
+        let months = rules.grade_review_window_months;
+        self.distinct_more_than(overlay, at, months, CountBasis::Substantiated, rules.grade_review_more_than)
+    }
+
+    fn low_credit_rating(&self, policy: &Policy) -> Option<&String> {
+        self.credit_rating
+            .as_ref()
+            .filter(|rating| policy.companies.low_credit_ratings.iter().any(|low| low == *rating))
+    }
+
+    fn long_blacklisted_on(&self, at: DateTime<FixedOffset>, policy: &Policy) -> Option<NaiveDate> {
+        let listed_on = self.blacklisted_on?;
+        let long_since = listed_on.checked_add_months(Months::new(policy.companies.long_blacklist_months))?;
+        (long_since <= at.date_naive()).then_some(listed_on)
     }
 
     /// EXT-1: whether the exit procedure may start at `at`, with the evidence.
@@ -739,7 +782,13 @@ impl Company {
         let rules = &policy.companies;
         let (refusals, low_satisfaction) = self.exit_aggravations(at, policy);
         (!refusals.is_empty() || low_satisfaction.is_some())
-            && self.distinct(overlay, at, rules.exit_window_months, CountBasis::Substantiated) > rules.exit_more_than
+            && self.distinct_more_than(
+                overlay,
+                at,
+                rules.exit_window_months,
+                CountBasis::Substantiated,
+                rules.exit_more_than,
+            )
     }
 
     fn exit_evidence(&self, overlay: &Overlay, at: DateTime<FixedOffset>, policy: &Policy) -> ExitEvidence {
@@ -1235,9 +1284,10 @@ fn condition_change(
         }
         _ => {}
     }
-    let triggers = company.grade_review_triggers_with(overlay, at, policy);
-    match (triggers.is_empty(), recorded.grade_review) {
-        (false, false) => {
+    match (company.grade_review_holds(overlay, at, policy), recorded.grade_review) {
+        (true, false) => {
+            // Only now, when the review starts, is the evidence gathered.
+            let triggers = company.grade_review_triggers_with(overlay, at, policy);
             let communities = company.communities_to_survey(overlay, &triggers);
             let mut required =
                 event(ctx, EnterpriseFact::GradeReviewRequired { triggers, communities: communities.clone() });
@@ -1250,7 +1300,7 @@ fn condition_change(
             }
             return Ok(Some(required));
         }
-        (true, true) => return Ok(Some(event(ctx, EnterpriseFact::GradeReviewConditionEnded))),
+        (false, true) => return Ok(Some(event(ctx, EnterpriseFact::GradeReviewConditionEnded))),
         _ => {}
     }
     match (company.exit_condition_holds(overlay, at, policy), recorded.exit) {
