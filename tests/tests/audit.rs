@@ -32,7 +32,16 @@ async fn some_history(server: &TestServer) -> Vec<pb::CommandResult> {
 async fn acc_1_the_whole_log_streams_in_position_order_without_a_gap_and_chains_per_stream() {
     let server = TestServer::start().await;
     let answers = some_history(&server).await;
-    let events = server.all_events().await;
+    // tousu counts the leads on their companies' streams from the log, a moment after the
+    // commands (its reactor gathers them for about 10 ms): wait for those counts.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let events = loop {
+        let events = server.all_events().await;
+        if events.iter().any(|event| event.stream.starts_with("enterprise-")) || std::time::Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
 
     // The embedded log numbers its events 1, 2, 3, … with no gap.
     let positions: Vec<u64> = events.iter().map(|event| event.position).collect();
