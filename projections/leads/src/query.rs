@@ -180,8 +180,16 @@ pub fn list(
         }
         statement
     };
-    let count = build("CAST(COUNT(*) AS BIGINT)");
-    let total = tx.query(&count.text, &count.params)?.first().and_then(|row| row[0].as_i64()).unwrap_or(0);
+    // Unfiltered, the total is every lead 住建 received (each lead once, at its registration or
+    // split), from the writer's counters rather than a count of every row.
+    let total = if *filter == LeadFilter::default() {
+        let sql = format!("SELECT CAST(COALESCE(SUM(received), 0) AS BIGINT) FROM {prefix}counts WHERE body = $1");
+        tx.query(&sql, &[Value::text(BodyCode::ZJ.as_str())])?
+    } else {
+        let count = build("CAST(COUNT(*) AS BIGINT)");
+        tx.query(&count.text, &count.params)?
+    };
+    let total = total.first().and_then(|row| row[0].as_i64()).unwrap_or(0);
     let mut page = build(COLUMNS);
     page.params.push(Value::int(i64::try_from(limit).unwrap_or(i64::MAX)));
     page.params.push(Value::int(i64::try_from(offset).unwrap_or(i64::MAX)));
@@ -208,29 +216,29 @@ pub fn get(
 }
 
 /// DSP-1: per body, and per body and district, the leads received, open, closed and overdue
-/// at `at` (overdue: open with a deadline due before `at`). Received and closed come from the
-/// writer's counters, open and overdue from the partial index on open leads, so the cost
-/// follows the open leads, not every lead ever registered. The counts are those of the read
-/// model's checkpoint; the picture at a past instant is a replay to that instant.
+/// at `at` (overdue: open with a deadline due before `at`). Received, open and closed come
+/// from the writer's counters, overdue from the partial index on open leads by due instant, so
+/// the cost follows the bodies, districts and overdue leads, not every lead ever registered.
+/// The counts are those of the read model's checkpoint; the picture at a past instant is a
+/// replay to that instant.
 pub fn dashboard(tx: &mut dyn SqlTx, prefix: &str, at: DateTime<FixedOffset>) -> Result<Dashboard, SqlError> {
     let mut lines: BTreeMap<(BodyCode, String), BodyCounts> = BTreeMap::new();
-    for row in tx.query(&format!("SELECT body, district, received, closed FROM {prefix}counts"), &[])? {
+    for row in tx.query(&format!("SELECT body, district, received, closed, open FROM {prefix}counts"), &[])? {
         let counts = lines.entry((read_parsed(&row[0], "body")?, read_text(&row[1], "district")?)).or_default();
         counts.received = read_u64(&row[2], "received")?;
         counts.closed = read_u64(&row[3], "closed")?;
+        counts.open = read_u64(&row[4], "open")?;
     }
-    let open = tx.query(
+    let overdue = tx.query(
         &format!(
-            "SELECT body, district, CAST(COUNT(*) AS BIGINT),
-             CAST(SUM(CASE WHEN earliest_due < $1 THEN 1 ELSE 0 END) AS BIGINT)
-             FROM {prefix}leads WHERE is_open = 1 GROUP BY body, district"
+            "SELECT body, district, CAST(COUNT(*) AS BIGINT) FROM {prefix}leads
+             WHERE is_open = 1 AND earliest_due < $1 GROUP BY body, district"
         ),
         &[Value::int(millis(at))],
     )?;
-    for row in open {
+    for row in overdue {
         let counts = lines.entry((read_parsed(&row[0], "body")?, read_text(&row[1], "district")?)).or_default();
-        counts.open = read_u64(&row[2], "open")?;
-        counts.overdue = read_u64(&row[3], "overdue")?;
+        counts.overdue = read_u64(&row[2], "overdue")?;
     }
     let bodies = BodyCode::ALL
         .into_iter()

@@ -1,7 +1,9 @@
 //! Applies lead events to the `leads` tables. Each fact becomes at most one statement on the
 //! lead's row, which also recomputes the earliest open due instant from `deadlines` when the
 //! event opened or closed one; receipts and closings add one or two statements on the small
-//! `receipts` and `counts` tables. The status follows `complaint::evolve`:
+//! `receipts` and `counts` tables, and a fact that moves a lead between bodies, or opens or
+//! closes it, two more on `counts` for the open leads per body and district. The status
+//! follows `complaint::evolve`:
 //!
 //! | fact | status |
 //! |---|---|
@@ -66,6 +68,8 @@ pub struct LeadsWriter {
     receipt: String,
     count_received: String,
     count_closed: String,
+    open_leave: String,
+    open_enter: String,
 }
 
 impl LeadsWriter {
@@ -115,14 +119,23 @@ impl LeadsWriter {
                 "INSERT INTO {p}receipts (lead, body) VALUES ($1, $2) ON CONFLICT (lead, body) DO NOTHING"
             ),
             count_received: format!(
-                "INSERT INTO {p}counts (body, district, received, closed)
-                 SELECT CAST($2 AS TEXT), district, 1, 0 FROM {p}leads WHERE lead = $1
+                "INSERT INTO {p}counts (body, district, received, closed, open)
+                 SELECT CAST($2 AS TEXT), district, 1, 0, 0 FROM {p}leads WHERE lead = $1
                  ON CONFLICT (body, district) DO UPDATE SET received = {p}counts.received + 1"
             ),
             count_closed: format!(
-                "INSERT INTO {p}counts (body, district, received, closed)
-                 SELECT body, district, 0, CAST($2 AS BIGINT) FROM {p}leads WHERE lead = $1
+                "INSERT INTO {p}counts (body, district, received, closed, open)
+                 SELECT body, district, 0, CAST($2 AS BIGINT), 0 FROM {p}leads WHERE lead = $1
                  ON CONFLICT (body, district) DO UPDATE SET closed = {p}counts.closed + excluded.closed"
+            ),
+            open_leave: format!(
+                "UPDATE {p}counts SET open = {p}counts.open - 1 FROM {p}leads l
+                 WHERE l.lead = $1 AND l.is_open = 1 AND {p}counts.body = l.body AND {p}counts.district = l.district"
+            ),
+            open_enter: format!(
+                "INSERT INTO {p}counts (body, district, received, closed, open)
+                 SELECT body, district, 0, 0, 1 FROM {p}leads WHERE lead = $1 AND is_open = 1
+                 ON CONFLICT (body, district) DO UPDATE SET open = {p}counts.open + 1"
             ),
         }
     }
@@ -139,6 +152,13 @@ impl LeadsWriter {
             )?;
         }
         let deadlines_changed = !event.closes.is_empty() || !event.opens.is_empty();
+        // DSP-1: the open count of a (body, district) follows the lead's row. A fact that can
+        // move the lead to another body, or open or close it, takes the row's contribution off
+        // before the change and puts the new one on after it, whatever the row held before.
+        let moves = moves_or_opens_or_closes(&event.fact);
+        if moves {
+            tx.execute(&self.open_leave, std::slice::from_ref(&id))?;
+        }
         let updated = match &event.fact {
             ComplaintFact::Registered { registration, .. } => {
                 let row = NewLead {
@@ -226,6 +246,9 @@ impl LeadsWriter {
             }
             _ => false,
         };
+        if moves {
+            tx.execute(&self.open_enter, std::slice::from_ref(&id))?;
+        }
         if deadlines_changed && !updated {
             tx.execute(&self.earliest_due, std::slice::from_ref(&id))?;
         }
@@ -263,6 +286,23 @@ impl LeadsWriter {
             tx.execute(&self.count_received, &[id.clone(), body])?;
         }
         Ok(())
+    }
+}
+
+/// Whether a fact can change the lead's responsible body or whether it is open: the facts
+/// whose rows the open counts must follow.
+fn moves_or_opens_or_closes(fact: &ComplaintFact) -> bool {
+    match fact {
+        ComplaintFact::Registered { .. }
+        | ComplaintFact::SplitFrom { .. }
+        | ComplaintFact::Transferred { .. }
+        | ComplaintFact::UrgentNotified { .. }
+        | ComplaintFact::TransferReturned { .. }
+        | ComplaintFact::ClosureCountersigned { .. }
+        | ComplaintFact::ClosureReviewed { .. }
+        | ComplaintFact::Reopened { .. } => true,
+        ComplaintFact::ClosureSigned { body, .. } => *body != BodyCode::ZJ,
+        _ => false,
     }
 }
 

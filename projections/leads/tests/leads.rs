@@ -92,6 +92,35 @@ impl Scenario {
             let expected = domain.status.is_open() && domain.is_overdue_at(probe);
             assert_eq!(row.overdue, expected, "{context}, overdue at {probe}");
         }
+        // DSP-1: the writer's open counters agree with the rows they count, at every step.
+        let prefix = self.store.prefix.clone();
+        let (board, rows) = self.store.read(|tx| {
+            let board = dashboard(tx, &prefix, at(now))?;
+            let rows = tx.query(
+                &format!(
+                    "SELECT body, district, CAST(COUNT(*) AS BIGINT) FROM {prefix}leads WHERE is_open = 1
+                     GROUP BY body, district"
+                ),
+                &[],
+            )?;
+            Ok((board, rows))
+        });
+        let mut counted: Vec<(String, String, u64)> = rows
+            .iter()
+            .map(|row| {
+                let text = |i: usize| row[i].as_str().expect("text").to_owned();
+                (text(0), text(1), u64::try_from(row[2].as_i64().expect("a count")).expect("positive"))
+            })
+            .collect();
+        let mut kept: Vec<(String, String, u64)> = board
+            .districts
+            .iter()
+            .filter(|line| line.counts.open > 0)
+            .map(|line| (line.body.to_string(), line.district.clone().expect("a district line"), line.counts.open))
+            .collect();
+        counted.sort();
+        kept.sort();
+        assert_eq!(kept, counted, "{context}: open leads per body and district");
     }
 }
 

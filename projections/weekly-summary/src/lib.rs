@@ -50,7 +50,7 @@ use tousu_projection::{ModelWriter, ReadModel};
 pub const NAME: &str = "weekly-summary";
 
 /// The version of the schema and the projection logic; raising it rebuilds the read model.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &["leads", "deadlines", "counters", "companies", "anchors"];
@@ -109,7 +109,7 @@ impl ReadModel for WeeklySummaryModel {
 ///   and due instant;
 /// - `counters`: additive counts per week, district, metric and key (a channel, category,
 ///   body, level or company; empty for totals), including each closed obligation's overdue
-///   week ends;
+///   week ends; the district `''` holds every district's counts together;
 /// - `companies`: names;
 /// - `anchors`: the history anchor after the last event recorded in each week.
 pub fn schema(p: &str) -> String {
@@ -142,7 +142,7 @@ CREATE TABLE {p}counters (
     n BIGINT NOT NULL,
     PRIMARY KEY (week, district, metric, key)
 );
-CREATE INDEX {p}counters_metric ON {p}counters (metric, week);
+CREATE INDEX {p}counters_metric ON {p}counters (metric, district, week);
 CREATE TABLE {p}companies (
     uscc TEXT PRIMARY KEY,
     name TEXT NOT NULL

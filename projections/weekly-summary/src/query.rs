@@ -18,7 +18,7 @@ use serde::Serialize;
 use tousu_domain::calendar::shanghai;
 use tousu_projection::{SqlError, SqlTx, Value};
 
-use crate::writer::{metric, week_end_ms};
+use crate::writer::{ALL_DISTRICTS, metric, week_end_ms};
 
 /// How many companies, categories and bodies the summary lists.
 pub const TOP: usize = 10;
@@ -197,20 +197,24 @@ fn text(value: &Value) -> String {
 /// Counter sums of one week, by metric and key.
 type Sums = BTreeMap<(String, String), i64>;
 
-fn week_sums(tx: &mut dyn SqlTx, p: &str, week: NaiveDate, district: Option<&str>) -> Result<Sums, SqlError> {
-    let (sql, params) = match district {
-        Some(district) => (
-            format!(
-                "SELECT metric, key, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE week = $1 AND district = $2
-                 GROUP BY metric, key"
-            ),
-            vec![Value::text(week_text(week)), Value::text(district)],
+fn week_sums(
+    tx: &mut dyn SqlTx,
+    p: &str,
+    week: NaiveDate,
+    district: Option<&str>,
+    metrics: Option<&[&str]>,
+) -> Result<Sums, SqlError> {
+    // The writer keeps every district's counters together under `ALL_DISTRICTS`: one row per
+    // metric and key, read in key order.
+    let only = match metrics {
+        Some(metrics) => format!(
+            " AND metric IN ({})",
+            metrics.iter().map(|metric| format!("'{metric}'")).collect::<Vec<_>>().join(", ")
         ),
-        None => (
-            format!("SELECT metric, key, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE week = $1 GROUP BY metric, key"),
-            vec![Value::text(week_text(week))],
-        ),
+        None => String::new(),
     };
+    let sql = format!("SELECT metric, key, n FROM {p}counters WHERE week = $1 AND district = $2{only}");
+    let params = [Value::text(week_text(week)), Value::text(district.unwrap_or(ALL_DISTRICTS))];
     Ok(tx
         .query(&sql, &params)?
         .iter()
@@ -236,21 +240,11 @@ fn by_key(sums: &Sums, metric: &str) -> Vec<Count> {
 /// Leads open at the start of `week`.
 fn open_at_start(tx: &mut dyn SqlTx, p: &str, week: NaiveDate, district: Option<&str>) -> Result<i64, SqlError> {
     let metrics = format!("metric IN ('{}', '{}', '{}')", metric::RECEIVED, metric::REOPENED, metric::CLOSED);
-    let (sql, params) = match district {
-        Some(district) => (
-            format!(
-                "SELECT metric, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE {metrics} AND week < $1 AND district = $2
-                 GROUP BY metric"
-            ),
-            vec![Value::text(week_text(week)), Value::text(district)],
-        ),
-        None => (
-            format!(
-                "SELECT metric, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE {metrics} AND week < $1 GROUP BY metric"
-            ),
-            vec![Value::text(week_text(week))],
-        ),
-    };
+    let sql = format!(
+        "SELECT metric, CAST(SUM(n) AS BIGINT) FROM {p}counters WHERE {metrics} AND district = $2 AND week < $1
+         GROUP BY metric"
+    );
+    let params = vec![Value::text(week_text(week)), Value::text(district.unwrap_or(ALL_DISTRICTS))];
     let mut open = 0;
     for row in tx.query(&sql, &params)? {
         let n = row[1].as_i64().unwrap_or(0);
@@ -289,6 +283,24 @@ fn open_overdue(
         .collect())
 }
 
+/// The metrics a week's figures are made of (the previous week is read for these alone; the
+/// breakdowns by channel, category, body and company are the current week's).
+const FIGURE_METRICS: [&str; 13] = [
+    metric::RECEIVED,
+    metric::RECEIVED_LINKED,
+    metric::TRANSFERRED_ON_TIME,
+    metric::TRANSFERRED_LATE,
+    metric::URGENT_ON_TIME,
+    metric::URGENT_LATE,
+    metric::CLOSED,
+    metric::CLOSED_LATE,
+    metric::REOPENED,
+    metric::ESCALATED,
+    metric::RETURNED,
+    metric::OVERDUE_BY_CATEGORY,
+    metric::OVERDUE_BY_BODY,
+];
+
 /// One week's figures with the overdue obligations by category and by body.
 struct Week {
     figures: WeekFigures,
@@ -304,8 +316,9 @@ fn load_week(
     week: NaiveDate,
     district: Option<&str>,
     at_ms: i64,
+    figures_only: bool,
 ) -> Result<Week, SqlError> {
-    let sums = week_sums(tx, p, week, district)?;
+    let sums = week_sums(tx, p, week, district, figures_only.then_some(&FIGURE_METRICS[..]))?;
     let end = week_end_ms(week);
     let complete = end <= at_ms;
     let evaluated_at = end.min(at_ms);
@@ -361,8 +374,8 @@ pub fn week(
 ) -> Result<WeeklySummary, SqlError> {
     let week_start = monday(week_start);
     let at_ms = at.timestamp_millis();
-    let current = load_week(tx, prefix, week_start, district, at_ms)?;
-    let previous = load_week(tx, prefix, week_start - TimeDelta::days(7), district, at_ms)?;
+    let current = load_week(tx, prefix, week_start, district, at_ms, false)?;
+    let previous = load_week(tx, prefix, week_start - TimeDelta::days(7), district, at_ms, true)?;
     let sums = &current.sums;
 
     let mut top_companies = Vec::new();

@@ -1,7 +1,7 @@
 //! Applies events to the weekly summary's tables.
 //!
-//! A batch is folded into net changes in memory — counter deltas per week, district, metric
-//! and key; one row per lead touched; deadlines opened and closed; the anchor after the last
+//! A batch is folded into net changes in memory — counter deltas per week, district (and for
+//! every district together), metric and key; one row per lead touched; deadlines opened and closed; the anchor after the last
 //! event of each week — and written at the end with a few prepared statements per changed row.
 //! The running anchor is read from its table at the start of every batch, and nothing else is
 //! kept between batches, so a batch whose transaction rolls back leaves no trace in the writer.
@@ -58,6 +58,10 @@ pub(crate) mod metric {
     /// The same, by the obligation's responsible body.
     pub const OVERDUE_BY_BODY: &str = "overdue_body";
 }
+
+/// The district of the counters of every district together (no district is named so: a
+/// registration's place names one).
+pub(crate) const ALL_DISTRICTS: &str = "";
 
 /// The category and body of a lead not yet classified.
 pub(crate) const UNCLASSIFIED: &str = "unclassified";
@@ -269,8 +273,12 @@ impl<'s> Batch<'s> {
         self.anchors.insert(week, self.anchor);
     }
 
+    /// Adds `delta` to a counter of `district` and to the same counter of every district
+    /// together ([`ALL_DISTRICTS`]), so that the city-wide summary reads one row per metric
+    /// and key instead of summing every district's.
     fn count(&mut self, week: NaiveDate, district: &str, metric: &'static str, key: &str, delta: i64) {
         *self.counters.entry((week, district.to_owned(), metric, key.to_owned())).or_insert(0) += delta;
+        *self.counters.entry((week, ALL_DISTRICTS.to_owned(), metric, key.to_owned())).or_insert(0) += delta;
     }
 
     fn lead(&mut self, tx: &mut dyn SqlTx, lead: &str) -> Result<Option<LeadRow>, SqlError> {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use common::{LeadStream, Log, actor, at, feed, lead_id, read_model, registration, uscc};
 use sha2::{Digest, Sha256};
@@ -21,7 +23,7 @@ use tousu_domain::deadline::EscalationLevel;
 use tousu_domain::ids::{BodyCode, Uscc};
 use tousu_projection::{Payload, ReadModel, SqlConnection, Value};
 use tousu_read_weekly_summary::{
-    Blockage, Count, WeeklySummary, WeeklySummaryModel, anchor_over, anchor_step, hex, week, weeks,
+    Blockage, Count, WeekFigures, WeeklySummary, WeeklySummaryModel, anchor_over, anchor_step, hex, week, weeks,
 };
 
 const PREFIX: &str = "s_";
@@ -238,14 +240,19 @@ fn reg_3_transfers_on_time_and_late_and_obligations_overdue_at_the_week_end() {
 /// D1 closed in week 1; D2 (住建's own matter) signed in week 1 and countersigned in week 2;
 /// D3 closed late in week 2; D4 never closed; D1's closure sent back in week 3.
 fn closure_scenario(log: &mut Log) {
+    closure_scenario_in(log, "鼓楼区", "D");
+}
+
+/// [`closure_scenario`] in another district, its leads named with another prefix.
+fn closure_scenario_in(log: &mut Log, district: &str, prefix: &str) {
     let company = uscc(4);
     let mut leads = Vec::new();
     for (n, category) in [(1, "SJ-3-1"), (2, "ZJ-1-3"), (3, "SJ-3-1"), (4, "SJ-3-1")] {
         let mut lead = register(
             log,
-            &format!("D{n}"),
+            &format!("{prefix}{n}"),
             &company,
-            "鼓楼区",
+            district,
             Channel::Hotline,
             &format!("2026-03-02T{:02}:00:00+08:00", 8 + n),
         );
@@ -426,6 +433,50 @@ fn everything() -> Log {
     transfer_scenario(&mut log);
     closure_scenario(&mut log);
     log
+}
+
+#[test]
+fn reg_3_the_city_wide_summary_is_the_sum_of_the_districts_summaries() {
+    let mut log = everything();
+    closure_scenario_in(&mut log, "台江区", "E");
+    let mut connection = read_model(&log.events, 7);
+    let weeks = connection.read(|tx| weeks(tx, PREFIX, None)).expect("weeks");
+    assert!(weeks.len() >= 3, "the scenarios span weeks: {weeks:?}");
+    let additive = |f: &WeekFigures| {
+        [
+            f.received,
+            f.transferred_on_time,
+            f.transferred_late,
+            f.closed,
+            f.closed_late,
+            f.reopened,
+            f.open_at_start,
+            f.open_overdue,
+            f.escalations,
+            f.returns,
+        ]
+    };
+    for week in weeks {
+        let monday = week.to_string();
+        let all = summary(&mut connection, &monday, None, LATER);
+        let districts = ["鼓楼区", "台江区"].map(|district| summary(&mut connection, &monday, Some(district), LATER));
+        let mut sum = [0; 10];
+        for district in &districts {
+            for (total, n) in sum.iter_mut().zip(additive(&district.figures)) {
+                *total += n;
+            }
+        }
+        assert_eq!(additive(&all.figures), sum, "week of {monday}");
+        let mut channels: BTreeMap<String, i64> = BTreeMap::new();
+        for count in districts.iter().flat_map(|district| &district.received_by_channel) {
+            *channels.entry(count.key.clone()).or_default() += count.n;
+        }
+        let city: BTreeMap<String, i64> =
+            all.received_by_channel.iter().map(|count| (count.key.clone(), count.n)).collect();
+        assert_eq!(city, channels, "week of {monday}");
+    }
+    let first = summary(&mut connection, "2026-03-02", None, LATER);
+    assert!(first.figures.received >= 8 && first.figures.closed > 0, "the sums are not all zero: {first:?}");
 }
 
 #[test]
