@@ -143,6 +143,7 @@ CREATE TABLE {p}counters (
     PRIMARY KEY (week, district, metric, key)
 );
 CREATE INDEX {p}counters_metric ON {p}counters (metric, district, week);
+CREATE INDEX {p}counters_top ON {p}counters (week, district, metric, n DESC, key);
 CREATE TABLE {p}companies (
     uscc TEXT PRIMARY KEY,
     name TEXT NOT NULL

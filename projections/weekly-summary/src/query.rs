@@ -202,18 +202,13 @@ fn week_sums(
     p: &str,
     week: NaiveDate,
     district: Option<&str>,
-    metrics: Option<&[&str]>,
+    metrics: &[&str],
 ) -> Result<Sums, SqlError> {
     // The writer keeps every district's counters together under `ALL_DISTRICTS`: one row per
-    // metric and key, read in key order.
-    let only = match metrics {
-        Some(metrics) => format!(
-            " AND metric IN ({})",
-            metrics.iter().map(|metric| format!("'{metric}'")).collect::<Vec<_>>().join(", ")
-        ),
-        None => String::new(),
-    };
-    let sql = format!("SELECT metric, key, n FROM {p}counters WHERE week = $1 AND district = $2{only}");
+    // metric and key.
+    let metrics = metrics.iter().map(|metric| format!("'{metric}'")).collect::<Vec<_>>().join(", ");
+    let sql =
+        format!("SELECT metric, key, n FROM {p}counters WHERE week = $1 AND district = $2 AND metric IN ({metrics})");
     let params = [Value::text(week_text(week)), Value::text(district.unwrap_or(ALL_DISTRICTS))];
     Ok(tx
         .query(&sql, &params)?
@@ -283,8 +278,7 @@ fn open_overdue(
         .collect())
 }
 
-/// The metrics a week's figures are made of (the previous week is read for these alone; the
-/// breakdowns by channel, category, body and company are the current week's).
+/// The metrics a week's figures are made of (the previous week is read for these alone).
 const FIGURE_METRICS: [&str; 13] = [
     metric::RECEIVED,
     metric::RECEIVED_LINKED,
@@ -299,6 +293,50 @@ const FIGURE_METRICS: [&str; 13] = [
     metric::RETURNED,
     metric::OVERDUE_BY_CATEGORY,
     metric::OVERDUE_BY_BODY,
+];
+
+/// The [`TOP`] companies with the most leads received in the week, read from the front of
+/// the counters' index by count (a city has hundreds of companies; the summary names ten).
+fn top_companies(
+    tx: &mut dyn SqlTx,
+    p: &str,
+    week: NaiveDate,
+    district: Option<&str>,
+) -> Result<Vec<CompanyCount>, SqlError> {
+    let rows = tx.query(
+        &format!(
+            "SELECT c.key, c.n, co.name FROM {p}counters c LEFT JOIN {p}companies co ON co.uscc = c.key
+             WHERE c.week = $1 AND c.district = $2 AND c.metric = '{}' AND c.n > 0
+             ORDER BY c.n DESC, c.key LIMIT {TOP}",
+            metric::BY_COMPANY
+        ),
+        &[Value::text(week_text(week)), Value::text(district.unwrap_or(ALL_DISTRICTS))],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|row| CompanyCount { uscc: text(&row[0]), received: row[1].as_i64().unwrap_or(0), name: text(&row[2]) })
+        .collect())
+}
+
+/// The metrics of the week summarised: its figures and the breakdowns by channel, category,
+/// body and escalation level (companies are read apart, the top ones only).
+const SUMMARY_METRICS: [&str; 16] = [
+    metric::RECEIVED,
+    metric::RECEIVED_LINKED,
+    metric::TRANSFERRED_ON_TIME,
+    metric::TRANSFERRED_LATE,
+    metric::URGENT_ON_TIME,
+    metric::URGENT_LATE,
+    metric::CLOSED,
+    metric::CLOSED_LATE,
+    metric::REOPENED,
+    metric::ESCALATED,
+    metric::RETURNED,
+    metric::OVERDUE_BY_CATEGORY,
+    metric::OVERDUE_BY_BODY,
+    metric::BY_CHANNEL,
+    metric::BY_CATEGORY,
+    metric::BY_BODY,
 ];
 
 /// One week's figures with the overdue obligations by category and by body.
@@ -318,7 +356,8 @@ fn load_week(
     at_ms: i64,
     figures_only: bool,
 ) -> Result<Week, SqlError> {
-    let sums = week_sums(tx, p, week, district, figures_only.then_some(&FIGURE_METRICS[..]))?;
+    let metrics: &[&str] = if figures_only { &FIGURE_METRICS } else { &SUMMARY_METRICS };
+    let sums = week_sums(tx, p, week, district, metrics)?;
     let end = week_end_ms(week);
     let complete = end <= at_ms;
     let evaluated_at = end.min(at_ms);
@@ -378,15 +417,7 @@ pub fn week(
     let previous = load_week(tx, prefix, week_start - TimeDelta::days(7), district, at_ms, true)?;
     let sums = &current.sums;
 
-    let mut top_companies = Vec::new();
-    for count in by_key(sums, metric::BY_COMPANY).into_iter().take(TOP) {
-        let rows = tx.query(
-            &format!("SELECT name FROM {prefix}companies WHERE uscc = $1"),
-            &[Value::text(count.key.as_str())],
-        )?;
-        let name = rows.first().map(|row| text(&row[0])).unwrap_or_default();
-        top_companies.push(CompanyCount { uscc: count.key, name, received: count.n });
-    }
+    let top_companies = top_companies(tx, prefix, week_start, district)?;
     let mut difficulties: Vec<Count> = current
         .overdue_by_category
         .iter()
