@@ -50,6 +50,12 @@ enum Command {
     Health(health::HealthArgs),
 }
 
+/// mimalloc rather than the C library's allocator: a loaded server allocates and frees many
+/// small buffers on every thread (request frames, rows, events), where glibc's arenas spent a
+/// sixth of its time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
