@@ -615,6 +615,11 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The same allocator as the `tousu` binary, so that the rebuild and store benches, which run
+/// tousu's code in this process, measure it as tousu runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> BenchResult<()> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
