@@ -457,3 +457,46 @@ impl SqlTx for PgTx<'_, '_> {
         Ok(self.transaction.batch_execute(sql)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a query beside a partial index three times with other values; answers the rows of
+    /// each run and how often SQLite re-prepared the statement.
+    fn rebind(connection: &rusqlite::Connection) -> (Vec<Vec<String>>, i32) {
+        connection
+            .execute_batch(
+                "CREATE TABLE t (id TEXT PRIMARY KEY, body TEXT NOT NULL, open BIGINT NOT NULL, due BIGINT);
+                 CREATE INDEX t_due ON t (due, body) WHERE open = 1;
+                 INSERT INTO t VALUES ('a', 'ZJ', 1, 10), ('b', 'SJ', 1, 20), ('c', 'SJ', 0, 5), ('d', 'SJ', 1, 21);",
+            )
+            .expect("the table");
+        let mut statement = connection
+            .prepare("SELECT id FROM t WHERE open = 1 AND body = ?1 AND due < ?2 ORDER BY due LIMIT ?3 OFFSET ?4")
+            .expect("the statement");
+        let mut answers = Vec::new();
+        for (body, due, offset) in [("ZJ", 15, 0), ("SJ", 25, 0), ("SJ", 25, 1)] {
+            let rows = statement
+                .query_map(rusqlite::params![body, due, 10, offset], |row| row.get::<_, String>(0))
+                .expect("the query");
+            answers.push(rows.collect::<Result<Vec<_>, _>>().expect("the rows"));
+        }
+        (answers, statement.get_status(rusqlite::StatementStatus::RePrepare))
+    }
+
+    #[test]
+    fn a_statement_beside_a_partial_index_is_rebound_and_not_prepared_again() {
+        let expected = vec![vec!["a".to_owned()], vec!["b".to_owned(), "d".to_owned()], vec!["d".to_owned()]];
+        // SQLite on its own plans such a statement again for every new value.
+        let plain = rusqlite::Connection::open_in_memory().expect("a database");
+        let (answers, reprepared) = rebind(&plain);
+        assert_eq!(answers, expected);
+        assert!(reprepared > 0, "SQLite's own behaviour changed: {reprepared} re-preparations");
+        // A read-store connection does not.
+        let SqlConnection::Sqlite(connection) = SqlConnection::sqlite_in_memory().expect("a database") else {
+            panic!("not SQLite")
+        };
+        assert_eq!(rebind(&connection), (expected, 0));
+    }
+}
