@@ -25,6 +25,12 @@ use crate::App;
 use crate::error::AppError;
 use crate::ids::{daily_evaluation_correlation, escalation_correlation};
 
+/// The daily evaluation of every company waits, after each company, this many times as long
+/// as the evaluation took, less one: it keeps at most a quarter of one core busy (a city's
+/// hundreds of companies, some with thousands of events each, take seconds to evaluate).
+/// Escalations, which are due at an instant, are not paced.
+const EVALUATION_DUTY: u32 = 4;
+
 /// A rung of the ladder a deadline has reached and that is not recorded yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueEscalation {
@@ -132,12 +138,16 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
                 continue;
             }
             let correlation = daily_evaluation_correlation(uscc.as_str(), day);
+            let started = std::time::Instant::now();
             match self.app.system_enterprise_command(&uscc, correlation, EnterpriseCommand::EvaluateConditions).await {
                 Ok(written) if !written.replayed && !written.event_types.is_empty() => pass.evaluated += 1,
                 Ok(_) | Err(AppError::Domain(_)) => {}
                 Err(error) => return Err(error),
             }
             self.evaluated_on.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(uscc, day);
+            // The daily evaluation is background work: paced so that it never takes more than
+            // a share of the server, rather than a burst every API call waits behind.
+            tokio::time::sleep(started.elapsed() * (EVALUATION_DUTY - 1)).await;
         }
         Ok(pass)
     }
