@@ -318,26 +318,9 @@ fn top_companies(
         .collect())
 }
 
-/// The metrics of the week summarised: its figures and the breakdowns by channel, category,
-/// body and escalation level (companies are read apart, the top ones only).
-const SUMMARY_METRICS: [&str; 16] = [
-    metric::RECEIVED,
-    metric::RECEIVED_LINKED,
-    metric::TRANSFERRED_ON_TIME,
-    metric::TRANSFERRED_LATE,
-    metric::URGENT_ON_TIME,
-    metric::URGENT_LATE,
-    metric::CLOSED,
-    metric::CLOSED_LATE,
-    metric::REOPENED,
-    metric::ESCALATED,
-    metric::RETURNED,
-    metric::OVERDUE_BY_CATEGORY,
-    metric::OVERDUE_BY_BODY,
-    metric::BY_CHANNEL,
-    metric::BY_CATEGORY,
-    metric::BY_BODY,
-];
+/// The breakdowns of the week summarised, beside its figures: by channel, category and body
+/// (companies are read apart, the top ones only).
+const BREAKDOWN_METRICS: [&str; 3] = [metric::BY_CHANNEL, metric::BY_CATEGORY, metric::BY_BODY];
 
 /// One week's figures with the overdue obligations by category and by body.
 struct Week {
@@ -356,8 +339,8 @@ fn load_week(
     at_ms: i64,
     figures_only: bool,
 ) -> Result<Week, SqlError> {
-    let metrics: &[&str] = if figures_only { &FIGURE_METRICS } else { &SUMMARY_METRICS };
-    let sums = week_sums(tx, p, week, district, metrics)?;
+    let breakdowns: &[&str] = if figures_only { &[] } else { &BREAKDOWN_METRICS };
+    let sums = week_sums(tx, p, week, district, &[&FIGURE_METRICS[..], breakdowns].concat())?;
     let end = week_end_ms(week);
     let complete = end <= at_ms;
     let evaluated_at = end.min(at_ms);
