@@ -3,10 +3,7 @@
 //! reasons, neither — at their edges (30 days overdue against 29; 3 closures of which 2 on
 //! time); the month boundary of interpretation 10; and the same bulletin from PostgreSQL.
 
-mod common;
-
 use chrono::NaiveDate;
-use common::*;
 use tousu_domain::calendar::Period;
 use tousu_domain::complaint::{
     Channel, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding, Satisfaction,
@@ -15,6 +12,7 @@ use tousu_domain::deadline::{Deadline, DeadlineKind, DueBasis};
 use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
 use tousu_domain::reporting::{BulletinReason, BulletinVerdict, CompanyMonth};
+use tousu_projection_testkit::*;
 use tousu_read_bulletin::{BulletinEntry, BulletinModel, month};
 
 const NEITHER: Where = Where {

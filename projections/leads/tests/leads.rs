@@ -3,15 +3,13 @@
 //! filters, order, paging and total (ACC-1: every lead readable); the DSP-1 dashboard; and the
 //! same answers from PostgreSQL.
 
-mod common;
-
-use common::*;
 use tousu_domain::actor::Actor;
 use tousu_domain::complaint::{
     Channel, Complainant, ComplaintCommand, Complexity, FeedbackRecipient, Finding, LeadStatus, PenaltyDecision,
     PenaltyVerification, ReviewOutcome, Satisfaction, SplitRequest, Urgency,
 };
 use tousu_domain::ids::BodyCode;
+use tousu_projection_testkit::*;
 use tousu_read_leads::{BodyCounts, Dashboard, LeadFilter, LeadRow, LeadsModel, dashboard, get, list};
 
 fn feedback(recipient: FeedbackRecipient) -> ComplaintCommand {

@@ -4,15 +4,13 @@
 //! escalations the reactor has to record; filters and paging; company deadlines; years without
 //! calendar data; and the same answers from PostgreSQL.
 
-mod common;
-
-use common::*;
 use tousu_domain::calendar::{Calendar, Period};
 use tousu_domain::complaint::{Channel, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, Registration};
 use tousu_domain::deadline::{Deadline, DeadlineKind, DueBasis, EscalationLevel, EscalationReason, escalation_level};
 use tousu_domain::enterprise::{EnterpriseCommand, LeadRecord};
 use tousu_domain::ids::{BodyCode, ComplaintId};
 use tousu_domain::rule::RuleId;
+use tousu_projection_testkit::*;
 use tousu_read_overdue::{
     DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueModel, OverdueRow, Subject, closure_counts,
     due_escalations, late_cutoff, open_obligations, overdue,

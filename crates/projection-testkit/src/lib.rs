@@ -1,9 +1,8 @@
-//! Scenario scaffolding for the read model's tests: a world with the shipped calendar,
-//! taxonomy and default policy; leads and companies whose events are decided by the domain;
-//! a log that numbers the events as the store would; and a read store (in-memory SQLite, or
-//! the local PostgreSQL server) holding one generation of the read model under test.
-
-#![allow(dead_code)]
+//! Scenario scaffolding for the read models' tests (`leads`, `overdue-escalation`,
+//! `bulletin`): a world with the shipped calendar, taxonomy and default policy; leads and
+//! companies whose events are decided by the domain; a log that numbers the events as the
+//! store would; and a read store (in-memory SQLite, or the local PostgreSQL server) holding
+//! one generation of the read model under test. A development dependency only.
 
 use chrono::{DateTime, FixedOffset, Utc};
 use tousu_domain::actor::{Actor, Role};
@@ -108,6 +107,12 @@ pub struct World {
     pub policy: Policy,
     pub taxonomy: Taxonomy,
     pub secret: IdentitySecret,
+}
+
+impl Default for World {
+    fn default() -> World {
+        World::new()
+    }
 }
 
 impl World {
