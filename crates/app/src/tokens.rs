@@ -84,16 +84,9 @@ struct TokenFile {
     tokens: Vec<TokenRecord>,
 }
 
-/// The SHA-256 of a token in lower-case hex, as the token file stores it (every call is
-/// authenticated, so without a formatter per byte).
+/// The SHA-256 of a token in lower-case hex, as the token file stores it.
 fn hash_token(token: &str) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(64);
-    for byte in Sha256::digest(token.as_bytes()) {
-        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    hex
+    tousu_store::hash::hex(&Sha256::digest(token.as_bytes()))
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> TokenError + '_ {

@@ -14,6 +14,7 @@ use clap::Subcommand;
 use tousu_domain::reporting::{reporting_month, reporting_week};
 use tousu_projection::replay::{REPLAY_PREFIX, replay};
 use tousu_projection::{ReadStoreAddress, meta};
+use tousu_store::hash::hex;
 use tousu_store::verify::{BrokenLink, ChainVerifier};
 
 use crate::log::LogArgs;
@@ -55,10 +56,6 @@ pub enum AuditCommand {
         #[arg(long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 pub fn run(command: AuditCommand) -> Result<()> {

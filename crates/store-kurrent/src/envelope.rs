@@ -32,7 +32,7 @@ use kurrentdb::EventData;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
-use tousu_store::hash::{EncodeError, HashedFields, event_hash};
+use tousu_store::hash::{EncodeError, HashedFields, event_hash, hex};
 use tousu_store::{Actor, EventId, ProposedEvent, RecordedEvent, StreamName};
 use uuid::Uuid;
 
@@ -121,16 +121,6 @@ fn json_payload(payload: &[u8]) -> Option<Box<RawValue>> {
 
 fn time_text(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Nanos, true)
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(64);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    text
 }
 
 fn unhex(text: &str) -> Option<[u8; 32]> {

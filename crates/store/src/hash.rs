@@ -184,6 +184,18 @@ pub fn encode_canonical(out: &mut Vec<u8>, fields: &HashedFields<'_>) -> Result<
     Ok(())
 }
 
+/// Lower-case hex of bytes, as hashes are written wherever they are shown or stored as text
+/// (audit exports, history anchors, token hashes, KurrentDB metadata).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
+}
+
 /// The SHA-256 of a canonical encoding.
 pub fn hash_canonical(encoding: &[u8]) -> [u8; 32] {
     Sha256::digest(encoding).into()
@@ -324,8 +336,10 @@ mod tests {
         // a deliberate, versioned change and not an accident.
         let hash = hash_canonical(&out);
         assert_eq!(hash, event_hash(&fields).unwrap());
-        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "50231ae1ea74c02dfdd0b8dc436bee4854db6f1244fa57b07a86d1e05e65472a");
+        let text: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(text, "50231ae1ea74c02dfdd0b8dc436bee4854db6f1244fa57b07a86d1e05e65472a");
+        assert_eq!(hex(&hash), text, "hex writes what the formatter writes");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
         let decoded = decode_canonical(&out).unwrap();
         assert_eq!(decoded.event, event);
         assert_eq!(decoded.stream, stream);

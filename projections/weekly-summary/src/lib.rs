@@ -71,7 +71,7 @@ pub fn anchor_over<'a>(hashes: impl IntoIterator<Item = &'a [u8; 32]>) -> [u8; 3
 
 /// Lower-case hex of 32 bytes.
 pub fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    tousu_store::hash::hex(bytes)
 }
 
 /// The `weekly-summary` read model, as the runtime registers it.
