@@ -135,6 +135,31 @@ impl RemoteSource {
     }
 }
 
+impl RemoteSource {
+    /// Adds to `batch` the events that arrive with no more than `gap` between them, up to
+    /// `max` in all. A zero gap takes what has already arrived: a zero timeout still polls
+    /// the stream once.
+    async fn take_arrived(
+        stream: &mut tonic::Streaming<pb::RecordedEvent>,
+        batch: &mut Vec<pb::RecordedEvent>,
+        max: usize,
+        gap: std::time::Duration,
+    ) -> Result<(), SourceError> {
+        while batch.len() < max {
+            match tokio::time::timeout(gap, stream.message()).await {
+                Ok(Ok(Some(event))) => batch.push(event),
+                Ok(Ok(None)) | Err(_) => break,
+                Ok(Err(status)) => return Err(SourceError::Failed(status.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    fn decode(batch: Vec<pb::RecordedEvent>) -> Result<Vec<RecordedEvent>, SourceError> {
+        batch.into_iter().map(|event| recorded(event).map_err(|error| SourceError::Failed(error.to_string()))).collect()
+    }
+}
+
 impl EventSource for RemoteSource {
     fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
         let stream = &mut self.stream;
@@ -148,16 +173,23 @@ impl EventSource for RemoteSource {
                 Ok(Ok(None)) => return Err(SourceError::Closed("the server ended the stream".into())),
                 Ok(Err(status)) => return Err(SourceError::Failed(status.to_string())),
             }
-            while batch.len() < max {
-                match tokio::time::timeout(std::time::Duration::from_millis(1), stream.message()).await {
-                    Ok(Ok(Some(event))) => batch.push(event),
-                    Ok(Ok(None)) | Err(_) => break,
-                    Ok(Err(status)) => return Err(SourceError::Failed(status.to_string())),
-                }
-            }
+            // A log read from the start streams without pause: a millisecond's gap ends a batch.
+            Self::take_arrived(stream, &mut batch, max, std::time::Duration::from_millis(1)).await?;
             Ok(batch)
         })?;
-        batch.into_iter().map(|event| recorded(event).map_err(|error| SourceError::Failed(error.to_string()))).collect()
+        Self::decode(batch)
+    }
+
+    /// What has arrived since, so that a worker following the log gathers a steady stream of
+    /// events into large batches, as it does on the server's own log.
+    fn more(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+        let stream = &mut self.stream;
+        let batch = self.runtime.block_on(async {
+            let mut batch = Vec::new();
+            Self::take_arrived(stream, &mut batch, max, std::time::Duration::ZERO).await?;
+            Ok::<_, SourceError>(batch)
+        })?;
+        Self::decode(batch)
     }
 
     fn head(&mut self) -> Result<u64, SourceError> {

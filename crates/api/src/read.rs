@@ -99,12 +99,14 @@ impl ReadModels {
         }
     }
 
-    /// Runs `query` on the live generation of read model `name`, in one read transaction.
+    /// Runs `query` on the live generation of read model `name`, in one read transaction;
+    /// answers with the generation's checkpoint, read in that transaction, so that it
+    /// describes exactly the state the query saw.
     pub async fn query<T: Send + 'static>(
         self: &Arc<Self>,
         name: &'static str,
         query: impl FnOnce(&mut dyn SqlTx, &str) -> Result<T, SqlError> + Send + 'static,
-    ) -> Result<T, Status> {
+    ) -> Result<(T, Checkpoint), Status> {
         let this = self.clone();
         let permit = match self.permits.get(name) {
             Some(permits) => Some(permits.clone().acquire_owned().await.map_err(|_| unavailable(name, "closed"))?),
@@ -113,9 +115,9 @@ impl ReadModels {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut connection = this.take(name)?;
-            let result = connection.read(|tx| -> Result<Result<T, Status>, SqlError> {
-                match meta::live_prefix(tx, name)? {
-                    Some(prefix) => Ok(Ok(query(tx, &prefix)?)),
+            let result = connection.read(|tx| -> Result<Result<(T, Checkpoint), Status>, SqlError> {
+                match meta::live(tx, name)? {
+                    Some(live) => Ok(Ok((query(tx, &live.prefix)?, live.checkpoint))),
                     None => Ok(Err(Status::unavailable(format!(
                         "read model {name} is being built for the first time; try again shortly"
                     )))),
@@ -156,14 +158,5 @@ impl ReadModels {
         })
         .await
         .map_err(|error| Status::internal(format!("replay task failed: {error}")))?
-    }
-}
-
-/// The checkpoint of read model `name`'s live generation, read in the query's own transaction
-/// so that it describes exactly the state the query sees.
-pub fn live_checkpoint(tx: &mut dyn SqlTx, name: &str) -> Result<Checkpoint, SqlError> {
-    match meta::read(tx, name)?.live {
-        Some(live) => meta::checkpoint(tx, name, live.number),
-        None => Ok(Checkpoint::default()),
     }
 }

@@ -114,14 +114,16 @@ pub fn checkpoint(tx: &mut dyn SqlTx, name: &str, generation: u64) -> Result<Che
         "SELECT position, events, recorded_at FROM tousu_checkpoint WHERE name = $1 AND generation = $2",
         &[Value::text(name), Value::int(generation as i64)],
     )?;
-    Ok(match rows.first() {
-        Some(row) => Checkpoint {
-            position: row[0].as_i64().unwrap_or(0) as u64,
-            events: row[1].as_i64().unwrap_or(0) as u64,
-            recorded_at: row[2].as_str().and_then(|text| DateTime::parse_from_rfc3339(text).ok()).map(|at| at.to_utc()),
-        },
-        None => Checkpoint::default(),
-    })
+    Ok(rows.first().map(|row| checkpoint_of(row)).unwrap_or_default())
+}
+
+/// A checkpoint from its columns `position, events, recorded_at` (all NULL: none yet).
+fn checkpoint_of(columns: &[Value]) -> Checkpoint {
+    Checkpoint {
+        position: columns[0].as_i64().unwrap_or(0) as u64,
+        events: columns[1].as_i64().unwrap_or(0) as u64,
+        recorded_at: columns[2].as_str().and_then(|text| DateTime::parse_from_rfc3339(text).ok()).map(|at| at.to_utc()),
+    }
 }
 
 /// Moves a generation's checkpoint from `from` to `to`, if it is still at `from`; returns
@@ -182,8 +184,32 @@ pub fn drop_generation(tx: &mut dyn SqlTx, model: &dyn ReadModel, generation: u6
 /// lock (shared) until the transaction ends, so the generation it names is not dropped while
 /// the query reads it, and a query that had to wait for a drop sees the promotion before it.
 pub fn live_prefix(tx: &mut dyn SqlTx, name: &str) -> Result<Option<String>, SqlError> {
+    Ok(live(tx, name)?.map(|live| live.prefix))
+}
+
+/// What a query reads of the live generation: its table prefix and its checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live {
+    /// The table prefix of the live generation.
+    pub prefix: String,
+    /// The live generation's checkpoint: the state the query sees.
+    pub checkpoint: Checkpoint,
+}
+
+/// The live generation's prefix and checkpoint, in one statement; `None` before the first
+/// build completes. Takes the generations lock as [`live_prefix`] does.
+pub fn live(tx: &mut dyn SqlTx, name: &str) -> Result<Option<Live>, SqlError> {
     tx.lock(generations_lock(name), false)?;
-    Ok(read(tx, name)?.live.map(|live| table_prefix(name, live.number)))
+    let rows = tx.query(
+        "SELECT p.live_generation, c.position, c.events, c.recorded_at FROM tousu_projection p
+         LEFT JOIN tousu_checkpoint c ON c.name = p.name AND c.generation = p.live_generation
+         WHERE p.name = $1 AND p.live_generation IS NOT NULL",
+        &[Value::text(name)],
+    )?;
+    Ok(rows.first().and_then(|row| {
+        let number = u64::try_from(row[0].as_i64()?).ok()?;
+        Some(Live { prefix: table_prefix(name, number), checkpoint: checkpoint_of(&row[1..]) })
+    }))
 }
 
 /// The key of the lock between a read model's queries and the dropping of its replaced

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use tousu_projection::runtime::{StoreSource, build_now};
 use tousu_projection::{
     ModelWriter, ProjectedEvent, ProjectionError, ReadModel, ReadStoreAddress, SqlConnection, SqlError, SqlTx,
-    Supervisor, Value, WorkerState, meta,
+    Supervisor, Value, WorkerState, meta, table_prefix,
 };
 use tousu_store::{Actor, EventId, EventStore, ExpectedRevision, ProposedEvent, StreamName};
 use tousu_store_embedded::EmbeddedStore;
@@ -94,11 +94,13 @@ async fn fill(store: &EmbeddedStore, events: u64) {
 
 fn total(connection: &mut SqlConnection) -> Result<(Option<i64>, u64), SqlError> {
     connection.read(|tx| {
-        let Some(prefix) = meta::live_prefix(tx, "counter")? else { return Ok((None, 0)) };
-        let live = meta::read(tx, "counter")?.live.expect("live");
-        let checkpoint = meta::checkpoint(tx, "counter", live.number)?;
-        let rows = tx.query(&format!("SELECT CAST(SUM(n) AS BIGINT) FROM {prefix}counts"), &[])?;
-        Ok((rows[0][0].as_i64(), checkpoint.events))
+        let Some(live) = meta::live(tx, "counter")? else { return Ok((None, 0)) };
+        // The one-statement read of what queries see agrees with the runtime's own records.
+        let generation = meta::read(tx, "counter")?.live.expect("live");
+        assert_eq!(live.prefix, table_prefix("counter", generation.number));
+        assert_eq!(live.checkpoint, meta::checkpoint(tx, "counter", generation.number)?);
+        let rows = tx.query(&format!("SELECT CAST(SUM(n) AS BIGINT) FROM {}counts", live.prefix), &[])?;
+        Ok((rows[0][0].as_i64(), live.checkpoint.events))
     })
 }
 

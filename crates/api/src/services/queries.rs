@@ -98,7 +98,7 @@ impl<S: EventStore + 'static> Queries for QueryService<S> {
             self.read_models.wait_for(tousu_read_leads::NAME, head.0, LIST_CATCH_UP).await;
         }
         let now = self.app.now();
-        let (rows, total) = self
+        let ((rows, total), _) = self
             .read_models
             .query(tousu_read_leads::NAME, move |tx, prefix| {
                 tousu_read_leads::list(tx, prefix, &filter, offset as u64, page_size as u64, now)

@@ -31,7 +31,7 @@ use crate::auth::principal;
 use crate::convert;
 use crate::pb;
 use crate::pb::read_models_server::ReadModels as ReadModelsRpc;
-use crate::read::{ReadModels, live_checkpoint};
+use crate::read::ReadModels;
 use crate::read_views;
 use crate::status::{invalid, to_status};
 use crate::watchlist_cache::{CachedWatchlist, WatchlistCache, WatchlistKey};
@@ -172,13 +172,7 @@ impl<S: EventStore + 'static> ReadModelService<S> {
                 if let Some(head) = head {
                     self.read_models.wait_for(name, head.0, CATCH_UP).await;
                 }
-                let (answer, checkpoint) = self
-                    .read_models
-                    .query(name, move |tx, prefix| {
-                        let checkpoint = live_checkpoint(tx, name)?;
-                        Ok((query(tx, prefix)?, checkpoint))
-                    })
-                    .await?;
+                let (answer, checkpoint) = self.read_models.query(name, query).await?;
                 Ok((answer, read_views::snapshot(name, &checkpoint, false)))
             }
             Some(until) => {
