@@ -11,7 +11,12 @@
 //!   three principals).
 //!
 //! Leads name one of 500 companies with a skewed distribution (a few companies draw most
-//! complaints) and one of 20,000 complainants.
+//! complaints) and one of 20,000 complainants. After each workload the bench prints the CPU
+//! the server (and the worker processes, with `--remote-workers`) used, in cores.
+//!
+//! Where the read models are built: in the server (the default configuration); nowhere, with
+//! `--external-read-models` (the command path alone); or, with `--remote-workers`, by one
+//! `tousu worker NAME --server` process each, on this machine, into the server's read store.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,6 +51,10 @@ pub struct ApiArgs {
     /// Runs the server with every read model external (`--external-projection`) and no
     /// worker at all: the command path alone, as when the workers run on other machines.
     pub external_read_models: bool,
+    /// Runs the server with every read model external and each read model's worker as a
+    /// process of its own (`tousu worker NAME --server`) on this machine, writing the
+    /// server's read store.
+    pub remote_workers: bool,
 }
 
 pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<ApiArgs> {
@@ -56,6 +65,7 @@ pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<Api
         dir: std::env::temp_dir().join("tousu-bench-api"),
         query_rate: 5_000,
         external_read_models: false,
+        remote_workers: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -64,10 +74,87 @@ pub fn parse_api_args(mut args: impl Iterator<Item = String>) -> BenchResult<Api
             "--dir" => parsed.dir = args.next().ok_or("--dir needs a value")?.into(),
             "--query-rate" => parsed.query_rate = args.next().ok_or("--query-rate needs a value")?.parse()?,
             "--external-read-models" => parsed.external_read_models = true,
+            "--remote-workers" => parsed.remote_workers = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
+    if parsed.external_read_models && parsed.remote_workers {
+        return Err("--external-read-models and --remote-workers exclude each other".into());
+    }
     Ok(parsed)
+}
+
+/// The read models, by name.
+const READ_MODELS: [&str; 5] = ["leads", "overdue-escalation", "watchlist", "weekly-summary", "bulletin"];
+
+/// Where the read models are built in a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadModelsAt {
+    /// In the server (the default configuration).
+    Server,
+    /// Nowhere: the command path alone.
+    Nowhere,
+    /// In a worker process per read model, following the server's log over gRPC.
+    Workers,
+}
+
+/// Processes a workload's CPU time is read from.
+struct Processes {
+    server: u32,
+    workers: Vec<u32>,
+    /// Clock ticks per second of `/proc/PID/stat`.
+    ticks_per_second: f64,
+}
+
+impl Processes {
+    /// User and system CPU seconds of the server and of the workers so far.
+    fn cpu_seconds(&self) -> (f64, f64) {
+        let of = |pid: u32| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let fields: Vec<&str> = stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+            let ticks = |index: usize| fields.get(index).and_then(|field| field.parse::<u64>().ok()).unwrap_or(0);
+            // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ") ".
+            (ticks(12) + ticks(13)) as f64 / self.ticks_per_second
+        };
+        (of(self.server), self.workers.iter().copied().map(of).sum())
+    }
+}
+
+/// The CPU the server (and the workers) use during a workload.
+struct CpuWindow {
+    processes: Processes,
+    before: (f64, f64),
+}
+
+impl CpuWindow {
+    fn start(server: &Server) -> CpuWindow {
+        let processes = server.processes(ticks_per_second());
+        let before = processes.cpu_seconds();
+        CpuWindow { processes, before }
+    }
+
+    /// The cores used on average over the `elapsed` seconds since the start, as a line.
+    fn line(&self, elapsed: f64) -> String {
+        let after = self.processes.cpu_seconds();
+        let workers = if self.processes.workers.is_empty() {
+            String::new()
+        } else {
+            format!(", read-model workers {:.2} cores", (after.1 - self.before.1) / elapsed)
+        };
+        format!("  cpu: server {:.2} cores{workers}", (after.0 - self.before.0) / elapsed)
+    }
+}
+
+/// Clock ticks per second, as `getconf CLK_TCK` says (100 where it cannot be asked).
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 /// A valid unified social credit code for company `n`: 17 characters, then the check
@@ -119,12 +206,22 @@ type Client = ComplaintCommandsClient<tonic::service::interceptor::InterceptedSe
 struct Server {
     child: Child,
     address: String,
+    /// Read-model workers of their own, in `--remote-workers` runs.
+    workers: Vec<Child>,
+}
+
+impl Server {
+    fn processes(&self, ticks_per_second: f64) -> Processes {
+        Processes { server: self.child.id(), workers: self.workers.iter().map(Child::id).collect(), ticks_per_second }
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in self.workers.iter_mut().chain([&mut self.child]) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -141,18 +238,34 @@ fn issue(tousu: &Path, data: &Path, role: &str, body: &str, person: &str) -> Ben
     Ok(stdout.lines().last().ok_or("no token printed")?.trim().to_owned())
 }
 
-async fn start(tousu: &Path, data: &Path, external_read_models: bool) -> BenchResult<Server> {
+async fn start(tousu: &Path, data: &Path, read_models: ReadModelsAt) -> BenchResult<Server> {
     let mut command = Command::new(tousu);
     command.args(["serve", "--listen", "127.0.0.1:0", "--log", "warn", "--data-dir"]).arg(data);
-    if external_read_models {
-        command.args(["--external-projection", "leads,overdue-escalation,watchlist,weekly-summary,bulletin"]);
+    if read_models != ReadModelsAt::Server {
+        command.args(["--external-projection", &READ_MODELS.join(",")]);
     }
     let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut lines = BufReader::new(tokio::process::ChildStdout::from_std(stdout)?).lines();
     let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await??.ok_or("server exited")?;
     let address = line.strip_prefix("tousu listening on ").ok_or_else(|| format!("unexpected line {line:?}"))?;
-    Ok(Server { child, address: address.to_owned() })
+    Ok(Server { child, address: address.to_owned(), workers: Vec::new() })
+}
+
+/// Starts a worker process per read model, following `server`'s log with `token` and writing
+/// the server's own read store (`DATA/read`), so that the server answers queries from it.
+/// Each worker's output goes to `worker-NAME.log` beside the data directory.
+fn start_workers(server: &mut Server, tousu: &Path, data: &Path, token: &str) -> BenchResult<()> {
+    for name in READ_MODELS {
+        let child = Command::new(tousu)
+            .args(["worker", name, "--server", &server.address, "--token", token, "--read-store"])
+            .arg(data.join("read"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(data.with_file_name(format!("worker-{name}.log")))?)
+            .spawn()?;
+        server.workers.push(child);
+    }
+    Ok(())
 }
 
 async fn client(address: &str, token: &str) -> BenchResult<Client> {
@@ -319,6 +432,7 @@ async fn workload(server: &Server, tokens: &[String; 3], lifecycle: bool, second
             reviewer: client(&server.address, &tokens[2]).await?,
         });
     }
+    let cpu = CpuWindow::start(server);
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(seconds);
     let handles: Vec<_> = sets
@@ -347,6 +461,7 @@ async fn workload(server: &Server, tokens: &[String; 3], lifecycle: bool, second
         all.errors,
         elapsed
     ));
+    out(cpu.line(elapsed));
     Ok(())
 }
 
@@ -374,18 +489,30 @@ pub async fn api_bench(args: ApiArgs) -> BenchResult<()> {
     ];
     let auditor = issue(&args.tousu, &data, "auditor", "ZJ", "bench-auditor")?;
     let operator = issue(&args.tousu, &data, "operator", "ZJ", "bench-operator")?;
-    let server = start(&args.tousu, &data, args.external_read_models).await?;
+    let read_models = match (args.external_read_models, args.remote_workers) {
+        (true, _) => ReadModelsAt::Nowhere,
+        (false, true) => ReadModelsAt::Workers,
+        (false, false) => ReadModelsAt::Server,
+    };
+    let mut server = start(&args.tousu, &data, read_models).await?;
+    if read_models == ReadModelsAt::Workers {
+        start_workers(&mut server, &args.tousu, &data, &auditor)?;
+    }
     out(format!(
         "tousu-bench api: {} against {} ({} s per workload; read models {})",
         args.tousu.display(),
         server.address,
         args.seconds,
-        if args.external_read_models { "external, not built" } else { "built in the server" }
+        match read_models {
+            ReadModelsAt::Server => "built in the server",
+            ReadModelsAt::Nowhere => "external, not built",
+            ReadModelsAt::Workers => "built by a worker process each",
+        }
     ));
     workload(&server, &tokens, false, args.seconds).await?;
     workload(&server, &tokens, true, args.seconds).await?;
-    caught_up(&server, &operator, !args.external_read_models).await?;
-    if !args.external_read_models {
+    caught_up(&server, &operator, read_models != ReadModelsAt::Nowhere).await?;
+    if read_models != ReadModelsAt::Nowhere {
         queries(&server, &auditor, args.query_rate, args.seconds).await?;
     }
     if let Some(kib) = peak_memory_kib(server.child.id()) {
@@ -416,8 +543,10 @@ async fn caught_up(server: &Server, token: &str, read_models: bool) -> BenchResu
             head = Some(now_head);
             quiet_since = Instant::now();
         }
-        let live =
-            !read_models || (!statuses.is_empty() && lag == 0 && statuses.iter().all(|status| status.state == "live"));
+        let live = !read_models
+            || (!statuses.is_empty()
+                && lag == 0
+                && statuses.iter().all(|status| matches!(status.state.as_str(), "live" | "external")));
         if live && quiet_since.elapsed() >= Duration::from_secs(1) {
             break;
         }
@@ -459,6 +588,7 @@ async fn queries(server: &Server, token: &str, rate: u32, seconds: f64) -> Bench
     }
     let week = chrono::Utc::now().with_timezone(&tousu_domain::calendar::shanghai()).date_naive().to_string();
     let interval = Duration::from_secs_f64(QUERY_CLIENTS as f64 / f64::from(rate));
+    let cpu = CpuWindow::start(server);
     let started = Instant::now();
     let until = started + Duration::from_secs_f64(seconds);
     let mut handles = Vec::new();
@@ -551,6 +681,7 @@ async fn queries(server: &Server, token: &str, rate: u32, seconds: f64) -> Bench
         all.latencies.len(),
         all.errors,
     ));
+    out(cpu.line(elapsed));
     timer_late.sort_unstable();
     out(format!(
         "  {} queries sent by an idle client after their due instant (the timer's lateness, not counted): p50 {} µs, p99 {} µs",

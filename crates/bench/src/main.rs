@@ -637,7 +637,7 @@ fn main() -> BenchResult<()> {
         Some("open-only") => open_only(Path::new(&args.next().ok_or("open-only needs a directory")?)),
         _ => Err("usage: tousu-bench store [--seconds S] [--open-events N] [--dir PATH] \
                   [--skip-postgres] [--skip-sqlite] [--skip-open]\n       \
-                  tousu-bench api [--seconds S] [--tousu PATH] [--dir PATH] [--query-rate N] [--external-read-models]\n       \
+                  tousu-bench api [--seconds S] [--tousu PATH] [--dir PATH] [--query-rate N] [--external-read-models | --remote-workers]\n       \
                   tousu-bench rebuild [--events N] [--dir PATH] [--reuse]"
             .into()),
     }
