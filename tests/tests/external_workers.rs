@@ -24,7 +24,8 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -49,8 +50,12 @@ const KILLED_BUILDING: &str = "watchlist";
 /// chain the hash of every event, so an event applied twice or skipped shows.
 const KILLED_FOLLOWING: &str = "weekly-summary";
 
-/// Leads registered through the API while the workers follow the log.
+/// Leads registered through the API while the workers follow the log: registrations go on
+/// until the worker has been killed in a batch and restarted, and this many more.
 const FOLLOWED_LEADS: usize = 400;
+
+/// At most this many leads are registered while waiting for the kill.
+const MAX_FOLLOWED_LEADS: usize = 20_000;
 
 /// The simulated city: about 10,700 events in which every read model has facts, so that a
 /// worker's first build takes at least two batches (of up to 8,192 events); about 5 s to
@@ -731,12 +736,17 @@ fn killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike(
         ok(server.read_models(AUDITOR).get_watchlist(request).await, "GetWatchlist").entries[0].uscc.clone()
     });
     let registrars: Vec<_> = (0..4).map(|_| server.complaints(REGISTRAR_ZJ)).collect();
+    // Registering until told to stop: a worker lets events gather for a while before it writes
+    // them, so how long it takes to catch it writing depends on the machine.
+    let stop_after = Arc::new(AtomicUsize::new(MAX_FOLLOWED_LEADS));
+    let registered = Arc::new(AtomicUsize::new(0));
+    let (stop, count) = (stop_after.clone(), registered.clone());
     let registering = runtime.spawn(async move {
         let mut tasks = tokio::task::JoinSet::new();
         for mut registrar in registrars {
-            let company = company.clone();
+            let (company, stop, count) = (company.clone(), stop.clone(), count.clone());
             tasks.spawn(async move {
-                for _ in 0..FOLLOWED_LEADS / 4 {
+                while count.fetch_add(1, Ordering::SeqCst) < stop.load(Ordering::SeqCst) {
                     ok(registrar.register(registration(&company)).await, "Register");
                 }
             });
@@ -750,7 +760,11 @@ fn killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike(
         live,
         victim,
         |seen| seen.live.filter(|_| seen.building.is_none() && seen.live_position > head),
-        |_| registering.is_finished().then(|| "the registrations were over first".to_owned()),
+        |_| {
+            registering
+                .is_finished()
+                .then(|| format!("{MAX_FOLLOWED_LEADS} leads were registered and it was never caught writing"))
+        },
     );
     let head_at_kill = runtime.block_on(head_of(&server));
     assert!(killed.live_position < head_at_kill, "the worker was behind the log: {killed:?}, head {head_at_kill}");
@@ -760,6 +774,8 @@ fn killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike(
         killed.live_position, head_at_kill
     );
     workers.push(Worker::start(&scratch.0, "restarted", KILLED_FOLLOWING, address, &system, &live.argument()));
+    // The restarted worker follows registrations still coming.
+    stop_after.store(registered.load(Ordering::SeqCst) + FOLLOWED_LEADS, Ordering::SeqCst);
     runtime.block_on(registering).expect("the registrations");
     let head = runtime.block_on(settled_head(&server));
     wait_converged(live, &WORKERS, head);

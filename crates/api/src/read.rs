@@ -95,6 +95,8 @@ impl ReadModels {
             if caught_up {
                 return;
             }
+            // The worker applies what it has gathered instead of letting more gather.
+            supervisor.hurry(name);
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

@@ -1,7 +1,8 @@
 //! The projection runtime against a real embedded store and real SQL read stores: a worker
 //! that fails in the middle of a batch ends with exactly what a clean build gives; a rebuild
 //! while queries run never shows a half-built read model; the read model can be replayed to
-//! a past instant. SQLite always; PostgreSQL on the local server when it answers.
+//! a past instant; a worker gathering a steady stream of events into one batch applies it at
+//! once when a reader waits. SQLite always; PostgreSQL on the local server when it answers.
 
 #![allow(clippy::print_stderr)]
 
@@ -13,10 +14,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tousu_projection::runtime::{StoreSource, build_now};
 use tousu_projection::{
-    ModelWriter, ProjectedEvent, ProjectionError, ReadModel, ReadStoreAddress, SqlConnection, SqlError, SqlTx,
-    Supervisor, Value, WorkerState, meta, table_prefix,
+    EventSource, ModelWriter, ProjectedEvent, ProjectionError, ReadModel, ReadStoreAddress, SourceError, SourceFactory,
+    SqlConnection, SqlError, SqlTx, Supervisor, Value, WorkerState, meta, table_prefix,
 };
-use tousu_store::{Actor, EventId, EventStore, ExpectedRevision, ProposedEvent, StreamName};
+use tousu_store::{Actor, EventId, EventStore, ExpectedRevision, Position, ProposedEvent, RecordedEvent, StreamName};
 use tousu_store_embedded::EmbeddedStore;
 
 /// Counts events per type; can be told to fail once at a position, in the middle of a batch.
@@ -271,4 +272,83 @@ fn a_postgresql_read_model_survives_a_failing_worker_a_rebuild_and_a_replay() {
         })
         .unwrap();
     run_suite(ReadStoreAddress::Postgres(POSTGRES_URL.to_owned()), "postgres");
+}
+
+/// A log that never goes quiet: every call hands out one more event, so a worker following it
+/// would gather events into one batch for as long as it lingers.
+struct Trickle {
+    position: u64,
+}
+
+impl Trickle {
+    fn one(&mut self) -> Vec<RecordedEvent> {
+        self.position += 1;
+        let id = EventId::from_u128(u128::from(self.position));
+        vec![RecordedEvent {
+            stream: StreamName::new("trickle-1").unwrap(),
+            revision: self.position - 1,
+            position: Position(self.position),
+            recorded_at: Utc::now(),
+            prev_hash: [0; 32],
+            hash: [0; 32],
+            event: ProposedEvent {
+                id,
+                event_type: "toy.trickle".to_owned(),
+                schema_version: 1,
+                occurred_at: Utc::now(),
+                actor: Actor::default(),
+                correlation_id: id,
+                causation_id: id,
+                payload: b"{}".to_vec(),
+            },
+        }]
+    }
+}
+
+impl EventSource for Trickle {
+    fn next_batch(&mut self, _max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+        Ok(self.one())
+    }
+    fn head(&mut self) -> Result<u64, SourceError> {
+        Ok(self.position)
+    }
+    fn more(&mut self, _max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+        Ok(self.one())
+    }
+}
+
+#[test]
+fn a_worker_gathering_a_steady_stream_applies_its_batch_at_once_when_a_reader_waits() {
+    let dir = temp_dir("hurry");
+    let address = ReadStoreAddress::Sqlite(dir.clone());
+    let model: Arc<dyn ReadModel> =
+        Arc::new(Counter { fail_at: Arc::new(AtomicU64::new(u64::MAX)), failed: Arc::new(AtomicBool::new(false)) });
+    let source: SourceFactory = Arc::new(|after| Ok(Box::new(Trickle { position: after }) as Box<dyn EventSource>));
+    // The log starts empty, so the first generation is promoted at once; from then on one
+    // event arrives every 5 ms (each gathering step), and the batch would fill (8,192 events)
+    // only after some 40 s, within the minute's linger.
+    let supervisor = Supervisor::start_lingering(address.clone(), vec![model], source, Duration::from_secs(60));
+    let started = Instant::now();
+    while supervisor.status()[0].live.is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the first generation was not promoted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(supervisor.status()[0].checkpoint.position, 0, "no reader waits: the worker goes on gathering");
+
+    let asked = Instant::now();
+    supervisor.hurry("counter");
+    while supervisor.status()[0].checkpoint.position == 0 {
+        assert!(asked.elapsed() < Duration::from_secs(10), "a waiting reader did not cut the gathering short");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let applied = supervisor.status()[0].checkpoint.clone();
+    // Everything gathered so far was applied, in one transaction with its checkpoint.
+    assert!(applied.position >= 50, "a batch of the events gathered for half a second, not {}", applied.position);
+    assert_eq!(applied.events, applied.position);
+    let mut reader = address.connect("counter").unwrap();
+    assert_eq!(total(&mut reader).unwrap(), (Some(applied.position as i64), applied.position));
+
+    supervisor.stop();
+    let _ = std::fs::remove_dir_all(&dir);
 }
