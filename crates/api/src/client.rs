@@ -133,9 +133,7 @@ impl RemoteSource {
             .into_inner();
         Ok(RemoteSource { runtime, client, stream })
     }
-}
 
-impl RemoteSource {
     /// Adds to `batch` the events that arrive with no more than `gap` between them, up to
     /// `max` in all. A zero gap takes what has already arrived: a zero timeout still polls
     /// the stream once.

@@ -26,9 +26,9 @@ pub const BUILD_BATCH: usize = 8192;
 const POLL: Duration = Duration::from_millis(500);
 /// How long, at most, a worker at the head of the log lets events gather into one batch while
 /// they keep coming, so that under a steady stream of commands it commits a few large
-/// transactions instead of many small ones (each rewrites the pages it touches: at 50 ms the
-/// five workers wrote about 70 KB per registration, at 250 ms about 50 KB, and took a fifth
-/// less CPU). A query that waits for the read model to catch up cuts the gathering short
+/// transactions instead of many small ones (each rewrites the pages it touches: measured with
+/// the five read models, at 50 ms the workers wrote about 73 KB per registration, at 250 ms
+/// 48 KB, with a sixth less CPU). A query that waits for the read model to catch up cuts the gathering short
 /// ([`Supervisor::hurry`]), so under writes this is the most a read model falls behind for
 /// readers that do not wait, such as another process's.
 pub const FOLLOW_LINGER: Duration = Duration::from_millis(250);
