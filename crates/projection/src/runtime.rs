@@ -20,8 +20,14 @@ use crate::sql::{ReadStoreAddress, SqlConnection, SqlError};
 
 /// Events per transaction while following the log.
 pub const FOLLOW_BATCH: usize = 8192;
-/// Events per transaction while building a generation from the start.
+/// Events per transaction while a server builds a generation from the start (its first, or
+/// one beside the live generation).
 pub const BUILD_BATCH: usize = 8192;
+/// Events per transaction of a rebuild with the server stopped (`tousu projections rebuild`):
+/// larger transactions write each page they touch fewer times. Measured on 1M events, the five
+/// read models together: 108k events/s at 8,192, 121k–125k/s at 32,768 (45 MB more memory),
+/// 120k/s at 65,536.
+pub const OFFLINE_BUILD_BATCH: usize = 32_768;
 /// How long a source waits for new events before letting the worker look at its stop flag.
 const POLL: Duration = Duration::from_millis(500);
 /// How long, at most, a worker at the head of the log lets events gather into one batch while
@@ -517,7 +523,7 @@ fn start_builder(shared: &Arc<Shared>, model: Arc<dyn ReadModel>) -> Result<(), 
         .name(format!("rebuild-{name}"))
         .spawn(move || {
             let shared = builder_shared;
-            if let Err(error) = build(&shared, model.as_ref(), BuildStart::Fresh, &mut |_, _| {}) {
+            if let Err(error) = build(&shared, model.as_ref(), BuildStart::Fresh, BUILD_BATCH, &mut |_, _| {}) {
                 tracing::error!(read_model = model.name(), %error, "rebuild failed; the live generation is untouched");
                 shared.update(model.name(), |status| {
                     status.last_error = Some(format!("rebuild: {error}"));
@@ -598,7 +604,7 @@ fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), Ru
                 Some(building) if building.version == model.version() => BuildStart::Resume(building),
                 _ => BuildStart::Fresh,
             };
-            build(shared, model.as_ref(), resume, &mut |_, _| {})?;
+            build(shared, model.as_ref(), resume, BUILD_BATCH, &mut |_, _| {})?;
             if shared.stopping() {
                 return Ok(());
             }
@@ -660,13 +666,14 @@ pub enum BuildStart {
     Resume(Generation),
 }
 
-/// Builds a generation until it has caught up with the log's head, then promotes it and
-/// drops the generation it replaces. `progress` is told the checkpoint and the head after
-/// each batch.
+/// Builds a generation until it has caught up with the log's head, in transactions of up to
+/// `batch` events, then promotes it and drops the generation it replaces. `progress` is told
+/// the checkpoint and the head after each batch.
 fn build(
     shared: &Arc<Shared>,
     model: &dyn ReadModel,
     start: BuildStart,
+    batch_size: usize,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), RuntimeError> {
     let name = model.name();
@@ -689,7 +696,7 @@ fn build(
         if checkpoint.position >= head {
             break;
         }
-        let batch = source.next_batch(BUILD_BATCH)?;
+        let batch = source.next_batch(batch_size)?;
         if !batch.is_empty()
             && !apply_batch(&mut connection, name, generation.number, writer.as_mut(), &mut checkpoint, &batch)?
         {
@@ -744,7 +751,7 @@ pub fn build_now(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), RuntimeError> {
     let shared = Shared::new(address.clone(), source, &[], FOLLOW_LINGER);
-    build(&Arc::new(shared), model, BuildStart::Fresh, progress)
+    build(&Arc::new(shared), model, BuildStart::Fresh, OFFLINE_BUILD_BATCH, progress)
 }
 
 /// A read model's status as its read store records it, for tools that run beside the
@@ -868,7 +875,7 @@ pub fn build_all_now(
     let mut position = 0;
     let mut read_error = None;
     while position < head {
-        let batch = match source.next_batch(BUILD_BATCH) {
+        let batch = match source.next_batch(OFFLINE_BUILD_BATCH) {
             Ok(batch) => batch,
             Err(error) => {
                 read_error = Some(error);
