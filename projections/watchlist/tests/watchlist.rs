@@ -61,7 +61,7 @@ fn count_leads(log: &mut Log, stream: &mut CompanyStream, leads: &[(&str, u32, &
     for (lead, person, registered_at) in leads {
         let record = LeadRecord {
             lead: lead_id(lead),
-            complainant_key: Some(log.world.person(*person)),
+            complainant_key: Some(common::complainant_key(&log.world, *person)),
             registered_at: at(registered_at),
             community: "福苑小区".to_owned(),
             linked_to: None,
@@ -124,7 +124,7 @@ fn reg_4_a_repeat_complainant_is_not_counted_twice() {
     }
     // Complainant 1 again, the mobile number written differently: the same identity key.
     let again = ComplainantKey::derive(&log.world.secret, "居民 1", "138 0000 0001", None);
-    assert_eq!(again, log.world.person(1));
+    assert_eq!(again, common::complainant_key(&log.world, 1));
     log.company_fact(
         &company,
         &february(11),
@@ -315,7 +315,7 @@ fn substantiated_company(log: &mut Log, company: Uscc, n: u32, refusal: bool) ->
     let complaints = (1..=n)
         .map(|person| LeadRecord {
             lead: lead_id(&format!("E{tag}-{person}")),
-            complainant_key: Some(log.world.person(person)),
+            complainant_key: Some(common::complainant_key(&log.world, person)),
             registered_at: at(&february(person.min(28))),
             community: "福苑小区".to_owned(),
             linked_to: None,
@@ -556,7 +556,7 @@ fn risk_scenario() -> (Log, [Uscc; 5]) {
         fact: ComplaintFact::Registered {
             id: lead_id("KB1"),
             registration: registration(&k12, "台江区", 1, &february(1)),
-            complainant_key: Some(log.world.person(1)),
+            complainant_key: Some(common::complainant_key(&log.world, 1)),
         },
         opens: Vec::new(),
         closes: Vec::new(),

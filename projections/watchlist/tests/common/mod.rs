@@ -5,24 +5,17 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, FixedOffset, Utc};
-use tousu_domain::actor::{Actor, Role};
-use tousu_domain::calendar::Calendar;
+use tousu_domain::Aggregate;
+use tousu_domain::actor::Actor;
 use tousu_domain::complaint::{
     Channel, CompanyRef, Complainant, ComplaintCommand, ComplaintEvent, ComplaintState, Place, Registration,
 };
 use tousu_domain::enterprise::{EnterpriseCommand, EnterpriseEvent, EnterpriseFact, EnterpriseState};
-use tousu_domain::identity::{ComplainantKey, IdentitySecret};
-use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
-use tousu_domain::policy::Policy;
-use tousu_domain::taxonomy::Taxonomy;
-use tousu_domain::{Aggregate, Context};
+use tousu_domain::identity::ComplainantKey;
+use tousu_domain::ids::{ComplaintId, Uscc};
 use tousu_projection::{Payload, ProjectedEvent, ReadModel, SqlConnection};
+pub use tousu_projection_testkit::{World, actor, at};
 use tousu_read_watchlist::Watchlist;
-
-/// An instant written in RFC 3339.
-pub fn at(text: &str) -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339(text).unwrap_or_else(|error| panic!("bad instant {text}: {error}"))
-}
 
 /// A valid company code numbered `n`.
 pub fn uscc(n: u32) -> Uscc {
@@ -37,43 +30,9 @@ pub fn lead_id(text: &str) -> ComplaintId {
     text.parse().expect("valid lead id")
 }
 
-pub fn actor(body: BodyCode, role: Role) -> Actor {
-    Actor { person: format!("{body}-{role}"), body, role }
-}
-
-/// The calendar, policy, taxonomy and secret every decision consults.
-pub struct World {
-    pub calendar: Calendar,
-    pub policy: Policy,
-    pub taxonomy: Taxonomy,
-    pub secret: IdentitySecret,
-}
-
-impl World {
-    pub fn new() -> World {
-        World {
-            calendar: Calendar::builtin().expect("shipped calendar"),
-            policy: Policy::default(),
-            taxonomy: Taxonomy::builtin().expect("shipped taxonomy"),
-            secret: IdentitySecret::new(b"watchlist test secret".to_vec()),
-        }
-    }
-
-    pub fn ctx<'a>(&'a self, actor: &'a Actor, now: DateTime<FixedOffset>) -> Context<'a> {
-        Context {
-            now,
-            actor,
-            calendar: &self.calendar,
-            policy: &self.policy,
-            taxonomy: &self.taxonomy,
-            identity_secret: &self.secret,
-        }
-    }
-
-    /// The key of complainant number `n` (interpretation 2: mobile numbers normalised).
-    pub fn person(&self, n: u32) -> ComplainantKey {
-        ComplainantKey::derive(&self.secret, &format!("居民{n}"), &format!("1380000{n:04}"), None)
-    }
+/// The key of complainant number `n` (interpretation 2: mobile numbers normalised).
+pub fn complainant_key(world: &World, n: u32) -> ComplainantKey {
+    ComplainantKey::derive(&world.secret, &format!("居民{n}"), &format!("1380000{n:04}"), None)
 }
 
 /// The global log under construction.
@@ -132,7 +91,7 @@ impl Log {
 
     /// A lead counted against a company, by hand: `person` `None` is anonymous.
     pub fn counted(&mut self, company: &Uscc, lead: &str, person: Option<u32>, registered_at: &str) {
-        let complainant_key = person.map(|n| self.world.person(n));
+        let complainant_key = person.map(|n| complainant_key(&self.world, n));
         self.company_fact(
             company,
             registered_at,

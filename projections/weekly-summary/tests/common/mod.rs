@@ -4,23 +4,15 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, FixedOffset, Utc};
-use tousu_domain::actor::{Actor, Role};
-use tousu_domain::calendar::Calendar;
+use tousu_domain::Aggregate;
+use tousu_domain::actor::Actor;
 use tousu_domain::complaint::{
     Channel, CompanyRef, Complainant, ComplaintCommand, ComplaintEvent, ComplaintState, Place, Registration,
 };
-use tousu_domain::identity::IdentitySecret;
-use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
-use tousu_domain::policy::Policy;
-use tousu_domain::taxonomy::Taxonomy;
-use tousu_domain::{Aggregate, Context};
+use tousu_domain::ids::{ComplaintId, Uscc};
 use tousu_projection::{Payload, ProjectedEvent, ReadModel, SqlConnection};
+pub use tousu_projection_testkit::{World, actor, at};
 use tousu_read_weekly_summary::WeeklySummaryModel;
-
-/// An instant written in RFC 3339.
-pub fn at(text: &str) -> DateTime<FixedOffset> {
-    DateTime::parse_from_rfc3339(text).unwrap_or_else(|error| panic!("bad instant {text}: {error}"))
-}
 
 /// A valid company code numbered `n`.
 pub fn uscc(n: u32) -> Uscc {
@@ -33,40 +25,6 @@ pub fn uscc(n: u32) -> Uscc {
 
 pub fn lead_id(text: &str) -> ComplaintId {
     text.parse().expect("valid lead id")
-}
-
-pub fn actor(body: BodyCode, role: Role) -> Actor {
-    Actor { person: format!("{body}-{role}"), body, role }
-}
-
-/// The calendar, policy, taxonomy and secret every decision consults.
-pub struct World {
-    pub calendar: Calendar,
-    pub policy: Policy,
-    pub taxonomy: Taxonomy,
-    pub secret: IdentitySecret,
-}
-
-impl World {
-    pub fn new() -> World {
-        World {
-            calendar: Calendar::builtin().expect("shipped calendar"),
-            policy: Policy::default(),
-            taxonomy: Taxonomy::builtin().expect("shipped taxonomy"),
-            secret: IdentitySecret::new(b"weekly summary test secret".to_vec()),
-        }
-    }
-
-    pub fn ctx<'a>(&'a self, actor: &'a Actor, now: DateTime<FixedOffset>) -> Context<'a> {
-        Context {
-            now,
-            actor,
-            calendar: &self.calendar,
-            policy: &self.policy,
-            taxonomy: &self.taxonomy,
-            identity_secret: &self.secret,
-        }
-    }
 }
 
 /// The global log under construction.
