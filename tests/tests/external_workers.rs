@@ -665,12 +665,15 @@ fn assert_answers_match_tables(answers: &Answers, tables: &Tables, head: u64) {
     assert_eq!(answers.complaints.len() as u64, tables.leads);
 }
 
-/// Issue 5 and 6 on one pair of read stores: `live`, which the server queries and whose worker
-/// is killed, and `clean`, where the same read models are built from zero without a kill.
+/// Issue 5 and 6 on three read stores: `live`, which the server queries and whose worker is
+/// killed; `clean`, where the same read models are built from zero without a kill; and
+/// `offline`, where `tousu projections rebuild --all` builds every read model in memory once
+/// the server has stopped.
 fn killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike(
     label: &str,
     live: &ReadStore,
     clean: &ReadStore,
+    offline: &ReadStore,
 ) {
     let started = Instant::now();
     let city = City::hold();
@@ -827,6 +830,25 @@ fn killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike(
     }
     drop(second);
     drop(server);
+
+    // A rebuild with the server stopped builds each read model in memory and writes its tables
+    // once: the same rows as the writers applying the log batch by batch.
+    let rebuilt = run_tousu(&[
+        "projections",
+        "rebuild",
+        "--all",
+        "--data-dir",
+        &data_dir.to_string_lossy(),
+        "--read-store",
+        &offline.argument(),
+    ]);
+    assert!(rebuilt.status.success(), "the offline rebuild succeeds: {}", stderr_of(&rebuilt));
+    for model in tousu_api::read::read_models() {
+        let (built, applied) = (contents(offline, model.as_ref()), contents(live, model.as_ref()));
+        assert_eq!((built.position, built.events), (head, head), "{}: every event once", model.name());
+        assert_same_as_clean_rebuild(model.name(), &built, &applied);
+    }
+    eprintln!("{label}: an offline rebuild in memory holds what the writers hold ({:.1} s)", elapsed(started));
     eprintln!("{label}: done in {:.1} s", elapsed(started));
 }
 
@@ -841,7 +863,8 @@ fn sqlite_workers_killed_in_a_batch_converge_to_a_clean_rebuild_and_two_servers_
     let stores = Scratch::new("sqlite-stores");
     let live = ReadStore::Sqlite(stores.0.join("live"));
     let clean = ReadStore::Sqlite(stores.0.join("clean"));
-    killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike("sqlite", &live, &clean);
+    let offline = ReadStore::Sqlite(stores.0.join("offline"));
+    killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike("sqlite", &live, &clean, &offline);
 }
 
 /// A schema of its own in the local PostgreSQL, dropped with everything in it when dropped
@@ -904,8 +927,10 @@ fn postgresql_workers_killed_in_a_batch_converge_to_a_clean_rebuild_and_two_serv
     };
     let live_schema = PgSchema::create(&mut admin, "live");
     let clean_schema = PgSchema::create(&mut admin, "clean");
+    let offline_schema = PgSchema::create(&mut admin, "offline");
     let (live, clean) = (live_schema.read_store(), clean_schema.read_store());
-    killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike("postgresql", &live, &clean);
+    let offline = offline_schema.read_store();
+    killed_workers_converge_to_a_clean_rebuild_and_two_servers_answer_alike("postgresql", &live, &clean, &offline);
 
     // The read models are in the schemas the URLs name, each in its own.
     let watchlist = live.live("watchlist", |_, prefix| Ok(format!("{prefix}companies")));

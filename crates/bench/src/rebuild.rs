@@ -5,7 +5,7 @@
 //! lead plus the company counts), then measures on it:
 //!
 //! - reading and decoding the whole log once (the floor of any rebuild);
-//! - each read model rebuilt alone (`build_now`): events per second;
+//! - each read model rebuilt alone: events per second;
 //! - every read model rebuilt together from one read of the log (`build_all_now`, what
 //!   `tousu projections rebuild --all` does): events per second of the log.
 //!
@@ -28,7 +28,7 @@ use tousu_domain::identity::IdentitySecret;
 use tousu_domain::ids::BodyCode;
 use tousu_domain::policy::Policy;
 use tousu_domain::taxonomy::Taxonomy;
-use tousu_projection::runtime::{build_all_now, build_now};
+use tousu_projection::runtime::{BuildMode, build_all_now};
 use tousu_projection::{ProjectedEvent, ReadStoreAddress, StoreSource};
 use tousu_store::{EventStore, ReadFrom};
 use tousu_store_embedded::EmbeddedStore;
@@ -43,16 +43,24 @@ pub struct RebuildArgs {
     pub dir: PathBuf,
     /// Reuse a log already written there.
     pub reuse: bool,
+    /// How the read models are built: in memory where they can be (the default, as
+    /// `tousu projections rebuild` does), or every one with its writer (`--incremental`).
+    pub mode: BuildMode,
 }
 
 pub fn parse_rebuild_args(mut args: impl Iterator<Item = String>) -> BenchResult<RebuildArgs> {
-    let mut parsed =
-        RebuildArgs { events: 5_000_000, dir: std::env::temp_dir().join("tousu-bench-rebuild"), reuse: false };
+    let mut parsed = RebuildArgs {
+        events: 5_000_000,
+        dir: std::env::temp_dir().join("tousu-bench-rebuild"),
+        reuse: false,
+        mode: BuildMode::InMemory,
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--events" => parsed.events = args.next().ok_or("--events needs a value")?.parse()?,
             "--dir" => parsed.dir = args.next().ok_or("--dir needs a value")?.into(),
             "--reuse" => parsed.reuse = true,
+            "--incremental" => parsed.mode = BuildMode::Incremental,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -263,7 +271,7 @@ pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
     let models = tousu_api::read::read_models();
     for model in &models {
         let started = Instant::now();
-        build_now(&address, model.as_ref(), sources.clone(), &mut |_, _| {})?;
+        build_all_now(&address, std::slice::from_ref(model), sources.clone(), args.mode, &mut |_, _| {})?;
         let seconds = started.elapsed().as_secs_f64();
         out(format!(
             "{:<19}  {head} events in {seconds:6.1} s = {:>9.0} events/s (alone)",
@@ -272,7 +280,7 @@ pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
         ));
     }
     let started = Instant::now();
-    build_all_now(&address, &models, sources.clone(), &mut |_, _| {})?;
+    build_all_now(&address, &models, sources.clone(), args.mode, &mut |_, _| {})?;
     let seconds = started.elapsed().as_secs_f64();
     out(format!(
         "all {} read models:  {head} events in {seconds:6.1} s = {:>9.0} events/s of the log (one read, decoded once)",

@@ -20,7 +20,7 @@ use clap::{Args, Subcommand};
 use tonic::transport::{Channel, Endpoint, Uri};
 use tousu_api::pb;
 use tousu_api::pb::admin_client::AdminClient;
-use tousu_projection::runtime::{build_all_now, stored_status};
+use tousu_projection::runtime::{BuildMode, build_all_now, stored_status};
 use tousu_projection::{ProjectionStatus, ReadModel, ReadStoreAddress, Supervisor};
 
 use crate::config::DEFAULT_DATA_DIR;
@@ -203,7 +203,7 @@ pub fn run(command: ProjectionsCommand) -> Result<()> {
             bar.set_length(source.head()?);
             drop(source);
             // One read of the log, decoded once, feeds every read model's builder.
-            build_all_now(&address, &models, log.sources.clone(), &mut |position, head| {
+            build_all_now(&address, &models, log.sources.clone(), BuildMode::InMemory, &mut |position, head| {
                 bar.set_length(head);
                 bar.set_position(position);
             })?;

@@ -17,7 +17,7 @@ use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
 use tousu_domain::policy::Policy;
 use tousu_domain::taxonomy::Taxonomy;
 use tousu_domain::{Aggregate, Context, DomainError};
-use tousu_projection::{ModelWriter, Payload, ProjectedEvent, ReadModel, SqlConnection, SqlError, SqlTx};
+use tousu_projection::{ModelWriter, Payload, ProjectedEvent, ReadModel, SqlConnection, SqlError, SqlTx, Value};
 
 /// An instant written in RFC 3339.
 pub fn at(text: &str) -> DateTime<FixedOffset> {
@@ -296,33 +296,101 @@ impl Company {
     }
 }
 
-/// One generation of a read model in a read store, fed from a log.
+/// Every row of each of a model's tables under `prefix`, as text, sorted: what two builds of
+/// one generation are compared by. NULL reads the same from both engines.
+pub fn dump(
+    connection: &mut SqlConnection,
+    tables: &[&str],
+    prefix: &str,
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let show = |value: &Value| match value {
+        Value::Int(Some(value)) => value.to_string(),
+        Value::Real(Some(value)) => format!("{value:?}"),
+        Value::Text(Some(value)) => format!("{value:?}"),
+        Value::Int(None) | Value::Real(None) | Value::Text(None) => "NULL".to_owned(),
+    };
+    connection
+        .read(|tx| -> Result<_, SqlError> {
+            let mut dumped = std::collections::BTreeMap::new();
+            for table in tables {
+                let mut rows: Vec<String> = tx
+                    .query(&format!("SELECT * FROM {prefix}{table}"), &[])?
+                    .iter()
+                    .map(|row| row.iter().map(show).collect::<Vec<_>>().join(" | "))
+                    .collect();
+                rows.sort();
+                dumped.insert((*table).to_owned(), rows);
+            }
+            Ok(dumped)
+        })
+        .unwrap_or_else(|error| panic!("the tables under {prefix} could not be read: {error}"))
+}
+
+/// Where the model has a bulk builder: folds `events` into it, `batch` events at a time,
+/// writes its tables into a fresh in-memory SQLite database, and asserts that they hold
+/// exactly the rows of the tables under `prefix` on `connection`, which the model's writer
+/// built from the same events.
+pub fn assert_bulk_matches(
+    model: &dyn ReadModel,
+    events: &[ProjectedEvent],
+    batch: usize,
+    connection: &mut SqlConnection,
+    prefix: &str,
+) {
+    let Some(mut builder) = model.bulk(prefix) else { return };
+    for chunk in events.chunks(batch.max(1)) {
+        builder.fold(chunk).unwrap_or_else(|error| panic!("the bulk builder refused the events: {error}"));
+    }
+    let mut memory = SqlConnection::sqlite_in_memory().expect("in-memory SQLite opens");
+    memory
+        .transaction(|tx| -> Result<(), tousu_projection::ProjectionError> {
+            tx.batch(&model.schema(prefix))?;
+            builder.write(tx)
+        })
+        .unwrap_or_else(|error| panic!("the bulk builder's tables could not be written: {error}"));
+    let built = dump(&mut memory, model.tables(), prefix);
+    let applied = dump(connection, model.tables(), prefix);
+    for table in model.tables() {
+        assert_eq!(
+            built[*table],
+            applied[*table],
+            "{}: table {table} built in memory (left) differs from the writer's (right) after {} events",
+            model.name(),
+            events.len()
+        );
+    }
+}
+
+/// One generation of a read model in a read store, fed from a log. After each catch-up it
+/// checks that the model's bulk builder, if it has one, builds the same tables.
 pub struct Store {
     pub connection: SqlConnection,
     pub prefix: String,
     pub writer: Box<dyn ModelWriter>,
+    model: std::sync::Arc<dyn ReadModel>,
     tables: Vec<String>,
     applied: usize,
 }
 
 impl Store {
     /// A fresh in-memory SQLite database with the model's tables.
-    pub fn sqlite(model: &dyn ReadModel) -> Store {
+    pub fn sqlite<M: ReadModel + Clone>(model: &M) -> Store {
         let connection = SqlConnection::sqlite_in_memory().expect("in-memory SQLite opens");
         Store::with(model, connection, "test_".to_owned())
     }
 
-    fn with(model: &dyn ReadModel, mut connection: SqlConnection, prefix: String) -> Store {
+    fn with<M: ReadModel + Clone>(model: &M, mut connection: SqlConnection, prefix: String) -> Store {
         connection.transaction(|tx| tx.batch(&model.schema(&prefix))).expect("schema is created");
         let tables = model.tables().iter().map(|table| format!("{prefix}{table}")).collect();
-        Store { writer: model.writer(&prefix), connection, prefix, tables, applied: 0 }
+        let writer = model.writer(&prefix);
+        Store { writer, model: std::sync::Arc::new(model.clone()), connection, prefix, tables, applied: 0 }
     }
 
     /// The local PostgreSQL server (`postgres://postgres@127.0.0.1/test`), with the model's
     /// tables under a prefix unique to this run; `None`, with the reason printed, when it does
     /// not answer, unless `TOUSU_REQUIRE_POSTGRES=1` makes that a failure.
     #[expect(clippy::print_stderr, reason = "a skipped run says why on the test's output")]
-    pub fn postgres(model: &dyn ReadModel, test: &str) -> Option<Store> {
+    pub fn postgres<M: ReadModel + Clone>(model: &M, test: &str) -> Option<Store> {
         let url = std::env::var("TOUSU_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1/test".into());
         match SqlConnection::postgres(&url) {
             Ok(connection) => {
@@ -346,7 +414,9 @@ impl Store {
         }
     }
 
-    /// Applies the log's events not applied yet, in one transaction.
+    /// Applies the log's events not applied yet, in one transaction; then checks that the
+    /// model's bulk builder, if it has one, builds the same tables from the whole log, folded
+    /// three events at a time.
     pub fn catch_up(&mut self, log: &Log) {
         let events = log.since(self.applied);
         let writer = &mut self.writer;
@@ -354,6 +424,7 @@ impl Store {
             .transaction(|tx| writer.apply(tx, events))
             .unwrap_or_else(|error| panic!("the writer refused the events: {error}"));
         self.applied = log.events.len();
+        assert_bulk_matches(self.model.as_ref(), &log.events, 3, &mut self.connection, &self.prefix);
     }
 
     /// Runs a query on a consistent snapshot.

@@ -16,7 +16,7 @@ pub mod runtime;
 pub mod sql;
 
 pub use event::{Payload, ProjectedEvent};
-pub use projection::{ModelWriter, ProjectionError, ReadModel, table_prefix};
+pub use projection::{BulkBuilder, ModelWriter, ProjectionError, ReadModel, table_prefix};
 pub use runtime::{
     EventSource, ProjectionStatus, RebuildError, SourceError, SourceFactory, StoreSource, Supervisor, WorkerState,
 };

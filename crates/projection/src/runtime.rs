@@ -800,15 +800,32 @@ fn stored_status_on(
     })
 }
 
+/// How a rebuild with the server stopped builds a generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildMode {
+    /// In memory where the read model has a [`BulkBuilder`](crate::BulkBuilder): its tables
+    /// are written once, at the end, in the transaction that sets the checkpoint and switches
+    /// the generation in. The others apply the log with their writers.
+    #[default]
+    InMemory,
+    /// Every read model applies the log with its writer, a transaction per batch.
+    Incremental,
+}
+
 /// Builds a new generation of every read model in `models` to the head of the log and
 /// switches each in, reading and decoding the log once for all of them: each read model
-/// applies the shared batches in its own thread (and its own connection), so the rebuild runs
+/// takes the shared batches in its own thread (and its own connection), so the rebuild runs
 /// as fast as the slowest read model or the decoding, whichever is slower. `progress` is told
 /// the position read and the head.
+///
+/// A generation built in memory keeps no checkpoint until its tables are written: an
+/// interrupted build leaves it empty at position 0, where the next build (or a server, which
+/// resumes it with the writer) starts over.
 pub fn build_all_now(
     address: &ReadStoreAddress,
     models: &[Arc<dyn ReadModel>],
     source: SourceFactory,
+    mode: BuildMode,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), RuntimeError> {
     use std::sync::mpsc::sync_channel;
@@ -821,52 +838,7 @@ pub fn build_all_now(
         let (address, model, complete) = (address.clone(), model.clone(), complete.clone());
         let handle = std::thread::Builder::new()
             .name(format!("rebuild-{}", model.name()))
-            .spawn(move || -> Result<(), RuntimeError> {
-                let name = model.name();
-                let mut connection = address.connect(name)?;
-                let generation = connection.transaction(|tx| meta::begin_generation(tx, model.as_ref()))?;
-                let prefix = table_prefix(name, generation.number);
-                let mut writer = model.writer(&prefix);
-                let mut checkpoint = Checkpoint::default();
-                for events in receiver {
-                    if !apply_decoded(
-                        &mut connection,
-                        name,
-                        generation.number,
-                        writer.as_mut(),
-                        &mut checkpoint,
-                        &events,
-                    )? {
-                        return Err(SourceError::Failed(format!(
-                            "generation {} was replaced, or advanced by another process, while being built",
-                            generation.number
-                        ))
-                        .into());
-                    }
-                }
-                if !complete.load(Ordering::SeqCst) {
-                    return Err(SourceError::Failed(format!(
-                        "the log was not read to its head; generation {} is left unfinished",
-                        generation.number
-                    ))
-                    .into());
-                }
-                let indexes = model.deferred_indexes(&prefix);
-                let replaced = connection.transaction(|tx| {
-                    tx.batch(&indexes)?;
-                    meta::promote(tx, name, generation)
-                })?;
-                if let Some(old) = replaced {
-                    connection.transaction(|tx| meta::drop_generation(tx, model.as_ref(), old.number))?;
-                }
-                tracing::info!(
-                    read_model = name,
-                    generation = generation.number,
-                    position = checkpoint.position,
-                    "generation promoted"
-                );
-                Ok(())
-            })
+            .spawn(move || build_offline(&address, model.as_ref(), mode, &receiver, &complete))
             .expect("threads can be spawned");
         builders.push((sender, handle));
     }
@@ -909,4 +881,94 @@ pub fn build_all_now(
         Some(error) => Err(error),
         None => Ok(()),
     }
+}
+
+/// One read model's part of [`build_all_now`]: begins a generation, builds it from the batches
+/// received (in memory, or with the writer), and promotes it once the log has been read to its
+/// head.
+fn build_offline(
+    address: &ReadStoreAddress,
+    model: &dyn ReadModel,
+    mode: BuildMode,
+    batches: &std::sync::mpsc::Receiver<Arc<Vec<ProjectedEvent>>>,
+    complete: &AtomicBool,
+) -> Result<(), RuntimeError> {
+    let name = model.name();
+    let mut connection = address.connect(name)?;
+    let generation = connection.transaction(|tx| meta::begin_generation(tx, model))?;
+    let replaced_or_moved = || -> RuntimeError {
+        SourceError::Failed(format!(
+            "generation {} was replaced, or advanced by another process, while being built",
+            generation.number
+        ))
+        .into()
+    };
+    let unfinished = || -> RuntimeError {
+        SourceError::Failed(format!(
+            "the log was not read to its head; generation {} is left unfinished",
+            generation.number
+        ))
+        .into()
+    };
+    let prefix = table_prefix(name, generation.number);
+    let indexes = model.deferred_indexes(&prefix);
+    let bulk = match mode {
+        BuildMode::InMemory => model.bulk(&prefix),
+        BuildMode::Incremental => None,
+    };
+    let (replaced, position) = match bulk {
+        Some(mut builder) => {
+            let mut checkpoint = Checkpoint::default();
+            for events in batches {
+                builder.fold(&events)?;
+                if let Some(last) = events.last() {
+                    checkpoint = Checkpoint {
+                        position: last.position,
+                        events: checkpoint.events + events.len() as u64,
+                        recorded_at: Some(last.recorded_at),
+                    };
+                }
+            }
+            if !complete.load(Ordering::SeqCst) {
+                return Err(unfinished());
+            }
+            tracing::info!(read_model = name, generation = generation.number, "writing the tables built in memory");
+            let replaced = connection.transaction(|tx| -> Result<_, RuntimeError> {
+                let building = meta::read(tx, name)?.building;
+                if building.is_none_or(|building| building.number != generation.number)
+                    || (checkpoint.position > 0
+                        && !meta::advance_checkpoint(tx, name, generation.number, 0, &checkpoint)?)
+                {
+                    return Err(replaced_or_moved());
+                }
+                builder.write(tx)?;
+                tx.batch(&indexes)?;
+                Ok(meta::promote(tx, name, generation)?)
+            })?;
+            (replaced, checkpoint.position)
+        }
+        None => {
+            let mut writer = model.writer(&prefix);
+            let mut checkpoint = Checkpoint::default();
+            for events in batches {
+                if !apply_decoded(&mut connection, name, generation.number, writer.as_mut(), &mut checkpoint, &events)?
+                {
+                    return Err(replaced_or_moved());
+                }
+            }
+            if !complete.load(Ordering::SeqCst) {
+                return Err(unfinished());
+            }
+            let replaced = connection.transaction(|tx| {
+                tx.batch(&indexes)?;
+                meta::promote(tx, name, generation)
+            })?;
+            (replaced, checkpoint.position)
+        }
+    };
+    if let Some(old) = replaced {
+        connection.transaction(|tx| meta::drop_generation(tx, model, old.number))?;
+    }
+    tracing::info!(read_model = name, generation = generation.number, position, "generation promoted");
+    Ok(())
 }

@@ -115,6 +115,16 @@ pub enum SqlError {
         /// Its type.
         kind: String,
     },
+    /// A row handed to [`SqlTx::insert_rows`] does not have one value per column.
+    #[error("a row for {table} has {found} values for {expected} columns")]
+    RowShape {
+        /// The table.
+        table: String,
+        /// Its columns.
+        expected: usize,
+        /// The row's values.
+        found: usize,
+    },
     /// The read store address is not understood.
     #[error("read store {0:?} is neither a path nor a postgres:// URL")]
     BadAddress(String),
@@ -134,6 +144,71 @@ pub trait SqlTx {
     /// collide); SQLite's snapshot holds the schema and its writers are serialised, so there
     /// it does nothing.
     fn lock(&mut self, key: i64, exclusive: bool) -> Result<(), SqlError>;
+    /// Inserts rows into `table`, many to a statement: how a bulk build writes a generation's
+    /// tables. Each row holds one value per column, in the order of `columns`. Returns the rows
+    /// inserted.
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &mut dyn Iterator<Item = Row>,
+    ) -> Result<u64, SqlError>;
+}
+
+/// Rows per statement of [`SqlTx::insert_rows`]: enough to spread a statement's own cost over
+/// many rows, within both engines' limits on parameters (SQLite 32,766, PostgreSQL 65,535).
+fn rows_per_statement(columns: usize) -> usize {
+    (32_000 / columns.max(1)).clamp(1, 64)
+}
+
+/// `INSERT INTO table (columns) VALUES (…), (…)` for `rows` rows, with the placeholder
+/// `placeholder(n)` for the n-th parameter (from 1).
+fn insert_sql(table: &str, columns: &[&str], rows: usize, placeholder: fn(usize) -> String) -> String {
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+    let mut parameter = 0;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns.len() {
+            parameter += 1;
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholder(parameter));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// [`SqlTx::insert_rows`] in statements of up to [`rows_per_statement`] rows: checks that each
+/// row has one value per column and has `run` execute each statement with its rows.
+fn insert_in_chunks(
+    table: &str,
+    columns: &[&str],
+    rows: &mut dyn Iterator<Item = Row>,
+    placeholder: fn(usize) -> String,
+    mut run: impl FnMut(&str, &[Row]) -> Result<u64, SqlError>,
+) -> Result<u64, SqlError> {
+    let size = rows_per_statement(columns.len());
+    let full = insert_sql(table, columns, size, placeholder);
+    let (mut chunk, mut inserted) = (Vec::with_capacity(size), 0);
+    loop {
+        chunk.clear();
+        for row in (&mut *rows).take(size) {
+            if row.len() != columns.len() {
+                return Err(SqlError::RowShape { table: table.to_owned(), expected: columns.len(), found: row.len() });
+            }
+            chunk.push(row);
+        }
+        if chunk.len() == size {
+            inserted += run(&full, &chunk)?;
+        } else {
+            if !chunk.is_empty() {
+                inserted += run(&insert_sql(table, columns, chunk.len(), placeholder), &chunk)?;
+            }
+            return Ok(inserted);
+        }
+    }
 }
 
 /// The largest part of a SQLite read store mapped into memory (address space, not memory).
@@ -387,6 +462,33 @@ impl SqlTx for SqliteTx<'_> {
     fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
         Ok(self.0.execute_batch(sql)?)
     }
+
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &mut dyn Iterator<Item = Row>,
+    ) -> Result<u64, SqlError> {
+        // Anonymous `?` placeholders bind by position: SQLite finds a named parameter's index
+        // by a linear search, which over a thousand parameters would cost more than the rows.
+        insert_in_chunks(
+            table,
+            columns,
+            rows,
+            |_| "?".to_owned(),
+            |sql, chunk| {
+                let mut statement = self.0.prepare_cached(sql)?;
+                for (index, value) in chunk.iter().flatten().enumerate() {
+                    match value {
+                        Value::Int(value) => statement.raw_bind_parameter(index + 1, value)?,
+                        Value::Text(value) => statement.raw_bind_parameter(index + 1, value)?,
+                        Value::Real(value) => statement.raw_bind_parameter(index + 1, value)?,
+                    }
+                }
+                Ok(statement.raw_execute()? as u64)
+            },
+        )
+    }
 }
 
 struct PgTx<'a, 'b> {
@@ -464,6 +566,24 @@ impl SqlTx for PgTx<'_, '_> {
 
     fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
         Ok(self.transaction.batch_execute(sql)?)
+    }
+
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &mut dyn Iterator<Item = Row>,
+    ) -> Result<u64, SqlError> {
+        insert_in_chunks(
+            table,
+            columns,
+            rows,
+            |n| format!("${n}"),
+            |sql, chunk| {
+                let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+                self.execute(sql, &values)
+            },
+        )
     }
 }
 
