@@ -844,8 +844,22 @@ pub fn build_all_now(
     }
     let mut source = source(0)?;
     let head = source.head()?;
-    let mut position = 0;
-    let mut read_error = None;
+    // Decoding costs more than reading or folding: batches are decoded by several threads, a
+    // batch each in turn, and handed to the builders in log order.
+    let decoders: Vec<Decoder> =
+        (0..std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4)).map(Decoder::start).collect();
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut hand_over = |events: Arc<Vec<ProjectedEvent>>| {
+        // A builder that failed has dropped its receiver; the others go on, and its error is
+        // reported when it is joined.
+        for (sender, _) in &builders {
+            let _ = sender.send(events.clone());
+        }
+        if let Some(last) = events.last() {
+            progress(last.position, head);
+        }
+    };
+    let (mut position, mut turn, mut read_error) = (0, 0, None);
     while position < head {
         let batch = match source.next_batch(OFFLINE_BUILD_BATCH) {
             Ok(batch) => batch,
@@ -856,14 +870,19 @@ pub fn build_all_now(
         };
         let Some(last) = batch.last() else { continue };
         position = last.position.0;
-        let events = Arc::new(batch.iter().map(ProjectedEvent::decode).collect::<Vec<_>>());
-        // A builder that failed has dropped its receiver; the others go on, and its error is
-        // reported when it is joined.
-        for (sender, _) in &builders {
-            let _ = sender.send(events.clone());
+        decoders[turn].decode(batch);
+        in_flight.push_back(turn);
+        turn = (turn + 1) % decoders.len();
+        if in_flight.len() == decoders.len()
+            && let Some(oldest) = in_flight.pop_front()
+        {
+            hand_over(decoders[oldest].decoded());
         }
-        progress(position, head);
     }
+    while let Some(oldest) = in_flight.pop_front() {
+        hand_over(decoders[oldest].decoded());
+    }
+    drop(decoders);
     complete.store(read_error.is_none(), Ordering::SeqCst);
     let mut first_error: Option<RuntimeError> = read_error.map(RuntimeError::from);
     for (sender, handle) in builders {
@@ -971,4 +990,38 @@ fn build_offline(
     }
     tracing::info!(read_model = name, generation = generation.number, position, "generation promoted");
     Ok(())
+}
+
+/// A thread decoding batches of the log for [`build_all_now`], one at a time, in the order given.
+struct Decoder {
+    raw: std::sync::mpsc::SyncSender<Vec<RecordedEvent>>,
+    decoded: std::sync::mpsc::Receiver<Arc<Vec<ProjectedEvent>>>,
+}
+
+impl Decoder {
+    fn start(number: usize) -> Decoder {
+        let (raw, batches) = std::sync::mpsc::sync_channel::<Vec<RecordedEvent>>(1);
+        let (done, decoded) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name(format!("rebuild-decode-{number}"))
+            .spawn(move || {
+                for batch in batches {
+                    let events: Vec<ProjectedEvent> = batch.iter().map(ProjectedEvent::decode).collect();
+                    if done.send(Arc::new(events)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("threads can be spawned");
+        Decoder { raw, decoded }
+    }
+
+    fn decode(&self, batch: Vec<RecordedEvent>) {
+        self.raw.send(batch).expect("a decoding thread runs until its sender is dropped");
+    }
+
+    /// The batch given first among those not taken yet, decoded.
+    fn decoded(&self) -> Arc<Vec<ProjectedEvent>> {
+        self.decoded.recv().expect("a decoding thread answers every batch")
+    }
 }

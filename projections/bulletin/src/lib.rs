@@ -18,15 +18,21 @@
 //!   instant, with when it opened and closed (epoch milliseconds, UTC; `closed_at` is the
 //!   largest integer while open), so that the deadlines open and past due at any month's end
 //!   can be found. A deadline closed by its due instant was never overdue and is deleted.
+//!
+//! [`BulletinWriter`] applies events to the tables statement by statement; for a rebuild with
+//! the server stopped, [`BulletinBuilder`] builds the same rows in memory and writes each
+//! table once.
 
 #![forbid(unsafe_code)]
 
+mod bulk;
 mod query;
 mod writer;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
-use tousu_projection::{ModelWriter, ReadModel, SqlError};
+use tousu_projection::{BulkBuilder, ModelWriter, ReadModel, SqlError};
 
+pub use bulk::BulletinBuilder;
 pub use query::{BulletinEntry, month};
 pub use writer::BulletinWriter;
 
@@ -62,6 +68,10 @@ impl ReadModel for BulletinModel {
 
     fn writer(&self, prefix: &str) -> Box<dyn ModelWriter> {
         Box::new(BulletinWriter::new(prefix))
+    }
+
+    fn bulk(&self, prefix: &str) -> Option<Box<dyn BulkBuilder>> {
+        Some(Box::new(BulletinBuilder::new(prefix)))
     }
 }
 

@@ -23,12 +23,14 @@
 
 #![forbid(unsafe_code)]
 
+mod bulk;
 mod query;
 mod writer;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use tousu_projection::{ModelWriter, ReadModel, SqlError};
+use tousu_projection::{BulkBuilder, ModelWriter, ReadModel, SqlError};
 
+pub use bulk::LeadsBulk;
 pub use query::{BodyCounts, Dashboard, DashboardLine, LeadFilter, LeadRow, dashboard, get, list};
 pub use writer::LeadsWriter;
 
@@ -68,6 +70,10 @@ impl ReadModel for LeadsModel {
 
     fn deferred_indexes(&self, prefix: &str) -> String {
         list_indexes(prefix)
+    }
+
+    fn bulk(&self, prefix: &str) -> Option<Box<dyn BulkBuilder>> {
+        Some(Box::new(LeadsBulk::new(prefix)))
     }
 }
 

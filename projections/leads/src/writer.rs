@@ -291,7 +291,7 @@ impl LeadsWriter {
 
 /// Whether a fact can change the lead's responsible body or whether it is open: the facts
 /// whose rows the open counts must follow.
-fn moves_or_opens_or_closes(fact: &ComplaintFact) -> bool {
+pub(crate) fn moves_or_opens_or_closes(fact: &ComplaintFact) -> bool {
     match fact {
         ComplaintFact::Registered { .. }
         | ComplaintFact::SplitFrom { .. }

@@ -25,12 +25,14 @@
 
 #![forbid(unsafe_code)]
 
+mod bulk;
 mod query;
 mod writer;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use tousu_projection::{ModelWriter, ReadModel, SqlError};
+use tousu_projection::{BulkBuilder, ModelWriter, ReadModel, SqlError};
 
+pub use bulk::OverdueBulk;
 pub use query::{
     ClosureCount, DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueRow, Subject, closure_counts,
     due_escalations, late_cutoff, open_obligations, overdue,
@@ -69,6 +71,10 @@ impl ReadModel for OverdueModel {
 
     fn writer(&self, prefix: &str) -> Box<dyn ModelWriter> {
         Box::new(OverdueWriter::new(prefix))
+    }
+
+    fn bulk(&self, prefix: &str) -> Option<Box<dyn BulkBuilder>> {
+        Some(Box::new(OverdueBulk::new(prefix)))
     }
 }
 

@@ -1,8 +1,9 @@
 //! Measures how fast the `watchlist` and `weekly-summary` writers apply synthetic events to a
-//! SQLite file in batches of the runtime's build size, and how long the watchlist's queries
-//! then take. Run with `cargo run --release -p tousu-read-watchlist --example apply_throughput
-//! [EVENTS]` (default 1,000,000). Only the writers' transactions are timed, not the making of
-//! the events nor their decoding.
+//! SQLite file in batches of the runtime's build size, how fast the watchlist's bulk builder
+//! folds the same events and writes its tables, and how long the watchlist's queries then
+//! take. Run with `cargo run --release -p tousu-read-watchlist --example apply_throughput
+//! [EVENTS]` (default 1,000,000). Only the writers' transactions and the builder's folds and
+//! write are timed, not the making of the events nor their decoding.
 //!
 //! The synthetic city: 300 companies with a skewed share of leads, 12 districts, 60,000
 //! complainants of whom many complain again, leads registered over a year, each going through
@@ -239,6 +240,34 @@ fn build(model: &dyn ReadModel, city: &City, events: u64) -> (SqlConnection, Dur
     (connection, spent)
 }
 
+/// The watchlist's bulk builder over the same events: the time its folds take, and the time
+/// its write into a fresh SQLite file takes.
+fn build_in_memory(city: &City, events: u64) -> (Duration, Duration) {
+    let path = std::env::temp_dir().join(format!("tousu-throughput-bulk-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut builder = Watchlist.bulk("m_").expect("the watchlist has a bulk builder");
+    let mut folding = Duration::ZERO;
+    let mut from = 0;
+    while from < events {
+        let count = (BATCH as u64).min(events - from);
+        let batch = city.batch(from, count);
+        let started = Instant::now();
+        builder.fold(&batch).expect("batch folds");
+        folding += started.elapsed();
+        from += count;
+    }
+    let mut connection = SqlConnection::sqlite(&path).expect("sqlite file");
+    connection.transaction(|tx| tx.batch(&Watchlist.schema("m_"))).expect("schema");
+    let started = Instant::now();
+    connection.transaction(|tx| -> Result<(), ProjectionError> { builder.write(tx) }).expect("tables written");
+    let writing = started.elapsed();
+    drop(connection);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    (folding, writing)
+}
+
 fn main() {
     let events: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
     let city = City::new();
@@ -258,6 +287,14 @@ fn main() {
             remove(model);
         }
     }
+    let (folding, writing) = build_in_memory(&city, events);
+    println!(
+        "{:>15}: {events} events folded in {:.2} s ({:.0} ns an event), tables written in {:.2} s",
+        "watchlist bulk",
+        folding.as_secs_f64(),
+        folding.as_secs_f64() * 1e9 / events as f64,
+        writing.as_secs_f64()
+    );
     let mut connection = watchlist.expect("watchlist built");
     let policy = Policy::default();
     let last = city.start + TimeDelta::minutes((events / EVENTS_PER_LEAD * 3) as i64);

@@ -19,10 +19,14 @@
 //! [`tousu_domain::enterprise::Company`] and lists the evidence it counts, and the tests check
 //! the two agree.
 //!
+//! The [`writer`] applies batches of events with SQL; for a rebuild with the server stopped,
+//! [`bulk`] builds the same tables in memory and writes them once.
+//!
 //! Instants are stored as `BIGINT` epoch milliseconds (UTC) and shown in Asia/Shanghai.
 
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod query;
 pub mod writer;
 
@@ -32,7 +36,7 @@ pub use query::{
     companies, company, query,
 };
 
-use tousu_projection::{ModelWriter, ReadModel};
+use tousu_projection::{BulkBuilder, ModelWriter, ReadModel};
 
 #[cfg(doc)]
 use tousu_domain::policy::Policy;
@@ -78,6 +82,10 @@ impl ReadModel for Watchlist {
 
     fn writer(&self, prefix: &str) -> Box<dyn ModelWriter> {
         Box::new(writer::WatchlistWriter::new(prefix))
+    }
+
+    fn bulk(&self, prefix: &str) -> Option<Box<dyn BulkBuilder>> {
+        Some(Box::new(bulk::WatchlistBulk::new(prefix)))
     }
 }
 

@@ -180,11 +180,13 @@ struct Batch {
     grades: HashMap<(String, String), (i64, i64)>,
 }
 
-fn ms(at: DateTime<FixedOffset>) -> i64 {
+/// An instant as stored: epoch milliseconds.
+pub(crate) fn ms(at: DateTime<FixedOffset>) -> i64 {
     at.timestamp_millis()
 }
 
-fn finding_text(finding: Finding) -> &'static str {
+/// A finding as stored in `leads.finding`.
+pub(crate) fn finding_text(finding: Finding) -> &'static str {
     match finding {
         Finding::Substantiated => "substantiated",
         Finding::Unsubstantiated => "unsubstantiated",
@@ -194,6 +196,16 @@ fn finding_text(finding: Finding) -> &'static str {
 /// Basis points as a percentage with two decimals, e.g. `59.90 %`.
 pub(crate) fn percent(bp: u32) -> String {
     format!("{}.{:02} %", bp / 100, bp % 100)
+}
+
+/// GRD-2: why a downgrade is due, as stored in `company_deadlines.reason`.
+pub(crate) fn downgrade_reason_text(reason: &DowngradeReason) -> String {
+    match reason {
+        DowngradeReason::LowSatisfaction { satisfaction_bp } => {
+            format!("survey satisfaction {}", percent(*satisfaction_bp))
+        }
+        DowngradeReason::RectificationRefused => "refusal or failure to rectify".to_owned(),
+    }
 }
 
 fn apply_deadlines<K: Clone + Eq + std::hash::Hash, T>(
@@ -347,12 +359,7 @@ impl Batch {
                 ]);
             }
             EnterpriseFact::DowngradeRequired { reason, .. } => {
-                downgrade_reason = Some(match reason {
-                    DowngradeReason::LowSatisfaction { satisfaction_bp } => {
-                        format!("survey satisfaction {}", percent(*satisfaction_bp))
-                    }
-                    DowngradeReason::RectificationRefused => "refusal or failure to rectify".to_owned(),
-                });
+                downgrade_reason = Some(downgrade_reason_text(reason));
             }
             EnterpriseFact::GradeDowngraded { community, to_grade, .. } => {
                 self.grades.insert((uscc.to_owned(), community.clone()), (i64::from(*to_grade), at));

@@ -3,6 +3,9 @@
 //! anonymous complaint split in two, a complaint aging out of its window, satisfaction of
 //! 59.9 % against 60 %, the 21st complainant with and without a refusal; and the risk order,
 //! the filters, the agreement of the list with the domain's own counting, and PostgreSQL.
+//! Every scenario also checks that the bulk builder of an offline rebuild builds the tables the
+//! writer built (`common::apply`), and a long log made to reach the writer's corners checks it
+//! with batches of several sizes.
 
 mod common;
 
@@ -11,12 +14,17 @@ use common::{CompanyStream, LeadStream, Log, actor, at, feed, lead_id, read_mode
 use tousu_domain::actor::{Actor, Role};
 use tousu_domain::calendar::Period;
 use tousu_domain::complaint::{
-    ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding, TransferMethod, Urgency,
+    ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding, ReviewOutcome,
+    TransferMethod, Urgency,
 };
-use tousu_domain::deadline::{Deadline, DeadlineKind, DueBasis};
-use tousu_domain::enterprise::{DowngradeReason, EnterpriseCommand, EnterpriseFact, FindingRecord, LeadRecord};
+use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, DueBasis};
+use tousu_domain::enterprise::{
+    CountEvidence, DowngradeReason, EnterpriseCommand, EnterpriseEvent, EnterpriseFact, ExitEvidence, FindingRecord,
+    GradeReviewTrigger, LeadRecord,
+};
 use tousu_domain::identity::ComplainantKey;
 use tousu_domain::ids::{BodyCode, Uscc};
+use tousu_domain::obligations::EscalationFact;
 use tousu_domain::policy::Policy;
 use tousu_domain::rule::RuleId;
 use tousu_projection::{ReadModel, SqlConnection, Value};
@@ -96,7 +104,7 @@ fn reg_4_the_eleventh_distinct_complainant_puts_the_company_under_key_supervisio
 
     let from = log.events.len();
     count_leads(&mut log, &mut stream, &[("K11", 11, &february(11))]);
-    common::apply(&mut connection, PREFIX, &log.events[from..], 100);
+    common::apply(&mut connection, PREFIX, &log.events, from, 100);
     let page = flagged(&mut connection, now);
     assert_eq!(page.total, 1);
     let after = &page.entries[0];
@@ -175,7 +183,7 @@ fn reg_4_anonymous_complaints_count_once_each_and_a_split_one_once() {
 
     let from = log.events.len();
     log.company_fact(&company, &february(12), anonymous("A2", None, 12));
-    common::apply(&mut connection, PREFIX, &log.events[from..], 100);
+    common::apply(&mut connection, PREFIX, &log.events, from, 100);
     let after = entry(&mut connection, now, &company);
     assert_eq!(after.complainants.distinct, 11);
     assert_eq!((after.anonymous.complaints, after.anonymous.leads), (2, 3));
@@ -300,7 +308,7 @@ fn grd_2_satisfaction_of_59_9_percent_requires_a_downgrade_and_60_percent_does_n
         "2026-03-09T10:00:00+08:00",
         EnterpriseCommand::DowngradeGrade { community: "福苑小区".to_owned(), to_grade: 3 },
     );
-    common::apply(&mut connection, PREFIX, &log.events[from..], 100);
+    common::apply(&mut connection, PREFIX, &log.events, from, 100);
     let done = entry(&mut connection, "2026-03-09T12:00:00+08:00", &low.uscc);
     assert_eq!(flags(&done), vec![Flag::GradeReviewDue]);
     assert_eq!(done.grades.iter().map(|g| (g.community.as_str(), g.grade)).collect::<Vec<_>>(), vec![("福苑小区", 3)]);
@@ -460,7 +468,7 @@ fn trf_2_a_lead_past_its_transfer_deadline_is_overdue_until_transferred_and_open
     // Transferred late, on 13 March: no longer overdue, until HDL-1's seven days run out.
     let from = log.events.len();
     handling(&mut lead, &mut log, BodyCode::SJ, "SJ-3-1", "2026-03-02T10:30:00+08:00", "2026-03-13T09:00:00+08:00");
-    common::apply(&mut connection, PREFIX, &log.events[from..], 10);
+    common::apply(&mut connection, PREFIX, &log.events, from, 10);
     assert_eq!(open_and_overdue(&mut connection, at("2026-03-13T10:00:00+08:00"), &company), (1, 0));
     assert_eq!(open_and_overdue(&mut connection, at("2026-03-21T00:00:00+08:00"), &company), (1, 0));
     assert_eq!(open_and_overdue(&mut connection, at("2026-03-21T00:00:01+08:00"), &company), (1, 1));
@@ -486,7 +494,7 @@ fn trf_2_a_lead_past_its_transfer_deadline_is_overdue_until_transferred_and_open
         "2026-03-14T12:00:00+08:00",
         ComplaintCommand::SignClosure { opinion: "同意办结".to_owned() },
     );
-    common::apply(&mut connection, PREFIX, &log.events[from..], 10);
+    common::apply(&mut connection, PREFIX, &log.events, from, 10);
     assert_eq!(open_and_overdue(&mut connection, at("2026-03-20T00:00:00+08:00"), &company), (0, 0));
 }
 
@@ -536,7 +544,7 @@ fn hdl_3_a_matter_zhujian_handles_stays_open_until_the_street_office_countersign
         "2026-03-04T15:00:00+08:00",
         ComplaintCommand::CountersignClosure { opinion: "同意办结".to_owned() },
     );
-    common::apply(&mut connection, PREFIX, &log.events[from..], 2);
+    common::apply(&mut connection, PREFIX, &log.events, from, 2);
     assert_eq!(open_and_overdue(&mut connection, now, &company), (0, 0));
 }
 
@@ -736,5 +744,438 @@ fn reg_4_grd_2_ext_1_the_watchlist_reads_the_same_on_postgresql() {
     .expect("tables dropped");
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
+    }
+}
+
+/// A deadline opened by hand, due at `due`.
+fn deadline(seq: u32, kind: DeadlineKind, rule: RuleId, community: Option<&str>, due: &str) -> Deadline {
+    Deadline {
+        seq,
+        kind,
+        rule,
+        body: BodyCode::ZJ,
+        community: community.map(str::to_owned),
+        basis: DueBasis::Period { start: at(due), period: Period::Days(5) },
+        due: at(due),
+    }
+}
+
+fn met(seq: u32, kind: DeadlineKind) -> DeadlineClosure {
+    DeadlineClosure { seq, kind, how: ClosedHow::Met }
+}
+
+/// An instant of day `n` of a spring, at `hour`.
+fn day(n: u32, hour: u32) -> String {
+    format!("2026-{:02}-{:02}T{hour:02}:00:00+08:00", 2 + n % 3, 1 + n % 28)
+}
+
+fn no_count() -> CountEvidence {
+    CountEvidence {
+        window_start: at("2025-03-01T00:00:00+08:00"),
+        window_end: at("2026-03-01T00:00:00+08:00"),
+        distinct: 0,
+        keys: Vec::new(),
+        anonymous_leads: Vec::new(),
+        leads: Vec::new(),
+    }
+}
+
+fn missed(seq: u32) -> EscalationFact {
+    EscalationFact::DeadlineMissed {
+        seq,
+        kind: DeadlineKind::Transfer,
+        rule: RuleId::Trf2,
+        body: BodyCode::SJ,
+        due: at("2026-02-01T00:00:00+08:00"),
+    }
+}
+
+const COMMUNITIES: [&str; 2] = ["福苑小区", "榕园小区"];
+
+/// Lead `V{n}` by hand, its facts chosen by `n`: registered (or split from `V{n-5}`, or not
+/// registered at all), accepted, counted against its company (named, anonymous, or linked
+/// anonymous; or not counted), found once or twice, and closed in one of the ways HDL-3 and
+/// interpretation 18 allow; some counted again against another company.
+fn varied_lead(log: &mut Log, n: u32, companies: &[Uscc]) {
+    let lead = lead_id(&format!("V{n}"));
+    let company = &companies[(n % 9) as usize];
+    let person = n % 23 + 1;
+    let event = |fact: ComplaintFact, hour: u32, opens: Vec<Deadline>, closes: Vec<DeadlineClosure>| ComplaintEvent {
+        at: at(&day(n, hour)),
+        fact,
+        opens,
+        closes,
+    };
+    let transfer = deadline(0, DeadlineKind::Transfer, RuleId::Trf2, None, &day(n + 7, 0));
+    let registration = registration(company, ["鼓楼区", "台江区", "仓山区"][(n % 3) as usize], person, &day(n, 8));
+    let parent = (n >= 5).then(|| lead_id(&format!("V{}", n - 5)));
+    match (n % 10, &parent) {
+        (9, _) => {}
+        (5, Some(parent)) => {
+            let fact = ComplaintFact::SplitFrom {
+                id: lead.clone(),
+                parent: parent.clone(),
+                registration,
+                complainant_key: None,
+                registered_at: at(&day(n, 8)),
+                category: serde_json::from_value(serde_json::Value::String("SJ-3-1".to_owned())).expect("category"),
+                body: BodyCode::SJ,
+                urgency: Urgency::Normal,
+                complexity: Complexity::General,
+            };
+            log.complaint(&lead, event(fact, 8, vec![transfer], Vec::new()));
+        }
+        _ => {
+            let fact = ComplaintFact::Registered { id: lead.clone(), registration, complainant_key: None };
+            log.complaint(&lead, event(fact, 8, vec![transfer], Vec::new()));
+        }
+    }
+    if n % 4 == 3 {
+        log.complaint(&lead, event(ComplaintFact::Escalation(missed(0)), 9, Vec::new(), Vec::new()));
+    } else {
+        let close = deadline(1, DeadlineKind::GeneralClose, RuleId::Hdl1, None, &day(n + 9, 0));
+        let accepted = ComplaintFact::Accepted { body: BodyCode::SJ };
+        log.complaint(&lead, event(accepted, 9, vec![close], vec![met(0, DeadlineKind::Transfer)]));
+    }
+    let counted = |company: &Uscc, world: &tousu_projection_testkit::World| EnterpriseFact::ComplaintRecorded {
+        uscc: company.clone(),
+        company_name: format!("物业公司{}", n % 9),
+        lead: lead.clone(),
+        complainant_key: (!n.is_multiple_of(5)).then(|| common::complainant_key(world, person)),
+        registered_at: at(&day(n, 8)),
+        community: COMMUNITIES[(n % 2) as usize].to_owned(),
+        linked_to: if n % 10 == 5 { parent.clone() } else { None },
+    };
+    if n % 8 != 7 {
+        let fact = counted(company, &log.world);
+        log.company_fact(company, &day(n, 10), fact);
+    }
+    let found = |log: &mut Log, finding: Finding, hour: u32| {
+        let fact = EnterpriseFact::FindingRecorded { lead: lead.clone(), finding, found_at: at(&day(n, hour)) };
+        log.company_fact(company, &day(n, hour), fact);
+    };
+    match n % 3 {
+        0 => {
+            found(log, Finding::Unsubstantiated, 11);
+            found(log, Finding::Substantiated, 15);
+        }
+        1 => found(log, Finding::Substantiated, 11),
+        _ => {}
+    }
+    let signed = |body: BodyCode| ComplaintFact::ClosureSigned { body, opinion: "同意办结".to_owned() };
+    let closes_general = || vec![met(1, DeadlineKind::GeneralClose)];
+    match n % 6 {
+        0 => log.complaint(&lead, event(signed(BodyCode::SJ), 16, Vec::new(), closes_general())),
+        1 => {
+            log.complaint(&lead, event(signed(BodyCode::ZJ), 16, Vec::new(), closes_general()));
+            let countersigned =
+                ComplaintFact::ClosureCountersigned { body: BodyCode::JB, opinion: "同意".to_owned() };
+            log.complaint(&lead, event(countersigned, 17, Vec::new(), Vec::new()));
+        }
+        2 => {
+            log.complaint(&lead, event(signed(BodyCode::SJ), 16, Vec::new(), closes_general()));
+            let sent_back = ComplaintFact::ClosureReviewed {
+                body: BodyCode::ZJ,
+                outcome: ReviewOutcome::SentBack { reason: "材料不全".to_owned() },
+            };
+            let again = deadline(2, DeadlineKind::GeneralClose, RuleId::Hdl1, None, &day(n + 12, 0));
+            log.complaint(&lead, event(sent_back, 17, vec![again], Vec::new()));
+            log.complaint(&lead, event(signed(BodyCode::SJ), 18, Vec::new(), vec![met(2, DeadlineKind::GeneralClose)]));
+            let cancelled = ComplaintFact::ClosureReviewed { body: BodyCode::ZJ, outcome: ReviewOutcome::Cancelled };
+            log.complaint(&lead, event(cancelled, 19, Vec::new(), Vec::new()));
+        }
+        3 => {
+            log.complaint(&lead, event(signed(BodyCode::SJ), 16, Vec::new(), closes_general()));
+            let again = deadline(2, DeadlineKind::GeneralClose, RuleId::Hdl1, None, &day(n + 14, 0));
+            log.complaint(&lead, event(ComplaintFact::Reopened { count: 1 }, 20, vec![again], Vec::new()));
+        }
+        _ => {}
+    }
+    if n.is_multiple_of(11) {
+        let other = &companies[((n + 1) % 9) as usize];
+        let fact = counted(other, &log.world);
+        log.company_fact(other, &day(n, 21), fact);
+    }
+    if n.is_multiple_of(13) {
+        log.other(&day(n, 22));
+    }
+}
+
+/// Every company fact the watchlist records, and some it does not, on nine companies: before
+/// the second half of the leads (`later` false) the conditions start, surveys, refusals and
+/// downgrades are required; after it, conditions end, grades are re-set and deadlines closed.
+fn varied_company_facts(log: &mut Log, companies: &[Uscc], later: bool) {
+    for (k, company) in companies.iter().enumerate() {
+        let now = day(40 + k as u32, if later { 23 } else { 7 });
+        let with = |log: &mut Log, fact: EnterpriseFact, opens: Vec<Deadline>, closes: Vec<DeadlineClosure>| {
+            log.enterprise(company, EnterpriseEvent { at: at(&now), fact, opens, closes });
+        };
+        let [home, other] = COMMUNITIES;
+        if !later {
+            if k % 3 == 0 {
+                with(log, EnterpriseFact::KeySupervisionStarted { evidence: no_count() }, Vec::new(), Vec::new());
+            }
+            if k % 2 == 0 {
+                let fact = EnterpriseFact::GradeReviewRequired {
+                    triggers: vec![GradeReviewTrigger::LowCreditRating { rating: "D".to_owned() }],
+                    communities: vec![home.to_owned()],
+                };
+                let survey = deadline(0, DeadlineKind::Survey, RuleId::Grd1, Some(home), &day(50 + k as u32, 0));
+                with(log, fact, vec![survey], Vec::new());
+            }
+            if k % 4 == 0 {
+                let evidence = ExitEvidence { count: no_count(), refusals: Vec::new(), low_satisfaction_bp: None };
+                with(log, EnterpriseFact::ExitConditionMet { evidence }, Vec::new(), Vec::new());
+            }
+            if k == 0 {
+                let fact = EnterpriseFact::ExitProcedureStarted {
+                    decision: "启动退出程序".to_owned(),
+                    street_office_official: "王主任".to_owned(),
+                };
+                with(log, fact, Vec::new(), Vec::new());
+            }
+            if k == 1 {
+                with(log, EnterpriseFact::CreditRatingRecorded { rating: "C".to_owned() }, Vec::new(), Vec::new());
+            }
+            if k % 3 == 1 {
+                let listed_on = chrono::NaiveDate::from_ymd_opt(2026, 2, 10 + k as u32).expect("date");
+                with(log, EnterpriseFact::Blacklisted { listed_on }, Vec::new(), Vec::new());
+            }
+            if k % 2 == 1 {
+                let fact = EnterpriseFact::SurveyCompleted {
+                    community: home.to_owned(),
+                    respondents: 100 + k as u32,
+                    satisfied: 50,
+                    satisfaction_bp: 5_000 - k as u32,
+                    publication: "公告栏".to_owned(),
+                };
+                with(log, fact, Vec::new(), Vec::new());
+                let fact = EnterpriseFact::DowngradeRequired {
+                    community: home.to_owned(),
+                    reason: DowngradeReason::LowSatisfaction { satisfaction_bp: 5_000 - k as u32 },
+                };
+                let due = deadline(1, DeadlineKind::Downgrade, RuleId::Grd2, Some(home), &day(45 + k as u32, 0));
+                with(log, fact, vec![due], Vec::new());
+            }
+            if k % 3 == 2 {
+                let fact = EnterpriseFact::RectificationRefused {
+                    community: other.to_owned(),
+                    detail: format!("拒不整改{k}"),
+                };
+                with(log, fact, Vec::new(), Vec::new());
+                let fact = EnterpriseFact::DowngradeRequired {
+                    community: other.to_owned(),
+                    reason: DowngradeReason::RectificationRefused,
+                };
+                let due = deadline(2, DeadlineKind::Downgrade, RuleId::Grd2, Some(other), &day(46 + k as u32, 0));
+                let fee = deadline(3, DeadlineKind::FeeEnforce, RuleId::Grd3, None, &day(47 + k as u32, 0));
+                with(log, fact, vec![due, fee], Vec::new());
+            }
+        } else {
+            match k {
+                3 => with(log, EnterpriseFact::KeySupervisionEnded { evidence: no_count() }, Vec::new(), Vec::new()),
+                4 => {
+                    with(log, EnterpriseFact::GradeReviewConditionEnded, Vec::new(), Vec::new());
+                    let removed_on = chrono::NaiveDate::from_ymd_opt(2026, 4, 1).expect("date");
+                    with(log, EnterpriseFact::RemovedFromBlacklist { removed_on }, Vec::new(), Vec::new());
+                }
+                8 => with(log, EnterpriseFact::ExitConditionEnded, Vec::new(), Vec::new()),
+                1 => with(log, EnterpriseFact::CreditRatingRecorded { rating: "D".to_owned() }, Vec::new(), Vec::new()),
+                6 => with(log, EnterpriseFact::Escalation(missed(0)), Vec::new(), Vec::new()),
+                _ => {}
+            }
+            if k % 2 == 0 {
+                // A second survey, which meets the survey deadline.
+                let fact = EnterpriseFact::SurveyCompleted {
+                    community: home.to_owned(),
+                    respondents: 200,
+                    satisfied: 170,
+                    satisfaction_bp: 8_500,
+                    publication: "公告栏".to_owned(),
+                };
+                with(log, fact, Vec::new(), vec![met(0, DeadlineKind::Survey)]);
+            }
+            if k % 2 == 1 {
+                let downgraded = |to_grade: u8| EnterpriseFact::GradeDowngraded {
+                    community: home.to_owned(),
+                    from_grade: Some(to_grade + 1),
+                    to_grade,
+                    pushed_to: vec![BodyCode::FG, BodyCode::SJ],
+                };
+                let fee = deadline(4, DeadlineKind::FeeEnforce, RuleId::Grd3, Some(home), &day(60 + k as u32, 0));
+                with(log, downgraded(3), vec![fee], vec![met(1, DeadlineKind::Downgrade)]);
+                if k == 5 {
+                    // Downgraded again: the grade replaced, a deadline opened and one closed.
+                    let refund = deadline(5, DeadlineKind::Refund, RuleId::Grd4, Some(home), &day(70, 0));
+                    with(log, downgraded(2), vec![refund], vec![met(4, DeadlineKind::FeeEnforce)]);
+                    let fact = EnterpriseFact::FeeStandardEnforced {
+                        community: home.to_owned(),
+                        detail: "按三级收费".to_owned(),
+                        copied_to: vec![BodyCode::ZJ],
+                    };
+                    with(log, fact, Vec::new(), vec![met(5, DeadlineKind::Refund)]);
+                }
+            }
+            if k % 3 == 2 {
+                let fact = EnterpriseFact::GradeDowngraded {
+                    community: other.to_owned(),
+                    from_grade: None,
+                    to_grade: 1,
+                    pushed_to: Vec::new(),
+                };
+                with(log, fact, Vec::new(), vec![met(2, DeadlineKind::Downgrade)]);
+            }
+        }
+    }
+}
+
+/// The domain-driven scenarios of the other tests, then 150 leads and nine companies by hand,
+/// with leads and companies the writer treats apart: a lead closed but never registered nor
+/// counted, one with deadlines only, one with only a finding, one whose only fact the
+/// watchlist ignores; a company whose condition comes before any lead names it, one never
+/// named, one with deadlines only.
+fn varied_log() -> Log {
+    let (mut log, _) = risk_scenario();
+    let mut low = surveyed(&mut log, uscc(40), 599);
+    low.decide(
+        &mut log,
+        &actor(BodyCode::ZJ, Role::Handler),
+        "2026-03-09T10:00:00+08:00",
+        EnterpriseCommand::DowngradeGrade { community: "福苑小区".to_owned(), to_grade: 3 },
+    );
+    substantiated_company(&mut log, uscc(41), 21, true);
+    let mut closed_by_sj = LeadStream::new("D1");
+    let mut closed_by_zj = LeadStream::new("D2");
+    for (lead, body, company) in
+        [(&mut closed_by_sj, BodyCode::SJ, uscc(42)), (&mut closed_by_zj, BodyCode::ZJ, uscc(42))]
+    {
+        let id = lead.id.clone();
+        let registrar = actor(BodyCode::ZJ, Role::Registrar);
+        let registration = registration(&company, "鼓楼区", 1, "2026-03-02T09:00:00+08:00");
+        lead.decide(&mut log, &registrar, "2026-03-02T10:00:00+08:00", ComplaintCommand::Register { id, registration });
+        let category = if body == BodyCode::ZJ { "ZJ-1-3" } else { "SJ-3-1" };
+        handling(lead, &mut log, body, category, "2026-03-02T10:30:00+08:00", "2026-03-03T09:00:00+08:00");
+        let handler = actor(body, Role::Handler);
+        lead.decide(&mut log, &handler, "2026-03-04T09:00:00+08:00", ComplaintCommand::Accept);
+        let finding = ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "属实".to_owned() };
+        lead.decide(&mut log, &handler, "2026-03-04T10:00:00+08:00", finding);
+        let feedback = ComplaintCommand::GiveFeedback {
+            recipient: FeedbackRecipient::Complainant,
+            content: "已整改".to_owned(),
+        };
+        lead.decide(&mut log, &handler, "2026-03-04T11:00:00+08:00", feedback);
+        let sign = ComplaintCommand::SignClosure { opinion: "同意办结".to_owned() };
+        lead.decide(&mut log, &handler, "2026-03-04T12:00:00+08:00", sign);
+    }
+    closed_by_zj.decide(
+        &mut log,
+        &actor(BodyCode::JB, Role::StreetOffice),
+        "2026-03-04T15:00:00+08:00",
+        ComplaintCommand::CountersignClosure { opinion: "同意办结".to_owned() },
+    );
+
+    let companies: Vec<Uscc> = (60..69).map(uscc).collect();
+    // Findings about leads no company counted come on `stray`'s stream.
+    let (stray, late, unnamed, deadlines_only) = (uscc(80), uscc(81), uscc(82), uscc(83));
+    log.company_fact(
+        &late,
+        "2026-02-01T08:00:00+08:00",
+        EnterpriseFact::KeySupervisionStarted { evidence: no_count() },
+    );
+    log.company_fact(&unnamed, "2026-02-01T08:00:00+08:00", EnterpriseFact::GradeReviewConditionEnded);
+    for n in 0..75 {
+        varied_lead(&mut log, n, &companies);
+    }
+    varied_company_facts(&mut log, &companies, false);
+    log.counted(&late, "LATE1", Some(3), "2026-02-03T08:00:00+08:00");
+    let refund = EnterpriseFact::RefundOrdered {
+        community: "福苑小区".to_owned(),
+        amount_fen: 120_000,
+        penalty: "罚款".to_owned(),
+        copied_to: Vec::new(),
+    };
+    let due = deadline(0, DeadlineKind::Refund, RuleId::Grd4, Some("福苑小区"), "2026-04-01T00:00:00+08:00");
+    log.enterprise(
+        &deadlines_only,
+        EnterpriseEvent { at: at("2026-03-01T08:00:00+08:00"), fact: refund, opens: vec![due], closes: Vec::new() },
+    );
+    let ghost = |fact: ComplaintFact, opens: Vec<Deadline>| ComplaintEvent {
+        at: at("2026-03-05T08:00:00+08:00"),
+        fact,
+        opens,
+        closes: Vec::new(),
+    };
+    let signed = ComplaintFact::ClosureSigned { body: BodyCode::SJ, opinion: "同意办结".to_owned() };
+    log.complaint(&lead_id("GHOST1"), ghost(signed, Vec::new()));
+    let close = deadline(3, DeadlineKind::GeneralClose, RuleId::Hdl1, None, "2026-03-12T00:00:00+08:00");
+    log.complaint(&lead_id("GHOST2"), ghost(ComplaintFact::Accepted { body: BodyCode::SJ }, vec![close]));
+    log.found(&stray, "GHOST3", Finding::Unsubstantiated, "2026-03-05T08:00:00+08:00");
+    let cancelled = ComplaintFact::ClosureReviewed { body: BodyCode::ZJ, outcome: ReviewOutcome::Cancelled };
+    log.complaint(&lead_id("GHOST4"), ghost(cancelled, Vec::new()));
+    for n in 75..150 {
+        varied_lead(&mut log, n, &companies);
+    }
+    log.found(&stray, "GHOST1", Finding::Substantiated, "2026-03-06T08:00:00+08:00");
+    varied_company_facts(&mut log, &companies, true);
+    log
+}
+
+#[test]
+fn reg_4_grd_1_grd_2_ext_1_hdl_3_the_bulk_builder_builds_the_writers_tables_from_a_long_varied_log() {
+    let log = varied_log();
+    let events = &log.events;
+    assert!(events.len() > 1_000, "{} events", events.len());
+    for writer_batch in [1, 13, events.len()] {
+        // `read_model` compares the bulk builder folding in batches of the writer's size.
+        let mut connection = read_model(events, writer_batch);
+        for fold_batch in [1, 7, events.len()] {
+            tousu_projection_testkit::assert_bulk_matches(&Watchlist, events, fold_batch, &mut connection, PREFIX);
+        }
+        // The log reaches the corners it is meant to.
+        let [named_late, unnamed, downgraded_twice, refused] = [uscc(81), uscc(82), uscc(65), uscc(62)];
+        let mut count = |sql: &str| {
+            let sql = sql
+                .replace("{p}", PREFIX)
+                .replace("{named_late}", named_late.as_str())
+                .replace("{unnamed}", unnamed.as_str())
+                .replace("{downgraded_twice}", downgraded_twice.as_str())
+                .replace("{refused}", refused.as_str());
+            let rows = connection.read(|tx| tx.query(&sql, &[])).expect("count");
+            rows[0][0].as_i64().expect("a count")
+        };
+        let corners = [
+            // A closure and a finding about a lead never registered nor counted make its row.
+            ("{p}leads WHERE lead = 'GHOST1' AND uscc IS NULL AND open = 0 AND finding = 'substantiated'", 1),
+            ("{p}leads WHERE lead = 'GHOST3' AND counted IS NULL AND finding = 'unsubstantiated'", 1),
+            // Deadlines alone, or a cancelled review alone, make none; the deadline is a row.
+            ("{p}leads WHERE lead IN ('GHOST2', 'GHOST4')", 0),
+            ("{p}lead_deadlines WHERE lead = 'GHOST2'", 1),
+            // Registered but not counted: D1, D2 and V{n} for n % 8 = 7, n % 10 ≠ 9, but V55
+            // and V143, counted again against another company.
+            ("{p}leads WHERE counted IS NULL AND uscc IS NOT NULL AND open IS NOT NULL", 15),
+            // Counted but not registered: n % 10 = 9, n % 8 ≠ 7.
+            ("{p}leads WHERE lead LIKE 'V%' AND district IS NULL AND counted = 1", 12),
+            // Reopened without a registration; a ZJ closure countersigned; sent back, then
+            // closed and cancelled; never closed.
+            ("{p}leads WHERE lead = 'V9' AND open = 1 AND district IS NULL", 1),
+            ("{p}leads WHERE lead = 'V1' AND open = 0", 1),
+            ("{p}leads WHERE lead = 'V2' AND open = 0", 1),
+            ("{p}leads WHERE lead = 'V4' AND open = 1", 1),
+            // Split anonymous leads count as the lead they were split from.
+            ("{p}leads WHERE anonymous = 1 AND identity = 'anonymous:' || linked_to", 12),
+            ("{p}leads WHERE lead = 'V0' AND identity = 'anonymous:V0' AND complainant_key IS NULL", 1),
+            // Counted against a second company: the latest count's company.
+            ("{p}leads WHERE lead = 'V11' AND uscc = (SELECT uscc FROM {p}leads WHERE lead = 'V12')", 1),
+            // A condition before any lead names the company; a company never named.
+            ("{p}companies WHERE uscc = '{named_late}' AND name <> '' AND key_supervision_since IS NOT NULL", 1),
+            ("{p}companies WHERE uscc = '{unnamed}' AND name = '' AND grade_review_since IS NULL", 1),
+            ("{p}companies WHERE name = ''", 1),
+            ("{p}company_deadlines WHERE uscc = '{refused}' AND reason = 'refusal or failure to rectify'", 1),
+            ("{p}grades WHERE uscc = '{downgraded_twice}' AND grade = 2", 1),
+            ("{p}grades WHERE uscc = '{downgraded_twice}' AND community = '福苑小区'", 1),
+        ];
+        for (condition, expected) in corners {
+            assert_eq!(count(&format!("SELECT count(*) FROM {condition}")), expected, "{condition}");
+        }
     }
 }

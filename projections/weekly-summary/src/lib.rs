@@ -35,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod bulk;
 pub mod query;
 pub mod writer;
 
@@ -44,7 +45,7 @@ pub use query::{
 };
 
 use sha2::{Digest, Sha256};
-use tousu_projection::{ModelWriter, ReadModel};
+use tousu_projection::{BulkBuilder, ModelWriter, ReadModel};
 
 /// The read model's stable name.
 pub const NAME: &str = "weekly-summary";
@@ -97,6 +98,10 @@ impl ReadModel for WeeklySummaryModel {
 
     fn writer(&self, prefix: &str) -> Box<dyn ModelWriter> {
         Box::new(writer::WeeklyWriter::new(prefix))
+    }
+
+    fn bulk(&self, prefix: &str) -> Option<Box<dyn BulkBuilder>> {
+        Some(Box::new(bulk::WeeklyBulk::new(prefix)))
     }
 }
 

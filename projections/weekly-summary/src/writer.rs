@@ -199,11 +199,11 @@ struct Batch<'s> {
     anchors: BTreeMap<NaiveDate, AnchorState>,
 }
 
-fn ms(at: DateTime<FixedOffset>) -> i64 {
+pub(crate) fn ms(at: DateTime<FixedOffset>) -> i64 {
     at.timestamp_millis()
 }
 
-fn week_text(week: NaiveDate) -> String {
+pub(crate) fn week_text(week: NaiveDate) -> String {
     week.format("%Y-%m-%d").to_string()
 }
 
@@ -215,7 +215,7 @@ pub(crate) fn week_end_ms(week: NaiveDate) -> i64 {
     })
 }
 
-fn instant(ms: i64) -> DateTime<FixedOffset> {
+pub(crate) fn instant(ms: i64) -> DateTime<FixedOffset> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default().with_timezone(&shanghai())
 }
 
@@ -572,7 +572,7 @@ impl<'s> Batch<'s> {
 }
 
 /// The deadlines a completed closure meets (HDL-1, HDL-2).
-const HANDLING: [DeadlineKind; 4] =
+pub(crate) const HANDLING: [DeadlineKind; 4] =
     [DeadlineKind::GeneralClose, DeadlineKind::MajorResolve, DeadlineKind::MajorPlan, DeadlineKind::ProgressReport];
 
 impl ModelWriter for WeeklyWriter {

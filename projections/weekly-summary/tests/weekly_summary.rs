@@ -146,6 +146,7 @@ fn reg_3_received_leads_by_channel_category_body_and_company_per_district() {
     let before = summary(&mut connection, "2026-03-09", None, LATER);
     assert_eq!(before.received_by_category, counts(&[("SJ-3-1", 2), ("unclassified", 2), ("ZJ-1-3", 1)]));
     common::apply(&mut connection, PREFIX, &log.events[in_week..], 4);
+    common::assert_bulk_matches(&WeeklySummaryModel, &log.events, 4, &mut connection, PREFIX);
 
     let all = summary(&mut connection, "2026-03-09", None, LATER);
     assert_eq!((all.figures.received, all.figures.received_linked), (5, 1));

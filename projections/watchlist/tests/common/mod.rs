@@ -84,6 +84,11 @@ impl Log {
         );
     }
 
+    /// An event of a stream no read model knows.
+    pub fn other(&mut self, now: &str) {
+        self.push("notes-1".to_owned(), "notes.written", Payload::Other, at(now));
+    }
+
     /// An enterprise fact written out by hand, with no deadlines.
     pub fn company_fact(&mut self, uscc: &Uscc, now: &str, fact: EnterpriseFact) {
         self.enterprise(uscc, EnterpriseEvent { at: at(now), fact, opens: Vec::new(), closes: Vec::new() });
@@ -206,15 +211,18 @@ pub fn read_model(events: &[ProjectedEvent], batch: usize) -> SqlConnection {
 /// Creates the schema under `prefix` and applies `events` in batches of `batch`.
 pub fn feed(connection: &mut SqlConnection, prefix: &str, events: &[ProjectedEvent], batch: usize) {
     connection.transaction(|tx| tx.batch(&Watchlist.schema(prefix))).expect("schema");
-    apply(connection, prefix, events, batch);
+    apply(connection, prefix, events, 0, batch);
 }
 
-/// Applies `events` in batches of `batch` to a read model whose schema exists.
-pub fn apply(connection: &mut SqlConnection, prefix: &str, events: &[ProjectedEvent], batch: usize) {
+/// Applies `events[from..]` in batches of `batch` to a read model that holds `events[..from]`,
+/// then checks that the bulk builder, folding all of `events` in batches of the same size,
+/// builds the same tables.
+pub fn apply(connection: &mut SqlConnection, prefix: &str, events: &[ProjectedEvent], from: usize, batch: usize) {
     let mut writer = Watchlist.writer(prefix);
-    for chunk in events.chunks(batch.max(1)) {
+    for chunk in events[from..].chunks(batch.max(1)) {
         connection
             .transaction(|tx| -> Result<(), tousu_projection::ProjectionError> { writer.apply(tx, chunk) })
             .expect("batch applies");
     }
+    tousu_projection_testkit::assert_bulk_matches(&Watchlist, events, batch, connection, prefix);
 }

@@ -11,7 +11,7 @@ use tousu_domain::complaint::{
 };
 use tousu_domain::ids::{ComplaintId, Uscc};
 use tousu_projection::{Payload, ProjectedEvent, ReadModel, SqlConnection};
-pub use tousu_projection_testkit::{World, actor, at};
+pub use tousu_projection_testkit::{World, actor, assert_bulk_matches, at};
 use tousu_read_weekly_summary::WeeklySummaryModel;
 
 /// A valid company code numbered `n`.
@@ -137,10 +137,12 @@ pub fn read_model(events: &[ProjectedEvent], batch: usize) -> SqlConnection {
     connection
 }
 
-/// Creates the schema under `prefix` and applies `events` in batches of `batch`.
+/// Creates the schema under `prefix`, applies `events` in batches of `batch`, and checks that
+/// the bulk builder, folding the same batches, builds the same tables.
 pub fn feed(connection: &mut SqlConnection, prefix: &str, events: &[ProjectedEvent], batch: usize) {
     connection.transaction(|tx| tx.batch(&WeeklySummaryModel.schema(prefix))).expect("schema");
     apply(connection, prefix, events, batch);
+    assert_bulk_matches(&WeeklySummaryModel, events, batch, connection, prefix);
 }
 
 /// Applies `events` in batches of `batch` to a read model whose schema exists.

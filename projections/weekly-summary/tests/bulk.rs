@@ -1,0 +1,551 @@
+//! The bulk builder against the writer on a long scenario: many leads in several districts
+//! against several companies, driven by the domain through every fact the summary counts
+//! over twelve weeks, with the events the writer treats specially mixed in. Every scenario of
+//! `weekly_summary.rs` also compares the two after each feed (`common::feed`).
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, FixedOffset, TimeDelta};
+use common::{LeadStream, Log, actor, assert_bulk_matches, at, feed, lead_id, registration, uscc};
+use tousu_domain::Aggregate;
+use tousu_domain::actor::{Actor, Role};
+use tousu_domain::complaint::{
+    Channel, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding, LeadStatus,
+    PenaltyDecision, PenaltyVerification, Registration, ReviewOutcome, Satisfaction, SplitRequest, TransferMethod,
+    Urgency,
+};
+use tousu_domain::deadline::{ClosedHow, DeadlineClosure, DeadlineKind, EscalationLevel};
+use tousu_domain::ids::{BodyCode, ComplaintId};
+use tousu_domain::reporting::reporting_week;
+use tousu_projection::{Payload, SqlConnection};
+use tousu_read_weekly_summary::WeeklySummaryModel;
+
+const PREFIX: &str = "s_";
+
+const DISTRICTS: [&str; 4] = ["鼓楼区", "台江区", "仓山区", "晋安区"];
+
+/// Categories of several bodies, 住建's own among them.
+const CATEGORIES: [&str; 10] = ["SJ-3-1", "SJ-4", "ZJ-1-3", "ZJ-2-1", "FG-4", "XF-6", "ZR-1", "GA-2", "JB-3", "SQ-1"];
+
+/// A small deterministic generator (SplitMix64), so that a failure can be replayed.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// True with probability `percent` / 100.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn hash(&mut self) -> [u8; 32] {
+        let mut hash = [0u8; 32];
+        for chunk in hash.chunks_mut(8) {
+            chunk.copy_from_slice(&self.next().to_be_bytes());
+        }
+        hash
+    }
+}
+
+/// The scenario under construction: the log, its leads, and what the special events need.
+struct Scenario {
+    log: Log,
+    dice: Dice,
+    leads: Vec<LeadStream>,
+    /// Linked leads requested at a classification and not opened yet: (id, parent, category).
+    splits: Vec<(ComplaintId, usize, String)>,
+    /// Leads whose events are also appended under a lead id the log never registers.
+    ghosts: Vec<(usize, ComplaintId)>,
+}
+
+fn text(now: DateTime<FixedOffset>) -> String {
+    now.to_rfc3339()
+}
+
+impl Scenario {
+    /// Appends a lead's event, usually recorded at its instant, sometimes days late.
+    fn push(&mut self, lead: &ComplaintId, event: ComplaintEvent) {
+        let recorded =
+            if self.dice.chance(3) { event.at + TimeDelta::days(3 + self.dice.below(8) as i64) } else { event.at };
+        let hash = self.dice.hash();
+        let event_type = event.event_type();
+        self.log.push_recorded(
+            lead.stream_name(),
+            event_type,
+            Payload::Complaint { lead: lead.clone(), event: Box::new(event) },
+            recorded,
+            hash,
+        );
+    }
+
+    /// Decides `command` on lead `index` at `now` and folds the events into the lead's state.
+    fn decide(
+        &mut self,
+        index: usize,
+        actor: &Actor,
+        now: DateTime<FixedOffset>,
+        command: ComplaintCommand,
+    ) -> Option<Vec<ComplaintEvent>> {
+        let lead = &mut self.leads[index];
+        let events = lead.state.decide(command, &self.log.world.ctx(actor, now)).ok()?;
+        for event in &events {
+            lead.state = std::mem::take(&mut lead.state).evolve(event);
+        }
+        Some(events)
+    }
+
+    /// Decides `command` on lead `index` at `now`; on success appends its events, some of
+    /// them altered, with the special copies of them, and answers true.
+    fn try_decide(
+        &mut self,
+        index: usize,
+        actor: &Actor,
+        now: DateTime<FixedOffset>,
+        command: ComplaintCommand,
+    ) -> bool {
+        let Some(events) = self.decide(index, actor, now, command) else { return false };
+        let id = self.leads[index].id.clone();
+        for event in &events {
+            let mut logged = event.clone();
+            let answers_a_deadline = matches!(
+                event.fact,
+                ComplaintFact::Transferred { .. }
+                    | ComplaintFact::UrgentNotified { .. }
+                    | ComplaintFact::ClosureSigned { .. }
+                    | ComplaintFact::ClosureCountersigned { .. }
+            );
+            if answers_a_deadline && self.dice.chance(10) {
+                // The deadline closed as superseded rather than met, which the domain never
+                // decides with these facts: it is not late then, however late.
+                for closure in &mut logged.closes {
+                    closure.how = ClosedHow::Superseded;
+                }
+            }
+            self.push(&id, logged);
+            self.special_copies(index, &id, event);
+        }
+        true
+    }
+
+    /// Decides `command` on lead `index` at `now` and appends its events as decided.
+    fn given(&mut self, index: usize, actor: &Actor, now: DateTime<FixedOffset>, command: ComplaintCommand) {
+        let events = self.decide(index, actor, now, command).unwrap_or_else(|| panic!("refused at {now}"));
+        let id = self.leads[index].id.clone();
+        for event in events {
+            self.push(&id, event);
+        }
+    }
+
+    /// The events the writer treats specially, as copies of a real one. Copies open no
+    /// deadlines: the domain numbers a stream's deadlines once.
+    fn special_copies(&mut self, index: usize, id: &ComplaintId, event: &ComplaintEvent) {
+        let mut copy = event.clone();
+        copy.opens.clear();
+        for (lead, ghost) in self.ghosts.clone() {
+            // A lead the log never registered: its deadline-opening events still open
+            // deadlines, the events that need its row do nothing.
+            if lead == index
+                && !matches!(event.fact, ComplaintFact::Registered { .. } | ComplaintFact::SplitFrom { .. })
+            {
+                self.push(&ghost, event.clone());
+            }
+        }
+        match &event.fact {
+            // A closure the tables no longer hold, named twice, and one never opened.
+            _ if !event.closes.is_empty() && self.dice.chance(8) => {
+                copy.closes.extend(event.closes.clone());
+                copy.closes.push(DeadlineClosure { seq: 9_999, kind: DeadlineKind::Transfer, how: ClosedHow::Met });
+                self.push(id, copy);
+            }
+            // Sent back again while open: not a reopening.
+            ComplaintFact::ClosureReviewed { outcome: ReviewOutcome::SentBack { .. }, .. } => self.push(id, copy),
+            // Classified again the same: no move. Or under the same category with another
+            // body, which the domain never decides: the body alone moves.
+            ComplaintFact::Classified { category, urgency, complexity, split_into, .. } if self.dice.chance(30) => {
+                if self.dice.chance(30) {
+                    copy.fact = ComplaintFact::Classified {
+                        category: category.clone(),
+                        body: BodyCode::NY,
+                        urgency: *urgency,
+                        complexity: *complexity,
+                        split_into: split_into.clone(),
+                    };
+                }
+                self.push(id, copy);
+            }
+            // Signed by 住建 with a deadline named: the lead is looked up, and still no closure
+            // counts until the countersignature.
+            ComplaintFact::ClosureSigned { body: BodyCode::ZJ, .. } => {
+                copy.closes.push(DeadlineClosure { seq: 9_998, kind: DeadlineKind::GeneralClose, how: ClosedHow::Met });
+                self.push(id, copy);
+            }
+            // Registered again, elsewhere and later, under a renamed company: the row is
+            // replaced and counted again.
+            ComplaintFact::Registered { registration, id: registered, complainant_key } if self.dice.chance(5) => {
+                let mut registration: Registration = registration.clone();
+                registration.place.district = (*self.dice.pick(&DISTRICTS)).to_owned();
+                registration.company.name = format!("{}（更名）", registration.company.name);
+                copy.fact = ComplaintFact::Registered {
+                    id: registered.clone(),
+                    registration,
+                    complainant_key: complainant_key.clone(),
+                };
+                copy.at += TimeDelta::days(8);
+                self.push(id, copy);
+            }
+            _ => {}
+        }
+    }
+
+    fn register(&mut self, now: DateTime<FixedOffset>) {
+        let n = self.leads.len();
+        let id = format!("W{n:04}");
+        let company = uscc(1 + self.dice.below(6) as u32);
+        let district = *self.dice.pick(&DISTRICTS);
+        let mut registration = registration(&company, district, n as u32, &text(now));
+        if company == uscc(6) && now >= at("2026-04-06T00:00:00+08:00") {
+            // The company renamed: its later leads carry the new name.
+            registration.company.name = "闽都物业服务有限公司".to_owned();
+        }
+        registration.channel = *self.dice.pick(&Channel::ALL);
+        if registration.channel == Channel::Hotline12345 {
+            registration.hotline_ticket = Some(format!("12345-{n:06}"));
+        }
+        self.leads.push(LeadStream::new(&id));
+        let command = ComplaintCommand::Register { id: lead_id(&id), registration };
+        assert!(self.try_decide(n, &registrar(), now, command), "registration {id} refused");
+        if n % 25 == 3 {
+            self.ghosts.push((n, lead_id(&format!("GHOST{n}"))));
+        }
+    }
+
+    fn open_split(&mut self, now: DateTime<FixedOffset>) -> bool {
+        let Some((id, parent, category)) = self.splits.pop() else { return false };
+        let Some(lead) = self.leads[parent].state.lead.as_ref() else { return false };
+        let command = ComplaintCommand::OpenSplitLead {
+            id: id.clone(),
+            parent: lead.id.clone(),
+            registration: lead.registration.clone(),
+            registered_at: lead.registered_at,
+            category,
+            urgency: Urgency::Normal,
+            complexity: Complexity::General,
+        };
+        self.leads.push(LeadStream { id, state: Default::default() });
+        let index = self.leads.len() - 1;
+        if self.try_decide(index, &registrar(), now, command) {
+            true
+        } else {
+            self.leads.pop();
+            false
+        }
+    }
+
+    /// Tries the commands that could apply to lead `index`, in a random order, until one is
+    /// decided.
+    fn step(&mut self, index: usize, now: DateTime<FixedOffset>) {
+        let Some(lead) = self.leads[index].state.lead.as_ref() else { return };
+        let body = lead.handling_body.or(lead.classification.as_ref().map(|c| c.body)).unwrap_or(BodyCode::ZJ);
+        let open_seqs: Vec<u32> = lead.obligations.open().map(|deadline| deadline.seq).collect();
+        let handler = actor(body, Role::Handler);
+        let street_office = actor(BodyCode::JB, Role::StreetOffice);
+        let note = || "已处理".to_owned();
+        let category = (*self.dice.pick(&CATEGORIES)).to_owned();
+        let split_category = (*self.dice.pick(&CATEGORIES)).to_owned();
+        let split_id = lead_id(&format!("{}-S{}", self.leads[index].id.as_str(), self.dice.below(1000)));
+        let urgency = if self.dice.chance(20) { Urgency::Urgent } else { Urgency::Normal };
+        let complexity = if self.dice.chance(25) { Complexity::Major } else { Complexity::General };
+        let split = if self.dice.chance(15) {
+            vec![SplitRequest { lead: split_id.clone(), category: split_category.clone() }]
+        } else {
+            Vec::new()
+        };
+        let splitting = !split.is_empty();
+        let mut candidates: Vec<(Actor, ComplaintCommand)> = vec![
+            (registrar(), ComplaintCommand::Classify { category, urgency, complexity, split }),
+            (
+                registrar(),
+                ComplaintCommand::NotifyUrgent {
+                    notified_body: if body == BodyCode::ZJ { BodyCode::JB } else { body },
+                    emergency_measures: note(),
+                    district_report: note(),
+                },
+            ),
+            (registrar(), ComplaintCommand::Transfer { to: body, method: TransferMethod::System, note: note() }),
+            (handler.clone(), ComplaintCommand::Accept),
+            (handler.clone(), ComplaintCommand::Regrade { reason: note() }),
+            (
+                handler.clone(),
+                ComplaintCommand::SubmitPlan { plan: note(), resolve_by: now.date_naive() + TimeDelta::days(20) },
+            ),
+            (handler.clone(), ComplaintCommand::ReportProgress { summary: note() }),
+            (handler.clone(), ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: note() }),
+            (
+                handler.clone(),
+                ComplaintCommand::GiveFeedback { recipient: FeedbackRecipient::Complainant, content: note() },
+            ),
+            (
+                handler.clone(),
+                ComplaintCommand::GiveFeedback { recipient: FeedbackRecipient::Hotline12345, content: note() },
+            ),
+            (
+                handler.clone(),
+                ComplaintCommand::GiveFeedback { recipient: FeedbackRecipient::TransferringBody, content: note() },
+            ),
+            (
+                handler.clone(),
+                ComplaintCommand::VerifyPenaltyMatter { outcome: PenaltyVerification::CaseWarranted, summary: note() },
+            ),
+            (handler.clone(), ComplaintCommand::FilePenaltyCase { case_number: "罚-1".to_owned() }),
+            (handler.clone(), ComplaintCommand::ExtendPenaltyPeriod { days: 10, approved_by: "局长".to_owned() }),
+            (
+                handler.clone(),
+                ComplaintCommand::DecidePenalty {
+                    decision: PenaltyDecision::Imposed { description: note(), fine_fen: 100_000 },
+                },
+            ),
+            (handler.clone(), ComplaintCommand::SignClosure { opinion: note() }),
+            (street_office.clone(), ComplaintCommand::SignClosure { opinion: note() }),
+            (street_office, ComplaintCommand::CountersignClosure { opinion: note() }),
+            (
+                actor(body, Role::CityReviewer),
+                ComplaintCommand::ReviewClosure { outcome: ReviewOutcome::SentBack { reason: note() } },
+            ),
+            (actor(body, Role::CityReviewer), ComplaintCommand::ReviewClosure { outcome: ReviewOutcome::Cancelled }),
+            (
+                actor(BodyCode::XZ, Role::Registrar),
+                ComplaintCommand::RecordSatisfaction {
+                    satisfaction: if self.dice.chance(60) {
+                        Satisfaction::Dissatisfied
+                    } else {
+                        Satisfaction::Satisfied
+                    },
+                    comment: note(),
+                },
+            ),
+        ];
+        // Returns, penalty matters and escalations, tried now and then, leave room for the
+        // lead to advance.
+        if self.dice.chance(10) {
+            candidates.push((handler.clone(), ComplaintCommand::OpenPenaltyMatter { received_at: now }));
+        }
+        if self.dice.chance(10) {
+            candidates.push((handler, ComplaintCommand::ReturnTransfer { reason: note() }));
+        }
+        if self.dice.chance(25) {
+            for seq in open_seqs {
+                for level in EscalationLevel::ALL {
+                    candidates.push((Actor::deadline_reactor(), ComplaintCommand::Escalate { seq, level }));
+                }
+            }
+        }
+        // A random order, so that no command always wins.
+        for i in (1..candidates.len()).rev() {
+            candidates.swap(i, self.dice.below(i + 1));
+        }
+        for (actor, command) in candidates {
+            let classify = matches!(command, ComplaintCommand::Classify { .. });
+            if self.try_decide(index, &actor, now, command) {
+                if classify && splitting {
+                    self.splits.push((split_id, index, split_category));
+                }
+                return;
+            }
+        }
+    }
+
+    /// An event no lead owns, recorded now, or with a recording clock stepped back.
+    fn other(&mut self, now: DateTime<FixedOffset>) {
+        let recorded = if self.dice.chance(20) { now - TimeDelta::days(9) } else { now };
+        let hash = self.dice.hash();
+        let n = self.log.events.len();
+        self.log.push_recorded(format!("audit-{n}"), "audit.note", Payload::Other, recorded, hash);
+    }
+}
+
+impl Scenario {
+    /// Leads acting exactly at their due instants and at a week's end, where `<` and `<=`
+    /// differ: E1 transferred at its TRF-2 due instant and signed at its HDL-1 due instant
+    /// (both on time); E2 transferred a millisecond after its due instant (late); E3
+    /// transferred at the Monday 00:00 after its due instant (overdue at that week's end).
+    fn boundaries(&mut self) {
+        let e1 = self.registered_and_classified("E1");
+        let due = self.transfer_due(e1);
+        self.transfer(e1, due);
+        let lead = self.leads[e1].state.lead.as_ref().expect("registered");
+        let handling_due = lead
+            .obligations
+            .open()
+            .find(|deadline| deadline.kind == DeadlineKind::GeneralClose)
+            .expect("an HDL-1 deadline")
+            .due;
+        let handler = actor(BodyCode::SJ, Role::Handler);
+        let feedback = ComplaintCommand::GiveFeedback {
+            recipient: FeedbackRecipient::Complainant,
+            content: "已整改".to_owned(),
+        };
+        let finding = ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "属实".to_owned() };
+        for command in [ComplaintCommand::Accept, finding, feedback] {
+            self.given(e1, &handler, due + TimeDelta::hours(1), command);
+        }
+        self.given(e1, &handler, handling_due, ComplaintCommand::SignClosure { opinion: "同意办结".to_owned() });
+
+        let e2 = self.registered_and_classified("E2");
+        let due = self.transfer_due(e2);
+        self.transfer(e2, due + TimeDelta::milliseconds(1));
+
+        let e3 = self.registered_and_classified("E3");
+        let week_end = reporting_week(self.transfer_due(e3)) + TimeDelta::days(7);
+        self.transfer(e3, at(&format!("{week_end}T00:00:00+08:00")));
+    }
+
+    /// A lead registered on Monday 4 May 2026 and classified as a general 市场监管 matter.
+    fn registered_and_classified(&mut self, name: &str) -> usize {
+        let registered = at("2026-05-04T10:00:00+08:00");
+        let index = self.leads.len();
+        let registration = registration(&uscc(7), "鼓楼区", 9_000 + index as u32, &text(registered));
+        self.leads.push(LeadStream::new(name));
+        self.given(index, &registrar(), registered, ComplaintCommand::Register { id: lead_id(name), registration });
+        let classify = ComplaintCommand::Classify {
+            category: "SJ-3-1".to_owned(),
+            urgency: Urgency::Normal,
+            complexity: Complexity::General,
+            split: Vec::new(),
+        };
+        self.given(index, &registrar(), registered + TimeDelta::hours(1), classify);
+        index
+    }
+
+    fn transfer_due(&self, index: usize) -> DateTime<FixedOffset> {
+        let lead = self.leads[index].state.lead.as_ref().expect("registered");
+        lead.original_transfer_deadline.as_ref().expect("a TRF-2 deadline").due
+    }
+
+    fn transfer(&mut self, index: usize, now: DateTime<FixedOffset>) {
+        let note = "请办理".to_owned();
+        self.given(
+            index,
+            &registrar(),
+            now,
+            ComplaintCommand::Transfer { to: BodyCode::SJ, method: TransferMethod::System, note },
+        );
+    }
+}
+
+fn registrar() -> Actor {
+    actor(BodyCode::ZJ, Role::Registrar)
+}
+
+/// About 2,000 events over twelve weeks from Monday 2 March 2026.
+fn long_scenario() -> Log {
+    let mut scenario =
+        Scenario { log: Log::new(), dice: Dice(20_260_302), leads: Vec::new(), splits: Vec::new(), ghosts: Vec::new() };
+    let mut now = at("2026-03-02T08:00:00+08:00");
+    let end = at("2026-05-25T00:00:00+08:00");
+    while now < end {
+        now += TimeDelta::minutes(10 + scenario.dice.below(80) as i64);
+        let roll = scenario.dice.below(100);
+        if roll < 7 && now < end - TimeDelta::days(14) {
+            scenario.register(now);
+        } else if roll < 10 {
+            if !scenario.open_split(now) {
+                scenario.other(now);
+            }
+        } else if roll < 15 {
+            scenario.other(now);
+        } else {
+            let active: Vec<usize> = (0..scenario.leads.len())
+                .filter(|index| {
+                    let lead = scenario.leads[*index].state.lead.as_ref();
+                    lead.is_some_and(|lead| lead.status != LeadStatus::Cancelled)
+                })
+                .collect();
+            if !active.is_empty() {
+                let index = *scenario.dice.pick(&active);
+                scenario.step(index, now);
+            }
+        }
+    }
+    scenario.boundaries();
+    scenario.log
+}
+
+fn distinct(connection: &mut SqlConnection, sql: &str) -> BTreeSet<String> {
+    connection
+        .read(|tx| tx.query(sql, &[]))
+        .expect("query")
+        .iter()
+        .map(|row| row[0].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn reg_3_the_bulk_builder_builds_the_writers_tables_from_a_long_log_in_any_batches() {
+    let log = long_scenario();
+    let events = &log.events;
+    // The scenario reaches every fact the writer handles, and the special cases.
+    let types: BTreeSet<&str> = events.iter().map(|event| event.event_type.as_str()).collect();
+    for expected in [
+        "complaint.registered",
+        "complaint.split_from",
+        "complaint.classified",
+        "complaint.urgent_notified",
+        "complaint.transferred",
+        "complaint.transfer_returned",
+        "complaint.closure_signed",
+        "complaint.closure_countersigned",
+        "complaint.closure_reviewed",
+        "complaint.reopened",
+        "complaint.escalated",
+        "complaint.penalty_matter_opened",
+        "audit.note",
+    ] {
+        assert!(types.contains(expected), "the scenario has no {expected}: {types:?}");
+    }
+    assert!(events.len() > 1_500, "a long log: {} events", events.len());
+    assert!(events.iter().any(|event| event.stream.starts_with("complaint-GHOST")), "a lead never registered");
+
+    let mut connection = SqlConnection::sqlite_in_memory().expect("in-memory sqlite");
+    feed(&mut connection, PREFIX, events, 10);
+    let metrics = distinct(&mut connection, &format!("SELECT DISTINCT metric FROM {PREFIX}counters"));
+    assert_eq!(metrics.len(), 18, "every metric is counted: {metrics:?}");
+    let weeks = distinct(&mut connection, &format!("SELECT DISTINCT week FROM {PREFIX}anchors"));
+    assert!(weeks.len() >= 12, "anchored weeks: {weeks:?}");
+    let companies = distinct(&mut connection, &format!("SELECT name FROM {PREFIX}companies"));
+    assert!(companies.contains("闽都物业服务有限公司"), "a company renamed: {companies:?}");
+    let registered_twice = events
+        .iter()
+        .filter(|event| event.event_type == "complaint.registered")
+        .map(|event| event.stream.as_str())
+        .collect::<Vec<_>>();
+    assert!(registered_twice.len() > registered_twice.iter().collect::<BTreeSet<_>>().len(), "a lead registered again");
+    let overdue_weeks = connection
+        .read(|tx| tx.query(&format!("SELECT MAX(n) FROM {PREFIX}counters WHERE metric = 'overdue'"), &[]))
+        .expect("query");
+    assert!(overdue_weeks[0][0].as_i64().unwrap_or(0) > 1, "obligations overdue at several week ends");
+
+    for batch in [1, 7, events.len()] {
+        assert_bulk_matches(&WeeklySummaryModel, events, batch, &mut connection, PREFIX);
+    }
+    // And at a cut inside the log, where leads are half handled.
+    let cut = &events[..events.len() * 2 / 3];
+    let mut partial = SqlConnection::sqlite_in_memory().expect("in-memory sqlite");
+    feed(&mut partial, PREFIX, cut, 1);
+    assert_bulk_matches(&WeeklySummaryModel, cut, 13, &mut partial, PREFIX);
+}
