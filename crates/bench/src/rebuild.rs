@@ -232,6 +232,12 @@ async fn write_log(store: Arc<EmbeddedStore>, events: u64) -> BenchResult<()> {
 }
 
 pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
+    // The runtime's log lines say how long each read model spent folding and writing.
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let log_dir = args.dir.join("events");
     if !args.reuse {

@@ -938,8 +938,11 @@ fn build_offline(
     let (replaced, position) = match bulk {
         Some(mut builder) => {
             let mut checkpoint = Checkpoint::default();
+            let mut folding = Duration::ZERO;
             for events in batches {
+                let started = Instant::now();
                 builder.fold(&events)?;
+                folding += started.elapsed();
                 if let Some(last) = events.last() {
                     checkpoint = Checkpoint {
                         position: last.position,
@@ -951,7 +954,14 @@ fn build_offline(
             if !complete.load(Ordering::SeqCst) {
                 return Err(unfinished());
             }
-            tracing::info!(read_model = name, generation = generation.number, "writing the tables built in memory");
+            tracing::info!(
+                read_model = name,
+                generation = generation.number,
+                events = checkpoint.events,
+                folding_seconds = folding.as_secs_f64(),
+                "folded in memory; writing the tables"
+            );
+            let writing = Instant::now();
             let replaced = connection.transaction(|tx| -> Result<_, RuntimeError> {
                 let building = meta::read(tx, name)?.building;
                 if building.is_none_or(|building| building.number != generation.number)
@@ -964,6 +974,12 @@ fn build_offline(
                 tx.batch(&indexes)?;
                 Ok(meta::promote(tx, name, generation)?)
             })?;
+            tracing::info!(
+                read_model = name,
+                generation = generation.number,
+                writing_seconds = writing.elapsed().as_secs_f64(),
+                "tables written"
+            );
             (replaced, checkpoint.position)
         }
         None => {
