@@ -638,7 +638,7 @@ fn main() -> BenchResult<()> {
         _ => Err("usage: tousu-bench store [--seconds S] [--open-events N] [--dir PATH] \
                   [--skip-postgres] [--skip-sqlite] [--skip-open]\n       \
                   tousu-bench api [--seconds S] [--tousu PATH] [--dir PATH] [--query-rate N] [--external-read-models | --remote-workers]\n       \
-                  tousu-bench rebuild [--events N] [--dir PATH] [--reuse] [--incremental]"
+                  tousu-bench rebuild [--events N] [--dir PATH] [--reuse] [--incremental] [--together-only]"
             .into()),
     }
 }

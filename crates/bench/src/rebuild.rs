@@ -46,6 +46,8 @@ pub struct RebuildArgs {
     /// How the read models are built: in memory where they can be (the default, as
     /// `tousu projections rebuild` does), or every one with its writer (`--incremental`).
     pub mode: BuildMode,
+    /// Skip reading alone and each read model alone (`--together-only`).
+    pub together_only: bool,
 }
 
 pub fn parse_rebuild_args(mut args: impl Iterator<Item = String>) -> BenchResult<RebuildArgs> {
@@ -54,6 +56,7 @@ pub fn parse_rebuild_args(mut args: impl Iterator<Item = String>) -> BenchResult
         dir: std::env::temp_dir().join("tousu-bench-rebuild"),
         reuse: false,
         mode: BuildMode::InMemory,
+        together_only: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -61,6 +64,7 @@ pub fn parse_rebuild_args(mut args: impl Iterator<Item = String>) -> BenchResult
             "--dir" => parsed.dir = args.next().ok_or("--dir needs a value")?.into(),
             "--reuse" => parsed.reuse = true,
             "--incremental" => parsed.mode = BuildMode::Incremental,
+            "--together-only" => parsed.together_only = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -255,7 +259,36 @@ pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
     let head = runtime.block_on(store.head())?.map_or(0, |position| position.0);
     let sources = StoreSource::factory(runtime.handle().clone(), store.clone());
 
-    // The floor: reading and decoding every event once.
+    let read_dir = args.dir.join("read");
+    let _ = std::fs::remove_dir_all(&read_dir);
+    let address = ReadStoreAddress::Sqlite(read_dir.clone());
+    let models = tousu_api::read::read_models();
+    if !args.together_only {
+        read_alone_and_each_model_alone(&runtime, &store, &address, &models, &sources, args.mode)?;
+    }
+    let started = Instant::now();
+    build_all_now(&address, &models, sources.clone(), args.mode, &mut |_, _| {})?;
+    let seconds = started.elapsed().as_secs_f64();
+    out(format!(
+        "all {} read models:  {head} events in {seconds:6.1} s = {:>9.0} events/s of the log (one read, decoded once)",
+        models.len(),
+        head as f64 / seconds
+    ));
+    runtime.block_on(store.close())?;
+    Ok(())
+}
+
+/// The floor (reading and decoding every event once, in one thread) and each read model
+/// rebuilt alone.
+fn read_alone_and_each_model_alone(
+    runtime: &tokio::runtime::Runtime,
+    store: &Arc<EmbeddedStore>,
+    address: &ReadStoreAddress,
+    models: &[Arc<dyn tousu_projection::ReadModel>],
+    sources: &tousu_projection::SourceFactory,
+    mode: BuildMode,
+) -> BenchResult<()> {
+    let head = runtime.block_on(store.head())?.map_or(0, |position| position.0);
     let started = Instant::now();
     let mut from = ReadFrom::Start;
     let mut decoded = 0u64;
@@ -271,13 +304,9 @@ pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
         decoded as f64 / seconds
     ));
 
-    let read_dir = args.dir.join("read");
-    let _ = std::fs::remove_dir_all(&read_dir);
-    let address = ReadStoreAddress::Sqlite(read_dir.clone());
-    let models = tousu_api::read::read_models();
-    for model in &models {
+    for model in models {
         let started = Instant::now();
-        build_all_now(&address, std::slice::from_ref(model), sources.clone(), args.mode, &mut |_, _| {})?;
+        build_all_now(address, std::slice::from_ref(model), sources.clone(), mode, &mut |_, _| {})?;
         let seconds = started.elapsed().as_secs_f64();
         out(format!(
             "{:<19}  {head} events in {seconds:6.1} s = {:>9.0} events/s (alone)",
@@ -285,14 +314,5 @@ pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
             head as f64 / seconds
         ));
     }
-    let started = Instant::now();
-    build_all_now(&address, &models, sources.clone(), args.mode, &mut |_, _| {})?;
-    let seconds = started.elapsed().as_secs_f64();
-    out(format!(
-        "all {} read models:  {head} events in {seconds:6.1} s = {:>9.0} events/s of the log (one read, decoded once)",
-        models.len(),
-        head as f64 / seconds
-    ));
-    runtime.block_on(store.close())?;
     Ok(())
 }

@@ -97,6 +97,7 @@ pub struct Registration {
     /// How the lead came in.
     pub channel: Channel,
     /// 投诉时间: when the complaint was received.
+    #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
     pub received_at: DateTime<FixedOffset>,
     /// Who complained.
     pub complainant: Complainant,
@@ -639,6 +640,7 @@ pub enum ComplaintFact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComplaintEvent {
     /// The business instant.
+    #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
     pub at: DateTime<FixedOffset>,
     /// What happened.
     #[serde(flatten)]

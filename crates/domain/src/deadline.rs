@@ -200,6 +200,7 @@ pub struct Deadline {
     /// How the due instant was computed.
     pub basis: DueBasis,
     /// The due instant (24:00 of the last day for day-based periods).
+    #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
     pub due: DateTime<FixedOffset>,
 }
 

@@ -411,6 +411,7 @@ pub enum EnterpriseFact {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnterpriseEvent {
     /// The business instant.
+    #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
     pub at: DateTime<FixedOffset>,
     /// What happened.
     #[serde(flatten)]

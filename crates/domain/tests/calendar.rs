@@ -1129,3 +1129,67 @@ proptest! {
         }
     }
 }
+
+/// An instant as a JSON string, read through `deserialize_instant`.
+fn read_instant(text: &str) -> Result<DateTime<FixedOffset>, String> {
+    #[derive(serde::Deserialize)]
+    struct Holder(#[serde(deserialize_with = "tousu_domain::calendar::deserialize_instant")] DateTime<FixedOffset>);
+    serde_json::from_str::<Holder>(&serde_json::to_string(text).expect("a string"))
+        .map(|h| h.0)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn instants_are_read_in_every_form_chrono_reads_and_refused_where_it_refuses() {
+    for text in [
+        "2026-10-01T09:00:00+08:00",
+        "2026-10-01T01:00:00Z",
+        "2026-10-01T09:00:00.250+08:00",
+        "2026-10-01 09:00:00+08:00",
+        "2026-10-01T09:00:00-05:30",
+        "2024-02-29T23:59:59+08:00",
+    ] {
+        let chrono: DateTime<FixedOffset> = text.parse().expect("chrono reads it");
+        let read = read_instant(text).unwrap_or_else(|error| panic!("{text}: {error}"));
+        assert_eq!((read, read.offset()), (chrono, chrono.offset()), "{text}");
+    }
+    for text in ["2025-02-29T09:00:00+08:00", "2026-10-01T24:00:00+08:00", "2026-13-01T09:00:00+08:00", "tomorrow"] {
+        assert!(text.parse::<DateTime<FixedOffset>>().is_err(), "chrono refuses {text}");
+        assert!(read_instant(text).is_err(), "{text} is refused");
+    }
+}
+
+proptest! {
+    /// The fast reading of the written form gives exactly what chrono gives, offset included,
+    /// for fields in and just out of their ranges, and refuses what chrono refuses.
+    #[test]
+    fn instants_in_the_written_form_read_as_chrono_reads_them(
+        date in (0u32..10_000, 0u32..=13, 0u32..=32),
+        time in (0u32..=25, 0u32..=61, 0u32..=61),
+        offset in (prop_oneof![Just('+'), Just('-')], 0u32..=25, 0u32..=61),
+    ) {
+        let ((year, month, day), (hour, minute, second), (sign, offset_hours, offset_minutes)) = (date, time, offset);
+        let text = format!(
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{sign}{offset_hours:02}:{offset_minutes:02}"
+        );
+        let chrono = text.parse::<DateTime<FixedOffset>>();
+        match (read_instant(&text), chrono) {
+            (Ok(read), Ok(chrono)) => prop_assert_eq!(
+                (read, read.offset().local_minus_utc()),
+                (chrono, chrono.offset().local_minus_utc())
+            ),
+            (Err(_), Err(_)) => {}
+            (read, chrono) => prop_assert!(false, "{}: read {:?}, chrono {:?}", text, read, chrono),
+        }
+    }
+
+    /// Instants written by the domain (chrono's own form) read back unchanged.
+    #[test]
+    fn written_instants_read_back(seconds in 1_600_000_000i64..2_000_000_000, offset_minutes in -720i32..=840) {
+        let offset = FixedOffset::east_opt(offset_minutes * 60).expect("an offset");
+        let instant = DateTime::from_timestamp(seconds, 0).expect("an instant").with_timezone(&offset);
+        let written = serde_json::to_value(instant).expect("written");
+        let read = read_instant(written.as_str().expect("a string")).expect("read back");
+        prop_assert_eq!((read, read.offset().local_minus_utc()), (instant, offset.local_minus_utc()));
+    }
+}

@@ -68,7 +68,14 @@ pub(crate) struct Shared {
     pub head: watch::Sender<HeadState>,
     pub closed: AtomicBool,
     pub poisoned: AtomicBool,
+    /// Bytes read from the segments, kept between reads: a fresh buffer for a large batch
+    /// costs more in page faults and zeroing than decoding its envelopes.
+    pub read_buffer: std::sync::Mutex<Vec<u8>>,
 }
+
+/// The largest read buffer [`Shared::read_buffer`] keeps between reads; a read of a larger
+/// run of records uses a buffer of its own.
+const KEPT_READ_BUFFER: usize = 64 << 20;
 
 pub(crate) fn read_lock(lock: &RwLock<Index>) -> RwLockReadGuard<'_, Index> {
     lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -107,6 +114,7 @@ impl EmbeddedStore {
         let head = index.head;
         let (head_sender, _) = watch::channel(HeadState { head, closed: false });
         let shared = Arc::new(Shared {
+            read_buffer: std::sync::Mutex::new(Vec::new()),
             index: RwLock::new(index),
             head: head_sender,
             closed: AtomicBool::new(false),
@@ -198,10 +206,22 @@ impl Shared {
             index.ranges(from, last)
         };
         let mut events = Vec::new();
+        // Another reader holding the kept buffer, or a run too large to keep: a buffer of its own.
+        let mut kept = self.read_buffer.try_lock().ok();
+        let mut own = Vec::new();
         for (location, first, count) in ranges {
-            let mut bytes = vec![0u8; (location.end - location.offset) as usize];
-            location.file.read_at(&mut bytes, location.offset)?;
-            decode_run(&location, &bytes, first, count, &mut events)?;
+            let len = (location.end - location.offset) as usize;
+            let buffer = match kept.as_deref_mut() {
+                Some(kept) if len <= KEPT_READ_BUFFER => kept,
+                _ => &mut own,
+            };
+            // Only growth is zeroed: the read overwrites the first `len` bytes.
+            if buffer.len() < len {
+                buffer.resize(len, 0);
+            }
+            let bytes = &mut buffer[..len];
+            location.file.read_at(bytes, location.offset)?;
+            decode_run(&location, bytes, first, count, &mut events)?;
         }
         Ok(events)
     }
