@@ -24,7 +24,7 @@ use tousu_domain::obligations::EscalationFact;
 use tousu_domain::reporting::reporting_week;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, SqlTx, Value};
 
-use crate::writer::{ALL_DISTRICTS, HANDLING, UNCLASSIFIED, instant, metric, ms, week_end_ms, week_text};
+use crate::writer::{needs_lead, ALL_DISTRICTS, HANDLING, UNCLASSIFIED, instant, metric, ms, week_end_ms, week_text};
 use crate::{ANCHOR_ZERO, anchor_step, hex};
 
 /// The number of an interned text: a district, a category or a company code.
@@ -307,19 +307,7 @@ impl WeeklyBulk {
         if let Some(receipt) = receipt {
             self.receive(lead, event, &receipt);
         }
-        let needs_lead = !event.closes.is_empty()
-            || match &event.fact {
-                ComplaintFact::Classified { .. }
-                | ComplaintFact::Transferred { .. }
-                | ComplaintFact::UrgentNotified { .. }
-                | ComplaintFact::ClosureCountersigned { .. }
-                | ComplaintFact::ClosureReviewed { outcome: ReviewOutcome::SentBack { .. }, .. }
-                | ComplaintFact::Reopened { .. }
-                | ComplaintFact::TransferReturned { .. }
-                | ComplaintFact::Escalation(EscalationFact::Escalated { .. }) => true,
-                ComplaintFact::ClosureSigned { body, .. } => *body != BodyCode::ZJ,
-                _ => false,
-            };
+        let needs_lead = needs_lead(event);
         if !needs_lead {
             // The writer opens these deadlines whether or not the lead has a row.
             if !event.opens.is_empty() {

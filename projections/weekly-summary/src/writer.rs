@@ -358,19 +358,7 @@ impl<'s> Batch<'s> {
             };
             self.save_lead(lead, row);
         }
-        let needs_lead = !event.closes.is_empty()
-            || match &event.fact {
-                ComplaintFact::Classified { .. }
-                | ComplaintFact::Transferred { .. }
-                | ComplaintFact::UrgentNotified { .. }
-                | ComplaintFact::ClosureCountersigned { .. }
-                | ComplaintFact::ClosureReviewed { outcome: ReviewOutcome::SentBack { .. }, .. }
-                | ComplaintFact::Reopened { .. }
-                | ComplaintFact::TransferReturned { .. }
-                | ComplaintFact::Escalation(EscalationFact::Escalated { .. }) => true,
-                ComplaintFact::ClosureSigned { body, .. } => *body != BodyCode::ZJ,
-                _ => false,
-            };
+        let needs_lead = needs_lead(event);
         if !needs_lead {
             self.open_deadlines(lead, event);
             return Ok(());
@@ -587,4 +575,23 @@ impl ModelWriter for WeeklyWriter {
         batch.flush(tx)?;
         Ok(())
     }
+}
+
+/// Whether applying the event needs the lead's row: it closes a deadline, or its fact counts
+/// something for the lead's week, district, category or body. For any other event the
+/// deadlines it opens are recorded whether or not the lead has a row.
+pub(crate) fn needs_lead(event: &ComplaintEvent) -> bool {
+    !event.closes.is_empty()
+        || match &event.fact {
+            ComplaintFact::Classified { .. }
+            | ComplaintFact::Transferred { .. }
+            | ComplaintFact::UrgentNotified { .. }
+            | ComplaintFact::ClosureCountersigned { .. }
+            | ComplaintFact::ClosureReviewed { outcome: ReviewOutcome::SentBack { .. }, .. }
+            | ComplaintFact::Reopened { .. }
+            | ComplaintFact::TransferReturned { .. }
+            | ComplaintFact::Escalation(EscalationFact::Escalated { .. }) => true,
+            ComplaintFact::ClosureSigned { body, .. } => *body != BodyCode::ZJ,
+            _ => false,
+        }
 }
