@@ -2,20 +2,23 @@
 //! that fails in the middle of a batch ends with exactly what a clean build gives; a rebuild
 //! while queries run never shows a half-built read model; the read model can be replayed to
 //! a past instant; a worker gathering a steady stream of events into one batch applies it at
-//! once when a reader waits. SQLite always; PostgreSQL on the local server when it answers.
+//! once when a reader waits; an offline rebuild in memory switches in a complete generation, and
+//! one cut short by the log leaves the live generation untouched. SQLite always; PostgreSQL on
+//! the local server when it answers.
 
 #![allow(clippy::print_stderr)]
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tousu_projection::runtime::{StoreSource, build_now};
+use tousu_projection::runtime::{BuildMode, StoreSource, build_all_now, build_now};
 use tousu_projection::{
-    EventSource, ModelWriter, ProjectedEvent, ProjectionError, ReadModel, ReadStoreAddress, SourceError, SourceFactory,
-    SqlConnection, SqlError, SqlTx, Supervisor, Value, WorkerState, meta, table_prefix,
+    BulkBuilder, EventSource, ModelWriter, ProjectedEvent, ProjectionError, ReadModel, ReadStoreAddress, SourceError,
+    SourceFactory, SqlConnection, SqlError, SqlTx, Supervisor, Value, WorkerState, meta, table_prefix,
 };
 use tousu_store::{Actor, EventId, EventStore, ExpectedRevision, Position, ProposedEvent, RecordedEvent, StreamName};
 use tousu_store_embedded::EmbeddedStore;
@@ -38,6 +41,9 @@ impl ReadModel for Counter {
     }
     fn schema(&self, prefix: &str) -> String {
         format!("CREATE TABLE {prefix}counts (event_type TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+    }
+    fn bulk(&self, prefix: &str) -> Option<Box<dyn BulkBuilder>> {
+        Some(Box::new(CounterBulk { table: format!("{prefix}counts"), counts: BTreeMap::new() }))
     }
     fn writer(&self, prefix: &str) -> Box<dyn ModelWriter> {
         Box::new(CounterWriter {
@@ -66,6 +72,47 @@ impl ModelWriter for CounterWriter {
             }
         }
         Ok(())
+    }
+}
+
+/// The counts in memory, written once.
+struct CounterBulk {
+    table: String,
+    counts: BTreeMap<String, i64>,
+}
+
+impl BulkBuilder for CounterBulk {
+    fn fold(&mut self, events: &[ProjectedEvent]) -> Result<(), ProjectionError> {
+        for event in events {
+            *self.counts.entry(event.event_type.clone()).or_default() += 1;
+        }
+        Ok(())
+    }
+
+    fn write(&self, tx: &mut dyn SqlTx) -> Result<(), ProjectionError> {
+        let mut rows = self.counts.iter().map(|(event_type, n)| vec![Value::text(event_type.as_str()), Value::int(*n)]);
+        tx.insert_rows(&self.table, &["event_type", "n"], &mut rows)?;
+        Ok(())
+    }
+}
+
+/// A source that delivers `batches` batches of at most 1,000 events, then fails.
+struct FailingSource {
+    inner: Box<dyn EventSource>,
+    batches: usize,
+}
+
+impl EventSource for FailingSource {
+    fn next_batch(&mut self, max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+        if self.batches == 0 {
+            return Err(SourceError::Failed("injected: the log became unreadable".into()));
+        }
+        self.batches -= 1;
+        self.inner.next_batch(max.min(1_000))
+    }
+
+    fn head(&mut self) -> Result<u64, SourceError> {
+        self.inner.head()
     }
 }
 
@@ -168,6 +215,32 @@ fn run_suite(address: ReadStoreAddress, label: &str) {
 
     // An offline rebuild gives the same answer.
     build_now(&address, model.as_ref(), source.clone(), &mut |_, _| {}).unwrap();
+    assert_eq!(total(&mut reader).unwrap(), (Some(3_500), 3_500));
+
+    // An offline rebuild in memory too, and it switches a new generation in.
+    let before = reader.read(|tx| meta::read(tx, "counter")).unwrap().live.unwrap();
+    build_all_now(&address, std::slice::from_ref(&model), source.clone(), BuildMode::InMemory, &mut |_, _| {}).unwrap();
+    let built = reader.read(|tx| meta::read(tx, "counter")).unwrap();
+    assert!(built.live.unwrap().number > before.number && built.building.is_none(), "{built:?}");
+    assert_eq!(total(&mut reader).unwrap(), (Some(3_500), 3_500));
+
+    // An offline rebuild in memory cut short by the log: an error, the live generation
+    // untouched, and the new one left empty at position 0 for the next build.
+    let failing: SourceFactory = {
+        let source = source.clone();
+        Arc::new(move |after| Ok(Box::new(FailingSource { inner: source(after)?, batches: 2 }) as Box<dyn EventSource>))
+    };
+    let live = built.live.unwrap();
+    let error = build_all_now(&address, std::slice::from_ref(&model), failing, BuildMode::InMemory, &mut |_, _| {})
+        .expect_err("the log failed");
+    assert!(error.to_string().contains("injected"), "{error}");
+    let after = reader.read(|tx| meta::read(tx, "counter")).unwrap();
+    assert_eq!(after.live, Some(live), "the live generation is untouched");
+    let left = after.building.expect("the interrupted generation is left building");
+    assert_eq!(reader.read(|tx| meta::checkpoint(tx, "counter", left.number)).unwrap().position, 0);
+    assert_eq!(total(&mut reader).unwrap(), (Some(3_500), 3_500));
+    build_all_now(&address, std::slice::from_ref(&model), source.clone(), BuildMode::InMemory, &mut |_, _| {}).unwrap();
+    assert!(reader.read(|tx| meta::read(tx, "counter")).unwrap().live.unwrap().number > left.number);
     assert_eq!(total(&mut reader).unwrap(), (Some(3_500), 3_500));
 
     // Two workers of one read model (a worker started twice, or an old process not quite
