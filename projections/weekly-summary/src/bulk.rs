@@ -24,7 +24,7 @@ use tousu_domain::obligations::EscalationFact;
 use tousu_domain::reporting::reporting_week;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, SqlTx, Value};
 
-use crate::writer::{needs_lead, ALL_DISTRICTS, HANDLING, UNCLASSIFIED, instant, metric, ms, week_end_ms, week_text};
+use crate::writer::{ALL_DISTRICTS, HANDLING, UNCLASSIFIED, instant, metric, ms, needs_lead, week_end_ms, week_text};
 use crate::{ANCHOR_ZERO, anchor_step, hex};
 
 /// The number of an interned text: a district, a category or a company code.
