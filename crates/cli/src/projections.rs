@@ -206,6 +206,11 @@ pub fn run(command: ProjectionsCommand) -> Result<()> {
             build_all_now(&address, &models, log.sources.clone(), BuildMode::InMemory, &mut |position, head| {
                 bar.set_length(head);
                 bar.set_position(position);
+                // The read models are built in memory; their tables are written once the whole
+                // log has been read, which on a large log takes a while of its own.
+                if position >= head {
+                    bar.set_message("writing tables");
+                }
             })?;
             bar.finish_and_clear();
             println!("rebuilt and switched in {} in {:.1} s", names.join(", "), started.elapsed().as_secs_f64());
