@@ -596,3 +596,20 @@ impl BulkBuilder for OverdueBulk {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The closures grid is indexed by each enum's discriminant and sized by its `ALL`: every
+    /// value must sit at its own place in `ALL`.
+    #[test]
+    fn acc_2_every_body_and_kind_has_its_own_cell_of_the_closures_grid() {
+        for (index, body) in BodyCode::ALL.into_iter().enumerate() {
+            assert_eq!(body as usize, index, "{body:?}");
+        }
+        for (index, kind) in DeadlineKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, index, "{kind:?}");
+        }
+    }
+}
