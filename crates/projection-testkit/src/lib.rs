@@ -446,3 +446,44 @@ impl Drop for Store {
         }
     }
 }
+
+/// A small deterministic generator (SplitMix64) for the long generated logs of the bulk
+/// builders' tests: a seed gives the same log on every run, so a failure can be replayed.
+pub struct Dice(u64);
+
+impl Dice {
+    pub fn new(seed: u64) -> Dice {
+        Dice(seed)
+    }
+
+    pub fn number(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.number() % n as u64) as usize
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.number() % 100 < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    /// 32 bytes, as an event's hash.
+    pub fn hash(&mut self) -> [u8; 32] {
+        let mut hash = [0u8; 32];
+        for chunk in hash.chunks_mut(8) {
+            chunk.copy_from_slice(&self.number().to_be_bytes());
+        }
+        hash
+    }
+}

@@ -40,23 +40,7 @@ const KINDS: [DeadlineKind; 4] =
     [DeadlineKind::GeneralClose, DeadlineKind::MajorResolve, DeadlineKind::Transfer, DeadlineKind::MajorPlan];
 
 /// Generated leads that only events other than a registration name.
-const NEVER_REGISTERED: u64 = 4;
-
-/// A small deterministic generator (xorshift64), so that a failure can be replayed.
-struct Dice(u64);
-
-impl Dice {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+const NEVER_REGISTERED: usize = 4;
 
 fn feedback(recipient: FeedbackRecipient) -> ComplaintCommand {
     ComplaintCommand::GiveFeedback { recipient, content: "已督促物业公司完成维修".to_owned() }
@@ -213,7 +197,7 @@ fn generated(
     store: &mut Store,
     split: &ComplaintEvent,
     dice: &mut Dice,
-    leads: u64,
+    leads: usize,
     count: usize,
 ) {
     let people = [("王芳", "13812345678"), ("李雷", "13900000000"), ("赵敏", "13700000000"), ("韩梅梅", "13600000000")];
@@ -340,7 +324,7 @@ fn built_in_memory_as_the_writer_builds(mut store: Store) {
     let mut log = Log::default();
     let split = decided(&world, &mut log);
     store.catch_up(&log);
-    generated(&world, &mut log, &mut store, &split, &mut Dice(0x9e37_79b9_7f4a_7c15), 60, 1500);
+    generated(&world, &mut log, &mut store, &split, &mut Dice::new(0x9e37_79b9_7f4a_7c15), 60, 1500);
 
     // The log reached the corners it was made for.
     let open = i64::MAX;

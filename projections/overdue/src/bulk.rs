@@ -268,11 +268,7 @@ impl OverdueBulk {
             _ => None,
         };
         if event.opens.is_empty() {
-            if !event.closes.is_empty()
-                && let Some(rows) = self.streams.get_mut(stream)
-            {
-                close(&mut rows.obligations, &mut self.closures, millis(event.at), &event.closes);
-            }
+            self.close_only(stream, millis(event.at), &event.closes);
             return;
         }
         let at = millis(event.at);
@@ -310,6 +306,15 @@ impl OverdueBulk {
         }
     }
 
+    /// Closings of an event that opens nothing: only a stream with rows has anything to close.
+    fn close_only(&mut self, stream: &str, at: i64, closes: &[DeadlineClosure]) {
+        if !closes.is_empty()
+            && let Some(rows) = self.streams.get_mut(stream)
+        {
+            close(&mut rows.obligations, &mut self.closures, at, closes);
+        }
+    }
+
     /// A company's event: its escalation fact, then its closings and openings. A company's
     /// deadline (GRD-1 to GRD-4, interpretation 14) concerns a community; its district is
     /// looked up in the company's leads as they stand (see [`Company::district_of`]). It starts
@@ -319,11 +324,7 @@ impl OverdueBulk {
             self.record_escalation(stream, fact);
         }
         if event.opens.is_empty() {
-            if !event.closes.is_empty()
-                && let Some(rows) = self.streams.get_mut(stream)
-            {
-                close(&mut rows.obligations, &mut self.closures, millis(event.at), &event.closes);
-            }
+            self.close_only(stream, millis(event.at), &event.closes);
             return;
         }
         let at = millis(event.at);

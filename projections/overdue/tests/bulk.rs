@@ -49,26 +49,6 @@ const ANTAI: Where = Where {
 
 const PLACES: [Where; 4] = [GULOU, TAIJIANG, JINAN, ANTAI];
 
-/// A deterministic generator (xorshift64*), so that every run folds the same log.
-struct Dice(u64);
-
-impl Dice {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
 fn text(instant: DateTime<FixedOffset>) -> String {
     instant.to_rfc3339()
 }
@@ -439,7 +419,7 @@ fn long_log(world: &World, store: &mut Store) -> Log {
             ),
         ],
     );
-    let mut dice = Dice(0x0dd_c0de_2026_1001);
+    let mut dice = Dice::new(0x0dd_c0de_2026_1001);
     for _ in 0..6 {
         made_by_hand(&mut log, &split_from, &mut dice, 400);
         store.catch_up(&log);

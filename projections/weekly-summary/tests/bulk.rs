@@ -20,6 +20,7 @@ use tousu_domain::deadline::{ClosedHow, DeadlineClosure, DeadlineKind, Escalatio
 use tousu_domain::ids::{BodyCode, ComplaintId};
 use tousu_domain::reporting::reporting_week;
 use tousu_projection::{Payload, SqlConnection};
+use tousu_projection_testkit::Dice;
 use tousu_read_weekly_summary::WeeklySummaryModel;
 
 const PREFIX: &str = "s_";
@@ -28,40 +29,6 @@ const DISTRICTS: [&str; 4] = ["鼓楼区", "台江区", "仓山区", "晋安区"
 
 /// Categories of several bodies, 住建's own among them.
 const CATEGORIES: [&str; 10] = ["SJ-3-1", "SJ-4", "ZJ-1-3", "ZJ-2-1", "FG-4", "XF-6", "ZR-1", "GA-2", "JB-3", "SQ-1"];
-
-/// A small deterministic generator (SplitMix64), so that a failure can be replayed.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn hash(&mut self) -> [u8; 32] {
-        let mut hash = [0u8; 32];
-        for chunk in hash.chunks_mut(8) {
-            chunk.copy_from_slice(&self.next().to_be_bytes());
-        }
-        hash
-    }
-}
 
 /// The scenario under construction: the log, its leads, and what the special events need.
 struct Scenario {
@@ -454,8 +421,13 @@ fn registrar() -> Actor {
 
 /// About 2,000 events over twelve weeks from Monday 2 March 2026.
 fn long_scenario() -> Log {
-    let mut scenario =
-        Scenario { log: Log::new(), dice: Dice(20_260_302), leads: Vec::new(), splits: Vec::new(), ghosts: Vec::new() };
+    let mut scenario = Scenario {
+        log: Log::new(),
+        dice: Dice::new(20_260_302),
+        leads: Vec::new(),
+        splits: Vec::new(),
+        ghosts: Vec::new(),
+    };
     let mut now = at("2026-03-02T08:00:00+08:00");
     let end = at("2026-05-25T00:00:00+08:00");
     while now < end {
