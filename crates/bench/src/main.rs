@@ -13,6 +13,7 @@
 //! [--dir PATH] [--skip-postgres] [--skip-sqlite] [--skip-open]`.
 
 mod api;
+mod company;
 mod rebuild;
 
 use std::io::Write;
@@ -634,11 +635,13 @@ fn main() -> BenchResult<()> {
             runtime.block_on(api::api_bench(args))
         }
         Some("rebuild") => rebuild::rebuild_bench(rebuild::parse_rebuild_args(args)?),
+        Some("company") => company::company_bench(company::parse_company_args(args)?),
         Some("open-only") => open_only(Path::new(&args.next().ok_or("open-only needs a directory")?)),
         _ => Err("usage: tousu-bench store [--seconds S] [--open-events N] [--dir PATH] \
                   [--skip-postgres] [--skip-sqlite] [--skip-open]\n       \
                   tousu-bench api [--seconds S] [--tousu PATH] [--dir PATH] [--query-rate N] [--external-read-models | --remote-workers]\n       \
-                  tousu-bench rebuild [--events N] [--dir PATH] [--reuse] [--incremental] [--together-only]"
+                  tousu-bench rebuild [--events N] [--dir PATH] [--reuse] [--incremental] [--together-only | --decode-only]\n       \
+                  tousu-bench company [--leads N,N,...]"
             .into()),
     }
 }

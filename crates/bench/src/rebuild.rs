@@ -48,6 +48,8 @@ pub struct RebuildArgs {
     pub mode: BuildMode,
     /// Skip reading alone and each read model alone (`--together-only`).
     pub together_only: bool,
+    /// Only read and decode the log, building nothing (`--decode-only`).
+    pub decode_only: bool,
 }
 
 pub fn parse_rebuild_args(mut args: impl Iterator<Item = String>) -> BenchResult<RebuildArgs> {
@@ -57,6 +59,7 @@ pub fn parse_rebuild_args(mut args: impl Iterator<Item = String>) -> BenchResult
         reuse: false,
         mode: BuildMode::InMemory,
         together_only: false,
+        decode_only: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -65,6 +68,7 @@ pub fn parse_rebuild_args(mut args: impl Iterator<Item = String>) -> BenchResult
             "--reuse" => parsed.reuse = true,
             "--incremental" => parsed.mode = BuildMode::Incremental,
             "--together-only" => parsed.together_only = true,
+            "--decode-only" => parsed.decode_only = true,
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
@@ -263,8 +267,14 @@ pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
     let _ = std::fs::remove_dir_all(&read_dir);
     let address = ReadStoreAddress::Sqlite(read_dir.clone());
     let models = tousu_api::read::read_models();
+    if args.decode_only {
+        read_and_decode_alone(&runtime, &store)?;
+        runtime.block_on(store.close())?;
+        return Ok(());
+    }
     if !args.together_only {
-        read_alone_and_each_model_alone(&runtime, &store, &address, &models, &sources, args.mode)?;
+        read_and_decode_alone(&runtime, &store)?;
+        each_model_alone(&runtime, &store, &address, &models, &sources, args.mode)?;
     }
     let started = Instant::now();
     build_all_now(&address, &models, sources.clone(), args.mode, &mut |_, _| {})?;
@@ -278,17 +288,8 @@ pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
     Ok(())
 }
 
-/// The floor (reading and decoding every event once, in one thread) and each read model
-/// rebuilt alone.
-fn read_alone_and_each_model_alone(
-    runtime: &tokio::runtime::Runtime,
-    store: &Arc<EmbeddedStore>,
-    address: &ReadStoreAddress,
-    models: &[Arc<dyn tousu_projection::ReadModel>],
-    sources: &tousu_projection::SourceFactory,
-    mode: BuildMode,
-) -> BenchResult<()> {
-    let head = runtime.block_on(store.head())?.map_or(0, |position| position.0);
+/// The floor of any rebuild: reading and decoding every event once, in one thread.
+fn read_and_decode_alone(runtime: &tokio::runtime::Runtime, store: &Arc<EmbeddedStore>) -> BenchResult<()> {
     let started = Instant::now();
     let mut from = ReadFrom::Start;
     let mut decoded = 0u64;
@@ -303,7 +304,19 @@ fn read_alone_and_each_model_alone(
         "read and decode:     {decoded} events in {seconds:6.1} s = {:>9.0} events/s",
         decoded as f64 / seconds
     ));
+    Ok(())
+}
 
+/// Each read model rebuilt alone.
+fn each_model_alone(
+    runtime: &tokio::runtime::Runtime,
+    store: &Arc<EmbeddedStore>,
+    address: &ReadStoreAddress,
+    models: &[Arc<dyn tousu_projection::ReadModel>],
+    sources: &tousu_projection::SourceFactory,
+    mode: BuildMode,
+) -> BenchResult<()> {
+    let head = runtime.block_on(store.head())?.map_or(0, |position| position.0);
     for model in models {
         let started = Instant::now();
         build_all_now(address, std::slice::from_ref(model), sources.clone(), mode, &mut |_, _| {})?;

@@ -8,9 +8,10 @@
 //! that follows. Nothing depends on when a projection ran.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, btree_map};
+use std::ops::Bound;
 
-use chrono::{DateTime, FixedOffset, Months, NaiveDate};
+use chrono::{DateTime, FixedOffset, Months, NaiveDate, TimeDelta};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Role;
@@ -468,6 +469,116 @@ pub struct CountedLead {
     pub finding: Option<(Finding, DateTime<FixedOffset>)>,
 }
 
+/// The leads counted against a company, by lead, with two indexes kept beside them for the
+/// window counts of REG-4, GRD-1 and EXT-1: every lead by registration instant, and apart
+/// those whose latest finding is substantiated. A count then visits the leads of its window
+/// only, and a substantiated count only the substantiated ones, so that judging a company
+/// with thousands of leads on record does not read them all at every new lead.
+#[derive(Debug, Clone, Default)]
+pub struct CountedLeads {
+    by_lead: BTreeMap<ComplaintId, CountedLead>,
+    by_registration: BTreeSet<(DateTime<FixedOffset>, ComplaintId)>,
+    substantiated_by_registration: BTreeSet<(DateTime<FixedOffset>, ComplaintId)>,
+}
+
+/// Two collections are equal when they hold the same leads; the indexes follow from them.
+impl PartialEq for CountedLeads {
+    fn eq(&self, other: &Self) -> bool {
+        self.by_lead == other.by_lead
+    }
+}
+
+impl Eq for CountedLeads {}
+
+impl CountedLeads {
+    /// Number of leads.
+    pub fn len(&self) -> usize {
+        self.by_lead.len()
+    }
+
+    /// Whether no lead is counted.
+    pub fn is_empty(&self) -> bool {
+        self.by_lead.is_empty()
+    }
+
+    /// One lead.
+    pub fn get(&self, lead: &ComplaintId) -> Option<&CountedLead> {
+        self.by_lead.get(lead)
+    }
+
+    /// Whether a lead is counted.
+    pub fn contains_key(&self, lead: &ComplaintId) -> bool {
+        self.by_lead.contains_key(lead)
+    }
+
+    /// Every lead, by identifier.
+    pub fn iter(&self) -> btree_map::Iter<'_, ComplaintId, CountedLead> {
+        self.by_lead.iter()
+    }
+
+    /// Counts a lead, replacing what was counted under its identifier before.
+    pub fn insert(&mut self, id: ComplaintId, lead: CountedLead) {
+        if let Some(earlier) = self.by_lead.get(&id) {
+            let key = (earlier.registered_at, id.clone());
+            self.by_registration.remove(&key);
+            self.substantiated_by_registration.remove(&key);
+        }
+        self.by_registration.insert((lead.registered_at, id.clone()));
+        if matches!(lead.finding, Some((Finding::Substantiated, _))) {
+            self.substantiated_by_registration.insert((lead.registered_at, id.clone()));
+        }
+        self.by_lead.insert(id, lead);
+    }
+
+    /// Records a lead's latest finding; a lead not counted is left alone.
+    pub fn record_finding(&mut self, id: &ComplaintId, finding: Finding, found_at: DateTime<FixedOffset>) {
+        let Some(lead) = self.by_lead.get_mut(id) else { return };
+        lead.finding = Some((finding, found_at));
+        let key = (lead.registered_at, id.clone());
+        match finding {
+            Finding::Substantiated => self.substantiated_by_registration.insert(key),
+            Finding::Unsubstantiated => self.substantiated_by_registration.remove(&key),
+        };
+    }
+
+    /// The leads registered after `start` and at or before `end`, latest first.
+    fn registered_within(
+        &self,
+        start: DateTime<FixedOffset>,
+        end: DateTime<FixedOffset>,
+    ) -> impl Iterator<Item = (&ComplaintId, &CountedLead)> + '_ {
+        self.within(&self.by_registration, start, end)
+    }
+
+    /// The leads registered after `start` and at or before `end` whose latest finding is
+    /// substantiated, whenever it was found; latest registered first.
+    fn substantiated_within(
+        &self,
+        start: DateTime<FixedOffset>,
+        end: DateTime<FixedOffset>,
+    ) -> impl Iterator<Item = (&ComplaintId, &CountedLead)> + '_ {
+        self.within(&self.substantiated_by_registration, start, end)
+    }
+
+    fn within<'a>(
+        &'a self,
+        index: &'a BTreeSet<(DateTime<FixedOffset>, ComplaintId)>,
+        start: DateTime<FixedOffset>,
+        end: DateTime<FixedOffset>,
+    ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead)> + 'a {
+        // Instants are exact to the nanosecond, so "after start" is "at or after the next
+        // nanosecond", and every key of that instant orders after the empty identifier.
+        let after = |instant: DateTime<FixedOffset>| {
+            instant.checked_add_signed(TimeDelta::nanoseconds(1)).map(|next| (next, ComplaintId::least()))
+        };
+        let lower = after(start).map_or(Bound::Excluded((start, ComplaintId::least())), Bound::Included);
+        let upper = after(end).map_or(Bound::Unbounded, Bound::Excluded);
+        let empty = matches!((&lower, &upper), (Bound::Included(low) | Bound::Excluded(low), Bound::Excluded(high)) if low >= high);
+        let range = if empty { None } else { Some(index.range((lower, upper))) };
+        range.into_iter().flatten().rev().filter_map(|(_, id)| self.by_lead.get_key_value(id))
+    }
+}
+
 /// A completed survey (interpretation 13).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Survey {
@@ -489,7 +600,7 @@ pub struct Company {
     /// The latest name a lead gave.
     pub name: String,
     /// Leads counted, by lead.
-    pub leads: BTreeMap<ComplaintId, CountedLead>,
+    pub leads: CountedLeads,
     /// Under key supervision (REG-4) since.
     pub key_supervision_since: Option<DateTime<FixedOffset>>,
     /// A grade review in force (GRD-1) since.
@@ -560,7 +671,7 @@ impl Company {
         Company {
             uscc,
             name,
-            leads: BTreeMap::new(),
+            leads: CountedLeads::default(),
             key_supervision_since: None,
             grade_review_since: None,
             exit_condition_since: None,
@@ -592,7 +703,10 @@ impl Company {
 
     /// The leads of the window of `months` ending at `at` that count (interpretations 2 and
     /// 20): registered after the window's start and at or before its end, and for
-    /// substantiated counts found substantiated at or before `at`.
+    /// substantiated counts found substantiated at or before `at`. The overlay's leads come
+    /// first, then the recorded ones of the window, latest registered first; a substantiated
+    /// count reads only the recorded leads found substantiated, and those the overlay is about
+    /// to find substantiated.
     fn counted<'a>(
         &'a self,
         overlay: &'a Overlay,
@@ -601,15 +715,25 @@ impl Company {
         basis: CountBasis,
     ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead)> + 'a {
         let start = window_start(at, months);
-        self.leads_with(overlay).filter_map(move |(id, lead, finding)| {
-            let in_window = lead.registered_at > start && lead.registered_at <= at;
-            let counts = match basis {
-                CountBasis::All => true,
-                CountBasis::Substantiated => {
-                    matches!(finding, Some((Finding::Substantiated, found_at)) if found_at <= at)
-                }
-            };
-            (in_window && counts).then_some((id, lead))
+        let in_window = move |lead: &CountedLead| lead.registered_at > start && lead.registered_at <= at;
+        let added = overlay.added.iter().map(|(id, lead)| (id, lead)).filter(move |(_, lead)| in_window(lead));
+        let (every, substantiated) = match basis {
+            CountBasis::All => (Some(self.leads.registered_within(start, at)), None),
+            CountBasis::Substantiated => {
+                // Recorded leads the overlay finds substantiated that the index does not hold yet.
+                let newly_found = overlay.findings.keys().filter_map(|id| self.leads.by_lead.get_key_value(id)).filter(
+                    move |(_, lead)| in_window(lead) && !matches!(lead.finding, Some((Finding::Substantiated, _))),
+                );
+                (None, Some(self.leads.substantiated_within(start, at).chain(newly_found)))
+            }
+        };
+        let recorded = every.into_iter().flatten().chain(substantiated.into_iter().flatten());
+        added.chain(recorded).filter(move |(id, lead)| match basis {
+            CountBasis::All => true,
+            CountBasis::Substantiated => {
+                let finding = overlay.findings.get(*id).copied().or(lead.finding);
+                matches!(finding, Some((Finding::Substantiated, found_at)) if found_at <= at)
+            }
         })
     }
 
@@ -1345,9 +1469,7 @@ pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> Enterprise
     match &event.fact {
         EnterpriseFact::ComplaintRecorded { .. } => {}
         EnterpriseFact::FindingRecorded { lead, finding, found_at } => {
-            if let Some(counted) = company.leads.get_mut(lead) {
-                counted.finding = Some((*finding, *found_at));
-            }
+            company.leads.record_finding(lead, *finding, *found_at);
         }
         EnterpriseFact::KeySupervisionStarted { .. } => company.key_supervision_since = Some(event.at),
         EnterpriseFact::KeySupervisionEnded { .. } => company.key_supervision_since = None,
@@ -1378,4 +1500,118 @@ pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> Enterprise
     company.obligations.apply(&event.opens, &event.closes);
     company.last_at = Some(company.last_at.map_or(event.at, |last| last.max(event.at)));
     state
+}
+
+#[cfg(test)]
+mod tests {
+    //! The window counts read the indexes of [`CountedLeads`]; these properties compare them
+    //! with the plain reading of every lead (REG-4, GRD-1, EXT-1), overlay included.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::identity::IdentitySecret;
+
+    /// A generated lead: its number, its complainant (none for an anonymous lead), the lead an
+    /// anonymous one was split from, its registration hour, and maybe a finding (substantiated
+    /// or not) with its hour.
+    type GeneratedLead = (u32, Option<u8>, Option<u8>, i64, Option<(bool, i64)>);
+
+    /// Leads registered over about two years, every hour or so, among a few complainants.
+    fn lead_strategy() -> impl Strategy<Value = GeneratedLead> {
+        (
+            0u32..60,
+            proptest::option::of(0u8..12),
+            proptest::option::of(0u8..60),
+            0i64..(2 * 366 * 24),
+            proptest::option::of((any::<bool>(), 0i64..(2 * 366 * 24))),
+        )
+    }
+
+    fn instant(hours: i64) -> DateTime<FixedOffset> {
+        let base = DateTime::parse_from_rfc3339("2025-01-01T00:00:00+08:00").expect("valid");
+        base + TimeDelta::hours(hours)
+    }
+
+    fn lead(id: u32, complainant: Option<u8>, linked_to: Option<u8>, hours: i64) -> (ComplaintId, CountedLead) {
+        let secret = IdentitySecret::new(b"counting".to_vec());
+        let key = complainant.map(|c| ComplainantKey::derive(&secret, &format!("业主{c}"), "13800000000", None));
+        let linked_to = linked_to.filter(|_| key.is_none()).map(|l| format!("L{l}").parse().expect("well formed"));
+        let lead = CountedLead {
+            complainant_key: key,
+            registered_at: instant(hours),
+            community: format!("小区{}", id % 3),
+            linked_to,
+            finding: None,
+        };
+        (format!("L{id}").parse().expect("well formed"), lead)
+    }
+
+    fn finding(substantiated: bool) -> Finding {
+        if substantiated { Finding::Substantiated } else { Finding::Unsubstantiated }
+    }
+
+    /// The counted leads as every lead read one by one gives them.
+    fn plain(
+        company: &Company,
+        overlay: &Overlay,
+        at: DateTime<FixedOffset>,
+        months: u32,
+        basis: CountBasis,
+    ) -> Vec<ComplaintId> {
+        let start = window_start(at, months);
+        let mut leads: Vec<ComplaintId> = company
+            .leads_with(overlay)
+            .filter(|(_, lead, finding)| {
+                let in_window = lead.registered_at > start && lead.registered_at <= at;
+                let counts = basis == CountBasis::All
+                    || matches!(finding, Some((Finding::Substantiated, found_at)) if *found_at <= at);
+                in_window && counts
+            })
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        leads.sort();
+        leads
+    }
+
+    proptest! {
+        #[test]
+        fn reg_4_grd_1_window_counts_read_from_the_indexes_match_every_lead_read(
+            recorded in proptest::collection::vec(lead_strategy(), 0..80),
+            added in proptest::collection::vec(lead_strategy(), 0..4),
+            overlay_findings in proptest::collection::vec((0u32..60, any::<bool>(), 0i64..(2 * 366 * 24)), 0..6),
+            at_hours in 0i64..(2 * 366 * 24),
+            months in prop_oneof![Just(6u32), Just(12u32), Just(1u32)],
+        ) {
+            let mut company = Company::new("91350100M000100Y43".parse().expect("valid"), "物业".to_owned());
+            for (id, complainant, linked_to, hours, found) in &recorded {
+                let (id, lead) = lead(*id, *complainant, *linked_to, *hours);
+                company.leads.insert(id.clone(), lead);
+                if let Some((substantiated, found_hours)) = found {
+                    company.leads.record_finding(&id, finding(*substantiated), instant(*found_hours));
+                }
+            }
+            let mut overlay = Overlay::default();
+            for (offset, (id, complainant, linked_to, hours, _)) in added.iter().enumerate() {
+                let id = 100 + id + u32::try_from(offset).expect("small");
+                if overlay.added.iter().all(|(added, _)| added.as_str() != format!("L{id}")) {
+                    overlay.added.push(lead(id, *complainant, *linked_to, *hours));
+                }
+            }
+            for (id, substantiated, hours) in &overlay_findings {
+                overlay.findings.insert(format!("L{id}").parse().expect("well formed"), (finding(*substantiated), instant(*hours)));
+            }
+            let at = instant(at_hours);
+            for basis in [CountBasis::All, CountBasis::Substantiated] {
+                let mut indexed: Vec<ComplaintId> =
+                    company.counted(&overlay, at, months, basis).map(|(id, _)| id.clone()).collect();
+                indexed.sort();
+                prop_assert_eq!(&indexed, &plain(&company, &overlay, at, months, basis), "{:?}", basis);
+                let distinct = company.evidence(&overlay, at, months, basis).distinct;
+                for threshold in [0, 1, 2, 5, 10] {
+                    prop_assert_eq!(company.distinct_more_than(&overlay, at, months, basis, threshold), distinct > threshold);
+                }
+            }
+        }
+    }
 }

@@ -126,6 +126,12 @@ impl ComplaintId {
     pub fn stream_name(&self) -> String {
         format!("complaint-{}", self.0)
     }
+
+    /// An identifier that orders before every well-formed one (it is empty, which no parsed
+    /// identifier is), to bound ranges of keys that pair an instant with a lead.
+    pub(crate) fn least() -> ComplaintId {
+        ComplaintId(String::new())
+    }
 }
 
 impl FromStr for ComplaintId {
