@@ -492,6 +492,7 @@ pub enum ComplaintFact {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         complainant_key: Option<ComplainantKey>,
         /// When the parent was registered.
+        #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
         registered_at: DateTime<FixedOffset>,
         /// The category.
         category: CategoryCode,
@@ -572,6 +573,7 @@ pub enum ComplaintFact {
     /// PEN-1: a penalty lead was discovered or received.
     PenaltyMatterOpened {
         /// When.
+        #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
         received_at: DateTime<FixedOffset>,
     },
     /// PEN-1: the penalty lead was verified.

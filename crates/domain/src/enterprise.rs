@@ -196,8 +196,10 @@ impl EnterpriseCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CountEvidence {
     /// Leads count when registered after this instant (interpretation 20).
+    #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
     pub window_start: DateTime<FixedOffset>,
     /// ... and at or before this one.
+    #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
     pub window_end: DateTime<FixedOffset>,
     /// Distinct complainants: distinct keys plus anonymous leads, each counted once.
     pub distinct: u32,
@@ -272,6 +274,7 @@ pub enum EnterpriseFact {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         complainant_key: Option<ComplainantKey>,
         /// When the lead was registered.
+        #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
         registered_at: DateTime<FixedOffset>,
         /// The community.
         community: String,
@@ -286,6 +289,7 @@ pub enum EnterpriseFact {
         /// Substantiated or not.
         finding: Finding,
         /// When it was found.
+        #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
         found_at: DateTime<FixedOffset>,
     },
     /// REG-4: the company goes into the key-supervision ledger.

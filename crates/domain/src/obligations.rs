@@ -32,6 +32,7 @@ pub enum EscalationFact {
         /// The body that missed it.
         body: BodyCode,
         /// Its due instant.
+        #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
         due: DateTime<FixedOffset>,
     },
     /// ACC-2, interpretation 9: the missed deadline reached a rung of the ladder.

@@ -51,12 +51,21 @@ pub struct ProjectedEvent {
     pub payload: Payload,
 }
 
+/// Decodes a JSON payload, checking its UTF-8 once, whole, before parsing it as text: the
+/// payloads carry long Chinese strings, which the parser of bytes checks piece by piece.
+fn decode_json<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, serde_json::Error> {
+    match std::str::from_utf8(payload) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(payload),
+    }
+}
+
 impl ProjectedEvent {
     /// Decodes a stored event.
     pub fn decode(recorded: &RecordedEvent) -> ProjectedEvent {
         let stream = recorded.stream.as_str();
         let payload = if let Some(id) = stream.strip_prefix("complaint-") {
-            match (id.parse(), serde_json::from_slice::<ComplaintEvent>(&recorded.event.payload)) {
+            match (id.parse(), decode_json::<ComplaintEvent>(&recorded.event.payload)) {
                 (Ok(lead), Ok(event)) => Payload::Complaint { lead, event: Box::new(event) },
                 (_, Err(error)) => {
                     tracing::error!(position = recorded.position.0, %error, "lead event does not decode");
@@ -65,7 +74,7 @@ impl ProjectedEvent {
                 (Err(_), _) => Payload::Other,
             }
         } else if let Some(code) = stream.strip_prefix("enterprise-") {
-            match (code.parse(), serde_json::from_slice::<EnterpriseEvent>(&recorded.event.payload)) {
+            match (code.parse(), decode_json::<EnterpriseEvent>(&recorded.event.payload)) {
                 (Ok(uscc), Ok(event)) => Payload::Enterprise { uscc, event: Box::new(event) },
                 (_, Err(error)) => {
                     tracing::error!(position = recorded.position.0, %error, "company event does not decode");
