@@ -180,7 +180,9 @@ async fn lifecycle(
     Ok(())
 }
 
-async fn write_log(store: Arc<EmbeddedStore>, events: u64) -> BenchResult<()> {
+/// Writes the log through the application layer, with its reactions (the company counts)
+/// following it; their checkpoint is kept beside the log, which a fresh run removes with it.
+async fn write_log(store: Arc<EmbeddedStore>, events: u64, dir: &std::path::Path) -> BenchResult<()> {
     let start: DateTime<FixedOffset> = DateTime::parse_from_rfc3339("2026-03-02T09:00:00+08:00")?;
     let clock = Arc::new(ManualClock::new(start));
     let domain = DomainSetup {
@@ -191,8 +193,7 @@ async fn write_log(store: Arc<EmbeddedStore>, events: u64) -> BenchResult<()> {
     };
     let app = App::new(store.clone(), domain, clock.clone());
     let reactions = tokio::spawn(
-        tousu_app::reactions::Reactor::new(app.clone(), std::env::temp_dir().join("tousu-bench-reactions.checkpoint"))
-            .run(),
+        tousu_app::reactions::Reactor::new(app.clone(), dir.join("reactions.checkpoint")).run(),
     );
     let step = Arc::new(AtomicU64::new(0));
     let next_lead = Arc::new(AtomicU64::new(0));
@@ -256,7 +257,7 @@ pub fn rebuild_bench(args: RebuildArgs) -> BenchResult<()> {
     let head = runtime.block_on(store.head())?.map_or(0, |position| position.0);
     if head < args.events {
         out(format!("writing a log of {} events of leads taken through the general path…", args.events));
-        runtime.block_on(write_log(store.clone(), args.events))?;
+        runtime.block_on(write_log(store.clone(), args.events, &args.dir))?;
     } else {
         out(format!("reusing the log in {}: {head} events", log_dir.display()));
     }
