@@ -691,8 +691,8 @@ impl Company {
     }
 
     /// Every counted lead with its latest finding, the overlay's included; the overlay's first,
-    /// then the recorded ones by descending id, roughly newest first, so that a count that may
-    /// stop early meets the leads of a recent window first.
+    /// then the recorded ones by descending id. The window counts read the indexes instead
+    /// (see [`Company::counted`]).
     fn leads_with<'a>(
         &'a self,
         overlay: &'a Overlay,
