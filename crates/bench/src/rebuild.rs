@@ -192,9 +192,8 @@ async fn write_log(store: Arc<EmbeddedStore>, events: u64, dir: &std::path::Path
         identity_secret: IdentitySecret::new(b"bench secret".to_vec()),
     };
     let app = App::new(store.clone(), domain, clock.clone());
-    let reactions = tokio::spawn(
-        tousu_app::reactions::Reactor::new(app.clone(), dir.join("reactions.checkpoint")).run(),
-    );
+    let reactions =
+        tokio::spawn(tousu_app::reactions::Reactor::new(app.clone(), dir.join("reactions.checkpoint")).run());
     let step = Arc::new(AtomicU64::new(0));
     let next_lead = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
