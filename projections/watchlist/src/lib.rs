@@ -84,9 +84,29 @@ impl ReadModel for Watchlist {
         Box::new(writer::WatchlistWriter::new(prefix))
     }
 
+    fn deferred_indexes(&self, prefix: &str) -> String {
+        query_indexes(prefix)
+    }
+
     fn bulk(&self, prefix: &str) -> Option<Box<dyn BulkBuilder>> {
         Some(Box::new(bulk::WatchlistBulk::new(prefix)))
     }
+}
+
+/// The indexes only the queries read, created once a generation has been built (see
+/// [`ReadModel::deferred_indexes`]); the writer finds every row by its primary key. Counted
+/// leads by company and registration instant, covering what the window counts read; open
+/// leads by company; open deadlines by due instant; companies by district.
+pub fn query_indexes(p: &str) -> String {
+    format!(
+        "
+CREATE INDEX IF NOT EXISTS {p}leads_counted ON {p}leads (uscc, registered_at, identity, anonymous, finding, found_at)
+    WHERE counted = 1;
+CREATE INDEX IF NOT EXISTS {p}leads_open ON {p}leads (uscc) WHERE open = 1;
+CREATE INDEX IF NOT EXISTS {p}lead_deadlines_due ON {p}lead_deadlines (due);
+CREATE INDEX IF NOT EXISTS {p}company_districts_district ON {p}company_districts (district);
+"
+    )
 }
 
 /// The DDL of one generation. Instants are epoch milliseconds; `open`, `counted` and
@@ -119,16 +139,12 @@ CREATE TABLE {p}leads (
     finding TEXT,
     found_at BIGINT
 );
-CREATE INDEX {p}leads_counted ON {p}leads (uscc, registered_at, identity, anonymous, finding, found_at)
-    WHERE counted = 1;
-CREATE INDEX {p}leads_open ON {p}leads (uscc) WHERE open = 1;
 CREATE TABLE {p}lead_deadlines (
     lead TEXT NOT NULL,
     seq BIGINT NOT NULL,
     due BIGINT NOT NULL,
     PRIMARY KEY (lead, seq)
 );
-CREATE INDEX {p}lead_deadlines_due ON {p}lead_deadlines (due);
 CREATE TABLE {p}company_deadlines (
     uscc TEXT NOT NULL,
     seq BIGINT NOT NULL,
@@ -144,7 +160,6 @@ CREATE TABLE {p}company_districts (
     district TEXT NOT NULL,
     PRIMARY KEY (uscc, district)
 );
-CREATE INDEX {p}company_districts_district ON {p}company_districts (district);
 CREATE TABLE {p}surveys (
     uscc TEXT NOT NULL,
     position BIGINT NOT NULL,
