@@ -571,14 +571,19 @@ impl CountedLeads {
         end: DateTime<FixedOffset>,
     ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead)> + 'a {
         // Instants are exact to the nanosecond, so "after start" is "at or after the next
-        // nanosecond", and every key of that instant orders after the empty identifier.
+        // nanosecond", and every key of that instant orders after the empty identifier. A window
+        // whose end is not after its start holds nothing (and has no valid range).
         let after = |instant: DateTime<FixedOffset>| {
             instant.checked_add_signed(TimeDelta::nanoseconds(1)).map(|next| (next, ComplaintId::least()))
         };
-        let lower = after(start).map_or(Bound::Excluded((start, ComplaintId::least())), Bound::Included);
-        let upper = after(end).map_or(Bound::Unbounded, Bound::Excluded);
-        let empty = matches!((&lower, &upper), (Bound::Included(low) | Bound::Excluded(low), Bound::Excluded(high)) if low >= high);
-        let range = if empty { None } else { Some(index.range((lower, upper))) };
+        let range = if start < end {
+            after(start).map(|lower| {
+                let upper = after(end).map_or(Bound::Unbounded, Bound::Excluded);
+                index.range((Bound::Included(lower), upper))
+            })
+        } else {
+            None
+        };
         range.into_iter().flatten().rev().filter_map(|(_, id)| self.by_lead.get_key_value(id))
     }
 }
@@ -725,9 +730,10 @@ impl Company {
             CountBasis::All => (Some(self.leads.registered_within(start, at)), None),
             CountBasis::Substantiated => {
                 // Recorded leads the overlay finds substantiated that the index does not hold yet.
-                let newly_found = overlay.findings.keys().filter_map(|id| self.leads.by_lead.get_key_value(id)).filter(
-                    move |(_, lead)| in_window(lead) && !matches!(lead.finding, Some((Finding::Substantiated, _))),
-                );
+                let newly_found =
+                    overlay.findings.keys().filter_map(|id| self.leads.get(id).map(|lead| (id, lead))).filter(
+                        move |(_, lead)| in_window(lead) && !matches!(lead.finding, Some((Finding::Substantiated, _))),
+                    );
                 (None, Some(self.leads.substantiated_within(start, at).chain(newly_found)))
             }
         };
