@@ -2,8 +2,11 @@
 //! loopback, with 64 concurrent clients (each on its own HTTP/2 connection).
 //!
 //! The bench starts the `tousu` binary on a fresh data directory, issues tokens with the CLI,
-//! and runs two workloads for a fixed time each:
+//! and runs three workloads for a fixed time each:
 //!
+//! - `transport`: every client calls the standard health check in a loop: the ceiling the
+//!   gRPC stack itself sets on these two cores, shared by client and server, and a measure of
+//!   the day's machine that involves nothing of tousu's;
 //! - `register`: every client registers leads in a loop (each registration also counts the
 //!   lead on its company's stream: two appends per command);
 //! - `lifecycle`: every client takes leads through the general path: register, classify,
@@ -12,7 +15,8 @@
 //!
 //! Leads name one of 500 companies with a skewed distribution (a few companies draw most
 //! complaints) and one of 20,000 complainants. After each workload the bench prints the CPU
-//! the server (and the worker processes, with `--remote-workers`) used, in cores.
+//! the server (and the worker processes, with `--remote-workers`) and its own clients used,
+//! in cores.
 //!
 //! Where the read models are built: in the server (the default configuration); nowhere, with
 //! `--external-read-models` (the command path alone); or, with `--remote-workers`, by one
@@ -107,8 +111,9 @@ struct Processes {
 }
 
 impl Processes {
-    /// User and system CPU seconds of the server and of the workers so far.
-    fn cpu_seconds(&self) -> (f64, f64) {
+    /// User and system CPU seconds of the server, of the workers and of this process (the
+    /// clients) so far.
+    fn cpu_seconds(&self) -> (f64, f64, f64) {
         let of = |pid: u32| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             // The fields after the command name, which is in parentheses and may hold spaces.
@@ -117,14 +122,14 @@ impl Processes {
             // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ") ".
             (ticks(12) + ticks(13)) as f64 / self.ticks_per_second
         };
-        (of(self.server), self.workers.iter().copied().map(of).sum())
+        (of(self.server), self.workers.iter().copied().map(of).sum(), of(std::process::id()))
     }
 }
 
-/// The CPU the server (and the workers) use during a workload.
+/// The CPU the server (and the workers, and the clients) use during a workload.
 struct CpuWindow {
     processes: Processes,
-    before: (f64, f64),
+    before: (f64, f64, f64),
 }
 
 impl CpuWindow {
@@ -142,7 +147,11 @@ impl CpuWindow {
         } else {
             format!(", read-model workers {:.2} cores", (after.1 - self.before.1) / elapsed)
         };
-        format!("  cpu: server {:.2} cores{workers}", (after.0 - self.before.0) / elapsed)
+        format!(
+            "  cpu: server {:.2} cores{workers}, clients {:.2} cores",
+            (after.0 - self.before.0) / elapsed,
+            (after.2 - self.before.2) / elapsed
+        )
     }
 }
 
@@ -446,22 +455,59 @@ async fn workload(server: &Server, tokens: &[String; 3], lifecycle: bool, second
         all.latencies.extend(sample.latencies);
         all.errors += sample.errors;
     }
+    report(if lifecycle { "lifecycle" } else { "register" }, "commands", all, started, &cpu);
+    Ok(())
+}
+
+/// Prints a workload's rate and latencies, and the CPU the server used meanwhile.
+fn report(workload: &str, calls: &str, mut all: Sample, started: Instant, cpu: &CpuWindow) {
     let elapsed = started.elapsed().as_secs_f64();
     all.latencies.sort_unstable();
-    let commands = all.latencies.len();
+    let count = all.latencies.len();
     out(format!(
-        "{:<10} {:>3} clients  {:>9.0} commands/s  p50 {:>6} µs  p99 {:>6} µs  max {:>7} µs  ({} commands, {} errors, {:.1} s)",
-        if lifecycle { "lifecycle" } else { "register" },
-        CLIENTS,
-        commands as f64 / elapsed,
+        "{workload:<10} {CLIENTS:>3} clients  {:>9.0} {calls}/s  p50 {:>6} µs  p99 {:>6} µs  max {:>7} µs  ({count} {calls}, {} errors, {elapsed:.1} s)",
+        count as f64 / elapsed,
         percentile(&all.latencies, 50.0),
         percentile(&all.latencies, 99.0),
         all.latencies.last().copied().unwrap_or(0),
-        commands,
         all.errors,
-        elapsed
     ));
     out(cpu.line(elapsed));
+}
+
+/// The transport's own ceiling on this machine: every client calls the standard health check
+/// (`grpc.health.v1.Health/Check`, no token, no store, no domain) in a loop over its own
+/// HTTP/2 connection. No command can go faster than this empty call through the same stack,
+/// and since it does nothing of tousu's it also tells one day's machine from another's.
+async fn transport(server: &Server, seconds: f64) -> BenchResult<()> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let mut clients = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        clients.push(HealthClient::new(Channel::from_shared(format!("http://{}", server.address))?.connect().await?));
+    }
+    let cpu = CpuWindow::start(server);
+    let started = Instant::now();
+    let until = started + Duration::from_secs_f64(seconds);
+    let handles: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            tokio::spawn(async move {
+                let mut sample = Sample::default();
+                while Instant::now() < until {
+                    timed(&mut sample, client.check(HealthCheckRequest { service: String::new() })).await;
+                }
+                sample
+            })
+        })
+        .collect();
+    let mut all = Sample::default();
+    for handle in handles {
+        let sample = handle.await?;
+        all.latencies.extend(sample.latencies);
+        all.errors += sample.errors;
+    }
+    report("transport", "calls", all, started, &cpu);
     Ok(())
 }
 
@@ -509,6 +555,7 @@ pub async fn api_bench(args: ApiArgs) -> BenchResult<()> {
             ReadModelsAt::Workers => "built by a worker process each",
         }
     ));
+    transport(&server, args.seconds).await?;
     workload(&server, &tokens, false, args.seconds).await?;
     workload(&server, &tokens, true, args.seconds).await?;
     caught_up(&server, &operator, read_models != ReadModelsAt::Nowhere).await?;
