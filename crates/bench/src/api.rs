@@ -449,17 +449,23 @@ async fn workload(server: &Server, tokens: &[String; 3], lifecycle: bool, second
         .enumerate()
         .map(|(id, clients)| tokio::spawn(run_client(clients, id, lifecycle, until)))
         .collect();
+    report(if lifecycle { "lifecycle" } else { "register" }, "commands", gather(handles).await?, started, &cpu);
+    Ok(())
+}
+
+/// The clients' samples, put together.
+async fn gather(handles: Vec<tokio::task::JoinHandle<Sample>>) -> BenchResult<Sample> {
     let mut all = Sample::default();
     for handle in handles {
         let sample = handle.await?;
         all.latencies.extend(sample.latencies);
         all.errors += sample.errors;
     }
-    report(if lifecycle { "lifecycle" } else { "register" }, "commands", all, started, &cpu);
-    Ok(())
+    Ok(all)
 }
 
-/// Prints a workload's rate and latencies, and the CPU the server used meanwhile.
+/// Prints a workload's rate and latencies, and the CPU the server and the clients used
+/// meanwhile.
 fn report(workload: &str, calls: &str, mut all: Sample, started: Instant, cpu: &CpuWindow) {
     let elapsed = started.elapsed().as_secs_f64();
     all.latencies.sort_unstable();
@@ -501,13 +507,7 @@ async fn transport(server: &Server, seconds: f64) -> BenchResult<()> {
             })
         })
         .collect();
-    let mut all = Sample::default();
-    for handle in handles {
-        let sample = handle.await?;
-        all.latencies.extend(sample.latencies);
-        all.errors += sample.errors;
-    }
-    report("transport", "calls", all, started, &cpu);
+    report("transport", "calls", gather(handles).await?, started, &cpu);
     Ok(())
 }
 
