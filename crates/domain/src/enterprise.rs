@@ -8,7 +8,7 @@
 //! that follows. Nothing depends on when a projection ran.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashSet, btree_map};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::ops::Bound;
 
 use chrono::{DateTime, FixedOffset, Months, NaiveDate, TimeDelta};
@@ -473,22 +473,27 @@ pub struct CountedLead {
     pub finding: Option<(Finding, DateTime<FixedOffset>)>,
 }
 
-/// The leads counted against a company, by lead, with two indexes kept beside them for the
-/// window counts of REG-4, GRD-1 and EXT-1: every lead by registration instant, and apart
-/// those whose latest finding is substantiated. A count then visits the leads of its window
-/// only, and a substantiated count only the substantiated ones, so that judging a company
-/// with thousands of leads on record does not read them all at every new lead.
+/// The leads counted against a company, held in the order the window counts of REG-4, GRD-1
+/// and EXT-1 read them: by registration instant, with each lead's instant kept by identifier,
+/// and apart the keys of those whose latest finding is substantiated. A count then walks the
+/// leads of its window only, and a substantiated count only the substantiated ones, so that
+/// judging a company with thousands of leads on record reads neither all of them nor, for a
+/// count of every lead, looks any of them up.
 #[derive(Debug, Clone, Default)]
 pub struct CountedLeads {
-    by_lead: BTreeMap<ComplaintId, CountedLead>,
-    by_registration: BTreeSet<(DateTime<FixedOffset>, ComplaintId)>,
-    substantiated_by_registration: BTreeSet<(DateTime<FixedOffset>, ComplaintId)>,
+    registered: BTreeMap<ComplaintId, DateTime<FixedOffset>>,
+    by_registration: BTreeMap<RegistrationKey, CountedLead>,
+    substantiated_by_registration: BTreeSet<RegistrationKey>,
 }
 
-/// Two collections are equal when they hold the same leads; the indexes follow from them.
+/// A lead's place in [`CountedLeads`]: its registration instant, then its identifier.
+type RegistrationKey = (DateTime<FixedOffset>, ComplaintId);
+
+/// Two collections are equal when they hold the same leads; the instants by identifier and
+/// the substantiated keys follow from them.
 impl PartialEq for CountedLeads {
     fn eq(&self, other: &Self) -> bool {
-        self.by_lead == other.by_lead
+        self.by_registration == other.by_registration
     }
 }
 
@@ -497,48 +502,50 @@ impl Eq for CountedLeads {}
 impl CountedLeads {
     /// Number of leads.
     pub fn len(&self) -> usize {
-        self.by_lead.len()
+        self.registered.len()
     }
 
     /// Whether no lead is counted.
     pub fn is_empty(&self) -> bool {
-        self.by_lead.is_empty()
+        self.registered.is_empty()
     }
 
     /// One lead.
     pub fn get(&self, lead: &ComplaintId) -> Option<&CountedLead> {
-        self.by_lead.get(lead)
+        let registered_at = self.registered.get(lead)?;
+        self.by_registration.get(&(*registered_at, lead.clone()))
     }
 
     /// Whether a lead is counted.
     pub fn contains_key(&self, lead: &ComplaintId) -> bool {
-        self.by_lead.contains_key(lead)
+        self.registered.contains_key(lead)
     }
 
-    /// Every lead, by identifier.
-    pub fn iter(&self) -> btree_map::Iter<'_, ComplaintId, CountedLead> {
-        self.by_lead.iter()
+    /// Every lead, by registration instant.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&ComplaintId, &CountedLead)> + '_ {
+        self.by_registration.iter().map(|((_, id), lead)| (id, lead))
     }
 
     /// Counts a lead, replacing what was counted under its identifier before.
     pub fn insert(&mut self, id: ComplaintId, lead: CountedLead) {
-        if let Some(earlier) = self.by_lead.get(&id) {
-            let key = (earlier.registered_at, id.clone());
+        if let Some(earlier) = self.registered.insert(id.clone(), lead.registered_at) {
+            let key = (earlier, id.clone());
             self.by_registration.remove(&key);
             self.substantiated_by_registration.remove(&key);
         }
-        self.by_registration.insert((lead.registered_at, id.clone()));
+        let key = (lead.registered_at, id);
         if matches!(lead.finding, Some((Finding::Substantiated, _))) {
-            self.substantiated_by_registration.insert((lead.registered_at, id.clone()));
+            self.substantiated_by_registration.insert(key.clone());
         }
-        self.by_lead.insert(id, lead);
+        self.by_registration.insert(key, lead);
     }
 
     /// Records a lead's latest finding; a lead not counted is left alone.
     pub fn record_finding(&mut self, id: &ComplaintId, finding: Finding, found_at: DateTime<FixedOffset>) {
-        let Some(lead) = self.by_lead.get_mut(id) else { return };
+        let Some(registered_at) = self.registered.get(id) else { return };
+        let key = (*registered_at, id.clone());
+        let Some(lead) = self.by_registration.get_mut(&key) else { return };
         lead.finding = Some((finding, found_at));
-        let key = (lead.registered_at, id.clone());
         match finding {
             Finding::Substantiated => self.substantiated_by_registration.insert(key),
             Finding::Unsubstantiated => self.substantiated_by_registration.remove(&key),
@@ -551,7 +558,12 @@ impl CountedLeads {
         start: DateTime<FixedOffset>,
         end: DateTime<FixedOffset>,
     ) -> impl Iterator<Item = (&ComplaintId, &CountedLead)> + '_ {
-        self.within(&self.by_registration, start, end)
+        window(start, end)
+            .map(|bounds| self.by_registration.range(bounds))
+            .into_iter()
+            .flatten()
+            .rev()
+            .map(|((_, id), lead)| (id, lead))
     }
 
     /// The leads registered after `start` and at or before `end` whose latest finding is
@@ -561,31 +573,32 @@ impl CountedLeads {
         start: DateTime<FixedOffset>,
         end: DateTime<FixedOffset>,
     ) -> impl Iterator<Item = (&ComplaintId, &CountedLead)> + '_ {
-        self.within(&self.substantiated_by_registration, start, end)
+        window(start, end)
+            .map(|bounds| self.substantiated_by_registration.range(bounds))
+            .into_iter()
+            .flatten()
+            .rev()
+            .filter_map(|key| self.by_registration.get_key_value(key).map(|((_, id), lead)| (id, lead)))
     }
+}
 
-    fn within<'a>(
-        &'a self,
-        index: &'a BTreeSet<(DateTime<FixedOffset>, ComplaintId)>,
-        start: DateTime<FixedOffset>,
-        end: DateTime<FixedOffset>,
-    ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead)> + 'a {
-        // Instants are exact to the nanosecond, so "after start" is "at or after the next
-        // nanosecond", and every key of that instant orders after the empty identifier. A window
-        // whose end is not after its start holds nothing (and has no valid range).
-        let after = |instant: DateTime<FixedOffset>| {
-            instant.checked_add_signed(TimeDelta::nanoseconds(1)).map(|next| (next, ComplaintId::least()))
-        };
-        let range = if start < end {
-            after(start).map(|lower| {
-                let upper = after(end).map_or(Bound::Unbounded, Bound::Excluded);
-                index.range((Bound::Included(lower), upper))
-            })
-        } else {
-            None
-        };
-        range.into_iter().flatten().rev().filter_map(|(_, id)| self.by_lead.get_key_value(id))
+/// The range of registration keys after `start` and at or before `end`; none when the window's
+/// end is not after its start (which no range could express). Instants are exact to the
+/// nanosecond, so "after start" is "at or after the next nanosecond", and every key of that
+/// instant orders after the empty identifier.
+fn window(
+    start: DateTime<FixedOffset>,
+    end: DateTime<FixedOffset>,
+) -> Option<(Bound<RegistrationKey>, Bound<RegistrationKey>)> {
+    let after = |instant: DateTime<FixedOffset>| {
+        instant.checked_add_signed(TimeDelta::nanoseconds(1)).map(|next| (next, ComplaintId::least()))
+    };
+    if start >= end {
+        return None;
     }
+    let lower = after(start)?;
+    let upper = after(end).map_or(Bound::Unbounded, Bound::Excluded);
+    Some((Bound::Included(lower), upper))
 }
 
 /// A completed survey (interpretation 13).
@@ -1594,12 +1607,24 @@ mod tests {
             months in prop_oneof![Just(6u32), Just(12u32), Just(1u32)],
         ) {
             let mut company = Company::new("91350100M000100Y43".parse().expect("valid"), "物业".to_owned());
+            // What the leads are, kept apart by identifier: a lead counted again replaces
+            // itself, wherever its new registration instant puts it.
+            let mut expected = BTreeMap::new();
             for (id, complainant, linked_to, hours, found) in &recorded {
-                let (id, lead) = lead(*id, *complainant, *linked_to, *hours);
-                company.leads.insert(id.clone(), lead);
+                let (id, mut lead) = lead(*id, *complainant, *linked_to, *hours);
+                company.leads.insert(id.clone(), lead.clone());
                 if let Some((substantiated, found_hours)) = found {
                     company.leads.record_finding(&id, finding(*substantiated), instant(*found_hours));
+                    lead.finding = Some((finding(*substantiated), instant(*found_hours)));
                 }
+                expected.insert(id, lead);
+            }
+            let held: BTreeMap<ComplaintId, CountedLead> =
+                company.leads.iter().map(|(id, lead)| (id.clone(), lead.clone())).collect();
+            prop_assert_eq!(&held, &expected);
+            prop_assert_eq!(company.leads.len(), expected.len());
+            for (id, lead) in &expected {
+                prop_assert_eq!(company.leads.get(id), Some(lead));
             }
             let mut overlay = Overlay::default();
             for (offset, (id, complainant, linked_to, hours, _)) in added.iter().enumerate() {
