@@ -8,7 +8,7 @@
 //! that follows. Nothing depends on when a projection ran.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
 use chrono::{DateTime, FixedOffset, Months, NaiveDate, TimeDelta};
@@ -481,7 +481,7 @@ pub struct CountedLead {
 /// count of every lead, looks any of them up.
 #[derive(Debug, Clone, Default)]
 pub struct CountedLeads {
-    registered: BTreeMap<ComplaintId, DateTime<FixedOffset>>,
+    registered: HashMap<ComplaintId, DateTime<FixedOffset>>,
     by_registration: BTreeMap<RegistrationKey, CountedLead>,
     substantiated_by_registration: BTreeSet<RegistrationKey>,
 }
@@ -773,8 +773,10 @@ impl Company {
         threshold: u32,
     ) -> bool {
         let threshold = usize::try_from(threshold).unwrap_or(usize::MAX);
-        let mut keys = HashSet::new();
-        let mut anonymous = HashSet::new();
+        // Ordered sets: the keys are uniformly random hex, so comparing two of them usually
+        // stops at their first byte, which is cheaper than hashing each whole key.
+        let mut keys = BTreeSet::new();
+        let mut anonymous = BTreeSet::new();
         for (id, lead) in self.counted(overlay, at, months, basis) {
             match &lead.complainant_key {
                 Some(key) => keys.insert(key.as_str()),
