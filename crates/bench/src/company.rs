@@ -3,8 +3,9 @@
 //! Every registration is followed by a count on its company's stream (REG-4, GRD-1, EXT-1),
 //! whose decision evaluates the company's window conditions. The bench builds one company with
 //! N leads from distinct complainants spread over the last twelve months, three or four of them
-//! found substantiated (one every third of the way; below every threshold, so the substantiated counts of GRD-1 and EXT-1 cannot
-//! stop early), then times the decision on one more lead, in this process, without a store.
+//! found substantiated (one every third of the way: below every threshold, so the substantiated
+//! counts of GRD-1 and EXT-1 cannot stop early), then times the decision on one more lead, in
+//! this process, without a store.
 
 use std::time::Instant;
 
