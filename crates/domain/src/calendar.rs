@@ -8,9 +8,12 @@
 //!
 //! - A **working day** is a Monday to Friday that is not a statutory holiday, or a Saturday or
 //!   Sunday that the State Council made an adjusted working day (调休上班). Any other day is a
-//!   **rest day**. Whether a date is a working day is answered only from data: a date in a
-//!   year without data is refused with [`CalendarError::NoDataForYear`], never guessed from
-//!   weekends (interpretation 6).
+//!   **rest day**. Whether a date is a working day is answered from the State Council's
+//!   schedule where the year's notice is loaded (an **official** year, interpretation 6), and
+//!   otherwise from the **provisional** calendar of interpretation 21 (the statutory holidays
+//!   of the 《全国年节及纪念日放假办法》 as in force since 2025, with make-up days for those on
+//!   a weekend; [`provisional`]), for 2025 to 2100. A date outside both is refused with
+//!   [`CalendarError::NoDataForYear`].
 //! - A period of **days** (Civil Code art. 201–203, interpretation 5) starts counting on the day
 //!   after the start's date; its last day is the start's date plus the days; if that is a rest
 //!   day, the last day becomes the first working day after it. The period ends at 24:00 of the
@@ -24,7 +27,10 @@
 //! - A period of **hours** ends exactly that many hours after the start; nothing is rolled.
 //! - Every period needs data for the start's date and for every date whose working-day status
 //!   it looks at. The due instant itself is not looked at: a period whose last day is
-//!   2026-12-31 ends at 2027-01-01T00:00:00+08:00 without data for 2027.
+//!   2026-12-31 ends at 2027-01-01T00:00:00+08:00 without looking at 2027.
+//! - A due instant is **provisional** when a date it looked at lies in a provisional year
+//!   ([`Calendar::compute_due`]); it then carries the [`CalendarVersion`] it was computed
+//!   with, so that it can be recomputed once the year's notice is loaded.
 //! - Lateness (interpretation 9) counts from the **first late day**, the date of the due
 //!   instant: for a period ending at 24:00 of its last day that is the day after the last day.
 //!
@@ -58,12 +64,17 @@
 //! province's extra holiday (any name) or an extra adjusted working day. It may not remove or
 //! contradict national data; one override file covers one year.
 
+pub mod provisional;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroU32;
 
 use chrono::{DateTime, Datelike, Days, FixedOffset, Months, NaiveDate, NaiveTime, TimeDelta, TimeZone, Weekday};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use self::provisional::{FIRST_PROVISIONAL_YEAR, LAST_PROVISIONAL_YEAR};
 
 /// A period as the procedure states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,21 +189,248 @@ const BUILTIN_YEAR_FILES: [&str; 3] = [
     include_str!("../data/calendar/2026.toml"),
 ];
 
-/// Holiday and working-day data for the years it covers.
+/// Holiday and working-day data: the official years loaded, and the provisional calendar for
+/// every other year from 2025 to 2100 (interpretation 21).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Calendar {
+    /// Years with the State Council's schedule (and any local overrides).
     years: BTreeMap<i32, YearData>,
+    /// Every year of the provisional calendar that has no official data.
+    provisional: BTreeMap<i32, YearData>,
 }
 
-/// The data of one year: national data and any local overrides, merged.
+/// Where a year's rest days come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum YearKind {
+    /// The State Council's annual notice, loaded from a year file (interpretation 6).
+    Official,
+    /// Computed from the statutory holidays of the 办法 (interpretation 21).
+    Provisional,
+}
+
+impl YearKind {
+    /// The kind's name in versions, the API and the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            YearKind::Official => "official",
+            YearKind::Provisional => "provisional",
+        }
+    }
+}
+
+/// The data of one year: national data and any local overrides, merged; or the provisional
+/// calendar's days.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct YearData {
-    /// The notices the data comes from: the State Council's first, then each override's.
+    /// Official or provisional.
+    kind: YearKind,
+    /// The notices the data comes from: the State Council's first, then each override's; for
+    /// a provisional year, the 办法.
     sources: Vec<String>,
     /// Every holiday of the year, with the entry that made it one.
     holidays: BTreeMap<NaiveDate, Origin>,
     /// Every adjusted working day of the year, with the entry that made it one.
     working_days: BTreeMap<NaiveDate, Origin>,
+    /// The year's version, as [`CalendarVersion`] writes it: `2026.official.3fa9c2d1` (the
+    /// first 8 hex digits of a SHA-256 over its rest and working days) or `2027.provisional`.
+    version: String,
+}
+
+/// The name of the provisional calendar's source.
+const PROVISIONAL_SOURCE: &str = "全国年节及纪念日放假办法（2025年1月1日起施行）：暂定";
+
+/// The versions of the calendar years one computation looked at, in year order, joined by
+/// `+`: `2026.official.3fa9c2d1+2027.provisional`. Stored with every provisional deadline, and
+/// with every recomputation, so that a reader of the log knows which data gave a due instant.
+///
+/// Kept as the text it was written as: the log keeps it forever, and reading it back must not
+/// depend on this version's parser, so [`CalendarVersion::years`] skips what it cannot read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CalendarVersion(String);
+
+impl CalendarVersion {
+    /// The version as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A version from its text, as stored.
+    pub fn from_text(text: impl Into<String>) -> CalendarVersion {
+        CalendarVersion(text.into())
+    }
+
+    /// Each year the computation looked at, with its kind, in the order written.
+    pub fn years(&self) -> impl Iterator<Item = (i32, YearKind)> + '_ {
+        self.0.split('+').filter_map(|part| {
+            let mut pieces = part.split('.');
+            let year = pieces.next()?.parse().ok()?;
+            let kind = match pieces.next()? {
+                "official" => YearKind::Official,
+                "provisional" => YearKind::Provisional,
+                _ => return None,
+            };
+            Some((year, kind))
+        })
+    }
+
+    /// The provisional years among them.
+    pub fn provisional_years(&self) -> impl Iterator<Item = i32> + '_ {
+        self.years().filter(|(_, kind)| *kind == YearKind::Provisional).map(|(year, _)| year)
+    }
+}
+
+impl fmt::Display for CalendarVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A due instant with what it rests on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputedDue {
+    /// The due instant.
+    pub due: DateTime<FixedOffset>,
+    /// Whether a date it looked at lies in a provisional year (interpretation 21).
+    pub provisional: bool,
+    /// The versions of every year it looked at; empty for a period of hours, which looks at
+    /// none.
+    pub version: CalendarVersion,
+}
+
+/// The years one computation looked at, first to last (a computation walks forward through
+/// consecutive dates, so they are a range).
+#[derive(Debug, Clone, Copy, Default)]
+struct Consulted {
+    span: Option<(i32, i32)>,
+}
+
+impl Consulted {
+    fn note(&mut self, year: i32) {
+        self.span = Some(match self.span {
+            None => (year, year),
+            Some((first, last)) => (first.min(year), last.max(year)),
+        });
+    }
+}
+
+/// One day of a year other than a plain Monday to Friday worked or a plain weekend, for
+/// `tousu calendar show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarDay {
+    /// The date.
+    pub date: NaiveDate,
+    /// What kind of day it is.
+    pub kind: CalendarDayKind,
+    /// The festival (or, for a local override, the name) it belongs to.
+    pub name: String,
+}
+
+/// What a [`CalendarDay`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarDayKind {
+    /// A rest day of a holiday block (放假), weekend days included.
+    Holiday,
+    /// A provisional make-up rest day (补休) for a statutory day on a weekend.
+    MakeUpRestDay,
+    /// A Saturday or Sunday worked in exchange (调休上班).
+    AdjustedWorkingDay,
+}
+
+impl CalendarDayKind {
+    /// The kind in Chinese, as the schedule names it.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            CalendarDayKind::Holiday => "放假",
+            CalendarDayKind::MakeUpRestDay => "补休",
+            CalendarDayKind::AdjustedWorkingDay => "调休上班",
+        }
+    }
+}
+
+/// What the calendar knows of one year, for status reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YearStatus {
+    /// The year.
+    pub year: i32,
+    /// Official or provisional.
+    pub kind: YearKind,
+    /// The year's version, e.g. `2026.official.3fa9c2d1`.
+    pub version: String,
+    /// The notices its data comes from.
+    pub sources: Vec<String>,
+}
+
+/// The warning that the last official year is ending or has ended (interpretation 21): from
+/// the policy's number of days before its last day, deadlines will soon be, or already are,
+/// computed provisionally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleWarning {
+    /// The last year with the State Council's schedule loaded.
+    pub last_official_year: i32,
+    /// Days from the date asked about to that year's 31 December; negative once it has passed.
+    pub days_left: i64,
+}
+
+impl fmt::Display for ScheduleWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let next = self.last_official_year + 1;
+        if self.days_left >= 0 {
+            write!(
+                f,
+                "the last year with the State Council's holiday schedule is {}, which ends in {} days: deadlines \
+                 reaching {next} are provisional until its schedule is loaded (tousu calendar check FILE, then \
+                 --calendar-year FILE or the Admin.LoadCalendarYear call)",
+                self.last_official_year, self.days_left
+            )
+        } else {
+            write!(
+                f,
+                "no State Council holiday schedule is loaded after {}: deadlines from {next} on are provisional \
+                 until it is (tousu calendar check FILE, then --calendar-year FILE or the Admin.LoadCalendarYear \
+                 call)",
+                self.last_official_year
+            )
+        }
+    }
+}
+
+/// One national year file, read and validated, ready to be added to a calendar with
+/// [`Calendar::with_official_year`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficialYear {
+    year: i32,
+    data: YearData,
+}
+
+impl OfficialYear {
+    /// Reads and validates the text of a national year file (the format is in the module
+    /// documentation); errors name it as year file #1.
+    pub fn read(text: &str) -> Result<OfficialYear, CalendarError> {
+        let checked = CheckedFile::read(CalendarFile::Year { position: 1 }, text)?;
+        checked.check_festivals()?;
+        let year = checked.year;
+        let mut data = YearData::empty(YearKind::Official);
+        checked.merge_into(&mut data)?;
+        data.seal(year);
+        Ok(OfficialYear { year, data })
+    }
+
+    /// The year.
+    pub fn year(&self) -> i32 {
+        self.year
+    }
+
+    /// Its version, e.g. `2027.official.1c4e09aa`.
+    pub fn version(&self) -> &str {
+        &self.data.version
+    }
+
+    /// The notice it comes from.
+    pub fn source(&self) -> &str {
+        self.data.sources.first().map_or("", String::as_str)
+    }
 }
 
 /// Where a day of [`YearData`] comes from, so that a conflict can name both entries.
@@ -213,6 +451,8 @@ pub enum CalendarFile {
     },
     /// The local override file given to [`Calendar::with_override`].
     Override,
+    /// The provisional calendar of interpretation 21, computed rather than read.
+    Provisional,
 }
 
 impl fmt::Display for CalendarFile {
@@ -220,6 +460,7 @@ impl fmt::Display for CalendarFile {
         match self {
             CalendarFile::Year { position } => write!(f, "year file #{position}"),
             CalendarFile::Override => f.write_str("override file"),
+            CalendarFile::Provisional => f.write_str("provisional calendar"),
         }
     }
 }
@@ -340,8 +581,12 @@ pub enum EntryProblem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CalendarError {
-    /// The computation touched a date in a year the calendar has no data for.
-    #[error("no calendar data for year {year}: holidays are never guessed from weekends")]
+    /// The computation touched a date in a year the calendar has no data for: no official
+    /// schedule, and outside the provisional calendar's years.
+    #[error(
+        "no calendar data for year {year}: no State Council schedule is loaded for it, and the provisional \
+         calendar covers 2025–2100 only"
+    )]
     NoDataForYear {
         /// The year without data.
         year: i32,
@@ -422,6 +667,19 @@ pub enum CalendarError {
     OverrideWithoutData {
         /// The override's year.
         year: i32,
+    },
+    /// A national year file is for a year that already has official data with other days.
+    #[error(
+        "year {year} already has the State Council's schedule (version {loaded}); a different one (version \
+         {offered}) is not loaded over it"
+    )]
+    YearAlreadyOfficial {
+        /// The year.
+        year: i32,
+        /// The version loaded.
+        loaded: String,
+        /// The version offered.
+        offered: String,
     },
 }
 
@@ -574,8 +832,71 @@ impl CheckedFile {
 }
 
 impl YearData {
-    fn empty() -> YearData {
-        YearData { sources: Vec::new(), holidays: BTreeMap::new(), working_days: BTreeMap::new() }
+    fn empty(kind: YearKind) -> YearData {
+        YearData {
+            kind,
+            sources: Vec::new(),
+            holidays: BTreeMap::new(),
+            working_days: BTreeMap::new(),
+            version: String::new(),
+        }
+    }
+
+    /// The provisional calendar's year (interpretation 21); `None` outside its years.
+    fn provisional(year: i32) -> Option<YearData> {
+        let mut data = YearData::empty(YearKind::Provisional);
+        for (position, day) in provisional::rest_days(year)?.into_iter().enumerate() {
+            let name = if day.make_up { format!("{}（补休）", day.festival) } else { day.festival.to_owned() };
+            let entry = CalendarEntry { kind: EntryKind::Holiday, position: position + 1, name };
+            data.holidays.insert(day.date, Origin { file: CalendarFile::Provisional, entry });
+        }
+        data.sources.push(PROVISIONAL_SOURCE.to_owned());
+        data.seal(year);
+        Some(data)
+    }
+
+    /// Sets the year's version from its days, once they are all in.
+    fn seal(&mut self, year: i32) {
+        self.version = match self.kind {
+            YearKind::Provisional => format!("{year}.provisional"),
+            YearKind::Official => {
+                // The days alone make the version: the same schedule written with other names,
+                // comments or a differently worded source is the same data.
+                let mut hasher = Sha256::new();
+                for date in self.holidays.keys() {
+                    hasher.update(format!("rest {date}\n").as_bytes());
+                }
+                for date in self.working_days.keys() {
+                    hasher.update(format!("work {date}\n").as_bytes());
+                }
+                let digest = hasher.finalize();
+                let hex: String = digest.iter().take(4).map(|byte| format!("{byte:02x}")).collect();
+                format!("{year}.official.{hex}")
+            }
+        };
+    }
+
+    /// The days of the year other than plain working days and plain weekends, in date order.
+    fn days(&self) -> Vec<CalendarDay> {
+        let mut days: Vec<CalendarDay> = self
+            .holidays
+            .iter()
+            .map(|(date, origin)| {
+                let make_up = origin.file == CalendarFile::Provisional && origin.entry.name.ends_with("（补休）");
+                CalendarDay {
+                    date: *date,
+                    kind: if make_up { CalendarDayKind::MakeUpRestDay } else { CalendarDayKind::Holiday },
+                    name: origin.entry.name.trim_end_matches("（补休）").to_owned(),
+                }
+            })
+            .chain(self.working_days.iter().map(|(date, origin)| CalendarDay {
+                date: *date,
+                kind: CalendarDayKind::AdjustedWorkingDay,
+                name: origin.entry.name.clone(),
+            }))
+            .collect();
+        days.sort_by_key(|day| day.date);
+        days
     }
 
     /// Whether no entry has claimed the date yet.
@@ -634,7 +955,8 @@ fn start_of_day(date: NaiveDate) -> Result<DateTime<FixedOffset>, CalendarError>
 }
 
 impl Calendar {
-    /// The calendar shipped with tousu (2024, 2025, 2026), loaded and validated.
+    /// The calendar shipped with tousu (2024, 2025, 2026), loaded and validated, with the
+    /// provisional calendar for every later year.
     pub fn builtin() -> Result<Calendar, CalendarError> {
         Calendar::from_year_files(&BUILTIN_YEAR_FILES)
     }
@@ -650,7 +972,8 @@ impl Calendar {
 
     /// A calendar from the texts of national year files (the format is in the module
     /// documentation), one per year, each validated; errors name the file by its position in
-    /// `texts`, counting from 1.
+    /// `texts`, counting from 1. Every year of the provisional calendar without a file is
+    /// provisional.
     pub fn from_year_files(texts: &[&str]) -> Result<Calendar, CalendarError> {
         if texts.is_empty() {
             return Err(CalendarError::NoYearFiles);
@@ -665,39 +988,109 @@ impl Calendar {
             if let Some(first) = positions.insert(year, position) {
                 return Err(CalendarError::DuplicateYear { year, first, second: position });
             }
-            let mut data = YearData::empty();
+            let mut data = YearData::empty(YearKind::Official);
             checked.merge_into(&mut data)?;
+            data.seal(year);
             years.insert(year, data);
         }
-        Ok(Calendar { years })
+        let provisional = (FIRST_PROVISIONAL_YEAR..=LAST_PROVISIONAL_YEAR)
+            .filter(|year| !years.contains_key(year))
+            .filter_map(|year| YearData::provisional(year).map(|data| (year, data)))
+            .collect();
+        Ok(Calendar { years, provisional })
     }
 
     /// The calendar with a local override added: a province's extra holidays or extra adjusted
-    /// working days for one year that already has data (same format as a year file, any
-    /// names). Nothing national can be removed or contradicted.
+    /// working days for one year that already has official data (same format as a year file,
+    /// any names). Nothing national can be removed or contradicted.
     pub fn with_override(mut self, text: &str) -> Result<Calendar, CalendarError> {
         let checked = CheckedFile::read(CalendarFile::Override, text)?;
         let year = checked.year;
         let data = self.years.get_mut(&year).ok_or(CalendarError::OverrideWithoutData { year })?;
         // A refusal drops the half-merged calendar with `self`, so nobody sees it.
         checked.merge_into(data)?;
+        data.seal(year);
         Ok(self)
     }
 
-    /// The years the calendar has data for, in order.
+    /// The calendar with one more official year (interpretation 21: the State Council's notice
+    /// arrives for a year that was provisional). The same schedule again changes nothing; a
+    /// different schedule for a year already official is refused.
+    pub fn with_official_year(mut self, year: OfficialYear) -> Result<Calendar, CalendarError> {
+        if let Some(loaded) = self.years.get(&year.year) {
+            if loaded.version == year.data.version {
+                return Ok(self);
+            }
+            return Err(CalendarError::YearAlreadyOfficial {
+                year: year.year,
+                loaded: loaded.version.clone(),
+                offered: year.data.version,
+            });
+        }
+        self.provisional.remove(&year.year);
+        self.years.insert(year.year, year.data);
+        Ok(self)
+    }
+
+    /// The years with official data, in order.
     pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
         self.years.keys().copied()
     }
 
+    /// The last year with official data.
+    pub fn last_official_year(&self) -> Option<i32> {
+        self.years.keys().next_back().copied()
+    }
+
+    /// Whether a year has official data, provisional data, or none.
+    pub fn year_kind(&self, year: i32) -> Option<YearKind> {
+        self.data_of_year(year).map(|data| data.kind)
+    }
+
+    /// The version of a year's data, e.g. `2026.official.3fa9c2d1` or `2027.provisional`.
+    pub fn year_version(&self, year: i32) -> Option<&str> {
+        self.data_of_year(year).map(|data| data.version.as_str())
+    }
+
+    /// What the calendar knows of a year, official or provisional.
+    pub fn year_status(&self, year: i32) -> Option<YearStatus> {
+        self.data_of_year(year).map(|data| YearStatus {
+            year,
+            kind: data.kind,
+            version: data.version.clone(),
+            sources: data.sources.clone(),
+        })
+    }
+
+    /// The holidays, make-up rest days and adjusted working days of a year, in date order.
+    pub fn days_of_year(&self, year: i32) -> Option<Vec<CalendarDay>> {
+        self.data_of_year(year).map(YearData::days)
+    }
+
     /// The notices a year's data comes from: the State Council notice, then each override's
-    /// source in the order the overrides were added; `None` for a year without data.
+    /// source in the order the overrides were added; `None` for a year without official data.
     pub fn sources(&self, year: i32) -> Option<&[String]> {
         self.years.get(&year).map(|data| data.sources.as_slice())
     }
 
+    /// The warning of interpretation 21 on `today`: `Some` from `warn_days` days before the
+    /// last official year's 31 December, and ever after until a later year is loaded.
+    pub fn schedule_warning(&self, today: NaiveDate, warn_days: u32) -> Option<ScheduleWarning> {
+        let last = self.last_official_year()?;
+        let last_day = NaiveDate::from_ymd_opt(last, 12, 31)?;
+        let days_left = (last_day - today).num_days();
+        (days_left <= i64::from(warn_days)).then_some(ScheduleWarning { last_official_year: last, days_left })
+    }
+
     /// Whether the date is a working day.
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
+        self.working_day(date, &mut Consulted::default())
+    }
+
+    /// Whether the date is a working day, noting its year as looked at.
+    fn working_day(&self, date: NaiveDate, consulted: &mut Consulted) -> Result<bool, CalendarError> {
         let data = self.year_data(date)?;
+        consulted.note(date.year());
         if data.working_days.contains_key(&date) {
             return Ok(true);
         }
@@ -707,25 +1100,35 @@ impl Calendar {
         Ok(!is_weekend(date.weekday()))
     }
 
-    /// The data of the date's year, or the refusal that names the year.
+    fn data_of_year(&self, year: i32) -> Option<&YearData> {
+        self.years.get(&year).or_else(|| self.provisional.get(&year))
+    }
+
+    /// The data of the date's year, official or provisional, or the refusal that names the
+    /// year.
     fn year_data(&self, date: NaiveDate) -> Result<&YearData, CalendarError> {
-        self.years.get(&date.year()).ok_or(CalendarError::NoDataForYear { year: date.year() })
+        self.data_of_year(date.year()).ok_or(CalendarError::NoDataForYear { year: date.year() })
     }
 
     /// The n-th working day strictly after `date` (interpretation 6). `date` itself is not
     /// looked at and needs no data; every day after it up to the answer does.
     pub fn nth_working_day_after(&self, date: NaiveDate, n: NonZeroU32) -> Result<NaiveDate, CalendarError> {
-        self.nth_working_day_from(next_day(date)?, n)
+        self.nth_working_day_from(next_day(date)?, n, &mut Consulted::default())
     }
 
     /// The n-th working day on or after `first`.
-    fn nth_working_day_from(&self, first: NaiveDate, n: NonZeroU32) -> Result<NaiveDate, CalendarError> {
+    fn nth_working_day_from(
+        &self,
+        first: NaiveDate,
+        n: NonZeroU32,
+        consulted: &mut Consulted,
+    ) -> Result<NaiveDate, CalendarError> {
         let mut remaining = n.get();
         let mut date = first;
         // Each turn either counts a working day or moves one day on; once past the last year
-        // with data `is_working_day` refuses, so the loop ends.
+        // with data `working_day` refuses, so the loop ends.
         loop {
-            if self.is_working_day(date)? {
+            if self.working_day(date, consulted)? {
                 remaining -= 1;
                 if remaining == 0 {
                     return Ok(date);
@@ -738,39 +1141,54 @@ impl Calendar {
     /// The due instant of a period starting at `start`: 24:00 (Shanghai) of its last day for
     /// day, working-day and month periods; `start` plus the hours for hour periods.
     pub fn due(&self, start: DateTime<FixedOffset>, period: Period) -> Result<DateTime<FixedOffset>, CalendarError> {
+        self.compute_due(start, period).map(|computed| computed.due)
+    }
+
+    /// [`Calendar::due`], with whether the due instant is provisional (interpretation 21) and
+    /// the calendar version it rests on.
+    pub fn compute_due(&self, start: DateTime<FixedOffset>, period: Period) -> Result<ComputedDue, CalendarError> {
         let start = start.with_timezone(&shanghai());
         let start_date = start.date_naive();
         // The start must lie in the calendar even where the period does not look at it (hours),
-        // so that a deployment missing the current year's data is refused at once.
+        // so that a date outside every year with data is refused at once.
         self.year_data(start_date)?;
         let out_of_range = CalendarError::OutOfRange { start, period };
         let first = NonZeroU32::MIN;
+        let mut consulted = Consulted::default();
         let last_day = match period {
             Period::Hours(hours) => {
-                return TimeDelta::try_hours(i64::from(hours))
+                let due = TimeDelta::try_hours(i64::from(hours))
                     .and_then(|hours| start.checked_add_signed(hours))
-                    .ok_or(out_of_range);
+                    .ok_or(out_of_range)?;
+                return Ok(ComputedDue { due, provisional: false, version: CalendarVersion::default() });
             }
             // Interpretation 5: counting starts the day after, so the last day is start + n;
             // a rest day as last day gives way to the first working day after it.
             Period::Days(days) => {
                 let nominal = start_date.checked_add_days(Days::new(u64::from(days))).ok_or(out_of_range)?;
-                self.nth_working_day_from(nominal, first)?
+                self.nth_working_day_from(nominal, first, &mut consulted)?
             }
             // Interpretation 5: the same-numbered day of the final month, clamped to the
             // month's last day (chrono's `checked_add_months` clamps), then the rest-day rule.
             Period::Months(months) => {
                 let nominal = start_date.checked_add_months(Months::new(months)).ok_or(out_of_range)?;
-                self.nth_working_day_from(nominal, first)?
+                self.nth_working_day_from(nominal, first, &mut consulted)?
             }
             // Interpretation 6. Zero working days behaves as zero days: the start's date if it
             // is a working day, else the first working day after it.
             Period::WorkingDays(n) => match NonZeroU32::new(n) {
-                Some(n) => self.nth_working_day_after(start_date, n)?,
-                None => self.nth_working_day_from(start_date, first)?,
+                Some(n) => self.nth_working_day_from(next_day(start_date)?, n, &mut consulted)?,
+                None => self.nth_working_day_from(start_date, first, &mut consulted)?,
             },
         };
-        start_of_day(next_day(last_day)?)
+        let due = start_of_day(next_day(last_day)?)?;
+        let years: Vec<&YearData> = match consulted.span {
+            Some((first, last)) => (first..=last).filter_map(|year| self.data_of_year(year)).collect(),
+            None => Vec::new(),
+        };
+        let provisional = years.iter().any(|data| data.kind == YearKind::Provisional);
+        let versions: Vec<&str> = years.iter().map(|data| data.version.as_str()).collect();
+        Ok(ComputedDue { due, provisional, version: CalendarVersion(versions.join("+")) })
     }
 
     /// How many working days late `at` is for a deadline due at `due`: the number of
@@ -835,7 +1253,7 @@ impl Calendar {
         let Some(n) = NonZeroU32::new(n) else {
             return Ok(due);
         };
-        let nth_late_day = self.nth_working_day_from(due.date_naive(), n)?;
+        let nth_late_day = self.nth_working_day_from(due.date_naive(), n, &mut Consulted::default())?;
         Ok(start_of_day(nth_late_day)?.max(due))
     }
 }

@@ -390,6 +390,12 @@ pub enum ComplaintCommand {
         /// The rung.
         level: EscalationLevel,
     },
+    /// Interpretation 21: the deadline reactor recomputes a provisional due instant once the
+    /// official schedule of a year it looked at is loaded.
+    RecomputeDeadline {
+        /// The deadline.
+        seq: u32,
+    },
 }
 
 impl ComplaintCommand {
@@ -418,6 +424,7 @@ impl ComplaintCommand {
             ComplaintCommand::ReviewClosure { .. } => "review_closure",
             ComplaintCommand::RecordSatisfaction { .. } => "record_satisfaction",
             ComplaintCommand::Escalate { .. } => "escalate",
+            ComplaintCommand::RecomputeDeadline { .. } => "recompute_deadline",
         }
     }
 
@@ -446,7 +453,9 @@ impl ComplaintCommand {
             ComplaintCommand::CountersignClosure { .. } => role == Role::StreetOffice,
             ComplaintCommand::ReviewClosure { .. } => role == Role::CityReviewer,
             ComplaintCommand::RecordSatisfaction { .. } => matches!(role, Role::Registrar | Role::Handler),
-            ComplaintCommand::Escalate { .. } => matches!(role, Role::System | Role::Operator),
+            ComplaintCommand::Escalate { .. } | ComplaintCommand::RecomputeDeadline { .. } => {
+                matches!(role, Role::System | Role::Operator)
+            }
         }
     }
 }
@@ -683,6 +692,7 @@ impl ComplaintEvent {
             ComplaintFact::Reopened { .. } => "complaint.reopened",
             ComplaintFact::Escalation(EscalationFact::DeadlineMissed { .. }) => "complaint.deadline_missed",
             ComplaintFact::Escalation(EscalationFact::Escalated { .. }) => "complaint.escalated",
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { .. }) => "complaint.deadline_recomputed",
         }
     }
 }
@@ -1183,6 +1193,9 @@ pub fn decide(
                 community: None,
                 basis: DueBasis::PlanDate { date: resolve_by },
                 due: end_of_day(resolve_by, ctx),
+                // A plan's own date is a date, not a period: no calendar is looked at.
+                provisional: false,
+                calendar: None,
             });
             if lead.plan.is_none() {
                 event.opens.push(ctx.deadline(seq + 1, DeadlineKind::ProgressReport, body, ctx.now)?);
@@ -1518,7 +1531,22 @@ pub fn decide(
             let facts = lead.obligations.decide_escalation(seq, level, ctx)?;
             Ok(facts.into_iter().map(|fact| event(ctx, ComplaintFact::Escalation(fact))).collect())
         }
+        ComplaintCommand::RecomputeDeadline { seq } => {
+            // A reinstated TRF-1 or TRF-2 deadline (interpretation 15) recomputes the period
+            // of the deadline it brings back.
+            let original = [&lead.original_transfer_deadline, &lead.original_urgent_deadline]
+                .into_iter()
+                .flatten()
+                .find(|original| lead.obligations.get(seq).is_some_and(|open| reinstates(open, original)));
+            let fact = lead.obligations.decide_recompute(seq, original, ctx)?;
+            Ok(vec![event(ctx, ComplaintFact::Escalation(fact))])
+        }
     }
+}
+
+/// Whether `deadline` is `original` brought back (interpretation 15).
+fn reinstates(deadline: &Deadline, original: &Deadline) -> bool {
+    matches!(deadline.basis, DueBasis::Reinstated { original: seq } if seq == original.seq)
 }
 
 fn decide_register(
@@ -1879,6 +1907,24 @@ fn apply(lead: &mut Lead, fact: &ComplaintFact, event: &ComplaintEvent) {
             lead.status = LeadStatus::Handling;
             lead.round = Round { started_at: Some(event.at), ..Round::default() };
         }
-        ComplaintFact::Escalation(fact) => lead.obligations.apply_escalation(fact),
+        ComplaintFact::Escalation(fact) => {
+            lead.obligations.apply_escalation(fact);
+            // Interpretation 21: the kept TRF-1/TRF-2 deadline follows its recomputation, so
+            // that a later reinstatement (interpretation 15) brings back the new due.
+            if let EscalationFact::DeadlineRecomputed { seq, due, provisional, calendar, .. } = fact {
+                let open = lead.obligations.get(*seq).cloned();
+                for original in
+                    [&mut lead.original_transfer_deadline, &mut lead.original_urgent_deadline].into_iter().flatten()
+                {
+                    let recomputed =
+                        original.seq == *seq || open.as_ref().is_some_and(|open| reinstates(open, original));
+                    if recomputed {
+                        original.due = *due;
+                        original.provisional = *provisional;
+                        original.calendar = provisional.then(|| calendar.clone());
+                    }
+                }
+            }
+        }
     }
 }

@@ -51,8 +51,12 @@ impl Context<'_> {
         start: DateTime<FixedOffset>,
         period: Period,
     ) -> Result<Deadline, DomainError> {
-        let due =
-            self.calendar.due(start, period).map_err(|source| DomainError::Calendar { rule: kind.rule(), source })?;
+        // Interpretation 21: a period reaching a year without the State Council's schedule is
+        // computed provisionally, never refused; the deadline says so and keeps the version.
+        let computed = self
+            .calendar
+            .compute_due(start, period)
+            .map_err(|source| DomainError::Calendar { rule: kind.rule(), source })?;
         Ok(Deadline {
             seq,
             kind,
@@ -60,7 +64,9 @@ impl Context<'_> {
             body,
             community: None,
             basis: DueBasis::Period { start, period },
-            due,
+            due: computed.due,
+            provisional: computed.provisional,
+            calendar: computed.provisional.then_some(computed.version),
         })
     }
 }

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Calendar, CalendarError, Period};
+use crate::calendar::{Calendar, CalendarError, CalendarVersion, Period};
 use crate::ids::BodyCode;
 use crate::policy::Policy;
 use crate::rule::RuleId;
@@ -202,6 +202,15 @@ pub struct Deadline {
     /// The due instant (24:00 of the last day for day-based periods).
     #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
     pub due: DateTime<FixedOffset>,
+    /// Interpretation 21: the due instant looked at a year without the State Council's
+    /// schedule and was computed from the provisional calendar; it is recomputed when the
+    /// year's schedule is loaded. Absent (false) in events written before provisional
+    /// deadlines existed, which were all computed from official data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
+    /// For a provisional due instant, the versions of the calendar years it looked at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarVersion>,
 }
 
 /// How an open deadline came to be closed.
@@ -298,6 +307,32 @@ pub fn escalation_level(
         (EscalationLevel::Reminder, EscalationReason::Lateness)
     };
     Ok(Some(level))
+}
+
+/// Every rung an open deadline due at `due` has reached at `at`, lowest first (ACC-2,
+/// interpretation 9): the reminder once it has passed, the report to 区委、区政府 once it is late
+/// by the district-report threshold, the referral once [`escalation_level`] gives it (by
+/// lateness, or by a repeated miss, which may come before the district report). Empty while it
+/// is not yet missed.
+pub fn reached_levels(
+    calendar: &Calendar,
+    policy: &Policy,
+    due: DateTime<FixedOffset>,
+    at: DateTime<FixedOffset>,
+    earlier_misses: u32,
+) -> Result<Vec<EscalationLevel>, CalendarError> {
+    let Some((highest, _)) = escalation_level(calendar, policy, due, at, earlier_misses)? else {
+        return Ok(Vec::new());
+    };
+    let late = calendar.working_days_late(due, at)?;
+    Ok(EscalationLevel::ALL
+        .into_iter()
+        .filter(|level| match level {
+            EscalationLevel::Reminder => true,
+            EscalationLevel::DistrictLeadership => late >= policy.escalation.district_report_working_days,
+            EscalationLevel::DisciplineOrgan => highest == EscalationLevel::DisciplineOrgan,
+        })
+        .collect())
 }
 
 /// The instant at which a deadline due at `due` reaches `level` by lateness alone; the

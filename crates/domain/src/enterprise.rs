@@ -149,6 +149,12 @@ pub enum EnterpriseCommand {
         /// The rung.
         level: EscalationLevel,
     },
+    /// Interpretation 21: the deadline reactor recomputes a provisional due instant once the
+    /// official schedule of a year it looked at is loaded.
+    RecomputeDeadline {
+        /// The deadline.
+        seq: u32,
+    },
 }
 
 impl EnterpriseCommand {
@@ -168,6 +174,7 @@ impl EnterpriseCommand {
             EnterpriseCommand::OrderRefund { .. } => "order_refund",
             EnterpriseCommand::StartExitProcedure { .. } => "start_exit_procedure",
             EnterpriseCommand::Escalate { .. } => "escalate",
+            EnterpriseCommand::RecomputeDeadline { .. } => "recompute_deadline",
         }
     }
 
@@ -176,7 +183,8 @@ impl EnterpriseCommand {
         match self {
             EnterpriseCommand::CountLeads { .. }
             | EnterpriseCommand::EvaluateConditions
-            | EnterpriseCommand::Escalate { .. } => matches!(role, Role::System | Role::Operator),
+            | EnterpriseCommand::Escalate { .. }
+            | EnterpriseCommand::RecomputeDeadline { .. } => matches!(role, Role::System | Role::Operator),
             EnterpriseCommand::RecordCreditRating { .. }
             | EnterpriseCommand::RecordBlacklisting { .. }
             | EnterpriseCommand::RecordBlacklistRemoval { .. } => role == Role::Registrar,
@@ -454,6 +462,7 @@ impl EnterpriseEvent {
             EnterpriseFact::ExitProcedureStarted { .. } => "enterprise.exit_procedure_started",
             EnterpriseFact::Escalation(EscalationFact::DeadlineMissed { .. }) => "enterprise.deadline_missed",
             EnterpriseFact::Escalation(EscalationFact::Escalated { .. }) => "enterprise.escalated",
+            EnterpriseFact::Escalation(EscalationFact::DeadlineRecomputed { .. }) => "enterprise.deadline_recomputed",
         }
     }
 }
@@ -1361,6 +1370,10 @@ fn decide_command(
         EnterpriseCommand::Escalate { seq, level } => {
             let facts = company.obligations.decide_escalation(seq, level, ctx)?;
             Ok(facts.into_iter().map(|fact| event(ctx, EnterpriseFact::Escalation(fact))).collect())
+        }
+        EnterpriseCommand::RecomputeDeadline { seq } => {
+            let fact = company.obligations.decide_recompute(seq, None, ctx)?;
+            Ok(vec![event(ctx, EnterpriseFact::Escalation(fact))])
         }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::calendar::CalendarError;
+use crate::calendar::{CalendarError, CalendarVersion};
 use crate::deadline::{DeadlineKind, EscalationLevel};
 use crate::ids::BodyCode;
 use crate::rule::RuleId;
@@ -166,6 +166,24 @@ pub enum DomainError {
         /// The level already recorded.
         level: EscalationLevel,
     },
+    /// Interpretation 21: only a provisional due instant is recomputed.
+    #[error("{rule}: deadline #{seq} is not provisional: its due instant rests on official calendar data")]
+    NotProvisional {
+        /// The deadline.
+        seq: u32,
+        /// The rule that set it.
+        rule: RuleId,
+    },
+    /// Interpretation 21: the calendar gives the same provisional due instant as before.
+    #[error("{rule}: deadline #{seq} is still provisional with the same data ({calendar}); nothing to recompute")]
+    RecomputationUnchanged {
+        /// The deadline.
+        seq: u32,
+        /// The rule that set it.
+        rule: RuleId,
+        /// The calendar versions it still rests on.
+        calendar: CalendarVersion,
+    },
     /// The stream already holds a lead or company; registration cannot repeat.
     #[error("{rule}: the stream already exists")]
     AlreadyExists {
@@ -205,6 +223,8 @@ impl DomainError {
             | DomainError::Unmet { rule, .. }
             | DomainError::WrongBody { rule, .. }
             | DomainError::AlreadyExists { rule }
+            | DomainError::NotProvisional { rule, .. }
+            | DomainError::RecomputationUnchanged { rule, .. }
             | DomainError::Calendar { rule, .. } => Some(*rule),
             DomainError::PenaltyAlreadyExtended { .. } | DomainError::PenaltyExtensionTooLong { .. } => {
                 Some(RuleId::Pen1)
@@ -238,6 +258,8 @@ impl DomainError {
             DomainError::DeadlineNotOpen { .. } => "deadline_not_open",
             DomainError::NotEscalable { .. } => "not_escalable",
             DomainError::AlreadyEscalated { .. } => "already_escalated",
+            DomainError::NotProvisional { .. } => "not_provisional",
+            DomainError::RecomputationUnchanged { .. } => "recomputation_unchanged",
             DomainError::AlreadyExists { .. } => "already_exists",
             DomainError::NotFound { .. } => "not_found",
             DomainError::Calendar { .. } => "calendar",

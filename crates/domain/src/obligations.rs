@@ -1,23 +1,27 @@
 //! The open deadlines of one stream and their escalation, shared by leads and companies.
 //!
 //! Events say which deadlines they open and close; this fold keeps the open ones, the
-//! misses recorded against them and the escalation levels reached, and decides the ACC-2
-//! escalation commands of the deadline reactor (interpretation 9).
+//! misses recorded against them and the escalation levels reached, and decides the deadline
+//! reactor's commands: the ACC-2 escalations (interpretation 9) and the recomputation of a
+//! provisional due instant once its year's official schedule is loaded (interpretation 21).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::CalendarVersion;
 use crate::context::Context;
 use crate::deadline::{
-    ClosedHow, Deadline, DeadlineClosure, DeadlineKind, EscalationLevel, EscalationReason, escalation_level,
+    ClosedHow, Deadline, DeadlineClosure, DeadlineKind, DueBasis, EscalationLevel, EscalationReason, escalation_level,
+    reached_levels,
 };
 use crate::error::DomainError;
 use crate::ids::BodyCode;
 use crate::rule::RuleId;
 
-/// A missed deadline or a rung of the escalation ladder, as recorded on the stream.
+/// What the deadline reactor records about an open deadline: a miss, a rung of the
+/// escalation ladder, or a recomputed due instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EscalationFact {
@@ -49,6 +53,38 @@ pub enum EscalationFact {
         reason: EscalationReason,
         /// Working days late at the decision.
         working_days_late: u32,
+    },
+    /// Interpretation 21: a provisional due instant recomputed with the calendar as it now
+    /// is, once the State Council's schedule of a year it looked at was loaded. Lateness and
+    /// escalation follow the new due from here on; what the old due made wrong is withdrawn
+    /// by this same event.
+    DeadlineRecomputed {
+        /// The deadline.
+        seq: u32,
+        /// Its kind.
+        kind: DeadlineKind,
+        /// The body that owes it.
+        body: BodyCode,
+        /// The due instant before.
+        #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
+        previous_due: DateTime<FixedOffset>,
+        /// The due instant now (it may equal the previous one: the change is then only that it
+        /// is no longer provisional).
+        #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
+        due: DateTime<FixedOffset>,
+        /// Whether the new due is still provisional (it also looks at a later year still
+        /// without a schedule).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        provisional: bool,
+        /// The versions of the calendar years the new due looked at.
+        calendar: CalendarVersion,
+        /// Rungs recorded against the old due that the new due has not reached at the
+        /// recomputation's instant: withdrawn.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        withdrawn_levels: Vec<EscalationLevel>,
+        /// Whether the recorded miss is withdrawn: the new due has not passed yet.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        miss_withdrawn: bool,
     },
 }
 
@@ -116,7 +152,88 @@ impl Obligations {
             EscalationFact::Escalated { seq, level, .. } => {
                 self.escalated.entry(*seq).or_default().insert(*level);
             }
+            EscalationFact::DeadlineRecomputed {
+                seq,
+                due,
+                provisional,
+                calendar,
+                withdrawn_levels,
+                miss_withdrawn,
+                ..
+            } => {
+                if let Some(deadline) = self.open.get_mut(seq) {
+                    deadline.due = *due;
+                    deadline.provisional = *provisional;
+                    deadline.calendar = provisional.then(|| calendar.clone());
+                }
+                if let Some(levels) = self.escalated.get_mut(seq) {
+                    for level in withdrawn_levels {
+                        levels.remove(level);
+                    }
+                }
+                if *miss_withdrawn {
+                    self.missed.remove(seq);
+                }
+            }
         }
+    }
+
+    /// Whether the miss of deadline `seq` is recorded.
+    pub fn miss_recorded(&self, seq: u32) -> bool {
+        self.missed.contains_key(&seq)
+    }
+
+    /// Decides the deadline reactor's recomputation of a provisional due instant with the
+    /// calendar of the decision (interpretation 21). `original` is the deadline a reinstated
+    /// one was brought back from (interpretation 15), whose period it recomputes. The levels
+    /// and miss recorded are checked against the new due at the decision's instant: what it
+    /// has not reached is withdrawn. Refused when the deadline is not provisional, and when
+    /// the calendar gives the same due with the same data as before.
+    pub fn decide_recompute(
+        &self,
+        seq: u32,
+        original: Option<&Deadline>,
+        ctx: &Context<'_>,
+    ) -> Result<EscalationFact, DomainError> {
+        let deadline = self.open.get(&seq).ok_or(DomainError::DeadlineNotOpen { seq })?;
+        let not_provisional = DomainError::NotProvisional { seq, rule: deadline.rule };
+        if !deadline.provisional {
+            return Err(not_provisional);
+        }
+        let basis = match &deadline.basis {
+            DueBasis::Reinstated { original: original_seq } => {
+                original.filter(|original| original.seq == *original_seq).map(|original| &original.basis)
+            }
+            basis => Some(basis),
+        };
+        let Some(DueBasis::Period { start, period }) = basis else {
+            return Err(not_provisional);
+        };
+        let computed = ctx
+            .calendar
+            .compute_due(*start, *period)
+            .map_err(|source| DomainError::Calendar { rule: deadline.rule, source })?;
+        let unchanged = computed.due == deadline.due
+            && computed.provisional
+            && deadline.calendar.as_ref() == Some(&computed.version);
+        if unchanged {
+            return Err(DomainError::RecomputationUnchanged { seq, rule: deadline.rule, calendar: computed.version });
+        }
+        let earlier_misses = self.earlier_misses(deadline.body, seq);
+        let reached = reached_levels(ctx.calendar, ctx.policy, computed.due, ctx.now, earlier_misses)
+            .map_err(|source| DomainError::Calendar { rule: RuleId::Acc2, source })?;
+        let withdrawn_levels = self.levels(seq).filter(|level| !reached.contains(level)).collect();
+        Ok(EscalationFact::DeadlineRecomputed {
+            seq,
+            kind: deadline.kind,
+            body: deadline.body,
+            previous_due: deadline.due,
+            due: computed.due,
+            provisional: computed.provisional,
+            calendar: computed.version,
+            withdrawn_levels,
+            miss_withdrawn: self.miss_recorded(seq) && ctx.now <= computed.due,
+        })
     }
 
     /// How many deadlines of this stream other than `seq` the body has missed.

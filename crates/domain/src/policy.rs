@@ -17,6 +17,23 @@ pub struct Policy {
     pub escalation: Escalation,
     /// The criteria of the monthly public bulletin (PUB-1).
     pub bulletin: Bulletin,
+    /// The yearly update of the holiday calendar (interpretation 21).
+    pub calendar: CalendarUpdate,
+}
+
+/// The yearly update of the holiday calendar (interpretation 21).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalendarUpdate {
+    /// Days before the last day of the last year with the State Council's schedule from which
+    /// operators are warned that deadlines will soon be provisional.
+    pub warn_days_before_last_official_day: u32,
+}
+
+impl Default for CalendarUpdate {
+    fn default() -> Self {
+        CalendarUpdate { warn_days_before_last_official_day: 90 }
+    }
 }
 
 /// Periods of the handling procedure.
@@ -269,6 +286,7 @@ mod tests {
         assert_eq!(policy.companies.grade_review_window_months, 6);
         assert_eq!(policy.companies.downgrade_satisfaction_below_bp, 6_000);
         assert_eq!(policy.escalation.discipline_referral_working_days, 10);
+        assert_eq!(policy.calendar.warn_days_before_last_official_day, 90, "interpretation 21");
     }
 
     #[test]

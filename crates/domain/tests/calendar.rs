@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Datelike, Days, FixedOffset, NaiveDate, TimeDelta, Weekday};
 use proptest::prelude::*;
 use tousu_domain::calendar::{
-    Calendar, CalendarEntry, CalendarError, CalendarFile, EntryKind, EntryProblem, Period, shanghai,
+    Calendar, CalendarEntry, CalendarError, CalendarFile, EntryKind, EntryProblem, Period, YearKind, shanghai,
 };
 
 const YEAR_2024: &str = include_str!("../data/calendar/2024.toml");
@@ -473,33 +473,64 @@ fn interp_4_dates_are_taken_in_shanghai_whatever_the_input_offset() {
 // Refusals outside the data
 
 #[test]
-fn interp_6_refuses_a_start_in_a_year_without_data() {
-    let no_2027 = Err(CalendarError::NoDataForYear { year: 2027 });
-    for period in [Period::Hours(2), Period::Days(7), Period::WorkingDays(7), Period::Months(1)] {
-        assert_eq!(calendar().due(instant("2027-01-05T10:00:00+08:00"), period), no_2027, "{period}");
+fn interp_21_refuses_only_years_without_official_or_provisional_data() {
+    // 2023 had other statutory days than the 办法 as in force since 2025, and no notice is
+    // shipped for it; 2101 is past the provisional calendar's table.
+    for (start, year) in [("2023-12-29T10:00:00+08:00", 2023), ("2101-03-02T10:00:00+08:00", 2101)] {
+        for period in [Period::Hours(2), Period::Days(7), Period::WorkingDays(7), Period::Months(1)] {
+            assert_eq!(
+                calendar().due(instant(start), period),
+                Err(CalendarError::NoDataForYear { year }),
+                "{start} + {period}"
+            );
+        }
     }
-    assert_eq!(
-        calendar().due(instant("2023-12-29T10:00:00+08:00"), Period::Days(7)),
-        Err(CalendarError::NoDataForYear { year: 2023 })
-    );
-    assert_eq!(calendar().is_working_day(date("2027-01-04")), Err(CalendarError::NoDataForYear { year: 2027 }));
     assert_eq!(calendar().is_working_day(date("2023-12-31")), Err(CalendarError::NoDataForYear { year: 2023 }));
+    assert_eq!(calendar().is_working_day(date("2101-01-03")), Err(CalendarError::NoDataForYear { year: 2101 }));
+    // 2027 has no notice loaded: answered from the provisional calendar.
+    assert_eq!(calendar().is_working_day(date("2027-01-04")), Ok(true));
+    assert_eq!(calendar().is_working_day(date("2027-01-01")), Ok(false), "元旦");
+    assert_eq!(
+        calendar().due(instant("2027-01-05T10:00:00+08:00"), Period::Hours(2)),
+        Ok(instant("2027-01-05T12:00:00+08:00"))
+    );
 }
 
 #[test]
-fn trf_2_refuses_a_period_running_into_2027() {
-    let no_2027 = Err(CalendarError::NoDataForYear { year: 2027 });
-    let table = [
-        ("2026-12-31T10:00:00+08:00", Period::WorkingDays(1)),
-        ("2026-12-28T10:00:00+08:00", Period::WorkingDays(7)),
-        ("2026-12-31T10:00:00+08:00", Period::Days(1)),
-        ("2026-12-25T10:00:00+08:00", Period::Days(7)),
-        ("2026-12-01T10:00:00+08:00", Period::Months(1)),
-        ("2026-01-01T10:00:00+08:00", Period::WorkingDays(1_000)),
+fn trf_2_interp_21_a_period_running_into_2027_is_provisional() {
+    // 2027-01-01 is a Friday and 元旦; 2 and 3 January are a weekend.
+    // The version names the years whose days were looked at: a period whose nominal last
+    // day is 1 January looks at 2027 only.
+    let both = [(2026, YearKind::Official), (2027, YearKind::Provisional)];
+    let only_2027 = [(2027, YearKind::Provisional)];
+    type Row<'a> = (&'a str, Period, &'a str, &'a [(i32, YearKind)]);
+    let table: [Row<'_>; 5] = [
+        ("2026-12-31T10:00:00+08:00", Period::WorkingDays(1), "2027-01-04", &only_2027),
+        ("2026-12-28T10:00:00+08:00", Period::WorkingDays(7), "2027-01-07", &both), // Dec 29–31, Jan 4–7
+        ("2026-12-31T10:00:00+08:00", Period::Days(1), "2027-01-04", &only_2027),   // Jan 1 rolls to Monday
+        ("2026-12-25T10:00:00+08:00", Period::Days(7), "2027-01-04", &only_2027),
+        ("2026-12-01T10:00:00+08:00", Period::Months(1), "2027-01-04", &only_2027),
     ];
-    for (start, period) in table {
-        assert_eq!(calendar().due(instant(start), period), no_2027, "{start} + {period}");
+    for (start, period, last_day, years) in table {
+        let computed = calendar().compute_due(instant(start), period).expect("never refused for lack of a notice");
+        assert_eq!(computed.due, end_of(last_day), "{start} + {period}");
+        assert!(computed.provisional, "{start} + {period}");
+        assert_eq!(computed.version.years().collect::<Vec<_>>(), years, "{start} + {period}");
+        assert!(computed.version.as_str().ends_with("2027.provisional"), "{}", computed.version);
     }
+    // A thousand working days from 2026 run for years: every year after 2026 that they cross
+    // is provisional, through the year of the last day.
+    let far =
+        calendar().compute_due(instant("2026-01-01T10:00:00+08:00"), Period::WorkingDays(1_000)).expect("computed");
+    assert!(far.provisional);
+    let last_year = last_day_of(far.due).year();
+    assert!(last_year >= 2029, "{}", far.due);
+    assert_eq!(far.version.provisional_years().collect::<Vec<_>>(), (2027..=last_year).collect::<Vec<_>>());
+    // A period inside 2026 rests on official data only.
+    let official =
+        calendar().compute_due(instant("2026-09-30T10:00:00+08:00"), Period::WorkingDays(7)).expect("computed");
+    assert!(!official.provisional);
+    assert_eq!(official.version.years().collect::<Vec<_>>(), [(2026, YearKind::Official)]);
 }
 
 /// A last day of Dec 31 2026 (a Thursday) needs no 2027 data: 24:00 is written as 00:00 of
@@ -517,8 +548,9 @@ fn interp_5_a_period_ending_on_december_31_needs_no_data_for_the_next_year() {
 }
 
 #[test]
-fn interp_5_a_rest_day_roll_from_december_31_into_2027_is_refused() {
-    // A province makes Dec 31 2026 a holiday: the roll would have to look at 2027.
+fn interp_5_interp_21_a_rest_day_roll_from_december_31_runs_into_provisional_2027() {
+    // A province makes Dec 31 2026 a holiday: the roll looks at 2027, whose 元旦 (a Friday) is
+    // provisionally a rest day too, so the last day is Monday 4 January.
     let calendar = with_override(
         r#"
 year = 2026
@@ -530,10 +562,9 @@ to = "2026-12-31"
 "#,
     )
     .expect("a valid override");
-    assert_eq!(
-        calendar.due(instant("2026-12-24T10:00:00+08:00"), Period::Days(7)),
-        Err(CalendarError::NoDataForYear { year: 2027 })
-    );
+    let computed = calendar.compute_due(instant("2026-12-24T10:00:00+08:00"), Period::Days(7)).expect("computed");
+    assert_eq!(computed.due, end_of("2027-01-04"));
+    assert!(computed.provisional);
 }
 
 #[test]
@@ -546,7 +577,8 @@ fn interp_5_periods_beyond_representable_dates_are_refused() {
             "{period}: {refused:?}"
         );
     }
-    assert_eq!(calendar().due(start, Period::Days(10_000)), Err(CalendarError::NoDataForYear { year: 2053 }));
+    // 30,000 days from 1 June 2026 is 21 July 2108, past the provisional calendar's 2100.
+    assert_eq!(calendar().due(start, Period::Days(30_000)), Err(CalendarError::NoDataForYear { year: 2108 }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -628,14 +660,11 @@ fn trf_1_interp_9_lateness_of_an_hour_deadline_due_mid_day() {
 }
 
 #[test]
-fn acc_2_interp_9_lateness_running_into_2027_is_refused() {
+fn acc_2_interp_9_interp_21_lateness_running_into_2027_counts_provisional_working_days() {
     let due = end_of("2026-12-30");
-    assert_eq!(
-        calendar().working_days_late(due, instant("2027-01-04T10:00:00+08:00")),
-        Err(CalendarError::NoDataForYear { year: 2027 })
-    );
-    assert_eq!(calendar().instant_working_days_late(due, 3), Err(CalendarError::NoDataForYear { year: 2027 }));
-    // Calendar days need no holiday data.
+    // Late days: Thu 31 Dec (working), Fri 1 Jan (元旦), the weekend, Mon 4 Jan (working).
+    assert_eq!(calendar().working_days_late(due, instant("2027-01-04T10:00:00+08:00")), Ok(2));
+    assert_eq!(calendar().instant_working_days_late(due, 3), Ok(instant("2027-01-05T00:00:00+08:00")));
     assert_eq!(calendar().calendar_days_late(due, instant("2027-01-04T10:00:00+08:00")), Ok(5));
 }
 
@@ -920,11 +949,14 @@ fn interp_6_duplicate_or_missing_year_files_are_refused() {
         Err(CalendarError::DuplicateYear { year: 2026, first: 1, second: 3 })
     );
     assert_eq!(Calendar::from_year_files(&[]), Err(CalendarError::NoYearFiles));
-    // A gap is allowed, and refused only where a computation needs the missing year.
+    // A gap is allowed, and filled by the provisional calendar (interpretation 21): Tue 31
+    // Dec, then 元旦 (a Wednesday), then 2–3 and 6–9 January 2025.
     let gap = Calendar::from_year_files(&[YEAR_2024, YEAR_2026]).expect("valid files");
+    let computed = gap.compute_due(instant("2024-12-30T10:00:00+08:00"), Period::WorkingDays(7)).expect("computed");
+    assert_eq!(computed.due, end_of("2025-01-09"));
     assert_eq!(
-        gap.due(instant("2024-12-30T10:00:00+08:00"), Period::WorkingDays(7)),
-        Err(CalendarError::NoDataForYear { year: 2025 })
+        computed.version.years().collect::<Vec<_>>(),
+        [(2024, YearKind::Official), (2025, YearKind::Provisional)]
     );
 }
 

@@ -640,3 +640,33 @@ fn interp_16_a_count_arriving_late_is_recorded_no_earlier_than_the_company_s_lat
     assert!(!has(&events, |f| matches!(f, EnterpriseFact::ExitConditionEnded)), "{events:?}");
     assert!(events.iter().all(|event| event.at == at("2026-03-16T17:00:00+08:00")), "{events:?}");
 }
+
+// ---------------------------------------------------------------- Interpretation 21
+
+#[test]
+fn grd_1_interp_21_a_provisional_survey_deadline_is_recomputed_once_the_notice_is_loaded() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 1, "福苑小区");
+    // A low rating on Wednesday 27 January 2027 requires the survey within 10 days: Saturday
+    // 6 February, rolled provisionally past 春节 (5–8) and its make-up days (9–10) to Thursday
+    // 11; with the made-up notice (rest 5–14 February) to Monday 15.
+    let events = company.given(
+        &registrar(),
+        "2027-01-27T09:00:00+08:00",
+        EnterpriseCommand::RecordCreditRating { rating: "D".into() },
+    );
+    let survey = events
+        .iter()
+        .flat_map(|event| &event.opens)
+        .find(|deadline| deadline.kind == DeadlineKind::Survey)
+        .expect("the survey is due")
+        .clone();
+    assert_eq!(survey.due, at("2027-02-12T00:00:00+08:00"));
+    assert!(survey.provisional);
+    company.world.load_made_up_2027();
+    let events =
+        company.given(&system(), "2027-02-01T09:00:00+08:00", EnterpriseCommand::RecomputeDeadline { seq: survey.seq });
+    assert_eq!(events[0].event_type(), "enterprise.deadline_recomputed");
+    let recomputed = company.state.company.as_ref().unwrap().obligations.get(survey.seq).expect("open");
+    assert_eq!((recomputed.due, recomputed.provisional), (at("2027-02-16T00:00:00+08:00"), false));
+}

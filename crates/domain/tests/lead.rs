@@ -841,7 +841,7 @@ fn pen_1_the_outcome_goes_back_to_the_complainant_and_the_transferring_body_befo
 }
 
 #[test]
-fn pen_1_a_case_filed_where_the_period_runs_into_a_year_without_calendar_data_is_refused() {
+fn pen_1_interp_21_a_case_filed_where_the_period_runs_into_2027_gets_a_provisional_deadline() {
     let mut lead = accepted_lead("ZF-1", Complexity::General, Channel::Hotline, BodyCode::ZF);
     let zf = handler(BodyCode::ZF);
     lead.given(
@@ -854,15 +854,15 @@ fn pen_1_a_case_filed_where_the_period_runs_into_a_year_without_calendar_data_is
         "2026-10-12T09:00:00+08:00",
         ComplaintCommand::VerifyPenaltyMatter { outcome: PenaltyVerification::CaseWarranted, summary: "属实".into() },
     );
-    // 13 October 2026 + 90 days falls in January 2027, for which no data is shipped.
-    let result =
-        lead.when(&zf, "2026-10-13T09:00:00+08:00", ComplaintCommand::FilePenaltyCase { case_number: "102".into() });
-    match result {
-        Err(DomainError::Calendar { rule: RuleId::Pen1, source }) => {
-            assert!(source.to_string().contains("2027"), "{source}");
-        }
-        other => panic!("expected a calendar refusal naming 2027, got {other:?}"),
-    }
+    // 13 October 2026 + 90 days is Monday 11 January 2027, whose notice is not shipped: the
+    // case is filed, and its deadline is provisional (a working Monday either way).
+    let events =
+        lead.given(&zf, "2026-10-13T09:00:00+08:00", ComplaintCommand::FilePenaltyCase { case_number: "102".into() });
+    let deadline = &events[0].opens[0];
+    assert_eq!(deadline.kind, DeadlineKind::PenaltyComplete);
+    assert_eq!(deadline.due, at("2027-01-12T00:00:00+08:00"));
+    assert!(deadline.provisional);
+    assert_eq!(deadline.calendar.as_ref().map(|version| version.as_str()), Some("2027.provisional"));
 }
 
 // ---------------------------------------------------------------- ACC-2
@@ -935,6 +935,133 @@ fn acc_2_interp_9_a_second_miss_by_the_same_body_on_the_same_lead_is_referred_at
             ..
         }))
     ));
+}
+
+// ---------------------------------------------------------------- Interpretation 21
+
+fn recompute(seq: u32) -> ComplaintCommand {
+    ComplaintCommand::RecomputeDeadline { seq }
+}
+
+/// A lead registered on Wednesday 3 February 2027, before the 2027 notice is loaded: its
+/// TRF-2 deadline counts 4 February, then (provisional 春节 rest 5–10 February) 11, 12 and
+/// 15–18 February, so it is due at 24:00 on Thursday 18 February, provisionally. With the
+/// made-up notice (rest 5–14 February, Saturday 20 worked) it counts 4, 15–19 and 20
+/// February: due at 24:00 on Saturday 20 February.
+fn lead_registered_in_february_2027() -> LeadStream {
+    let mut lead = LeadStream::new();
+    let mut command = register(Channel::Hotline);
+    if let ComplaintCommand::Register { registration, .. } = &mut command {
+        registration.received_at = at("2027-02-03T09:00:00+08:00");
+    }
+    let events = lead.given(&registrar(), "2027-02-03T10:00:00+08:00", command);
+    let transfer = &events[0].opens[0];
+    assert_eq!(transfer.due, at("2027-02-19T00:00:00+08:00"));
+    assert!(transfer.provisional, "no 2027 notice is loaded");
+    lead
+}
+
+#[test]
+fn trf_2_interp_21_a_provisional_deadline_is_recomputed_once_the_notice_is_loaded() {
+    let mut lead = lead_registered_in_february_2027();
+    // Without the notice there is nothing to recompute.
+    match lead.when(&reactor(), "2027-02-10T09:00:00+08:00", recompute(0)) {
+        Err(DomainError::RecomputationUnchanged { seq: 0, rule: RuleId::Trf2, calendar }) => {
+            assert_eq!(calendar.as_str(), "2027.provisional")
+        }
+        other => panic!("expected RecomputationUnchanged, got {other:?}"),
+    }
+    lead.world.load_made_up_2027();
+    let events = lead.given(&reactor(), "2027-02-10T09:00:00+08:00", recompute(0));
+    let [event] = events.as_slice() else { panic!("one event: {events:?}") };
+    let ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed {
+        seq: 0,
+        kind: DeadlineKind::Transfer,
+        body: BodyCode::ZJ,
+        previous_due,
+        due,
+        provisional: false,
+        calendar,
+        withdrawn_levels,
+        miss_withdrawn: false,
+    }) = &event.fact
+    else {
+        panic!("expected the recomputation, got {:?}", event.fact);
+    };
+    assert_eq!(*previous_due, at("2027-02-19T00:00:00+08:00"));
+    assert_eq!(*due, at("2027-02-21T00:00:00+08:00"));
+    assert!(calendar.as_str().starts_with("2027.official."), "{calendar}");
+    assert!(withdrawn_levels.is_empty());
+    assert_eq!(event.event_type(), "complaint.deadline_recomputed");
+    // The open deadline and the kept TRF-2 deadline follow.
+    let open = lead.lead().obligations.get(0).expect("still open");
+    assert_eq!((open.due, open.provisional, open.calendar.clone()), (at("2027-02-21T00:00:00+08:00"), false, None));
+    assert_eq!(lead.lead().original_transfer_deadline.as_ref().map(|d| d.due), Some(at("2027-02-21T00:00:00+08:00")));
+    // Official now: nothing more to recompute.
+    assert_eq!(
+        lead.when(&reactor(), "2027-02-10T09:30:00+08:00", recompute(0)),
+        Err(DomainError::NotProvisional { seq: 0, rule: RuleId::Trf2 })
+    );
+    // Only tousu's own workers and operators recompute.
+    assert!(recompute(0).permitted(Role::System) && recompute(0).permitted(Role::Operator));
+    assert!(!recompute(0).permitted(Role::Registrar));
+}
+
+#[test]
+fn acc_2_interp_21_escalation_recorded_against_the_provisional_due_is_withdrawn_when_it_no_longer_holds() {
+    let mut lead = lead_registered_in_february_2027();
+    // Missed against the provisional due: the reminder is recorded on Friday 19 February.
+    lead.given(&reactor(), "2027-02-19T08:00:00+08:00", escalate(0, EscalationLevel::Reminder));
+    assert!(lead.lead().obligations.miss_recorded(0));
+    lead.world.load_made_up_2027();
+    // Recomputed that afternoon, the deadline runs to 24:00 on 20 February: not missed yet.
+    let events = lead.given(&reactor(), "2027-02-19T15:00:00+08:00", recompute(0));
+    assert!(matches!(
+        &events[0].fact,
+        ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { withdrawn_levels, miss_withdrawn: true, .. })
+            if withdrawn_levels == &[EscalationLevel::Reminder]
+    ));
+    assert!(!lead.lead().obligations.miss_recorded(0));
+    assert_eq!(lead.lead().obligations.levels(0).count(), 0);
+    // The ladder follows the new due.
+    assert!(matches!(
+        lead.when(&reactor(), "2027-02-20T23:00:00+08:00", escalate(0, EscalationLevel::Reminder)),
+        Err(DomainError::NotEscalable { seq: 0, .. })
+    ));
+    let events = lead.given(&reactor(), "2027-02-21T00:00:01+08:00", escalate(0, EscalationLevel::Reminder));
+    assert!(matches!(events[0].fact, ComplaintFact::Escalation(EscalationFact::DeadlineMissed { seq: 0, .. })));
+}
+
+#[test]
+fn trf_3_interp_15_interp_21_a_reinstated_transfer_deadline_recomputes_the_original_period() {
+    let mut lead = lead_registered_in_february_2027();
+    lead.given(
+        &registrar(),
+        "2027-02-03T10:30:00+08:00",
+        ComplaintCommand::Classify {
+            category: "SJ-3-1".into(),
+            urgency: Urgency::Normal,
+            complexity: Complexity::General,
+            split: Vec::new(),
+        },
+    );
+    lead.given(
+        &registrar(),
+        "2027-02-04T09:00:00+08:00",
+        ComplaintCommand::Transfer { to: BodyCode::SJ, method: TransferMethod::System, note: "请办理".into() },
+    );
+    let events = lead.given(
+        &handler(BodyCode::SJ),
+        "2027-02-04T10:00:00+08:00",
+        ComplaintCommand::ReturnTransfer { reason: "不属本单位职责".into() },
+    );
+    let reinstated = events[0].opens[0].clone();
+    assert_eq!(reinstated.basis, DueBasis::Reinstated { original: 0 });
+    assert!(reinstated.provisional);
+    lead.world.load_made_up_2027();
+    lead.given(&reactor(), "2027-02-10T09:00:00+08:00", recompute(reinstated.seq));
+    assert_eq!(lead.lead().obligations.get(reinstated.seq).map(|d| d.due), Some(at("2027-02-21T00:00:00+08:00")));
+    assert_eq!(lead.lead().original_transfer_deadline.as_ref().map(|d| d.due), Some(at("2027-02-21T00:00:00+08:00")));
 }
 
 // ---------------------------------------------------------------- DSP-1, ACC-1 and storage

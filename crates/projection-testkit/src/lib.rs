@@ -102,6 +102,10 @@ pub fn named(name: &str, contact: &str) -> Complainant {
 }
 
 /// The calendar, policy, taxonomy and secret every decision consults.
+/// MADE-UP TEST DATA, not the State Council's 2027 notice: the tests' stand-in for the
+/// official 2027 schedule arriving (interpretation 21); see the file's header.
+pub const MADE_UP_2027: &str = include_str!("../../../tests/fixtures/calendar-2027-test.toml");
+
 pub struct World {
     pub calendar: Calendar,
     pub policy: Policy,
@@ -123,6 +127,13 @@ impl World {
             taxonomy: Taxonomy::builtin().expect("shipped taxonomy loads"),
             secret: IdentitySecret::new(b"test deployment secret".to_vec()),
         }
+    }
+
+    /// The State Council's 2027 schedule arrives (interpretation 21): here the made-up one of
+    /// [`MADE_UP_2027`], which rests 5–13 February where the provisional calendar rests 5–10.
+    pub fn load_made_up_2027(&mut self) {
+        let year = tousu_domain::calendar::OfficialYear::read(MADE_UP_2027).expect("a valid year file");
+        self.calendar = self.calendar.clone().with_official_year(year).expect("2027 was provisional");
     }
 
     pub fn ctx<'a>(&'a self, actor: &'a Actor, now: DateTime<FixedOffset>) -> Context<'a> {

@@ -185,6 +185,8 @@ fn deadline(seq: u32, kind: DeadlineKind, start: DateTime<FixedOffset>, due: Dat
         community: None,
         basis: DueBasis::Period { start, period: Period::WorkingDays(7) },
         due,
+        provisional: false,
+        calendar: None,
     }
 }
 

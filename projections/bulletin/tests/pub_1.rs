@@ -90,6 +90,8 @@ fn stalled(log: &mut Log, id: &str, place: &Where, registered: &str, due: &str) 
             community: None,
             basis: DueBasis::Period { start: at(registered), period: Period::WorkingDays(7) },
             due: at(due),
+            provisional: false,
+            calendar: None,
         }],
         closes: Vec::new(),
     };

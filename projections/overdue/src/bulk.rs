@@ -9,8 +9,9 @@
 //! corners: a miss is recorded even where its deadline has no row, while a mark or an escalation
 //! level on a missing row changes nothing; a closing counts only a deadline that has a row, for
 //! the body and kind of that row; opening a deadline whose row exists updates its kind, rule,
-//! body, community, district, start and due but keeps its subject, company, levels and miss
-//! mark; a lead's deadline takes its place from the lead's row as it stands at that moment
+//! body, community, district, start, due and provisional columns but keeps its subject,
+//! company, levels and miss mark; a recomputed due (interpretation 21) changes a row only where
+//! there is one, and withdraws a miss whether or not; a lead's deadline takes its place from the lead's row as it stands at that moment
 //! (empty where the lead has none), and a company's deadline its district from the company's
 //! leads as they stand then.
 //!
@@ -29,8 +30,8 @@ use tousu_domain::obligations::EscalationFact;
 use tousu_domain::rule::RuleId;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, Row, SqlTx, Value};
 
-use crate::millis;
 use crate::query::level_bit;
+use crate::{millis, provisional_columns};
 
 /// A generation of `overdue-escalation` being built in memory.
 #[derive(Debug)]
@@ -113,6 +114,11 @@ struct Obligation {
     district: Arc<str>,
     start_at: i64,
     due: i64,
+    /// Interpretation 21: the calendar version of a provisional due (the empty text when it is
+    /// official), and the first and last provisional year it looked at (0 when official).
+    calendar: Arc<str>,
+    provisional_first: i64,
+    provisional_last: i64,
 }
 
 /// The writer's `subject_kind`: whose deadline it is.
@@ -285,6 +291,9 @@ impl OverdueBulk {
                 DueBasis::Reinstated { .. } => place.registered_at.unwrap_or(at),
                 DueBasis::PlanDate { .. } => at,
             };
+            let (calendar, provisional_first, provisional_last) =
+                provisional_columns(deadline.provisional, deadline.calendar.as_ref());
+            let calendar = intern(&mut self.names, &calendar);
             open(
                 obligations,
                 Obligation {
@@ -301,6 +310,9 @@ impl OverdueBulk {
                     district: place.district.clone(),
                     start_at,
                     due: millis(deadline.due),
+                    calendar,
+                    provisional_first,
+                    provisional_last,
                 },
             );
         }
@@ -343,6 +355,9 @@ impl OverdueBulk {
                 DueBasis::Period { start, .. } => millis(*start),
                 DueBasis::Reinstated { .. } | DueBasis::PlanDate { .. } => at,
             };
+            let (calendar, provisional_first, provisional_last) =
+                provisional_columns(deadline.provisional, deadline.calendar.as_ref());
+            let calendar = intern(&mut self.names, &calendar);
             open(
                 obligations,
                 Obligation {
@@ -359,6 +374,9 @@ impl OverdueBulk {
                     district,
                     start_at,
                     due: millis(deadline.due),
+                    calendar,
+                    provisional_first,
+                    provisional_last,
                 },
             );
         }
@@ -429,6 +447,35 @@ impl OverdueBulk {
                     obligations[position].levels |= level_bit(*level);
                 }
             }
+            // Interpretation 21: the writer's update of the row, if it has one, and its delete of
+            // the miss, whether or not.
+            EscalationFact::DeadlineRecomputed {
+                seq,
+                due,
+                provisional,
+                calendar,
+                withdrawn_levels,
+                miss_withdrawn,
+                ..
+            } => {
+                let (calendar, first, last) = provisional_columns(*provisional, Some(calendar));
+                let calendar = intern(&mut self.names, &calendar);
+                let Some(rows) = self.streams.get_mut(stream) else { return };
+                if *miss_withdrawn && let Ok(position) = rows.misses.binary_search_by_key(seq, |(seq, _)| *seq) {
+                    rows.misses.remove(position);
+                }
+                if let Ok(position) = rows.obligations.binary_search_by_key(seq, |obligation| obligation.seq) {
+                    let obligation = &mut rows.obligations[position];
+                    obligation.due = millis(*due);
+                    obligation.calendar = calendar;
+                    obligation.provisional_first = first;
+                    obligation.provisional_last = last;
+                    for level in withdrawn_levels {
+                        obligation.levels &= !level_bit(*level);
+                    }
+                    obligation.missed &= !*miss_withdrawn;
+                }
+            }
         }
     }
 }
@@ -454,7 +501,8 @@ fn close(obligations: &mut Vec<Obligation>, closures: &mut Closures, at: i64, cl
 
 /// The writer's `INSERT … ON CONFLICT (stream, seq) DO UPDATE`: a new row, or, where the
 /// stream already has a row for the sequence number, that row with the new kind, rule, body,
-/// community, district, start and due, and its own subject, company, levels and miss mark.
+/// community, district, start, due and provisional columns, and its own subject, company,
+/// levels and miss mark.
 fn open(obligations: &mut Vec<Obligation>, opened: Obligation) {
     match obligations.binary_search_by_key(&opened.seq, |obligation| obligation.seq) {
         Ok(position) => {
@@ -466,6 +514,9 @@ fn open(obligations: &mut Vec<Obligation>, opened: Obligation) {
             existing.district = opened.district;
             existing.start_at = opened.start_at;
             existing.due = opened.due;
+            existing.calendar = opened.calendar;
+            existing.provisional_first = opened.provisional_first;
+            existing.provisional_last = opened.provisional_last;
         }
         Err(position) => obligations.insert(position, opened),
     }
@@ -525,6 +576,9 @@ impl BulkBuilder for OverdueBulk {
                     Value::int(obligation.due),
                     Value::int(obligation.levels),
                     Value::int(i64::from(obligation.missed)),
+                    Value::text(&*obligation.calendar),
+                    Value::int(obligation.provisional_first),
+                    Value::int(obligation.provisional_last),
                 ]
             })
         });
@@ -545,6 +599,9 @@ impl BulkBuilder for OverdueBulk {
                 "due",
                 "levels",
                 "missed",
+                "calendar",
+                "provisional_first",
+                "provisional_last",
             ],
             &mut obligations,
         )?;

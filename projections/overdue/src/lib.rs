@@ -15,8 +15,12 @@
 //! - `obligations`: one row per open deadline, keyed by stream and sequence number, with the
 //!   subject (lead or company), the company, kind, rule, body, community, district, start,
 //!   due (epoch milliseconds, UTC), the escalation levels recorded (a bit set: 1 reminder,
-//!   2 district leadership, 4 discipline organ) and whether its miss was recorded. A closed
-//!   deadline's row is deleted.
+//!   2 district leadership, 4 discipline organ) and whether its miss was recorded; for a
+//!   provisional due instant (interpretation 21) the calendar version it rests on and the
+//!   first and last provisional year it looked at (0 when the due is official), so that the
+//!   deadline reactor finds what to recompute once a year's notice is loaded. A recomputation
+//!   sets the new due and withdraws the levels and miss it names. A closed deadline's row is
+//!   deleted.
 //! - `misses`: every recorded miss (stream, sequence number, body), kept after the deadline
 //!   closes: the repeat-miss rule of interpretation 9 counts them.
 //! - `leads`: each lead's company, community, district and registration instant, from its
@@ -34,8 +38,8 @@ use tousu_projection::{BulkBuilder, ModelWriter, ReadModel, SqlError};
 
 pub use bulk::OverdueBulk;
 pub use query::{
-    ClosureCount, DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueRow, Subject, closure_counts,
-    due_escalations, late_cutoff, open_obligations, overdue,
+    ClosureCount, DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueRow, ProvisionalCandidate, Subject,
+    closure_counts, due_escalations, late_cutoff, open_obligations, overdue, provisional_candidates,
 };
 pub use writer::OverdueWriter;
 
@@ -43,7 +47,8 @@ pub use writer::OverdueWriter;
 pub const NAME: &str = "overdue-escalation";
 
 /// The version of the schema and of the projection logic; raising it rebuilds the model.
-pub const VERSION: u32 = 1;
+/// Version 2: provisional due instants and their recomputation (interpretation 21).
+pub const VERSION: u32 = 2;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &["obligations", "misses", "leads", "closures"];
@@ -98,6 +103,9 @@ pub fn schema(prefix: &str) -> String {
             due BIGINT NOT NULL,
             levels BIGINT NOT NULL,
             missed BIGINT NOT NULL,
+            calendar TEXT NOT NULL,
+            provisional_first BIGINT NOT NULL,
+            provisional_last BIGINT NOT NULL,
             PRIMARY KEY (stream, seq)
         );
         CREATE INDEX IF NOT EXISTS {prefix}obligations_due ON {prefix}obligations (due, stream, seq);
@@ -105,6 +113,8 @@ pub fn schema(prefix: &str) -> String {
         CREATE INDEX IF NOT EXISTS {prefix}obligations_district_due ON {prefix}obligations (district, due, stream, seq);
         CREATE INDEX IF NOT EXISTS {prefix}obligations_pending ON {prefix}obligations (due, stream, seq)
             WHERE levels <> 7;
+        CREATE INDEX IF NOT EXISTS {prefix}obligations_provisional
+            ON {prefix}obligations (provisional_first, provisional_last, stream, seq) WHERE provisional_first > 0;
         CREATE TABLE IF NOT EXISTS {prefix}misses (
             stream TEXT NOT NULL,
             seq BIGINT NOT NULL,
@@ -140,6 +150,21 @@ pub(crate) fn instant(millis: i64) -> Result<DateTime<FixedOffset>, SqlError> {
     DateTime::<Utc>::from_timestamp_millis(millis)
         .map(|at| at.with_timezone(&tousu_domain::calendar::shanghai()))
         .ok_or_else(|| bad_value("instant", &millis.to_string()))
+}
+
+/// A deadline's provisional columns: the calendar version and the first and last
+/// provisional year it looked at, or `''`, 0 and 0 for a due instant on official data.
+pub(crate) fn provisional_columns(
+    provisional: bool,
+    calendar: Option<&tousu_domain::calendar::CalendarVersion>,
+) -> (String, i64, i64) {
+    let Some(version) = calendar.filter(|_| provisional) else {
+        return (String::new(), 0, 0);
+    };
+    let years: Vec<i32> = version.provisional_years().collect();
+    let first = years.iter().min().copied().map_or(0, i64::from);
+    let last = years.iter().max().copied().map_or(0, i64::from);
+    (version.as_str().to_owned(), first, last)
 }
 
 /// A stored value that does not read back as what was written: a bug, or tables written by

@@ -85,6 +85,12 @@ pub struct OverdueRow {
     pub start: DateTime<FixedOffset>,
     /// The due instant.
     pub due: DateTime<FixedOffset>,
+    /// Interpretation 21: whether the due instant was computed from the provisional calendar
+    /// (a year without the State Council's schedule); it is recomputed when the schedule is
+    /// loaded.
+    pub provisional: bool,
+    /// For a provisional due instant, the calendar version it rests on; empty otherwise.
+    pub calendar: String,
     /// How late at the query's instant; `None` when the calendar lacks a year it needs.
     pub lateness: Option<Lateness>,
     /// The escalation level reached at the query's instant (interpretation 9), and why;
@@ -112,8 +118,23 @@ pub struct DueEscalation {
     pub kind: DeadlineKind,
     /// The body that missed it.
     pub body: BodyCode,
+    /// Its due instant: an escalation is of the deadline with this due (a recomputed due,
+    /// interpretation 21, makes a new one).
+    pub due: DateTime<FixedOffset>,
     /// The level reached.
     pub level: EscalationLevel,
+}
+
+/// An open deadline whose provisional due instant looked at a year that now has the State
+/// Council's schedule: the deadline reactor recomputes it (interpretation 21).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionalCandidate {
+    /// The stream to append to.
+    pub stream: String,
+    /// The deadline.
+    pub seq: u32,
+    /// The calendar version its due rests on now.
+    pub calendar: String,
 }
 
 /// Deadlines closed, per body and kind.
@@ -137,7 +158,7 @@ pub(crate) fn level_bit(level: EscalationLevel) -> i64 {
 }
 
 /// Every level's bit.
-const ALL_LEVELS: i64 = 7;
+pub(crate) const ALL_LEVELS: i64 = 7;
 
 /// The instant before which a deadline's due instant must lie for the deadline to be at
 /// least `n` working days late at `at` (and past due): `due < cutoff` exactly when
@@ -215,7 +236,7 @@ impl Statement {
 }
 
 const ROW_COLUMNS: &str = "o.stream, o.seq, o.subject_kind, o.subject, o.company, o.kind, o.rule, o.body, \
-                           o.community, o.district, o.start_at, o.due, o.levels, o.missed";
+                           o.community, o.district, o.start_at, o.due, o.levels, o.missed, o.calendar";
 
 fn earlier_misses_sql(prefix: &str) -> String {
     format!(
@@ -301,7 +322,7 @@ pub fn overdue(
         .iter()
         .map(|row| {
             let mut overdue = read_row(row)?;
-            overdue.earlier_misses = read_u32(&row[14], "earlier_misses")?;
+            overdue.earlier_misses = read_u32(&row[15], "earlier_misses")?;
             evaluate(&mut overdue, at, calendar, policy, cutoffs);
             Ok(overdue)
         })
@@ -327,7 +348,7 @@ pub fn open_obligations(
     rows.iter()
         .map(|row| {
             let mut overdue = read_row(row)?;
-            overdue.earlier_misses = read_u32(&row[14], "earlier_misses")?;
+            overdue.earlier_misses = read_u32(&row[15], "earlier_misses")?;
             evaluate(&mut overdue, at, calendar, policy, cutoffs);
             Ok(overdue)
         })
@@ -422,11 +443,55 @@ pub fn due_escalations(
                 EscalationLevel::DisciplineOrgan => reached == EscalationLevel::DisciplineOrgan,
             };
             if is_reached && recorded & level_bit(level) == 0 {
-                due.push(DueEscalation { stream: stream.clone(), subject: subject.clone(), seq, kind, body, level });
+                due.push(DueEscalation {
+                    stream: stream.clone(),
+                    subject: subject.clone(),
+                    seq,
+                    kind,
+                    body,
+                    due: due_at,
+                    level,
+                });
             }
         }
     }
     Ok(due)
+}
+
+/// The open deadlines whose provisional due instant looked at one of `official_years` (years
+/// that have the State Council's schedule now), soonest due first: what the deadline reactor
+/// recomputes (interpretation 21). It reads only the provisional rows (a partial index).
+pub fn provisional_candidates(
+    tx: &mut dyn SqlTx,
+    prefix: &str,
+    official_years: &[i32],
+) -> Result<Vec<ProvisionalCandidate>, SqlError> {
+    let (Some(first), Some(last)) = (official_years.iter().min(), official_years.iter().max()) else {
+        return Ok(Vec::new());
+    };
+    let rows = tx.query(
+        &format!(
+            "SELECT stream, seq, calendar FROM {prefix}obligations
+             WHERE provisional_first > 0 AND provisional_first <= $1 AND provisional_last >= $2
+             ORDER BY due, stream, seq"
+        ),
+        &[Value::int(i64::from(*last)), Value::int(i64::from(*first))],
+    )?;
+    let mut candidates = Vec::new();
+    for row in &rows {
+        let calendar = read_text(&row[2], "calendar")?;
+        // The range test above is exact only for consecutive official years.
+        let version = tousu_domain::calendar::CalendarVersion::from_text(calendar.as_str());
+        if !version.provisional_years().any(|year| official_years.contains(&year)) {
+            continue;
+        }
+        candidates.push(ProvisionalCandidate {
+            stream: read_text(&row[0], "stream")?,
+            seq: read_u32(&row[1], "seq")?,
+            calendar,
+        });
+    }
+    Ok(candidates)
 }
 
 /// Deadlines closed so far, per body and kind, in body and kind order.
@@ -464,6 +529,8 @@ fn read_row(row: &Row) -> Result<OverdueRow, SqlError> {
         district: read_text(&row[9], "district")?,
         start: instant(read_i64(&row[10], "start_at")?)?,
         due: instant(read_i64(&row[11], "due")?)?,
+        provisional: !read_text(&row[14], "calendar")?.is_empty(),
+        calendar: read_text(&row[14], "calendar")?,
         lateness: None,
         level: None,
         recorded_levels: EscalationLevel::ALL.into_iter().filter(|level| levels & level_bit(*level) != 0).collect(),

@@ -11,7 +11,7 @@ use tousu_domain::ids::{ComplaintId, Uscc};
 use tousu_domain::obligations::EscalationFact;
 use tousu_projection::{ModelWriter, Payload, ProjectedEvent, ProjectionError, SqlError, SqlTx, Value};
 
-use crate::millis;
+use crate::{millis, provisional_columns};
 
 /// The writer of one generation of `overdue-escalation`.
 #[derive(Debug)]
@@ -24,6 +24,8 @@ pub struct OverdueWriter {
     record_miss: String,
     mark_missed: String,
     record_level: String,
+    recompute: String,
+    withdraw_miss: String,
 }
 
 impl OverdueWriter {
@@ -40,33 +42,35 @@ impl OverdueWriter {
             // deadline (interpretation 15) runs, as the original did, from the registration.
             open_lead_deadline: format!(
                 "INSERT INTO {p}obligations (stream, seq, subject_kind, subject, company, kind, rule, body, community,
-                 district, start_at, due, levels, missed)
+                 district, start_at, due, levels, missed, calendar, provisional_first, provisional_last)
                  VALUES ($1, $2, 'lead', $3,
                    COALESCE((SELECT company FROM {p}leads WHERE lead = $3), ''),
                    $4, $5, $6,
                    COALESCE((SELECT community FROM {p}leads WHERE lead = $3), ''),
                    COALESCE((SELECT district FROM {p}leads WHERE lead = $3), ''),
                    COALESCE(CAST($7 AS BIGINT), (SELECT registered_at FROM {p}leads WHERE lead = $3), CAST($8 AS BIGINT)),
-                   $9, 0, 0)
+                   $9, 0, 0, $10, $11, $12)
                  ON CONFLICT (stream, seq) DO UPDATE SET kind = excluded.kind, rule = excluded.rule,
                  body = excluded.body, community = excluded.community, district = excluded.district,
-                 start_at = excluded.start_at, due = excluded.due"
+                 start_at = excluded.start_at, due = excluded.due, calendar = excluded.calendar,
+                 provisional_first = excluded.provisional_first, provisional_last = excluded.provisional_last"
             ),
             // A company's deadline concerns a community; its district is the one the
             // company's leads give for that community, or, for a deadline without one, the
             // first district of the company's leads; empty when no lead names it.
             open_company_deadline: format!(
                 "INSERT INTO {p}obligations (stream, seq, subject_kind, subject, company, kind, rule, body, community,
-                 district, start_at, due, levels, missed)
+                 district, start_at, due, levels, missed, calendar, provisional_first, provisional_last)
                  VALUES ($1, $2, 'company', $3, $3, $4, $5, $6, $7,
                    COALESCE(CASE WHEN $7 = ''
                      THEN (SELECT district FROM {p}leads WHERE company = $3 ORDER BY community, district LIMIT 1)
                      ELSE (SELECT district FROM {p}leads WHERE company = $3 AND community = $7
                            ORDER BY district LIMIT 1) END, ''),
-                   $8, $9, 0, 0)
+                   $8, $9, 0, 0, $10, $11, $12)
                  ON CONFLICT (stream, seq) DO UPDATE SET kind = excluded.kind, rule = excluded.rule,
                  body = excluded.body, community = excluded.community, district = excluded.district,
-                 start_at = excluded.start_at, due = excluded.due"
+                 start_at = excluded.start_at, due = excluded.due, calendar = excluded.calendar,
+                 provisional_first = excluded.provisional_first, provisional_last = excluded.provisional_last"
             ),
             close: format!("DELETE FROM {p}obligations WHERE stream = $1 AND seq = $2 RETURNING body, kind, due"),
             count_closure: format!(
@@ -81,6 +85,13 @@ impl OverdueWriter {
             ),
             mark_missed: format!("UPDATE {p}obligations SET missed = 1 WHERE stream = $1 AND seq = $2"),
             record_level: format!("UPDATE {p}obligations SET levels = levels | $3 WHERE stream = $1 AND seq = $2"),
+            // Interpretation 21: the new due, its provisional columns, the levels kept (a mask)
+            // and the miss mark kept (0 withdraws it, 1 keeps it).
+            recompute: format!(
+                "UPDATE {p}obligations SET due = $3, calendar = $4, provisional_first = $5, provisional_last = $6,
+                 levels = levels & $7, missed = missed * $8 WHERE stream = $1 AND seq = $2"
+            ),
+            withdraw_miss: format!("DELETE FROM {p}misses WHERE stream = $1 AND seq = $2"),
         }
     }
 
@@ -109,6 +120,7 @@ impl OverdueWriter {
                 DueBasis::Reinstated { .. } => Value::Int(None),
                 DueBasis::PlanDate { .. } => Value::int(millis(event.at)),
             };
+            let (calendar, first, last) = provisional_columns(deadline.provisional, deadline.calendar.as_ref());
             tx.execute(
                 &self.open_lead_deadline,
                 &[
@@ -121,6 +133,9 @@ impl OverdueWriter {
                     start,
                     Value::int(millis(event.at)),
                     Value::int(millis(deadline.due)),
+                    Value::text(calendar),
+                    Value::int(first),
+                    Value::int(last),
                 ],
             )?;
         }
@@ -176,6 +191,7 @@ impl OverdueWriter {
             DueBasis::Period { start, .. } => *start,
             DueBasis::Reinstated { .. } | DueBasis::PlanDate { .. } => at,
         };
+        let (calendar, first, last) = provisional_columns(deadline.provisional, deadline.calendar.as_ref());
         tx.execute(
             &self.open_company_deadline,
             &[
@@ -188,6 +204,9 @@ impl OverdueWriter {
                 Value::text(deadline.community.clone().unwrap_or_default()),
                 Value::int(millis(start)),
                 Value::int(millis(deadline.due)),
+                Value::text(calendar),
+                Value::int(first),
+                Value::int(last),
             ],
         )?;
         Ok(())
@@ -233,6 +252,37 @@ impl OverdueWriter {
                     &self.record_level,
                     &[Value::text(stream), Value::int(i64::from(*seq)), Value::int(crate::query::level_bit(*level))],
                 )?;
+            }
+            EscalationFact::DeadlineRecomputed {
+                seq,
+                due,
+                provisional,
+                calendar,
+                withdrawn_levels,
+                miss_withdrawn,
+                ..
+            } => {
+                let (calendar, first, last) = provisional_columns(*provisional, Some(calendar));
+                let kept_levels = withdrawn_levels
+                    .iter()
+                    .fold(crate::query::ALL_LEVELS, |kept, level| kept & !crate::query::level_bit(*level));
+                let key = [Value::text(stream), Value::int(i64::from(*seq))];
+                tx.execute(
+                    &self.recompute,
+                    &[
+                        key[0].clone(),
+                        key[1].clone(),
+                        Value::int(millis(*due)),
+                        Value::text(calendar),
+                        Value::int(first),
+                        Value::int(last),
+                        Value::int(kept_levels),
+                        Value::int(i64::from(!*miss_withdrawn)),
+                    ],
+                )?;
+                if *miss_withdrawn {
+                    tx.execute(&self.withdraw_miss, &key)?;
+                }
             }
         }
         Ok(())

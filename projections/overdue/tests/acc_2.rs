@@ -12,8 +12,8 @@ use tousu_domain::ids::{BodyCode, ComplaintId};
 use tousu_domain::rule::RuleId;
 use tousu_projection_testkit::*;
 use tousu_read_overdue::{
-    DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueModel, OverdueRow, Subject, closure_counts,
-    due_escalations, late_cutoff, open_obligations, overdue,
+    DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueModel, OverdueRow, ProvisionalCandidate, Subject,
+    closure_counts, due_escalations, late_cutoff, open_obligations, overdue, provisional_candidates,
 };
 
 fn overdue_at(store: &mut Store, world: &World, instant: &str, filter: &OverdueFilter) -> (Vec<OverdueRow>, u64) {
@@ -462,6 +462,8 @@ fn registered_with(id: &str, now: &str, deadlines: Vec<(DeadlineKind, &str)>) ->
             community: None,
             basis: DueBasis::Period { start: at(now), period: Period::Days(7) },
             due: at(due),
+            provisional: false,
+            calendar: None,
         })
         .collect();
     let event = ComplaintEvent {
@@ -476,13 +478,14 @@ fn registered_with(id: &str, now: &str, deadlines: Vec<(DeadlineKind, &str)>) ->
 #[test]
 fn acc_2_a_year_without_calendar_data_leaves_that_rows_lateness_unknown_and_the_query_answers() {
     let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&OverdueModel));
-    // 2027 is not shipped; neither is 2023.
+    // 2101 is past the provisional calendar (interpretation 21); 2023 had other statutory days
+    // and is not shipped.
     let (lead, event) = registered_with(
         "C-1",
-        "2026-12-28T10:00:00+08:00",
+        "2100-12-28T10:00:00+08:00",
         vec![
-            (DeadlineKind::Transfer, "2027-01-10T00:00:00+08:00"),
-            (DeadlineKind::GeneralClose, "2027-01-10T00:00:00+08:00"),
+            (DeadlineKind::Transfer, "2101-01-10T00:00:00+08:00"),
+            (DeadlineKind::GeneralClose, "2101-01-10T00:00:00+08:00"),
         ],
     );
     log.push_lead(&lead, &[event]);
@@ -494,7 +497,7 @@ fn acc_2_a_year_without_calendar_data_leaves_that_rows_lateness_unknown_and_the_
     log.push_lead(&lead, &[event]);
     store.catch_up(&log);
 
-    let (rows, total) = overdue_at(&mut store, &world, "2027-02-01T10:00:00+08:00", &OverdueFilter::default());
+    let (rows, total) = overdue_at(&mut store, &world, "2101-02-01T10:00:00+08:00", &OverdueFilter::default());
     assert_eq!(total, 3);
     let row = |stream: &str, kind: DeadlineKind| {
         rows.iter().find(|row| row.stream == stream && row.kind == kind).expect("listed").clone()
@@ -504,8 +507,8 @@ fn acc_2_a_year_without_calendar_data_leaves_that_rows_lateness_unknown_and_the_
     assert_eq!(row("complaint-C-1", DeadlineKind::GeneralClose).lateness, calendar_days(23));
     assert_eq!(row("complaint-C-2", DeadlineKind::Transfer).lateness, None);
     let reminder = OverdueFilter { level: Some(EscalationLevel::Reminder), ..OverdueFilter::default() };
-    assert_eq!(overdue_at(&mut store, &world, "2027-02-01T10:00:00+08:00", &reminder).1, 0);
-    assert!(escalations_at(&mut store, &world, "2027-02-01T10:00:00+08:00").is_empty());
+    assert_eq!(overdue_at(&mut store, &world, "2101-02-01T10:00:00+08:00", &reminder).1, 0);
+    assert!(escalations_at(&mut store, &world, "2101-02-01T10:00:00+08:00").is_empty());
 
     // Evaluated in 2026, the 2023 deadline's lateness cannot be counted, but it is certainly
     // ten working days late: the 2026 calendar alone shows that much.
@@ -605,4 +608,63 @@ fn acc_2_postgres_gives_the_same_answers_as_sqlite() {
         postgres.read(|tx| closure_counts(tx, &pg_prefix)),
         sqlite.read(|tx| closure_counts(tx, &sqlite_prefix))
     );
+}
+
+/// Interpretation 21: a lead registered on Wednesday 3 February 2027, before that year's
+/// notice: its TRF-2 deadline is due, provisionally, at 24:00 on Thursday 18 February.
+fn registered_in_february_2027(world: &World, log: &mut Log) -> Lead {
+    let lead = registered(world, log, "C-27", "2027-02-03T10:00:00+08:00", &GULOU);
+    assert!(lead.lead().obligations.get(0).is_some_and(|deadline| deadline.provisional));
+    lead
+}
+
+#[test]
+fn acc_2_interp_21_a_provisional_due_is_listed_as_such_and_found_for_recomputation_once_the_notice_arrives() {
+    let (mut world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&OverdueModel));
+    let mut lead = registered_in_february_2027(&world, &mut log);
+    store.catch_up(&log);
+    let rows = open_of(&mut store, &world, "complaint-C-27", "2027-02-10T09:00:00+08:00");
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].provisional);
+    assert_eq!(rows[0].calendar, "2027.provisional");
+    assert_eq!(rows[0].due, at("2027-02-19T00:00:00+08:00"));
+    let candidates = |store: &mut Store, years: &[i32]| {
+        let prefix = store.prefix.clone();
+        store.read(|tx| provisional_candidates(tx, &prefix, years))
+    };
+    // Nothing to recompute while 2027 has no notice.
+    assert!(candidates(&mut store, &[2024, 2025, 2026]).is_empty());
+
+    // Missed against the provisional due: the reactor records the reminder on 19 February.
+    assert_eq!(react(&mut store, &world, &mut log, &mut [&mut lead], "2027-02-19T08:00:00+08:00"), 1);
+    let row = &open_of(&mut store, &world, "complaint-C-27", "2027-02-19T08:00:00+08:00")[0];
+    assert_eq!((row.recorded_levels.clone(), row.missed_recorded), (vec![EscalationLevel::Reminder], true));
+
+    // The notice arrives: the deadline is a candidate, is recomputed to 24:00 on Saturday 20
+    // February, and the reminder and miss recorded against the old due are withdrawn.
+    world.load_made_up_2027();
+    let found = candidates(&mut store, &[2024, 2025, 2026, 2027]);
+    assert_eq!(
+        found,
+        [ProvisionalCandidate { stream: "complaint-C-27".into(), seq: 0, calendar: "2027.provisional".into() }]
+    );
+    assert!(candidates(&mut store, &[2028]).is_empty(), "only the years it looked at count");
+    lead.given(
+        &world,
+        &mut log,
+        &reactor(),
+        "2027-02-19T15:00:00+08:00",
+        ComplaintCommand::RecomputeDeadline { seq: 0 },
+    );
+    store.catch_up(&log);
+    let row = &open_of(&mut store, &world, "complaint-C-27", "2027-02-19T15:00:00+08:00")[0];
+    assert_eq!(row.due, at("2027-02-21T00:00:00+08:00"));
+    assert!(!row.provisional && row.calendar.is_empty());
+    assert!(row.recorded_levels.is_empty() && !row.missed_recorded);
+    assert!(candidates(&mut store, &[2024, 2025, 2026, 2027]).is_empty());
+    // Not overdue now; the ladder starts again from the new due.
+    assert!(escalations_at(&mut store, &world, "2027-02-20T23:00:00+08:00").is_empty());
+    let due = escalations_at(&mut store, &world, "2027-02-21T00:00:01+08:00");
+    assert_eq!(due.len(), 1);
+    assert_eq!((due[0].level, due[0].due), (EscalationLevel::Reminder, at("2027-02-21T00:00:00+08:00")));
 }

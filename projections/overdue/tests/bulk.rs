@@ -14,7 +14,7 @@
 //! with no community, an empty one or one no lead names, and events no read model knows.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta};
-use tousu_domain::calendar::Period;
+use tousu_domain::calendar::{CalendarVersion, Period};
 use tousu_domain::complaint::{
     Channel, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, SplitRequest, Urgency,
 };
@@ -282,6 +282,7 @@ fn made_by_hand(log: &mut Log, split_from: &ComplaintFact, dice: &mut Dice, even
     let communities = ["福苑小区", "安泰小区", "江滨花园", "新村", ""];
     let districts = ["鼓楼区", "晋安区", "台江区", ""];
     let deadline_communities = [None, Some(""), Some("福苑小区"), Some("安泰小区"), Some("江滨花园"), Some("无名小区")];
+    let calendars = [None, None, Some("2027.provisional"), Some("2026.official.0a1b2c3d+2027.provisional")];
     // Instants twelve hours apart: events fall on due instants often, met exactly on time.
     let grid = |dice: &mut Dice| at("2026-10-01T00:00:00+08:00") + TimeDelta::hours(12 * dice.below(60) as i64);
     let deadline = |dice: &mut Dice| {
@@ -291,6 +292,8 @@ fn made_by_hand(log: &mut Log, split_from: &ComplaintFact, dice: &mut Dice, even
             1 => DueBasis::PlanDate { date: NaiveDate::from_ymd_opt(2026, 12, 20).expect("a date") },
             _ => DueBasis::Reinstated { original: 0 },
         };
+        // Interpretation 21: some due instants are provisional, resting on one or two years.
+        let calendar = dice.pick(&calendars).map(CalendarVersion::from_text);
         Deadline {
             seq: dice.below(6) as u32,
             kind,
@@ -299,6 +302,8 @@ fn made_by_hand(log: &mut Log, split_from: &ComplaintFact, dice: &mut Dice, even
             community: dice.pick(&deadline_communities).map(str::to_owned),
             basis,
             due: grid(dice),
+            provisional: calendar.is_some(),
+            calendar,
         }
     };
     let closings = |dice: &mut Dice| -> Vec<DeadlineClosure> {
@@ -312,8 +317,27 @@ fn made_by_hand(log: &mut Log, split_from: &ComplaintFact, dice: &mut Dice, even
     };
     let escalation = |dice: &mut Dice| {
         let (seq, kind, body) = (dice.below(6) as u32, *dice.pick(&DeadlineKind::ALL), *dice.pick(&BodyCode::ALL));
-        if dice.chance(40) {
+        if dice.chance(30) {
             EscalationFact::DeadlineMissed { seq, kind, rule: kind.rule(), body, due: grid(dice) }
+        } else if dice.chance(30) {
+            // Interpretation 21: a recomputed due, to official or still provisional data, with
+            // any levels and the miss withdrawn or kept.
+            let provisional = dice.chance(30);
+            EscalationFact::DeadlineRecomputed {
+                seq,
+                kind,
+                body,
+                previous_due: grid(dice),
+                due: grid(dice),
+                provisional,
+                calendar: CalendarVersion::from_text(if provisional {
+                    "2027.official.1c2d3e4f+2028.provisional"
+                } else {
+                    "2027.official.1c2d3e4f"
+                }),
+                withdrawn_levels: EscalationLevel::ALL.into_iter().filter(|_| dice.chance(40)).collect(),
+                miss_withdrawn: dice.chance(50),
+            }
         } else {
             let level = *dice.pick(&EscalationLevel::ALL);
             EscalationFact::Escalated {
@@ -439,6 +463,11 @@ fn long_log(world: &World, store: &mut Store) -> Log {
             ("closures met on time", "SELECT COUNT(*) FROM {p}closures WHERE met_on_time > 0"),
             ("closures met late", "SELECT COUNT(*) FROM {p}closures WHERE met_late > 0"),
             ("closures superseded", "SELECT COUNT(*) FROM {p}closures WHERE superseded > 0"),
+            ("provisional due instants", "SELECT COUNT(*) FROM {p}obligations WHERE provisional_first > 0"),
+            (
+                "due instants recomputed from provisional",
+                "SELECT COUNT(*) FROM {p}obligations WHERE calendar = '2027.official.1c2d3e4f+2028.provisional'",
+            ),
         ],
     );
     log

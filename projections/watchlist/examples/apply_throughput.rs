@@ -88,6 +88,8 @@ impl City {
             community: None,
             basis: DueBasis::Period { start: at, period: Period::Days(days) },
             due: at + TimeDelta::days(i64::from(days)),
+            provisional: false,
+            calendar: None,
         };
         let close = |seq: u32, kind: DeadlineKind| DeadlineClosure { seq, kind, how: ClosedHow::Met };
         let complaint = |fact: ComplaintFact, opens: Vec<Deadline>, closes: Vec<DeadlineClosure>| Payload::Complaint {

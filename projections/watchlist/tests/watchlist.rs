@@ -590,6 +590,8 @@ fn risk_scenario() -> (Log, [Uscc; 5]) {
                 community: Some("福苑小区".to_owned()),
                 basis: DueBasis::Period { start: at(&february(2)), period: Period::Days(5) },
                 due,
+                provisional: false,
+                calendar: None,
             }],
             closes: Vec::new(),
         },
@@ -757,6 +759,8 @@ fn deadline(seq: u32, kind: DeadlineKind, rule: RuleId, community: Option<&str>,
         community: community.map(str::to_owned),
         basis: DueBasis::Period { start: at(due), period: Period::Days(5) },
         due: at(due),
+        provisional: false,
+        calendar: None,
     }
 }
 

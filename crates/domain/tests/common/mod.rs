@@ -236,3 +236,16 @@ pub fn company_command_finding(
 pub fn enterprise_facts(events: &[EnterpriseEvent]) -> Vec<&tousu_domain::enterprise::EnterpriseFact> {
     events.iter().map(|event| &event.fact).collect()
 }
+
+/// MADE-UP TEST DATA, not the State Council's 2027 notice (see the file's header): 春节 runs
+/// 5–13 February and Saturday 20 February is worked, where the provisional calendar
+/// (interpretation 21) rests 5–10 February only.
+pub const MADE_UP_2027: &str = include_str!("../../../../tests/fixtures/calendar-2027-test.toml");
+
+impl World {
+    /// The State Council's 2027 schedule arrives (here, the made-up one): interpretation 21.
+    pub fn load_made_up_2027(&mut self) {
+        let year = tousu_domain::calendar::OfficialYear::read(MADE_UP_2027).expect("a valid year file");
+        self.calendar = self.calendar.clone().with_official_year(year).expect("2027 was provisional");
+    }
+}
