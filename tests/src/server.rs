@@ -113,9 +113,11 @@ pub fn test_calendar_2027() -> PathBuf {
 /// Which calendar data a server runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CalendarData {
-    /// The shipped years plus the made-up 2027 test file, so periods reaching 2027 compute.
+    /// The shipped years plus the made-up 2027 test file given with `--calendar-year`, as a
+    /// deployment runs once the 2027 notice is configured.
     WithTestYear2027,
-    /// The shipped years only, as a deployment runs before the 2027 notice.
+    /// The shipped years only, as a deployment runs before the 2027 notice: periods reaching
+    /// 2027 are provisional (interpretation 21).
     ShippedOnly,
 }
 
@@ -134,16 +136,23 @@ pub struct ServerOptions {
     pub external_projections: Vec<String>,
     /// `--deadline-interval-seconds`, if not the server's default (60).
     pub deadline_interval_seconds: Option<u64>,
+    /// `--clock-start`: the business clock starts at this instant (RFC 3339) and runs at real
+    /// speed, so that a test runs on a date of its choosing.
+    pub clock_start: Option<String>,
+    /// `--policy`: a policy file overriding the catalogue's defaults.
+    pub policy: Option<PathBuf>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            calendar: CalendarData::WithTestYear2027,
+            calendar: CalendarData::ShippedOnly,
             max_message_bytes: None,
             read_store: None,
             external_projections: Vec::new(),
             deadline_interval_seconds: None,
+            clock_start: None,
+            policy: None,
         }
     }
 }
@@ -598,6 +607,12 @@ async fn spawn(root: &Path, data_dir: &Path, options: &ServerOptions, start: u32
     }
     if let Some(seconds) = options.deadline_interval_seconds {
         command.args(["--deadline-interval-seconds", &seconds.to_string()]);
+    }
+    if let Some(start) = &options.clock_start {
+        command.args(["--clock-start", start]);
+    }
+    if let Some(policy) = &options.policy {
+        command.arg("--policy").arg(policy);
     }
     // The environment of the test run must not configure the server under test.
     for (name, _) in std::env::vars_os() {

@@ -51,60 +51,36 @@ fn the_list_names_every_kind_with_its_rule() {
 }
 
 #[test]
-fn a_start_in_a_year_without_calendar_data_exits_non_zero_naming_the_year() {
-    let output = run_tousu(&["deadline", "transfer", "2027-01-04T10:00:00+08:00"]);
+fn trf_2_interp_21_a_period_reaching_a_year_without_its_notice_prints_a_provisional_due() {
+    // Wednesday 23 December 2026 + 7 working days: 24, 25, 28–31 December, then (元旦 being a
+    // statutory day of the provisional 2027) Monday 4 January.
+    let output = run_tousu(&["deadline", "transfer", "2026-12-23T10:00:00+08:00"]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let text = stdout_of(&output);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("2027-01-05T00:00:00+08:00 provisional (暂定)"), "{text}");
+    let explanation = lines.next().unwrap_or_default();
+    assert!(explanation.contains("2027") && explanation.contains("+2027.provisional"), "{text}");
+}
+
+#[test]
+fn interp_21_a_start_outside_every_year_with_data_exits_non_zero_naming_the_year() {
+    // 2101 is past the provisional calendar's table; nothing is guessed there.
+    let output = run_tousu(&["deadline", "transfer", "2101-01-04T10:00:00+08:00"]);
     assert!(!output.status.success());
     assert!(stdout_of(&output).is_empty());
-    assert!(stderr_of(&output).contains("2027"), "{}", stderr_of(&output));
-    // A period that runs into 2027 is refused the same way.
-    let output = run_tousu(&["deadline", "transfer", "2026-12-28T10:00:00+08:00"]);
-    assert!(!output.status.success());
-    assert!(stderr_of(&output).contains("year 2027"), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("year 2101"), "{}", stderr_of(&output));
 }
 
 #[test]
 fn a_deployment_can_add_a_year_file_and_a_local_override() {
     let dir = std::env::temp_dir().join(format!("tousu-calendar-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    // A made-up year with a single holiday block per festival, to show the mechanism only.
-    let year = dir.join("2027.toml");
-    std::fs::write(
-        &year,
-        r#"year = 2027
-source = "test data, not a State Council notice"
-[[holiday]]
-name = "元旦"
-from = "2027-01-01"
-to = "2027-01-03"
-[[holiday]]
-name = "春节"
-from = "2027-02-05"
-to = "2027-02-13"
-[[holiday]]
-name = "清明节"
-from = "2027-04-03"
-to = "2027-04-05"
-[[holiday]]
-name = "劳动节"
-from = "2027-05-01"
-to = "2027-05-05"
-[[holiday]]
-name = "端午节"
-from = "2027-06-09"
-to = "2027-06-11"
-[[holiday]]
-name = "中秋节"
-from = "2027-09-15"
-to = "2027-09-17"
-[[holiday]]
-name = "国庆节"
-from = "2027-10-01"
-to = "2027-10-07"
-"#,
-    )
-    .unwrap();
+    // The made-up 2027 of the tests' fixture: official data replaces the provisional year.
+    let year = tousu_e2e::server::test_calendar_2027();
     let year = year.to_string_lossy().into_owned();
     let output = run_tousu(&["deadline", "transfer", "2026-12-28T10:00:00+08:00", "--calendar-year", &year]);
+    // Official data now: no longer marked provisional.
     assert!(output.status.success(), "{}", stderr_of(&output));
     // Working days after Monday 28 December 2026: 29, 30, 31, then 4, 5, 6, 7 January 2027.
     assert_eq!(stdout_of(&output), "2027-01-08T00:00:00+08:00");

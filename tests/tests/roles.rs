@@ -147,6 +147,9 @@ const MATRIX: &[(&str, Grant)] = &[
     // Admin: operators only (admin.proto).
     ("ListProjections", any_body(&[OPERATOR_ROLE])),
     ("RebuildProjection", any_body(&[OPERATOR_ROLE])),
+    ("GetCalendarStatus", any_body(&[OPERATOR_ROLE])),
+    ("GetCalendarYear", any_body(&[OPERATOR_ROLE])),
+    ("LoadCalendarYear", any_body(&[OPERATOR_ROLE])),
 ];
 
 /// Lead commands whose body is checked against the lead, so that on a lead that does not
@@ -459,6 +462,14 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
         // and nothing is rebuilt.
         "RebuildProjection" => admin
             .rebuild_projection(pb::RebuildProjectionRequest { name: "no-such-projection".to_owned() })
+            .await
+            .map(drop),
+        "GetCalendarStatus" => admin.get_calendar_status(pb::GetCalendarStatusRequest {}).await.map(drop),
+        "GetCalendarYear" => admin.get_calendar_year(pb::GetCalendarYearRequest { year: 2027 }).await.map(drop),
+        // Not a year file: an operator is refused for the text, never for the role, and
+        // nothing is loaded.
+        "LoadCalendarYear" => admin
+            .load_calendar_year(pb::LoadCalendarYearRequest { request_id: request_id(), text: "year = 0".to_owned() })
             .await
             .map(drop),
         other => panic!("the matrix has no call for {other}"),

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Datelike as _;
 use prost::Message as _;
 use tokio_stream::StreamExt as _;
 use tonic::Code;
@@ -14,10 +13,10 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tousu_api::pb;
-use tousu_e2e::flows::{self, handling_lead, shanghai_today};
+use tousu_e2e::flows::{self, handling_lead};
 use tousu_e2e::refusal::{Refusal, ok, refused};
-use tousu_e2e::requests::{registration, request_id, timestamp, unique_uscc};
-use tousu_e2e::server::{AUDITOR, CalendarData, HANDLER_SJ, OPERATOR, REGISTRAR_ZJ, ServerOptions, TestServer};
+use tousu_e2e::requests::{registration, request_id, unique_uscc};
+use tousu_e2e::server::{AUDITOR, HANDLER_SJ, OPERATOR, REGISTRAR_ZJ, ServerOptions, TestServer};
 
 const TOUSU_SERVICES: [&str; 5] = [
     "tousu.v1.ComplaintCommands",
@@ -79,17 +78,19 @@ async fn reflection_lists_the_tousu_services_and_describes_them() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pen_1_a_server_without_2027_calendar_data_refuses_a_penalty_period_reaching_2027() {
-    // The lead is brought to a warranted penalty matter on a server with the test year file,
-    // so that only the filing, whose 90 days are the period under test, runs without it.
-    let mut server = TestServer::start().await;
+async fn pen_1_interp_21_a_penalty_period_reaching_a_year_without_its_notice_is_filed_with_a_provisional_deadline() {
+    // On 20 November 2030 (the server's clock), the 90 days of PEN-1 end in February 2031,
+    // a year whose State Council notice no server has: the case is filed all the same, and
+    // its deadline says it is provisional.
+    let options =
+        ServerOptions { clock_start: Some("2030-11-20T09:00:00+08:00".to_owned()), ..ServerOptions::default() };
+    let server = TestServer::start_with(options).await;
     let id = handling_lead(&server, &unique_uscc(), "SJ-1", pb::Complexity::General).await;
     let mut handler = server.complaints(HANDLER_SJ);
-    let open = pb::OpenPenaltyMatterRequest {
-        request_id: request_id(),
-        complaint_id: id.clone(),
-        received_at: Some(timestamp(std::time::SystemTime::now())),
-    };
+    // Received when the lead was registered, on the server's clock.
+    let registered_at = server.complaint(&id).await.timeline.first().and_then(|entry| entry.at);
+    let open =
+        pb::OpenPenaltyMatterRequest { request_id: request_id(), complaint_id: id.clone(), received_at: registered_at };
     ok(handler.open_penalty_matter(open).await, "OpenPenaltyMatter");
     let verify = pb::VerifyPenaltyMatterRequest {
         request_id: request_id(),
@@ -98,38 +99,39 @@ async fn pen_1_a_server_without_2027_calendar_data_refuses_a_penalty_period_reac
         summary: "存在违法事实".to_owned(),
     };
     ok(handler.verify_penalty_matter(verify).await, "VerifyPenaltyMatter");
-    server.kill();
-    server.restart_with(ServerOptions { calendar: CalendarData::ShippedOnly, ..ServerOptions::default() }).await;
-
-    let today = shanghai_today();
-    let last_day = today + chrono::Days::new(90);
-    let reaches_2027 = last_day.year() > 2026;
-    let length_before = server.lead_stream_length(&id).await;
     let file = pb::FilePenaltyCaseRequest {
         request_id: request_id(),
         complaint_id: id.clone(),
-        case_number: "榕市监立〔2026〕1号".to_owned(),
+        case_number: "榕市监立〔2030〕1号".to_owned(),
     };
-    let answer = server.complaints(HANDLER_SJ).file_penalty_case(file).await;
-    let calculation = server
-        .queries(OPERATOR)
-        .calculate_deadline(pb::CalculateDeadlineRequest {
-            kind: pb::DeadlineKind::PenaltyComplete.into(),
-            start: Some(timestamp(std::time::SystemTime::now())),
-            extension_days: 0,
-        })
-        .await;
-    if reaches_2027 {
-        // The period's last day lies in a year the shipped calendar has no data for: the
-        // refusal names the year, and nothing is written.
-        refused(answer).code(Code::FailedPrecondition).rule("PEN-1").mentions("2027");
-        refused(calculation).code(Code::FailedPrecondition).rule("PEN-1").mentions("2027");
-        assert_eq!(server.lead_stream_length(&id).await, length_before, "nothing written");
-    } else {
-        let result = ok(answer, "FilePenaltyCase");
-        assert_eq!(result.event_types, ["complaint.penalty_case_filed"], "today {today}: 90 days end {last_day}");
-        ok(calculation, "CalculateDeadline");
-    }
+    let result = ok(server.complaints(HANDLER_SJ).file_penalty_case(file).await, "FilePenaltyCase");
+    assert_eq!(result.event_types, ["complaint.penalty_case_filed"]);
+    let lead = ok(
+        server.queries(HANDLER_SJ).get_complaint(pb::GetComplaintRequest { complaint_id: id.clone() }).await,
+        "GetComplaint",
+    );
+    let penalty = lead
+        .open_deadlines
+        .iter()
+        .find(|deadline| deadline.kind == pb::DeadlineKind::PenaltyComplete as i32)
+        .expect("the penalty period is open");
+    assert!(penalty.provisional, "{penalty:?}");
+    assert_eq!(penalty.calendar_version, "2031.provisional");
+    let calculation = ok(
+        server
+            .queries(OPERATOR)
+            .calculate_deadline(pb::CalculateDeadlineRequest {
+                kind: pb::DeadlineKind::PenaltyComplete.into(),
+                start: Some(prost_types::Timestamp { seconds: 1_921_366_800, nanos: 0 }),
+                extension_days: 0,
+            })
+            .await,
+        "CalculateDeadline",
+    );
+    // 1 921 366 800 s is 2030-11-20T09:00:00+08:00: 90 days on is Tuesday 18 February 2031.
+    assert_eq!(calculation.due_rfc3339, "2031-02-19T00:00:00+08:00");
+    assert!(calculation.provisional);
+    assert_eq!(penalty.due, calculation.due, "the filed case's deadline is the calculation's");
 }
 
 /// Registers leads from `tasks` concurrent clients until a client's call fails, recording

@@ -71,6 +71,25 @@ pub async fn connect(address: &str, token: &str) -> Result<Audit, ClientError> {
     Ok(AuditClient::with_interceptor(channel, Bearer::new(token)?).max_decoding_message_size(64 * 1024 * 1024))
 }
 
+/// The admin client with the token attached.
+pub type Admin = crate::pb::admin_client::AdminClient<InterceptedService<Channel, Bearer>>;
+
+/// Connects an admin client to a server (`http://host:port`, or `host:port`), with an
+/// operator's token.
+pub async fn connect_admin(address: &str, token: &str) -> Result<Admin, ClientError> {
+    let url = if address.contains("://") { address.to_owned() } else { format!("http://{address}") };
+    let endpoint =
+        Endpoint::from_shared(url.clone()).map_err(|error| ClientError::Address(url.clone(), error.to_string()))?;
+    let channel = endpoint.connect().await.map_err(|error| ClientError::Connect(url, error.to_string()))?;
+    Ok(crate::pb::admin_client::AdminClient::with_interceptor(channel, Bearer::new(token)?))
+}
+
+/// An admin client over an already connected channel (the local admin socket, which needs no
+/// token: its server gives every call the local operator's principal).
+pub fn admin_over(channel: Channel) -> Admin {
+    crate::pb::admin_client::AdminClient::with_interceptor(channel, Bearer(MetadataValue::from_static("Bearer local")))
+}
+
 fn instant(value: Option<prost_types::Timestamp>) -> Option<DateTime<Utc>> {
     let value = value?;
     DateTime::from_timestamp(value.seconds, u32::try_from(value.nanos).ok()?)

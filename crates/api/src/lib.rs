@@ -31,3 +31,4 @@ pub mod pb {
 }
 
 pub use server::{ServerOptions, serve};
+pub use services::NodeOperations;

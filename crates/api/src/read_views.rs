@@ -345,6 +345,8 @@ pub fn overdue_obligation(row: &OverdueRow) -> pb::OverdueObligation {
         recorded_levels: row.recorded_levels.iter().map(|level| escalation_to_pb(*level).into()).collect(),
         miss_recorded: row.missed_recorded,
         earlier_misses: row.earlier_misses,
+        provisional: row.provisional,
+        calendar_version: row.calendar.clone(),
     }
 }
 

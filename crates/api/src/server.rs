@@ -113,7 +113,7 @@ pub async fn serve<S: EventStore + 'static>(
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
-    let audit = pb::audit_server::AuditServer::new(AuditService::new(app, shutdown_seen))
+    let audit = pb::audit_server::AuditServer::new(AuditService::new(app.clone(), shutdown_seen))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let shutdown_reporter = reporter.clone();
@@ -128,8 +128,9 @@ pub async fn serve<S: EventStore + 'static>(
         // forever.
         let _ = shutting_down.send(true);
     };
+    let node: Arc<dyn crate::services::NodeOperations> = app.clone();
     let admin = supervisor.map(|supervisor| {
-        InterceptedService::new(pb::admin_server::AdminServer::new(AdminService::new(supervisor)), auth.clone())
+        InterceptedService::new(pb::admin_server::AdminServer::new(AdminService::new(supervisor, node)), auth.clone())
     });
     Server::builder()
         .timeout(options.request_timeout)
@@ -167,6 +168,7 @@ impl tonic::service::Interceptor for LocalOperator {
 pub async fn serve_local_admin(
     path: &std::path::Path,
     supervisor: Arc<Supervisor>,
+    node: Arc<dyn crate::services::NodeOperations>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let _ = std::fs::remove_file(path);
@@ -177,7 +179,7 @@ pub async fn serve_local_admin(
             .map_err(|error| ServeError::Socket(path.to_owned(), error))?;
     }
     let admin =
-        InterceptedService::new(pb::admin_server::AdminServer::new(AdminService::new(supervisor)), LocalOperator);
+        InterceptedService::new(pb::admin_server::AdminServer::new(AdminService::new(supervisor, node)), LocalOperator);
     Server::builder()
         .add_service(admin)
         .serve_with_incoming_shutdown(tokio_stream::wrappers::UnixListenerStream::new(listener), shutdown)

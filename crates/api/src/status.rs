@@ -38,6 +38,12 @@ fn domain_status(error: DomainError) -> Status {
         DomainError::MissingField { .. }
         | DomainError::InvalidField { .. }
         | DomainError::PenaltyExtensionTooLong { .. } => Code::InvalidArgument,
+        // Interpretation 21: a year file that is not valid is the request's fault; a second,
+        // different schedule for a year is a conflict with what is in force.
+        DomainError::Schedule { source: tousu_domain::calendar::CalendarError::YearAlreadyOfficial { .. } } => {
+            Code::FailedPrecondition
+        }
+        DomainError::Schedule { .. } => Code::InvalidArgument,
         DomainError::WrongBody { .. } => Code::PermissionDenied,
         DomainError::NotFound { .. } => Code::NotFound,
         DomainError::AlreadyExists { .. } => Code::AlreadyExists,

@@ -69,6 +69,8 @@ pub fn deadline(deadline: &Deadline, obligations: &Obligations) -> pb::Deadline 
         due: Some(timestamp(deadline.due)),
         basis,
         escalations: obligations.levels(deadline.seq).map(|level| escalation_to_pb(level).into()).collect(),
+        provisional: deadline.provisional,
+        calendar_version: deadline.calendar.as_ref().map(|version| version.as_str().to_owned()).unwrap_or_default(),
     }
 }
 

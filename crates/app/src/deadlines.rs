@@ -1,14 +1,18 @@
 //! The deadline reactor: as time passes it records missed deadlines and the rungs of the
-//! escalation ladder (ACC-2, interpretation 9), and has each company's conditions re-evaluated
-//! once a day so that complaints aging out of a window end key supervision, a grade review or
-//! the exit condition on the company's stream (interpretation 16).
+//! escalation ladder (ACC-2, interpretation 9), recomputes provisional due instants once the
+//! official schedule of a year they looked at is in force (interpretation 21), and has each
+//! company's conditions re-evaluated once a day so that complaints aging out of a window end
+//! key supervision, a grade review or the exit condition on the company's stream
+//! (interpretation 16). It also warns operators, at its first pass and then once a day, when
+//! the last year with an official schedule is ending.
 //!
 //! Its candidates come from the live overdue read model through [`EscalationSource`]; the
 //! decision is the domain's, against the stream's own state, so a stale candidate (a deadline
 //! met since) is refused there and nothing is written. Every command's correlation derives
-//! from the lead, the deadline and the level (or the company and the day), so whoever runs it
-//! and however often, each escalation is recorded once. It acts only on wall-clock time and
-//! the live read model: a rebuild or a replay of a read model never triggers it.
+//! from the deadline and what it records (the level and due, the calendar version it
+//! recomputes, the company and the day), so whoever runs it and however often, each is
+//! recorded once. It acts only on wall-clock time and the live read model: a rebuild or a
+//! replay of a read model never triggers it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,8 +26,9 @@ use tousu_domain::ids::{ComplaintId, Uscc};
 use tousu_store::EventStore;
 
 use crate::App;
+use crate::engine::Written;
 use crate::error::AppError;
-use crate::ids::{daily_evaluation_correlation, escalation_correlation};
+use crate::ids::{daily_evaluation_correlation, escalation_correlation, recompute_correlation};
 
 /// The daily evaluation of every company waits, after each company, this many times as long
 /// as the evaluation took, less one: it keeps at most a quarter of one core busy (a city's
@@ -38,8 +43,22 @@ pub struct DueEscalation {
     pub stream: String,
     /// The deadline's sequence number in the stream.
     pub seq: u32,
+    /// Its due instant, as the read model has it.
+    pub due: DateTime<FixedOffset>,
     /// The rung reached.
     pub level: EscalationLevel,
+}
+
+/// An open deadline whose provisional due instant looked at a year that now has an official
+/// schedule (interpretation 21).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionalDue {
+    /// The stream, `complaint-…` or `enterprise-…`.
+    pub stream: String,
+    /// The deadline's sequence number in the stream.
+    pub seq: u32,
+    /// The calendar version its due rests on, as the read model has it.
+    pub calendar: String,
 }
 
 /// Where the reactor learns what is due.
@@ -47,6 +66,8 @@ pub trait EscalationSource: Send + Sync {
     /// Every rung reached at `at` and not yet recorded, from the live read model (none while
     /// the read model has no live generation).
     fn due(&self, at: DateTime<FixedOffset>) -> Result<Vec<DueEscalation>, String>;
+    /// Every open provisional deadline that looked at one of `official_years`.
+    fn provisional(&self, official_years: &[i32]) -> Result<Vec<ProvisionalDue>, String>;
     /// Every company with a stream.
     fn companies(&self) -> Result<Vec<Uscc>, String>;
 }
@@ -54,12 +75,22 @@ pub trait EscalationSource: Send + Sync {
 /// What one pass of the reactor did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pass {
+    /// Provisional due instants recomputed (interpretation 21).
+    pub recomputed: usize,
     /// Escalations recorded.
     pub escalated: usize,
-    /// Candidates the domain refused (met or recorded since the read model saw them).
+    /// Candidates the domain refused (met, recorded or recomputed since the read model saw
+    /// them).
     pub refused: usize,
     /// Companies re-evaluated.
     pub evaluated: usize,
+}
+
+/// A command of the reactor on one deadline of a lead's or a company's stream.
+#[derive(Debug, Clone, Copy)]
+enum DeadlineCommand {
+    Escalate { seq: u32, level: EscalationLevel },
+    Recompute { seq: u32 },
 }
 
 /// The deadline reactor.
@@ -68,48 +99,107 @@ pub struct DeadlineReactor<S> {
     source: Arc<dyn EscalationSource>,
     interval: Duration,
     evaluated_on: std::sync::Mutex<HashMap<Uscc, NaiveDate>>,
+    warned_on: std::sync::Mutex<Option<NaiveDate>>,
 }
 
 impl<S: EventStore + 'static> DeadlineReactor<S> {
     /// A reactor looking every `interval`.
     pub fn new(app: Arc<App<S>>, source: Arc<dyn EscalationSource>, interval: Duration) -> Self {
-        DeadlineReactor { app, source, interval, evaluated_on: std::sync::Mutex::new(HashMap::new()) }
+        DeadlineReactor {
+            app,
+            source,
+            interval,
+            evaluated_on: std::sync::Mutex::new(HashMap::new()),
+            warned_on: std::sync::Mutex::new(None),
+        }
     }
 
-    /// One pass: records every due escalation, and re-evaluates every company once a day.
-    pub async fn pass(&self) -> Result<Pass, AppError> {
-        let now = self.app.now();
-        let mut pass = Pass::default();
-        // The source reads a database: off the async threads.
+    /// Asks the source off the async threads (it reads a database).
+    async fn ask<T: Send + 'static>(
+        &self,
+        question: impl FnOnce(&dyn EscalationSource) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, AppError> {
         let source = self.source.clone();
-        let due = tokio::task::spawn_blocking(move || source.due(now))
+        tokio::task::spawn_blocking(move || question(source.as_ref()))
             .await
             .map_err(|error| AppError::Internal(error.to_string()))?
-            .map_err(AppError::Internal)?;
-        for candidate in due {
-            let correlation = escalation_correlation(&candidate.stream, candidate.seq, candidate.level.as_str());
-            let command_seq = candidate.seq;
-            let result = if let Some(id) = candidate.stream.strip_prefix("complaint-") {
-                let Ok(lead) = id.parse::<ComplaintId>() else { continue };
-                self.app
-                    .system_complaint_command(
-                        &lead,
-                        correlation,
-                        ComplaintCommand::Escalate { seq: command_seq, level: candidate.level },
-                    )
-                    .await
-            } else if let Some(code) = candidate.stream.strip_prefix("enterprise-") {
-                let Ok(uscc) = code.parse::<Uscc>() else { continue };
-                self.app
-                    .system_enterprise_command(
-                        &uscc,
-                        correlation,
-                        EnterpriseCommand::Escalate { seq: command_seq, level: candidate.level },
-                    )
-                    .await
-            } else {
-                continue;
+            .map_err(AppError::Internal)
+    }
+
+    /// Decides a command on the deadline `seq` of a lead's or a company's stream; `None` for
+    /// a stream that is neither.
+    async fn on_deadline(
+        &self,
+        stream: &str,
+        correlation: tousu_store::EventId,
+        command: DeadlineCommand,
+    ) -> Option<Result<Written, AppError>> {
+        if let Some(id) = stream.strip_prefix("complaint-") {
+            let lead = id.parse::<ComplaintId>().ok()?;
+            let command = match command {
+                DeadlineCommand::Escalate { seq, level } => ComplaintCommand::Escalate { seq, level },
+                DeadlineCommand::Recompute { seq } => ComplaintCommand::RecomputeDeadline { seq },
             };
+            Some(self.app.system_complaint_command(&lead, correlation, command).await)
+        } else if let Some(code) = stream.strip_prefix("enterprise-") {
+            let uscc = code.parse::<Uscc>().ok()?;
+            let command = match command {
+                DeadlineCommand::Escalate { seq, level } => EnterpriseCommand::Escalate { seq, level },
+                DeadlineCommand::Recompute { seq } => EnterpriseCommand::RecomputeDeadline { seq },
+            };
+            Some(self.app.system_enterprise_command(&uscc, correlation, command).await)
+        } else {
+            None
+        }
+    }
+
+    /// Interpretation 21: warns, once a day, that the last year with an official schedule is
+    /// ending or has ended.
+    fn warn_of_schedule_end(&self, today: NaiveDate) {
+        let mut warned_on = self.warned_on.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *warned_on == Some(today) {
+            return;
+        }
+        *warned_on = Some(today);
+        if let Some(warning) = self.app.schedule_warning() {
+            tracing::warn!(last_official_year = warning.last_official_year, days_left = warning.days_left, "{warning}");
+        }
+    }
+
+    /// One pass: recomputes every provisional due whose year's schedule is now in force,
+    /// records every due escalation, and re-evaluates every company once a day.
+    pub async fn pass(&self) -> Result<Pass, AppError> {
+        let now = self.app.now();
+        self.warn_of_schedule_end(now.date_naive());
+        let mut pass = Pass::default();
+
+        // Recomputations first, so that escalations judge the new due instants.
+        let official_years: Vec<i32> = self.app.calendar().years().collect();
+        let provisional = self.ask(move |source| source.provisional(&official_years)).await?;
+        for candidate in provisional {
+            let correlation = recompute_correlation(&candidate.stream, candidate.seq, &candidate.calendar);
+            let command = DeadlineCommand::Recompute { seq: candidate.seq };
+            let Some(result) = self.on_deadline(&candidate.stream, correlation, command).await else { continue };
+            match result {
+                Ok(written) if !written.replayed => {
+                    pass.recomputed += 1;
+                    tracing::info!(stream = %candidate.stream, seq = candidate.seq, was = %candidate.calendar, "provisional deadline recomputed");
+                }
+                Ok(_) => {}
+                Err(AppError::Domain(error)) => {
+                    pass.refused += 1;
+                    tracing::debug!(stream = %candidate.stream, seq = candidate.seq, %error, "recomputation no longer applies");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+
+        let due = self.ask(move |source| source.due(now)).await?;
+        for candidate in due {
+            let correlation =
+                escalation_correlation(&candidate.stream, candidate.seq, candidate.level.as_str(), candidate.due);
+            let command = DeadlineCommand::Escalate { seq: candidate.seq, level: candidate.level };
+            let Some(result) = self.on_deadline(&candidate.stream, correlation, command).await else { continue };
             match result {
                 Ok(written) if !written.replayed => {
                     pass.escalated += 1;
@@ -123,12 +213,9 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
                 Err(error) => return Err(error),
             }
         }
+
         let day = now.date_naive();
-        let source = self.source.clone();
-        let companies = tokio::task::spawn_blocking(move || source.companies())
-            .await
-            .map_err(|error| AppError::Internal(error.to_string()))?
-            .map_err(AppError::Internal)?;
+        let companies = self.ask(|source| source.companies()).await?;
         for uscc in companies {
             let already = {
                 let evaluated_on = self.evaluated_on.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -159,8 +246,9 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
         loop {
             ticker.tick().await;
             match self.pass().await {
-                Ok(pass) if pass.escalated + pass.evaluated > 0 => {
+                Ok(pass) if pass.recomputed + pass.escalated + pass.evaluated > 0 => {
                     tracing::info!(
+                        recomputed = pass.recomputed,
                         escalated = pass.escalated,
                         evaluated = pass.evaluated,
                         refused = pass.refused,

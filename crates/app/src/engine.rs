@@ -26,6 +26,7 @@ use tousu_store::{
     StreamFrom, StreamName,
 };
 
+use crate::calendar::CalendarCell;
 use crate::error::AppError;
 use crate::ids::event_id;
 
@@ -40,11 +41,12 @@ const LOAD_BATCH: usize = 1024;
 pub const SCHEMA_VERSION: u16 = 1;
 
 /// What a decision may consult besides the state: calendar, policy, taxonomy and the
-/// identity secret, loaded and validated at start.
+/// identity secret, loaded and validated at start. The calendar may gain official years while
+/// the node runs (interpretation 21).
 #[derive(Debug)]
 pub struct DomainSetup {
-    /// The working-day calendar.
-    pub calendar: Calendar,
+    /// The working-day calendar in force.
+    pub calendar: CalendarCell,
     /// The policy.
     pub policy: Policy,
     /// The category taxonomy.
@@ -54,12 +56,18 @@ pub struct DomainSetup {
 }
 
 impl DomainSetup {
-    /// The decision context for an actor at an instant.
-    pub fn context<'a>(&'a self, actor: &'a Actor, now: DateTime<FixedOffset>) -> Context<'a> {
+    /// What a node decides with: `calendar` goes into a [`CalendarCell`].
+    pub fn new(calendar: Calendar, policy: Policy, taxonomy: Taxonomy, identity_secret: IdentitySecret) -> Self {
+        DomainSetup { calendar: CalendarCell::new(calendar), policy, taxonomy, identity_secret }
+    }
+
+    /// The decision context for an actor at an instant, with `calendar` (the one in force
+    /// when the decision started, [`CalendarCell::current`]).
+    pub fn context<'a>(&'a self, actor: &'a Actor, now: DateTime<FixedOffset>, calendar: &'a Calendar) -> Context<'a> {
         Context {
             now,
             actor,
-            calendar: &self.calendar,
+            calendar,
             policy: &self.policy,
             taxonomy: &self.taxonomy,
             identity_secret: &self.identity_secret,
@@ -271,7 +279,8 @@ impl<S: EventStore> Engine<S> {
             if let Some(written) = loaded.requests.get(&correlation) {
                 return Ok(Outcome { written: Written { replayed: true, ..written.clone() }, events: Vec::new() });
             }
-            let events = loaded.state.decide(command.clone(), &self.domain.context(actor, now))?;
+            let calendar = self.domain.calendar.current();
+            let events = loaded.state.decide(command.clone(), &self.domain.context(actor, now, &calendar))?;
             if events.is_empty() {
                 return Ok(Outcome {
                     written: Written {

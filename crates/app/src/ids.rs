@@ -84,9 +84,24 @@ pub fn batch_correlation(uscc: &str, first: EventId, last: EventId) -> EventId {
     uuid_from(digest("count-batch", &[uscc.as_bytes(), first.as_bytes(), last.as_bytes()]))
 }
 
-/// The correlation id of the deadline reactor's escalation of one deadline to one level.
-pub fn escalation_correlation(stream: &str, seq: u32, level: &str) -> EventId {
-    uuid_from(digest("escalation", &[stream.as_bytes(), &seq.to_be_bytes(), level.as_bytes()]))
+/// The correlation id of the deadline reactor's escalation of one deadline, due at `due`, to
+/// one level. The due instant is part of it: a recomputed due (interpretation 21) that
+/// withdrew a level makes reaching that level again a new escalation, not a repeat.
+pub fn escalation_correlation(
+    stream: &str,
+    seq: u32,
+    level: &str,
+    due: chrono::DateTime<chrono::FixedOffset>,
+) -> EventId {
+    let due = due.timestamp_millis().to_be_bytes();
+    uuid_from(digest("escalation", &[stream.as_bytes(), &seq.to_be_bytes(), level.as_bytes(), &due]))
+}
+
+/// The correlation id of the deadline reactor's recomputation of a provisional due instant
+/// (interpretation 21): the deadline and the calendar version it rested on identify it, so
+/// each recomputation happens once whoever runs it.
+pub fn recompute_correlation(stream: &str, seq: u32, calendar: &str) -> EventId {
+    uuid_from(digest("recompute-deadline", &[stream.as_bytes(), &seq.to_be_bytes(), calendar.as_bytes()]))
 }
 
 /// The correlation id of the deadline reactor's daily re-evaluation of a company.

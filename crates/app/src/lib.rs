@@ -12,12 +12,14 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod calendar;
 pub mod clock;
 pub mod deadlines;
 pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod reactions;
+pub mod schedules;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -28,11 +30,12 @@ use tousu_domain::complaint::{
     Urgency,
 };
 use tousu_domain::enterprise::{Company, EnterpriseCommand, EnterpriseState};
+use tousu_domain::holiday_schedule::ScheduleState;
 use tousu_domain::ids::{ComplaintId, Uscc};
 use tousu_store::{Direction, EventId, EventStore, RecordedEvent, StreamFrom, StreamName};
 
 pub use access::Principal;
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use engine::{DomainSetup, Written};
 pub use error::AppError;
 pub use ids::RequestId;
@@ -75,6 +78,8 @@ pub struct App<S> {
     pub(crate) engine: Engine<S>,
     pub(crate) complaints: StreamCache<ComplaintState>,
     pub(crate) enterprises: StreamCache<EnterpriseState>,
+    pub(crate) schedules: StreamCache<ScheduleState>,
+    pub(crate) reactions: reactions::ReactionsHealth,
     clock: Arc<dyn Clock>,
 }
 
@@ -85,6 +90,8 @@ impl<S: EventStore + 'static> App<S> {
             engine: Engine::new(store, Arc::new(domain)),
             complaints: StreamCache::new(CACHE_STREAMS),
             enterprises: StreamCache::new(CACHE_STREAMS),
+            schedules: StreamCache::new(1),
+            reactions: reactions::ReactionsHealth::default(),
             clock,
         })
     }
@@ -99,12 +106,17 @@ impl<S: EventStore + 'static> App<S> {
         self.engine.domain()
     }
 
+    /// The reactions stuck now, each tried again until it succeeds (see [`reactions`]).
+    pub fn stuck_reactions(&self) -> Vec<reactions::StuckReaction> {
+        self.reactions.stuck()
+    }
+
     /// The business instant now.
     pub fn now(&self) -> DateTime<FixedOffset> {
         self.clock.now()
     }
 
-    fn check_permitted(principal: &Principal, permitted: bool, name: &str) -> Result<(), AppError> {
+    pub(crate) fn check_permitted(principal: &Principal, permitted: bool, name: &str) -> Result<(), AppError> {
         if permitted {
             Ok(())
         } else {

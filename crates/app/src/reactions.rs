@@ -1,6 +1,7 @@
 //! tousu's own reactions to what is recorded on leads: every registered lead and every
 //! finding is counted on its company's stream (REG-4, GRD-1, EXT-1), and a split
-//! classification opens the linked leads (interpretation 15).
+//! classification opens the linked leads (interpretation 15). It also puts in force the
+//! holiday schedules another node loaded (interpretation 21).
 //!
 //! The [`Reactor`] follows the log from a checkpoint and makes every reaction, so none is
 //! lost to a crash. It counts a batch of leads per company with one command, whose business
@@ -10,21 +11,94 @@
 //! lead opens the linked leads at once as well, so a client can act on them straight away;
 //! their correlation derives from the causing event, so the reactor's later attempt is
 //! answered as a repeat.
+//!
+//! No reaction is dropped. One that the procedure refuses (a count whose consequences cannot
+//! be computed yet) or whose event cannot be read is **stuck**: it is recorded, with why, in
+//! a file beside the checkpoint before the checkpoint passes it, reported by the Admin
+//! service, and tried again with a growing pause (1 s, doubling to 10 minutes) until it
+//! succeeds. The log goes on being followed meanwhile: one stuck lead holds no other back.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
 use tousu_domain::actor::{Actor, Role};
 use tousu_domain::complaint::{ComplaintCommand, ComplaintEvent, ComplaintFact, ComplaintState, Lead};
 use tousu_domain::enterprise::{EnterpriseCommand, FindingRecord, LeadRecord};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
-use tousu_store::{EventId, EventStore, Position, ReadFrom, RecordedEvent, Subscription, SubscriptionError};
+use tousu_store::{
+    Direction, EventId, EventStore, Position, ReadFrom, RecordedEvent, StreamFrom, Subscription, SubscriptionError,
+};
 
 use crate::App;
 use crate::error::AppError;
 use crate::ids::{batch_correlation, reaction_correlation};
+
+/// The longest pause between two attempts at a stuck reaction.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(600);
+
+/// A reaction that failed and is tried again until it succeeds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StuckReaction {
+    /// The stream of the event reacted to.
+    pub stream: String,
+    /// Its revision in the stream, by which it is read back.
+    pub revision: u64,
+    /// Its position in the log.
+    pub position: u64,
+    /// Its type.
+    pub event_type: String,
+    /// Why the last attempt failed.
+    pub reason: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When it first failed.
+    pub since: DateTime<Utc>,
+    /// When it was last tried.
+    pub last_attempt: DateTime<Utc>,
+}
+
+/// The reactions stuck now, shared between the reactor and whoever reports on it.
+#[derive(Debug, Default)]
+pub struct ReactionsHealth {
+    stuck: Mutex<Vec<StuckReaction>>,
+}
+
+impl ReactionsHealth {
+    /// Every reaction stuck now, oldest first.
+    pub fn stuck(&self) -> Vec<StuckReaction> {
+        self.stuck.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    fn replace(&self, stuck: Vec<StuckReaction>) {
+        *self.stuck.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = stuck;
+    }
+}
+
+/// An event whose reaction failed, and why.
+#[derive(Debug)]
+struct Failure {
+    stream: String,
+    revision: u64,
+    position: u64,
+    event_type: String,
+    reason: String,
+}
+
+impl Failure {
+    fn of(recorded: &RecordedEvent, reason: String) -> Failure {
+        Failure {
+            stream: recorded.stream.as_str().to_owned(),
+            revision: recorded.revision,
+            position: recorded.position.0,
+            event_type: recorded.event.event_type.clone(),
+            reason,
+        }
+    }
+}
 
 /// The linked leads a classification calls for: `OpenSplitLead` commands for each.
 pub fn split_reactions(event: &ComplaintEvent, lead: &Lead) -> Vec<(ComplaintId, ComplaintCommand)> {
@@ -73,12 +147,39 @@ impl<S: EventStore + 'static> App<S> {
     }
 }
 
-/// Leads and findings of one batch, for one company.
+/// Where an item of a company's count comes from: its event, for a failure to name.
+#[derive(Debug, Clone)]
+struct Cause {
+    id: EventId,
+    stream: String,
+    revision: u64,
+    position: u64,
+    event_type: String,
+}
+
+impl Cause {
+    fn of(recorded: &RecordedEvent) -> Cause {
+        Cause {
+            id: recorded.event.id,
+            stream: recorded.stream.as_str().to_owned(),
+            revision: recorded.revision,
+            position: recorded.position.0,
+            event_type: recorded.event.event_type.clone(),
+        }
+    }
+
+    fn failure(self, reason: String) -> Failure {
+        let Cause { id: _, stream, revision, position, event_type } = self;
+        Failure { stream, revision, position, event_type, reason }
+    }
+}
+
+/// Leads and findings of one batch, for one company, each with the event it comes from.
 #[derive(Debug)]
 struct CompanyBatch {
     name: String,
-    complaints: Vec<LeadRecord>,
-    findings: Vec<FindingRecord>,
+    complaints: Vec<(LeadRecord, Cause)>,
+    findings: Vec<(FindingRecord, Cause)>,
     first_cause: EventId,
     last_cause: EventId,
     at: DateTime<FixedOffset>,
@@ -87,16 +188,152 @@ struct CompanyBatch {
 /// Company counts of one batch in flight at once.
 const COUNT_CONCURRENCY: usize = 32;
 
-/// Follows the log and makes every reaction, from a checkpoint kept in a file.
+/// Follows the log and makes every reaction, from a checkpoint kept in a file; the reactions
+/// stuck are kept in a second file beside it (`<checkpoint>.stuck`, JSON).
 pub struct Reactor<S> {
     app: Arc<App<S>>,
     checkpoint: PathBuf,
+    stuck_file: PathBuf,
+    /// When each stuck reaction (by stream and revision) is next tried.
+    next_attempt: BTreeMap<(String, u64), Instant>,
 }
 
 impl<S: EventStore + 'static> Reactor<S> {
     /// A reactor keeping its checkpoint (the last position handled) in `checkpoint`.
     pub fn new(app: Arc<App<S>>, checkpoint: PathBuf) -> Self {
-        Reactor { app, checkpoint }
+        let stuck_file = checkpoint.with_extension("stuck");
+        Reactor { app, checkpoint, stuck_file, next_attempt: BTreeMap::new() }
+    }
+
+    /// The stuck reactions recorded by an earlier run, tried again at once.
+    fn load_stuck(&mut self) -> Result<(), AppError> {
+        let stuck: Vec<StuckReaction> = match std::fs::read(&self.stuck_file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| {
+                AppError::Internal(format!(
+                    "the stuck reactions file {} is not valid: {error}",
+                    self.stuck_file.display()
+                ))
+            })?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => {
+                return Err(AppError::Internal(format!("cannot read {}: {error}", self.stuck_file.display())));
+            }
+        };
+        let now = Instant::now();
+        self.next_attempt = stuck.iter().map(|item| ((item.stream.clone(), item.revision), now)).collect();
+        self.app.reactions.replace(stuck);
+        Ok(())
+    }
+
+    /// Writes the stuck reactions whole to a temporary file and renames it, so that a crash
+    /// leaves the old or the new list; it is written before the checkpoint passes a failure.
+    fn save_stuck(&self, stuck: &[StuckReaction]) -> Result<(), AppError> {
+        let write = || -> std::io::Result<()> {
+            let temporary = self.stuck_file.with_extension("stuck.tmp");
+            let bytes = serde_json::to_vec_pretty(stuck).map_err(std::io::Error::other)?;
+            std::fs::write(&temporary, bytes)?;
+            std::fs::File::open(&temporary)?.sync_all()?;
+            std::fs::rename(&temporary, &self.stuck_file)
+        };
+        write().map_err(|error| AppError::Internal(format!("cannot write {}: {error}", self.stuck_file.display())))
+    }
+
+    /// Records failures as stuck (a failure already stuck counts one more attempt), or clears
+    /// what succeeded, and saves the list when it changed.
+    fn update_stuck(&mut self, failures: Vec<Failure>, succeeded: &[(String, u64)]) -> Result<(), AppError> {
+        if failures.is_empty() && succeeded.is_empty() {
+            return Ok(());
+        }
+        let mut stuck = self.app.reactions.stuck();
+        let now = Utc::now();
+        for done in succeeded {
+            if stuck.iter().any(|item| (&item.stream, item.revision) == (&done.0, done.1)) {
+                tracing::info!(stream = %done.0, revision = done.1, "a stuck reaction succeeded");
+            }
+            stuck.retain(|item| (&item.stream, item.revision) != (&done.0, done.1));
+            self.next_attempt.remove(done);
+        }
+        for failure in failures {
+            let key = (failure.stream.clone(), failure.revision);
+            let attempts = match stuck.iter_mut().find(|item| (&item.stream, item.revision) == (&key.0, key.1)) {
+                Some(item) => {
+                    item.attempts += 1;
+                    item.reason = failure.reason.clone();
+                    item.last_attempt = now;
+                    item.attempts
+                }
+                None => {
+                    stuck.push(StuckReaction {
+                        stream: failure.stream.clone(),
+                        revision: failure.revision,
+                        position: failure.position,
+                        event_type: failure.event_type.clone(),
+                        reason: failure.reason.clone(),
+                        attempts: 1,
+                        since: now,
+                        last_attempt: now,
+                    });
+                    1
+                }
+            };
+            let pause = Duration::from_secs(1u64 << attempts.saturating_sub(1).min(10)).min(MAX_RETRY_PAUSE);
+            tracing::error!(
+                stream = %failure.stream,
+                revision = failure.revision,
+                position = failure.position,
+                attempts,
+                retry_in_seconds = pause.as_secs(),
+                reason = %failure.reason,
+                "a reaction failed; it is kept and tried again"
+            );
+            self.next_attempt.insert(key, Instant::now() + pause);
+        }
+        stuck.sort_by_key(|item| item.position);
+        self.save_stuck(&stuck)?;
+        self.app.reactions.replace(stuck);
+        Ok(())
+    }
+
+    /// Tries again every stuck reaction whose pause is over.
+    async fn retry_stuck(&mut self) -> Result<(), AppError> {
+        let now = Instant::now();
+        let due: Vec<(String, u64)> =
+            self.next_attempt.iter().filter(|(_, at)| **at <= now).map(|(key, _)| key.clone()).collect();
+        for (stream, revision) in due {
+            let name = crate::stream_name(&stream)?;
+            let read = self
+                .app
+                .engine
+                .store()
+                .read_stream(&name, Direction::Forwards, StreamFrom::Revision(revision), 1)
+                .await?;
+            let Some(recorded) = read.into_iter().next() else {
+                let reason = format!("event {revision} of {stream} cannot be read back");
+                let position = self
+                    .app
+                    .reactions
+                    .stuck()
+                    .iter()
+                    .find(|item| (&item.stream, item.revision) == (&stream, revision))
+                    .map_or(0, |item| item.position);
+                let failure = Failure { stream, revision, position, event_type: String::new(), reason };
+                self.update_stuck(vec![failure], &[])?;
+                continue;
+            };
+            let failures = self.handle(std::slice::from_ref(&recorded)).await?;
+            if failures.is_empty() {
+                self.update_stuck(Vec::new(), &[(stream, revision)])?;
+            } else {
+                self.update_stuck(failures, &[])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How long until the next stuck reaction is due; `None` when none is stuck.
+    fn until_next_retry(&self) -> Option<Duration> {
+        let next = self.next_attempt.values().min()?;
+        Some(next.saturating_duration_since(Instant::now()))
     }
 
     fn load_checkpoint(&self) -> Option<Position> {
@@ -113,14 +350,27 @@ impl<S: EventStore + 'static> Reactor<S> {
     }
 
     /// Runs until the store closes.
-    pub async fn run(self) -> Result<(), AppError> {
+    pub async fn run(mut self) -> Result<(), AppError> {
+        self.load_stuck()?;
         let from = match self.load_checkpoint() {
             Some(position) => ReadFrom::After(position),
             None => ReadFrom::Start,
         };
         let mut subscription = self.app.engine.store().subscribe_all(from).await?;
         loop {
-            let mut batch = match subscription.next_batch(1024).await {
+            // Waiting for the log gives way to the stuck reactions when one is due; the
+            // subscription is cancel-safe, so nothing is lost when the wait is cut short.
+            let next_batch = match self.until_next_retry() {
+                None => subscription.next_batch(1024).await,
+                Some(pause) => match tokio::time::timeout(pause, subscription.next_batch(1024)).await {
+                    Ok(next_batch) => next_batch,
+                    Err(_) => {
+                        self.retry_stuck().await?;
+                        continue;
+                    }
+                },
+            };
+            let mut batch = match next_batch {
                 Ok(batch) => batch,
                 Err(SubscriptionError::Closed) => return Ok(()),
                 Err(error) => return Err(error.into()),
@@ -136,18 +386,27 @@ impl<S: EventStore + 'static> Reactor<S> {
                 }
             }
             let Some(last) = batch.last().map(|event| event.position) else { continue };
-            self.handle(&batch).await?;
+            let failures = self.handle(&batch).await?;
+            // The failures are kept before the checkpoint passes them.
+            self.update_stuck(failures, &[])?;
             if let Err(error) = self.save_checkpoint(last) {
                 tracing::warn!(%error, path = %self.checkpoint.display(), "reaction checkpoint not saved");
             }
         }
     }
 
-    /// Makes the reactions of one batch of the log.
-    async fn handle(&self, batch: &[RecordedEvent]) -> Result<(), AppError> {
+    /// Makes the reactions of one batch of the log; answers the events whose reaction the
+    /// procedure refused or that could not be read. Any other error (the store unavailable)
+    /// ends the run, which restarts from the checkpoint.
+    async fn handle(&self, batch: &[RecordedEvent]) -> Result<Vec<Failure>, AppError> {
         let mut companies: BTreeMap<Uscc, CompanyBatch> = BTreeMap::new();
         let mut lead_companies: BTreeMap<ComplaintId, Uscc> = BTreeMap::new();
+        let mut failures = Vec::new();
         for recorded in batch {
+            if recorded.event.event_type == "calendar.official_year_loaded" {
+                self.app.apply_recorded_schedule(recorded);
+                continue;
+            }
             let wanted = matches!(
                 recorded.event.event_type.as_str(),
                 "complaint.registered" | "complaint.split_from" | "complaint.finding_recorded" | "complaint.classified"
@@ -158,7 +417,7 @@ impl<S: EventStore + 'static> Reactor<S> {
             let event: ComplaintEvent = match serde_json::from_slice(&recorded.event.payload) {
                 Ok(event) => event,
                 Err(error) => {
-                    tracing::error!(position = recorded.position.0, %error, "lead event does not decode; reaction skipped");
+                    failures.push(Failure::of(recorded, format!("the lead event does not decode: {error}")));
                     continue;
                 }
             };
@@ -183,13 +442,16 @@ impl<S: EventStore + 'static> Reactor<S> {
                         at: event.at,
                     });
                     entry.name.clone_from(&company.name);
-                    entry.complaints.push(LeadRecord {
-                        lead: id.clone(),
-                        complainant_key: complainant_key.clone(),
-                        registered_at,
-                        community: registration.place.community.clone(),
-                        linked_to,
-                    });
+                    entry.complaints.push((
+                        LeadRecord {
+                            lead: id.clone(),
+                            complainant_key: complainant_key.clone(),
+                            registered_at,
+                            community: registration.place.community.clone(),
+                            linked_to,
+                        },
+                        Cause::of(recorded),
+                    ));
                     entry.last_cause = cause;
                     entry.at = entry.at.max(event.at);
                 }
@@ -207,7 +469,10 @@ impl<S: EventStore + 'static> Reactor<S> {
                         last_cause: cause,
                         at: event.at,
                     });
-                    entry.findings.push(FindingRecord { lead: lead.id.clone(), finding: *finding, found_at: event.at });
+                    entry.findings.push((
+                        FindingRecord { lead: lead.id.clone(), finding: *finding, found_at: event.at },
+                        Cause::of(recorded),
+                    ));
                     entry.last_cause = cause;
                     entry.at = entry.at.max(event.at);
                 }
@@ -226,15 +491,16 @@ impl<S: EventStore + 'static> Reactor<S> {
             if running.len() >= COUNT_CONCURRENCY
                 && let Some(joined) = running.join_next().await
             {
-                joined.map_err(|error| AppError::Internal(format!("a company count failed: {error}")))??;
+                failures
+                    .extend(joined.map_err(|error| AppError::Internal(format!("a company count failed: {error}")))??);
             }
             let app = self.app.clone();
             running.spawn(async move { count(&app, uscc, counted).await });
         }
         while let Some(joined) = running.join_next().await {
-            joined.map_err(|error| AppError::Internal(format!("a company count failed: {error}")))??;
+            failures.extend(joined.map_err(|error| AppError::Internal(format!("a company count failed: {error}")))??);
         }
-        Ok(())
+        Ok(failures)
     }
 
     async fn lead(&self, recorded: &RecordedEvent) -> Result<Option<Lead>, AppError> {
@@ -244,17 +510,22 @@ impl<S: EventStore + 'static> Reactor<S> {
 }
 
 /// Counts one company's leads and findings of a batch; should the batch be refused, each item
-/// is counted alone so one bad item cannot hold the others back.
-async fn count<S: EventStore + 'static>(app: &App<S>, uscc: Uscc, batch: CompanyBatch) -> Result<(), AppError> {
+/// is counted alone so one bad item cannot hold the others back. Answers the items the
+/// procedure refused alone, each with the event it comes from.
+async fn count<S: EventStore + 'static>(
+    app: &App<S>,
+    uscc: Uscc,
+    batch: CompanyBatch,
+) -> Result<Vec<Failure>, AppError> {
     let correlation = batch_correlation(uscc.as_str(), batch.first_cause, batch.last_cause);
     let command = EnterpriseCommand::CountLeads {
         uscc: uscc.clone(),
         company_name: batch.name.clone(),
-        complaints: batch.complaints.clone(),
-        findings: batch.findings.clone(),
+        complaints: batch.complaints.iter().map(|(record, _)| record.clone()).collect(),
+        findings: batch.findings.iter().map(|(record, _)| record.clone()).collect(),
     };
     match app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
-        Ok(()) => return Ok(()),
+        Ok(()) => return Ok(Vec::new()),
         Err(AppError::Domain(error)) => {
             tracing::warn!(%uscc, %error, "company count refused as a batch; counting item by item");
         }
@@ -263,10 +534,14 @@ async fn count<S: EventStore + 'static>(app: &App<S>, uscc: Uscc, batch: Company
     let singles = batch
         .complaints
         .into_iter()
-        .map(|record| (vec![record], Vec::new()))
-        .chain(batch.findings.into_iter().map(|record| (Vec::new(), vec![record])));
-    for (index, (complaints, findings)) in singles.enumerate() {
-        let correlation = reaction_correlation(correlation, "count-item", u32::try_from(index).unwrap_or(u32::MAX));
+        .map(|(record, cause)| (vec![record], Vec::new(), cause))
+        .chain(batch.findings.into_iter().map(|(record, cause)| (Vec::new(), vec![record], cause)));
+    let mut failures = Vec::new();
+    for (complaints, findings, cause) in singles {
+        // An item's count derives from its own event, whichever batch it is part of: an
+        // item already counted (by an earlier attempt that was written) is answered as a
+        // repeat, and the count skips what the company has recorded anyway.
+        let correlation = reaction_correlation(cause.id, "count-item", 0);
         let command = EnterpriseCommand::CountLeads {
             uscc: uscc.clone(),
             company_name: batch.name.clone(),
@@ -275,11 +550,13 @@ async fn count<S: EventStore + 'static>(app: &App<S>, uscc: Uscc, batch: Company
         };
         match app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
             Ok(()) => {}
-            Err(AppError::Domain(error)) => tracing::error!(%uscc, %error, "company count refused; item skipped"),
+            Err(AppError::Domain(error)) => {
+                failures.push(cause.failure(format!("the count on {uscc} was refused: {error}")))
+            }
             Err(error) => return Err(error),
         }
     }
-    Ok(())
+    Ok(failures)
 }
 
 fn recorded_actor(recorded: &RecordedEvent) -> Actor {

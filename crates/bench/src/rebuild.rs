@@ -185,12 +185,12 @@ async fn lifecycle(
 async fn write_log(store: Arc<EmbeddedStore>, events: u64, dir: &std::path::Path) -> BenchResult<()> {
     let start: DateTime<FixedOffset> = DateTime::parse_from_rfc3339("2026-03-02T09:00:00+08:00")?;
     let clock = Arc::new(ManualClock::new(start));
-    let domain = DomainSetup {
-        calendar: Calendar::builtin()?,
-        policy: Policy::default(),
-        taxonomy: Taxonomy::builtin()?,
-        identity_secret: IdentitySecret::new(b"bench secret".to_vec()),
-    };
+    let domain = DomainSetup::new(
+        Calendar::builtin()?,
+        Policy::default(),
+        Taxonomy::builtin()?,
+        IdentitySecret::new(b"bench secret".to_vec()),
+    );
     let app = App::new(store.clone(), domain, clock.clone());
     let reactions =
         tokio::spawn(tousu_app::reactions::Reactor::new(app.clone(), dir.join("reactions.checkpoint")).run());

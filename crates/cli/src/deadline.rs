@@ -1,5 +1,7 @@
 //! `tousu deadline`: the due instant of any deadline kind from a start instant, computed by
-//! the same calendar and policy as the service, so anyone can check a deadline by hand.
+//! the same calendar and policy as the service, so anyone can check a deadline by hand. A due
+//! instant that looks at a year without the State Council's schedule is printed as
+//! provisional, with the calendar version it rests on (interpretation 21).
 
 use anyhow::{Context as _, Result, bail};
 use chrono::DateTime;
@@ -61,9 +63,22 @@ pub fn run(args: &DeadlineArgs) -> Result<()> {
         period = Period::Days(policy.periods.penalty_complete_days + days);
     }
     let calendar = args.files.calendar()?;
-    let due = calendar
-        .due(start, period)
+    let computed = calendar
+        .compute_due(start, period)
         .with_context(|| format!("{} ({}, {period}) from {start} cannot be computed", kind, kind.rule()))?;
-    println!("{}", due.to_rfc3339());
+    if !computed.provisional {
+        println!("{}", computed.due.to_rfc3339());
+        return Ok(());
+    }
+    // Interpretation 21: a due instant that looked at a year without the State Council's
+    // schedule is provisional; say so on the same line, then which data it rests on.
+    let years: Vec<String> = computed.version.provisional_years().map(|year| year.to_string()).collect();
+    println!("{} provisional (暂定)", computed.due.to_rfc3339());
+    println!(
+        "  no State Council holiday schedule is loaded for {}: computed from the statutory holidays of the \
+         放假办法 (calendar {}); recomputed once the schedule is loaded",
+        years.join(", "),
+        computed.version
+    );
     Ok(())
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod audit;
+mod calendar;
 mod config;
 mod deadline;
 mod health;
@@ -44,6 +45,10 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Compute a deadline as the procedure does: `tousu deadline transfer 2026-09-30T10:00:00+08:00`.
     Deadline(deadline::DeadlineArgs),
+    /// The holiday calendar: official and provisional years, a year's days, checking and
+    /// loading a year's State Council schedule.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
     /// Simulate a city's months of complaints through the API into a new data directory.
     Simulate(simulate::SimulateArgs),
     /// Ask a running server whether it serves (exit status 0 when SERVING), for health checks.
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
         Command::Projections(command) => projections::run(command),
         Command::Worker(args) => projections::worker(args),
         Command::Deadline(args) => deadline::run(&args),
+        Command::Calendar(command) => calendar::run(command),
         Command::Audit(command) => audit::run(command),
         Command::Simulate(args) => simulate::run(args),
         Command::Health(args) => health::run(&args),

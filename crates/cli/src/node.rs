@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tousu_api::ServerOptions;
 use tousu_api::read::ReadModels;
-use tousu_app::deadlines::{DeadlineReactor, DueEscalation, EscalationSource};
+use tousu_app::deadlines::{DeadlineReactor, DueEscalation, EscalationSource, ProvisionalDue};
 use tousu_app::reactions::Reactor;
 use tousu_app::tokens::TokenRegistry;
 use tousu_app::{App, Clock, DomainSetup};
@@ -45,12 +45,12 @@ pub struct NodeConfig {
 }
 
 /// The deadline reactor's candidates: the live overdue read model, and the companies the
-/// watchlist knows.
+/// watchlist knows; lateness is judged with the calendar in force.
 struct ReadModelCandidates {
     address: ReadStoreAddress,
     overdue: Mutex<Option<SqlConnection>>,
     watchlist: Mutex<Option<SqlConnection>>,
-    calendar: Calendar,
+    calendar: Arc<dyn Fn() -> Arc<Calendar> + Send + Sync>,
     policy: Policy,
 }
 
@@ -81,13 +81,30 @@ impl ReadModelCandidates {
 
 impl EscalationSource for ReadModelCandidates {
     fn due(&self, at: DateTime<FixedOffset>) -> Result<Vec<DueEscalation>, String> {
+        let calendar = (self.calendar)();
         let rows = self.with(
             &self.overdue,
             tousu_read_overdue::NAME,
-            |tx, prefix| tousu_read_overdue::due_escalations(tx, prefix, at, &self.calendar, &self.policy),
+            |tx, prefix| tousu_read_overdue::due_escalations(tx, prefix, at, &calendar, &self.policy),
             Vec::new(),
         )?;
-        Ok(rows.into_iter().map(|row| DueEscalation { stream: row.stream, seq: row.seq, level: row.level }).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| DueEscalation { stream: row.stream, seq: row.seq, due: row.due, level: row.level })
+            .collect())
+    }
+
+    fn provisional(&self, official_years: &[i32]) -> Result<Vec<ProvisionalDue>, String> {
+        let rows = self.with(
+            &self.overdue,
+            tousu_read_overdue::NAME,
+            |tx, prefix| tousu_read_overdue::provisional_candidates(tx, prefix, official_years),
+            Vec::new(),
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ProvisionalDue { stream: row.stream, seq: row.seq, calendar: row.calendar })
+            .collect())
     }
 
     fn companies(&self) -> Result<Vec<Uscc>, String> {
@@ -124,9 +141,16 @@ impl<S: EventStore + 'static> Node<S> {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let store = Arc::new(store);
-        let calendar = domain.calendar.clone();
         let policy = domain.policy.clone();
         let app = App::new(store.clone(), domain, clock);
+        // Interpretation 21: the holiday schedules loaded into the log while a node ran are in
+        // force before the first decision.
+        let restored = app.restore_calendar_years().await.context("the holiday schedules in the log")?;
+        if !restored.is_empty() {
+            tracing::info!(years = ?restored, "official holiday schedules recorded in the log put in force");
+        }
+        let calendar_app = app.clone();
+        let calendar: Arc<dyn Fn() -> Arc<Calendar> + Send + Sync> = Arc::new(move || calendar_app.calendar());
         let runtime = tokio::runtime::Handle::current();
         let source = StoreSource::factory(runtime.clone(), store.clone());
         let is_external =
@@ -181,12 +205,15 @@ impl<S: EventStore + 'static> Node<S> {
         let (stop, stopped) = watch::channel(false);
         let socket = config.data_dir.join("admin.sock");
         let admin_supervisor = supervisor.clone();
+        let admin_node: Arc<dyn tousu_api::NodeOperations> = app.clone();
         let mut admin_stopped = stopped.clone();
         background.push(tokio::spawn(async move {
             let shutdown = async move {
                 let _ = admin_stopped.wait_for(|stop| *stop).await;
             };
-            if let Err(error) = tousu_api::server::serve_local_admin(&socket, admin_supervisor, shutdown).await {
+            if let Err(error) =
+                tousu_api::server::serve_local_admin(&socket, admin_supervisor, admin_node, shutdown).await
+            {
                 tracing::warn!(%error, "local admin socket not served");
             }
         }));

@@ -17,9 +17,9 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use chrono::Utc;
 use clap::{Args, Subcommand};
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::{Endpoint, Uri};
+use tousu_api::client::Admin;
 use tousu_api::pb;
-use tousu_api::pb::admin_client::AdminClient;
 use tousu_projection::runtime::{BuildMode, build_all_now, stored_status};
 use tousu_projection::{ProjectionStatus, ReadModel, ReadStoreAddress, Supervisor};
 
@@ -60,10 +60,13 @@ impl ReadStoreArgs {
 /// `tousu projections` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
-    /// Every read model: checkpoint, lag, version, state, last error.
+    /// Every read model: checkpoint, lag, version, state, last error; then the calendar's
+    /// warning and the reactions stuck, when there are any.
     Status {
         #[command(flatten)]
         store: ReadStoreArgs,
+        #[command(flatten)]
+        files: crate::settings::DomainFiles,
     },
     /// Build a read model anew beside the live one and switch to it once it has caught up.
     Rebuild {
@@ -102,7 +105,7 @@ fn model(name: &str) -> Result<Arc<dyn ReadModel>> {
 }
 
 /// Connects to the local admin socket of a server running on the data directory, if one is.
-async fn local_admin(data_dir: &Path) -> Option<AdminClient<Channel>> {
+pub(crate) async fn local_admin(data_dir: &Path) -> Option<Admin> {
     let socket = data_dir.join("admin.sock");
     if !socket.exists() {
         return None;
@@ -116,7 +119,7 @@ async fn local_admin(data_dir: &Path) -> Option<AdminClient<Channel>> {
         }))
         .await
         .ok()?;
-    Some(AdminClient::new(channel))
+    Some(tousu_api::client::admin_over(channel))
 }
 
 fn print_status(statuses: &[pb::ProjectionStatus]) {
@@ -145,6 +148,23 @@ fn print_status(statuses: &[pb::ProjectionStatus]) {
     }
 }
 
+/// What else needs an operator: the calendar's warning (interpretation 21) and the reactions
+/// stuck, each with why.
+fn print_operator_notes(answer: &pb::ListProjectionsResponse) {
+    if !answer.calendar_warning.is_empty() {
+        println!("\ncalendar: {}", answer.calendar_warning);
+    }
+    if !answer.stuck_reactions.is_empty() {
+        println!("\n{} reaction(s) stuck, tried again until they succeed:", answer.stuck_reactions.len());
+        for stuck in &answer.stuck_reactions {
+            println!(
+                "  {} revision {} (position {}, {}): {} attempt(s); {}",
+                stuck.stream, stuck.revision, stuck.position, stuck.event_type, stuck.attempts, stuck.reason
+            );
+        }
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -156,14 +176,14 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 pub fn run(command: ProjectionsCommand) -> Result<()> {
     let runtime = runtime()?;
     match command {
-        ProjectionsCommand::Status { store } => {
+        ProjectionsCommand::Status { store, files } => {
             if let Some(mut admin) = runtime.block_on(local_admin(&store.data_dir())) {
-                let statuses = runtime
+                let answer = runtime
                     .block_on(admin.list_projections(pb::ListProjectionsRequest {}))
                     .context("the server's admin socket refused")?
-                    .into_inner()
-                    .projections;
-                print_status(&statuses);
+                    .into_inner();
+                print_status(&answer.projections);
+                print_operator_notes(&answer);
                 return Ok(());
             }
             // No server: the read store's own record, against the log's head.
@@ -180,6 +200,13 @@ pub fn run(command: ProjectionsCommand) -> Result<()> {
             log.close()?;
             print_status(&statuses);
             println!("(no server runs on {}: states are as the read store records them)", store.data_dir().display());
+            // Interpretation 21: the warning of the configured calendar, as the server would
+            // give it today (schedules loaded into the log are shown by `tousu calendar status`).
+            let today = Utc::now().with_timezone(&tousu_domain::calendar::shanghai()).date_naive();
+            let warn_days = files.policy()?.calendar.warn_days_before_last_official_day;
+            if let Some(warning) = files.calendar()?.schedule_warning(today, warn_days) {
+                println!("\ncalendar: {warning}");
+            }
             Ok(())
         }
         ProjectionsCommand::Rebuild { name, all, store } => {
@@ -239,7 +266,7 @@ fn offline_status(status: &ProjectionStatus) -> pb::ProjectionStatus {
 }
 
 /// Starts the rebuilds on the server and follows them until each is switched in.
-async fn rebuild_on_server(admin: &mut AdminClient<Channel>, names: &[String]) -> Result<()> {
+async fn rebuild_on_server(admin: &mut Admin, names: &[String]) -> Result<()> {
     let before: Vec<pb::ProjectionStatus> =
         admin.list_projections(pb::ListProjectionsRequest {}).await?.into_inner().projections;
     for name in names {

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use chrono::DateTime;
 use clap::Args;
 use tousu_api::ServerOptions;
 use tousu_app::tokens::TokenRegistry;
-use tousu_app::{DomainSetup, SystemClock};
+use tousu_app::{Clock, DomainSetup, ShiftedClock, SystemClock};
 use tousu_domain::identity::IdentitySecret;
 use tousu_domain::taxonomy::Taxonomy;
 use tousu_store::EventStore;
@@ -72,6 +73,11 @@ pub struct ServeArgs {
     /// Seconds calls in flight may take to finish after SIGTERM or Ctrl-C [default: 10].
     #[arg(long, env = "TOUSU_SHUTDOWN_GRACE_SECONDS", value_name = "SECONDS")]
     shutdown_grace_seconds: Option<u64>,
+    /// Run the business clock from this instant (RFC 3339) instead of now, at real speed: a
+    /// rehearsal of a future date on a data directory of its own. Every event records the
+    /// shifted time; never use it on a production data directory.
+    #[arg(long, env = "TOUSU_CLOCK_START", value_name = "INSTANT")]
+    clock_start: Option<String>,
     /// The secret keying complainant identity hashes [default: DATA_DIR/identity.key, created
     /// on first start].
     #[arg(long, env = "TOUSU_IDENTITY_SECRET_FILE", value_name = "FILE")]
@@ -213,15 +219,27 @@ async fn shutdown_signal() {
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let (config, files) = args.resolve()?;
+    let clock: Arc<dyn Clock> = match &args.clock_start {
+        None => Arc::new(SystemClock),
+        Some(text) => {
+            let start = DateTime::parse_from_rfc3339(text).with_context(|| {
+                format!("--clock-start {text:?} is not an RFC 3339 instant such as 2027-01-04T09:00:00+08:00")
+            })?;
+            Arc::new(ShiftedClock::starting_at(start))
+        }
+    };
     init_logging(&config.log, config.log_json)?;
+    if let Some(start) = &args.clock_start {
+        tracing::warn!(start = %start, "the business clock is shifted: every event records the shifted time (a rehearsal, not a production run)");
+    }
     fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let domain = DomainSetup {
-        calendar: files.calendar()?,
-        policy: files.policy()?,
-        taxonomy: Taxonomy::builtin().context("the shipped taxonomy is not valid")?,
-        identity_secret: identity_secret(&config.identity_secret_file)?,
-    };
+    let domain = DomainSetup::new(
+        files.calendar()?,
+        files.policy()?,
+        Taxonomy::builtin().context("the shipped taxonomy is not valid")?,
+        identity_secret(&config.identity_secret_file)?,
+    );
     let tokens = Arc::new(TokenRegistry::open(&config.data_dir).context("cannot read the token file")?);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
@@ -245,12 +263,12 @@ pub fn run(args: ServeArgs) -> Result<()> {
                     "the log's last write was cut short by a crash; the unacknowledged tail was dropped"
                 );
             }
-            runtime.block_on(serve_until_stopped(node_config, store, domain, tokens))
+            runtime.block_on(serve_until_stopped(node_config, store, domain, tokens, clock))
         }
         StoreChoice::Kurrent(url) => runtime.block_on(async {
             let store = KurrentStore::connect(url).await.context("cannot connect to the KurrentDB event store")?;
             tracing::info!(prefix = store.stream_prefix(), "connected to the KurrentDB event store");
-            serve_until_stopped(node_config, store, domain, tokens).await
+            serve_until_stopped(node_config, store, domain, tokens, clock).await
         }),
     }
 }
@@ -261,9 +279,10 @@ async fn serve_until_stopped<S: EventStore + 'static>(
     store: S,
     domain: DomainSetup,
     tokens: Arc<TokenRegistry>,
+    clock: Arc<dyn Clock>,
 ) -> Result<()> {
     let data_dir = config.data_dir.clone();
-    let node = Node::start(config, store, domain, tokens, Arc::new(SystemClock)).await?;
+    let node = Node::start(config, store, domain, tokens, clock).await?;
     tracing::info!(address = %node.address, data_dir = %data_dir.display(), "tousu listening");
     println!("tousu listening on {}", node.address);
     shutdown_signal().await;

@@ -73,8 +73,9 @@ pub struct SimulateArgs {
     /// The first simulated day.
     #[arg(long, value_name = "YYYY-MM-DD", default_value = "2026-03-02")]
     from: NaiveDate,
-    /// How many days to simulate; the last may not be after 2026-09-30, so that periods
-    /// started on it still end inside the shipped calendar (2024–2026).
+    /// How many days to simulate; the last may not be after 2100-07-31, so that periods
+    /// started on it still end inside the calendar (official through 2026, provisional from
+    /// 2027 to 2100: interpretation 21).
     #[arg(long, value_name = "N", default_value_t = 120)]
     days: u32,
     /// How many property-management companies the city has.
@@ -94,12 +95,13 @@ pub struct SimulateArgs {
     log: String,
 }
 
-/// The last day a simulation may reach. The shipped calendar ends with 2026, and a period
-/// started on the last simulated day must still be computable: a penalty case filed then runs
-/// 90 days (PEN-1), a refund order 90 days (GRD-4), a progress report a month (HDL-2), and the
-/// deadline reactor counts working days up to the day it runs.
+/// The last day a simulation may reach. The calendar is official through 2026 and
+/// provisional to 2100 (interpretation 21), and a period started on the last simulated day
+/// must still be computable: a penalty case filed then runs 90 days (PEN-1), a refund order 90
+/// days (GRD-4), a progress report a month (HDL-2), and the deadline reactor counts working
+/// days up to the day it runs.
 fn last_allowed_day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 9, 30).expect("a valid date")
+    NaiveDate::from_ymd_opt(tousu_domain::calendar::provisional::LAST_PROVISIONAL_YEAR, 7, 31).expect("a valid date")
 }
 
 /// The name of the file the tokens are written to, in the data directory.
@@ -122,12 +124,12 @@ pub fn run(args: SimulateArgs) -> Result<()> {
     let mut rng = Rng::new(args.seed);
     let city = City::generate(&mut rng, args.companies, &taxonomy);
     let issued = issue_tokens(&args.data_dir, &city)?;
-    let domain = DomainSetup {
-        calendar: calendar.clone(),
-        policy: Policy::default(),
+    let domain = DomainSetup::new(
+        calendar.clone(),
+        Policy::default(),
         taxonomy,
-        identity_secret: new_identity_secret(&args.data_dir.join("identity.key"))?,
-    };
+        new_identity_secret(&args.data_dir.join("identity.key"))?,
+    );
     let events_dir = args.data_dir.join("events");
     let store = EmbeddedStore::open(&events_dir)
         .with_context(|| format!("cannot create the event log in {}", events_dir.display()))?;
@@ -178,11 +180,12 @@ fn check_span(args: &SimulateArgs, calendar: &Calendar) -> Result<()> {
     let limit = last_allowed_day();
     if last > limit {
         bail!(
-            "--from {} with --days {} ends on {last}, after {limit}: the shipped calendar ends with 2026, and \
+            "--from {} with --days {} ends on {last}, after {limit}: the provisional calendar ends with {}, and \
              periods started near a run's end (90 days for a penalty case or a refund, a month for a progress \
              report) must still end inside it; start earlier or simulate fewer days",
             args.from,
-            args.days
+            args.days,
+            limit.year()
         );
     }
     Ok(())
@@ -1361,6 +1364,8 @@ struct Report {
     surveys_below_60: u64,
     projections: Vec<tousu_projection::ProjectionStatus>,
     simulated_until: Option<NaiveDate>,
+    /// The last year with an official holiday schedule (interpretation 21).
+    last_official_year: Option<i32>,
 }
 
 struct Simulation<'a> {
@@ -2863,6 +2868,7 @@ impl Simulation<'_> {
         }
         self.report.events = self.node.app.store().head().await?.map_or(0, |p| p.0);
         self.report.projections = self.node.supervisor.status();
+        self.report.last_official_year = self.node.app.calendar().last_official_year();
         Ok(self.report)
     }
 }
@@ -2900,6 +2906,11 @@ impl Report {
             println!("    e.g. {example}");
         }
         println!("events in the log: {}", self.events);
+        let last_official = self.last_official_year.map_or_else(|| "none".to_owned(), |year| year.to_string());
+        println!(
+            "calendar: official schedules through {last_official}; deadlines reaching a later year are provisional \
+             (暂定) and recomputed when its schedule is loaded (tousu calendar load FILE)"
+        );
         println!(
             "escalations recorded by the deadline reactor: {} ({} candidates no longer applied)",
             self.escalations, self.stale_candidates

@@ -184,6 +184,13 @@ pub enum DomainError {
         /// The calendar versions it still rests on.
         calendar: CalendarVersion,
     },
+    /// Interpretation 21: a year's official holiday schedule cannot be loaded (the file is not
+    /// valid, or the year already has another schedule).
+    #[error("the holiday schedule cannot be loaded: {source}")]
+    Schedule {
+        /// What is wrong with it.
+        source: CalendarError,
+    },
     /// The stream already holds a lead or company; registration cannot repeat.
     #[error("{rule}: the stream already exists")]
     AlreadyExists {
@@ -232,7 +239,7 @@ impl DomainError {
             DomainError::DeadlineNotOpen { .. }
             | DomainError::NotEscalable { .. }
             | DomainError::AlreadyEscalated { .. } => Some(RuleId::Acc2),
-            DomainError::NotFound { .. } => None,
+            DomainError::NotFound { .. } | DomainError::Schedule { .. } => None,
         }
     }
 
@@ -241,6 +248,7 @@ impl DomainError {
         match self {
             DomainError::MissingField { field, .. } | DomainError::InvalidField { field, .. } => Some(field),
             DomainError::PenaltyExtensionTooLong { .. } => Some("days"),
+            DomainError::Schedule { .. } => Some("text"),
             _ => None,
         }
     }
@@ -263,6 +271,8 @@ impl DomainError {
             DomainError::AlreadyExists { .. } => "already_exists",
             DomainError::NotFound { .. } => "not_found",
             DomainError::Calendar { .. } => "calendar",
+            DomainError::Schedule { source: CalendarError::YearAlreadyOfficial { .. } } => "year_already_official",
+            DomainError::Schedule { .. } => "invalid_schedule",
         }
     }
 }

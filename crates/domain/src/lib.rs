@@ -5,9 +5,10 @@
 //! [`Context`], and every decision is a function from state and command to events.
 //!
 //! Two kinds of stream carry the procedure: a lead (`complaint-<id>`, [`complaint`]) and a
-//! company (`enterprise-<uscc>`, [`enterprise`]). Both implement [`Aggregate`], so the
-//! application layer handles them the same way: fold the stream with `evolve`, `decide` the
-//! command, append the events with the expected revision.
+//! company (`enterprise-<uscc>`, [`enterprise`]). A third, `calendar` ([`holiday_schedule`]),
+//! records the State Council's holiday schedules loaded while the service runs. Each
+//! implements [`Aggregate`], so the application layer handles them the same way: fold the
+//! stream with `evolve`, `decide` the command, append the events with the expected revision.
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod context;
 pub mod deadline;
 pub mod enterprise;
 pub mod error;
+pub mod holiday_schedule;
 pub mod identity;
 pub mod ids;
 pub mod obligations;
@@ -62,6 +64,27 @@ impl Aggregate for complaint::ComplaintState {
 
     fn evolve(self, event: &Self::Event) -> Self {
         complaint::evolve(self, event)
+    }
+
+    fn event_type(event: &Self::Event) -> &'static str {
+        event.event_type()
+    }
+
+    fn occurred_at(event: &Self::Event) -> chrono::DateTime<chrono::FixedOffset> {
+        event.at
+    }
+}
+
+impl Aggregate for holiday_schedule::ScheduleState {
+    type Command = holiday_schedule::ScheduleCommand;
+    type Event = holiday_schedule::ScheduleEvent;
+
+    fn decide(&self, command: Self::Command, ctx: &Context<'_>) -> Result<Vec<Self::Event>, DomainError> {
+        holiday_schedule::decide(self, command, ctx)
+    }
+
+    fn evolve(self, event: &Self::Event) -> Self {
+        holiday_schedule::evolve(self, event)
     }
 
     fn event_type(event: &Self::Event) -> &'static str {

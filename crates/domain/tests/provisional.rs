@@ -262,3 +262,44 @@ fn interp_21_operators_are_warned_from_ninety_days_before_the_last_official_day(
         calendar.with_official_year(OfficialYear::read(MADE_UP_2027).expect("valid")).expect("2027 was provisional");
     assert_eq!(with_2027.schedule_warning(date("2027-01-05"), 90), None);
 }
+
+#[test]
+fn interp_21_loading_a_years_notice_is_recorded_once_and_a_different_one_is_refused() {
+    use tousu_domain::DomainError;
+    use tousu_domain::actor::Role;
+    use tousu_domain::holiday_schedule::{ScheduleCommand, ScheduleFact, ScheduleState};
+
+    let load = |text: &str| ScheduleCommand::LoadOfficialYear { text: text.to_owned() };
+    let operator = common::actor(tousu_domain::ids::BodyCode::ZJ, Role::Operator);
+    let mut schedules = common::Stream::<ScheduleState>::new();
+    let events = schedules.given(&operator, "2026-12-10T09:00:00+08:00", load(MADE_UP_2027));
+    let [event] = events.as_slice() else { panic!("one event: {events:?}") };
+    assert_eq!(event.event_type(), "calendar.official_year_loaded");
+    let ScheduleFact::OfficialYearLoaded { year: 2027, version, text, .. } = &event.fact else {
+        panic!("unexpected {:?}", event.fact)
+    };
+    assert!(version.starts_with("2027.official."), "{version}");
+    assert_eq!(text, MADE_UP_2027, "the whole file is kept");
+    // The same schedule again records nothing; a different one is refused.
+    assert_eq!(schedules.when(&operator, "2026-12-11T09:00:00+08:00", load(MADE_UP_2027)), Ok(Vec::new()));
+    let other = MADE_UP_2027.replace("2027-02-13", "2027-02-12");
+    assert!(matches!(
+        schedules.when(&operator, "2026-12-11T09:00:00+08:00", load(&other)),
+        Err(DomainError::Schedule { source: CalendarError::YearAlreadyOfficial { year: 2027, .. } })
+    ));
+    // A shipped year is official already: its own file records nothing, another is refused.
+    let shipped_2026 = include_str!("../data/calendar/2026.toml");
+    assert_eq!(schedules.when(&operator, "2026-12-11T09:00:00+08:00", load(shipped_2026)), Ok(Vec::new()));
+    assert!(matches!(
+        schedules.when(&operator, "2026-12-11T09:00:00+08:00", load(&shipped_2026.replace("2026-10-07", "2026-10-08"))),
+        Err(DomainError::Schedule { source: CalendarError::YearAlreadyOfficial { year: 2026, .. } })
+    ));
+    // A file that is not a year file says why, and names the field.
+    let refused = schedules.when(&operator, "2026-12-11T09:00:00+08:00", load("year = 2028")).unwrap_err();
+    assert!(matches!(refused, DomainError::Schedule { source: CalendarError::Malformed { .. } }), "{refused:?}");
+    assert_eq!(refused.field(), Some("text"));
+    // Operators load schedules; nobody else does.
+    for role in Role::ALL {
+        assert_eq!(load(MADE_UP_2027).permitted(role), role == Role::Operator, "{role:?}");
+    }
+}

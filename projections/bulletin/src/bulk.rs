@@ -3,9 +3,10 @@
 //! written once, in primary-key order, at the end. After any sequence of events the tables hold
 //! exactly the rows [`BulletinWriter`](crate::BulletinWriter) leaves after the same events,
 //! whatever batches they came in: every event is folded as the writer applies it, statement by
-//! statement and in the same order (the closure count before the event's closings, closings
-//! before openings), including the statements that change nothing — a count for a lead never
-//! registered, the closing of a deadline that is not there. Nothing is computed in floating
+//! statement and in the same order (the closure count and a recomputed due before the event's
+//! closings, closings before openings), including the statements that change nothing — a count
+//! for a lead never registered, the closing of a deadline that is not there, the recomputed due
+//! (interpretation 21) of a deadline without an open row. Nothing is computed in floating
 //! point; every stored value is an integer or a text the writer would store as well.
 //!
 //! Strings are interned: each lead, company and complainant is looked up by `&str` and its
@@ -19,6 +20,7 @@ use tousu_domain::deadline::DeadlineKind;
 use tousu_domain::enterprise::EnterpriseFact;
 use tousu_domain::identity::ComplainantKey;
 use tousu_domain::ids::BodyCode;
+use tousu_domain::obligations::EscalationFact;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, Row, SqlTx, Value};
 
 use crate::{OPEN, millis, month_key};
@@ -103,6 +105,8 @@ struct DeadlineRow {
     due: i64,
     opened_at: i64,
     closed_at: i64,
+    /// Interpretation 21: the due instant was computed from the provisional calendar.
+    provisional: bool,
 }
 
 /// What the tables hold of one company.
@@ -169,6 +173,7 @@ impl BulletinBuilder {
                 | ComplaintFact::ClosureSigned { .. }
                 | ComplaintFact::ClosureCountersigned { .. }
                 | ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. }
+                | ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { .. })
         );
         if !reads_fact && event.closes.is_empty() && event.opens.is_empty() {
             return;
@@ -214,6 +219,14 @@ impl BulletinBuilder {
                     month.dissatisfied += 1;
                 }
             }
+            // Interpretation 21: the writer's `recompute_deadline`, on the open row only.
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
+                let deadlines = &mut self.leads.entries[number as usize].deadlines;
+                if let Some(row) = deadlines.iter_mut().find(|row| row.seq == *seq && row.closed_at == OPEN) {
+                    row.due = millis(*due);
+                    row.provisional = *provisional;
+                }
+            }
             _ => {}
         }
         let entry = &mut self.leads.entries[number as usize];
@@ -240,6 +253,7 @@ impl BulletinBuilder {
                 due: millis(deadline.due),
                 opened_at: at,
                 closed_at: OPEN,
+                provisional: deadline.provisional,
             };
             // `ON CONFLICT (lead, seq) DO UPDATE` replaces every column, and opens again a
             // deadline that was closed late.
@@ -413,7 +427,7 @@ impl BulkBuilder for BulletinBuilder {
         deadlines.sort_unstable_by_key(|(lead, row)| (*lead, row.seq));
         tx.insert_rows(
             &self.tables.deadlines,
-            &["lead", "seq", "kind", "due", "opened_at", "closed_at"],
+            &["lead", "seq", "kind", "due", "opened_at", "closed_at", "provisional"],
             &mut deadlines.iter().map(|(lead, row)| -> Row {
                 vec![
                     Value::text(*lead),
@@ -422,6 +436,7 @@ impl BulkBuilder for BulletinBuilder {
                     Value::int(row.due),
                     Value::int(row.opened_at),
                     Value::int(row.closed_at),
+                    Value::int(i64::from(row.provisional)),
                 ]
             }),
         )?;

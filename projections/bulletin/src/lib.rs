@@ -18,6 +18,15 @@
 //!   instant, with when it opened and closed (epoch milliseconds, UTC; `closed_at` is the
 //!   largest integer while open), so that the deadlines open and past due at any month's end
 //!   can be found. A deadline closed by its due instant was never overdue and is deleted.
+//!   `provisional` (interpretation 21) is 1 where the due instant was computed from the
+//!   provisional calendar of a year without the State Council's schedule, else 0.
+//!
+//! Interpretation 21: a recorded `DeadlineRecomputed` replaces the due instant of the open
+//! deadline it names, and whether it is provisional, exactly as if the deadline had been opened
+//! with the new due: the months it was open past due, and whether its closing is on time,
+//! follow the new due. The recomputation of a deadline without an open row changes nothing.
+//! The bulletin says where a company's longest overdue days, and a criticism for dragging on
+//! (久拖不决), rest on provisional due instants.
 //!
 //! [`BulletinWriter`] applies events to the tables statement by statement; for a rebuild with
 //! the server stopped, [`BulletinBuilder`] builds the same rows in memory and writes each
@@ -40,7 +49,9 @@ pub use writer::BulletinWriter;
 pub const NAME: &str = "bulletin";
 
 /// The version of the schema and of the projection logic; raising it rebuilds the model.
-pub const VERSION: u32 = 1;
+/// Version 2: provisional due instants and their recomputation (interpretation 21): the
+/// `deadlines.provisional` column.
+pub const VERSION: u32 = 2;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &["leads", "companies", "months", "complainants", "deadlines"];
@@ -110,6 +121,7 @@ pub fn schema(prefix: &str) -> String {
             due BIGINT NOT NULL,
             opened_at BIGINT NOT NULL,
             closed_at BIGINT NOT NULL,
+            provisional BIGINT NOT NULL,
             PRIMARY KEY (lead, seq)
         );
         CREATE INDEX IF NOT EXISTS {prefix}deadlines_closed ON {prefix}deadlines (closed_at, due);"

@@ -9,6 +9,9 @@
 //! - A dissatisfied 12345 follow-up (HDL-4) and a refusal to rectify (GRD-2, on the company's
 //!   stream) count for the month of their instant.
 //! - Every lead deadline is kept while open, and after it closes if it closed late.
+//! - A recomputed due instant (interpretation 21) replaces the due of the open deadline it
+//!   names, and whether it is provisional; it changes nothing where that deadline has no open
+//!   row.
 //!
 //! The writer keeps no state between batches.
 
@@ -17,6 +20,7 @@ use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Registration, Satis
 use tousu_domain::deadline::DeadlineKind;
 use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
+use tousu_domain::obligations::EscalationFact;
 use tousu_projection::{ModelWriter, Payload, ProjectedEvent, ProjectionError, SqlError, SqlTx, Value};
 
 use crate::{OPEN, millis, month_key};
@@ -30,6 +34,7 @@ pub struct BulletinWriter {
     open_deadline: String,
     drop_met_deadline: String,
     close_deadline: String,
+    recompute_deadline: String,
     handling_due: String,
     count_for_lead: String,
     count_refusal: String,
@@ -53,12 +58,18 @@ impl BulletinWriter {
                  ON CONFLICT (company, month, who) DO NOTHING"
             ),
             open_deadline: format!(
-                "INSERT INTO {p}deadlines (lead, seq, kind, due, opened_at, closed_at) VALUES ($1, $2, $3, $4, $5, {OPEN})
+                "INSERT INTO {p}deadlines (lead, seq, kind, due, opened_at, closed_at, provisional)
+                 VALUES ($1, $2, $3, $4, $5, {OPEN}, $6)
                  ON CONFLICT (lead, seq) DO UPDATE SET kind = excluded.kind, due = excluded.due,
-                 opened_at = excluded.opened_at, closed_at = {OPEN}"
+                 opened_at = excluded.opened_at, closed_at = {OPEN}, provisional = excluded.provisional"
             ),
             drop_met_deadline: format!("DELETE FROM {p}deadlines WHERE lead = $1 AND seq = $2 AND due >= $3"),
             close_deadline: format!("UPDATE {p}deadlines SET closed_at = $3 WHERE lead = $1 AND seq = $2"),
+            // Interpretation 21: only an open deadline's due is recomputed; the row of one closed
+            // late keeps the due it was judged late by.
+            recompute_deadline: format!(
+                "UPDATE {p}deadlines SET due = $3, provisional = $4 WHERE lead = $1 AND seq = $2 AND closed_at = {OPEN}"
+            ),
             // By the primary key alone: with a condition on `closed_at` as well, the planner
             // may pick the `closed_at` index and walk every open deadline.
             handling_due: format!("SELECT kind, due, closed_at FROM {p}deadlines WHERE lead = $1"),
@@ -107,6 +118,17 @@ impl BulletinWriter {
             ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. } => {
                 self.count(tx, &id, event.at, 0, 0, 1)?;
             }
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
+                tx.execute(
+                    &self.recompute_deadline,
+                    &[
+                        id.clone(),
+                        Value::int(i64::from(*seq)),
+                        Value::int(millis(*due)),
+                        Value::int(i64::from(*provisional)),
+                    ],
+                )?;
+            }
             _ => {}
         }
         let at = Value::int(millis(event.at));
@@ -124,6 +146,7 @@ impl BulletinWriter {
                     Value::text(deadline.kind.as_str()),
                     Value::int(millis(deadline.due)),
                     at.clone(),
+                    Value::int(i64::from(deadline.provisional)),
                 ],
             )?;
         }

@@ -5,12 +5,13 @@
 //! decide but the writer must still take: counts for leads never registered, re-registrations
 //! moving a lead to another company and renaming it, deadlines closed before they open, met
 //! on their due instant, closed late, closed twice and reopened, refusals of companies no lead
-//! names. The tables built in memory must equal the writer's, row for row, folded one event at
-//! a time, three, seven at a time and all at once, and after a write half-way, on SQLite and on
-//! PostgreSQL.
+//! names, provisional due instants and recomputed ones (interpretation 21), of open deadlines,
+//! of deadlines closed late and of deadlines that are not there. The tables built in memory
+//! must equal the writer's, row for row, folded one event at a time, three, seven at a time
+//! and all at once, and after a write half-way, on SQLite and on PostgreSQL.
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
-use tousu_domain::calendar::Period;
+use tousu_domain::calendar::{CalendarVersion, Period};
 use tousu_domain::complaint::{
     Channel, Complainant, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding,
     ReviewOutcome, Satisfaction, SplitRequest, Urgency,
@@ -19,6 +20,7 @@ use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind,
 use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
 use tousu_domain::identity::ComplainantKey;
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
+use tousu_domain::obligations::EscalationFact;
 use tousu_projection::{BulkBuilder, Payload, ProjectionError, ReadModel, SqlConnection, SqlError};
 use tousu_projection_testkit::*;
 use tousu_read_bulletin::{BulletinModel, TABLES};
@@ -207,7 +209,7 @@ fn generated(
     for step in 0..count {
         // Mostly forward, now and then several events at one instant.
         now += TimeDelta::minutes(dice.below(3) as i64 * dice.below(8 * 60) as i64);
-        let kind = dice.below(12);
+        let kind = dice.below(13);
         // The last few leads are never registered: no registration or linked lead names them.
         let number = match kind {
             0..=2 => dice.below(leads),
@@ -284,6 +286,31 @@ fn generated(
                 log.push("other-stream".to_owned(), "other.happened", Payload::Other);
                 continue;
             }
+            // Interpretation 21: a recomputed due, official or still provisional, seven seconds
+            // past a minute so that the rows it reached can be told (every other instant here is
+            // on the minute).
+            11 => {
+                let (seq, kind, provisional) = (dice.below(4) as u32, *dice.pick(&KINDS), dice.chance(30));
+                let due = match dice.below(3) {
+                    0 => now - TimeDelta::days(dice.below(5) as i64),
+                    _ => now + TimeDelta::hours(dice.below(24 * 12) as i64),
+                };
+                ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed {
+                    seq,
+                    kind,
+                    body: BodyCode::SJ,
+                    previous_due: now,
+                    due: due + TimeDelta::seconds(7),
+                    provisional,
+                    calendar: CalendarVersion::from_text(if provisional {
+                        "2027.official.1c2d3e4f+2028.provisional"
+                    } else {
+                        "2027.official.1c2d3e4f"
+                    }),
+                    withdrawn_levels: Vec::new(),
+                    miss_withdrawn: false,
+                })
+            }
             _ => ComplaintFact::Regraded { reason: String::new() },
         };
         // Sequence numbers from a small range, so that deadlines are closed that are not
@@ -299,7 +326,13 @@ fn generated(
                     1 => now - TimeDelta::days(dice.below(5) as i64),
                     _ => now + TimeDelta::hours(dice.below(24 * 12) as i64),
                 };
-                deadline(dice.below(4) as u32, *dice.pick(&KINDS), now, due)
+                let mut opened = deadline(dice.below(4) as u32, *dice.pick(&KINDS), now, due);
+                // Interpretation 21: some due instants are provisional.
+                if dice.chance(30) {
+                    opened.provisional = true;
+                    opened.calendar = Some(CalendarVersion::from_text("2027.provisional"));
+                }
+                opened
             })
             .collect();
         log.push_lead(&lead, &[ComplaintEvent { at: now, fact, opens, closes }]);
@@ -337,6 +370,13 @@ fn built_in_memory_as_the_writer_builds(mut store: Store) {
     assert!(count(&mut store, "months", "closed_on_time < closed") > 0, "closures late");
     assert!(count(&mut store, "months", "closed_on_time > 0") > 0, "closures on time");
     assert!(count(&mut store, "months", "dissatisfied > 0") > 0, "dissatisfied follow-ups");
+    assert!(count(&mut store, "deadlines", "provisional = 1") > 0, "provisional due instants");
+    let recomputed = "due % 60000 = 7000";
+    assert!(count(&mut store, "deadlines", recomputed) > 0, "recomputed due instants");
+    let still_provisional = format!("{recomputed} AND provisional = 1");
+    assert!(count(&mut store, "deadlines", &still_provisional) > 0, "recomputed due instants still provisional");
+    let closed_late = format!("{recomputed} AND closed_at < {open}");
+    assert!(count(&mut store, "deadlines", &closed_late) > 0, "recomputed due instants closed late");
     assert!(count(&mut store, "months", &format!("refusals > 0 AND company = '{REFUSING_ONLY}'")) > 0, "refusals");
     assert!(count(&mut store, "complainants", "who LIKE 'anonymous:%'") > 2, "anonymous complainants");
     let second_names = "name LIKE '%分公司' OR name = '闽江物业' OR name = '久拖'";

@@ -1,7 +1,9 @@
 //! PUB-1 on the `bulletin` read model: a month's record per company worked out by hand on
 //! scenario events, and the verdicts of the written criteria — praised, criticised with its
 //! reasons, neither — at their edges (30 days overdue against 29; 3 closures of which 2 on
-//! time); the month boundary of interpretation 10; and the same bulletin from PostgreSQL.
+//! time); the month boundary of interpretation 10; overdue days and a criticism for dragging
+//! on that rest on a provisional due instant, shown as such and followed through its
+//! recomputation (interpretation 21); and the same bulletin from PostgreSQL.
 
 use chrono::NaiveDate;
 use tousu_domain::calendar::Period;
@@ -337,6 +339,78 @@ fn pub_1_interp_10_a_closure_at_23_59_59_on_the_last_day_counts_in_that_month_an
     assert_eq!(of(&bulletin(&mut store, &world, (2026, 11, 1)), &GULOU).record, record(1, 1, 0, 0, 0, 0));
 }
 
+/// Interpretation 21: a lead against 榕城 registered on Wednesday 3 February 2027, before that
+/// year's notice, and never transferred: its TRF-2 deadline is due, provisionally, at 24:00 on
+/// Thursday 18 February.
+fn registered_in_february_2027(world: &World, log: &mut Log) -> Lead {
+    let registered = "2027-02-03T10:00:00+08:00";
+    let ledger = registration(Channel::Hotline, named("王芳", "13812345678"), &GULOU, registered);
+    let lead = Lead::register(world, log, "C-27", registered, ledger);
+    assert!(lead.lead().obligations.get(0).is_some_and(|deadline| deadline.provisional));
+    lead
+}
+
+/// The notice arrives (made up: it rests 5–13 February) and the deadline reactor recomputes
+/// the TRF-2 deadline of [`registered_in_february_2027`] to 24:00 on Saturday 20 February.
+fn recomputed(world: &mut World, log: &mut Log, lead: &mut Lead) {
+    world.load_made_up_2027();
+    lead.given(world, log, &reactor(), "2027-02-19T15:00:00+08:00", ComplaintCommand::RecomputeDeadline { seq: 0 });
+}
+
+#[test]
+fn pub_1_interp_21_overdue_days_and_dragging_on_that_rest_on_a_provisional_due_say_so_and_follow_its_recomputation() {
+    let (mut world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    let mut lead = registered_in_february_2027(&world, &mut log);
+    store.catch_up(&log);
+
+    // February: 19 through 28 February, counted from the provisional due.
+    let february = bulletin(&mut store, &world, (2027, 2, 1));
+    let entry = of(&february, &GULOU);
+    assert_eq!(entry.record, record(0, 0, 1, 0, 0, 10));
+    assert_eq!(entry.verdict, BulletinVerdict::Neither);
+    assert!(entry.longest_overdue_provisional);
+    assert!(!entry.dragged_on_provisional, "not criticised for dragging on");
+    // March: 41 days, criticised for dragging on, on the provisional due alone.
+    let march = bulletin(&mut store, &world, (2027, 3, 1));
+    let entry = of(&march, &GULOU);
+    assert_eq!(entry.record.longest_overdue_days, 41);
+    assert_eq!(entry.verdict, BulletinVerdict::Criticise(vec![BulletinReason::DraggedOn]));
+    assert!(entry.longest_overdue_provisional && entry.dragged_on_provisional);
+
+    recomputed(&mut world, &mut log, &mut lead);
+    store.catch_up(&log);
+    let february = bulletin(&mut store, &world, (2027, 2, 1));
+    let entry = of(&february, &GULOU);
+    assert_eq!(entry.record, record(0, 0, 1, 0, 0, 8));
+    assert!(!entry.longest_overdue_provisional && !entry.dragged_on_provisional);
+    let march = bulletin(&mut store, &world, (2027, 3, 1));
+    let entry = of(&march, &GULOU);
+    assert_eq!(entry.record.longest_overdue_days, 39);
+    assert_eq!(entry.verdict, BulletinVerdict::Criticise(vec![BulletinReason::DraggedOn]));
+    assert!(!entry.longest_overdue_provisional && !entry.dragged_on_provisional);
+}
+
+#[test]
+fn pub_1_interp_21_a_criticism_for_dragging_on_that_an_official_due_supports_is_not_provisional() {
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    registered_in_february_2027(&world, &mut log);
+    // Another lead of 榕城, its transfer due at 24:00 on 25 February on official data (made by
+    // hand): 34 days late at the end of March; and one of 久拖, due at 24:00 on 21 March: 10.
+    stalled(&mut log, "S-27", &GULOU, "2027-02-10T10:00:00+08:00", "2027-02-26T00:00:00+08:00");
+    stalled(&mut log, "D-27", &DRAGGED, "2027-02-10T10:00:00+08:00", "2027-03-22T00:00:00+08:00");
+    store.catch_up(&log);
+    let march = bulletin(&mut store, &world, (2027, 3, 1));
+    let entry = of(&march, &GULOU);
+    assert_eq!(entry.record.longest_overdue_days, 41);
+    assert_eq!(entry.verdict, BulletinVerdict::Criticise(vec![BulletinReason::DraggedOn]));
+    assert!(entry.longest_overdue_provisional, "the 41 days are counted from the provisional due");
+    assert!(!entry.dragged_on_provisional, "the official due alone is 34 days late");
+    // An official due alone says nothing provisional.
+    let dragged = of(&march, &DRAGGED);
+    assert_eq!(dragged.record.longest_overdue_days, 10);
+    assert!(!dragged.longest_overdue_provisional && !dragged.dragged_on_provisional);
+}
+
 #[test]
 fn pub_1_postgres_gives_the_same_bulletin_as_sqlite() {
     let world = World::new();
@@ -350,5 +424,22 @@ fn pub_1_postgres_gives_the_same_bulletin_as_sqlite() {
         let expected = bulletin(&mut sqlite, &world, first_day);
         assert!(!expected.is_empty());
         assert_eq!(bulletin(&mut postgres, &world, first_day), expected, "{first_day:?}");
+    }
+
+    // Interpretation 21: a provisional due, then recomputed.
+    let mut world = world;
+    let mut lead = registered_in_february_2027(&world, &mut log);
+    stalled(&mut log, "S-27", &GULOU, "2027-02-10T10:00:00+08:00", "2027-02-26T00:00:00+08:00");
+    for recompute in [false, true] {
+        if recompute {
+            recomputed(&mut world, &mut log, &mut lead);
+        }
+        sqlite.catch_up(&log);
+        postgres.catch_up(&log);
+        for first_day in [(2027, 2, 1), (2027, 3, 1)] {
+            let expected = bulletin(&mut sqlite, &world, first_day);
+            assert_eq!(of(&expected, &GULOU).longest_overdue_provisional, !recompute);
+            assert_eq!(bulletin(&mut postgres, &world, first_day), expected, "{first_day:?}");
+        }
     }
 }

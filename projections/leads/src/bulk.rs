@@ -6,16 +6,18 @@
 //! tables come out row for row as the writer leaves them, down to its corners: a fact about a
 //! lead without a row changes no row but still opens and closes its deadlines and records its
 //! receipts; a receipt counts as received only where the lead has a row; an open count is taken
-//! off only where a count row exists.
+//! off only where a count row exists; a recomputed due (interpretation 21) changes a deadline
+//! only where it has a row (is open), and the lead's earliest due instants only then.
 
 use std::collections::HashMap;
 
 use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Complexity, LeadStatus, ReviewOutcome, Urgency};
 use tousu_domain::ids::{BodyCode, ComplaintId};
+use tousu_domain::obligations::EscalationFact;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, SqlTx, Value};
 
 use crate::millis;
-use crate::writer::{complexity_name, finding_name, moves_or_opens_or_closes, urgency_name};
+use crate::writer::{complexity_name, earliest_opened, finding_name, moves_or_opens_or_closes, urgency_name};
 
 /// A generation of `leads` being built in memory.
 #[derive(Debug)]
@@ -30,15 +32,29 @@ pub struct LeadsBulk {
 #[derive(Debug, Default)]
 struct Entry {
     row: Option<Row>,
-    /// Open deadlines: sequence number and due instant.
-    deadlines: Vec<(u32, i64)>,
+    /// Open deadlines: the rows of `deadlines`.
+    deadlines: Vec<OpenDeadline>,
     /// The bodies that received the lead.
     receipts: Vec<BodyCode>,
 }
 
+/// A row of `deadlines`, without the lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct OpenDeadline {
+    seq: u32,
+    due: i64,
+    /// Interpretation 21: the due instant was computed from the provisional calendar.
+    provisional: bool,
+}
+
 impl Entry {
     fn earliest_due(&self) -> Option<i64> {
-        self.deadlines.iter().map(|(_, due)| *due).min()
+        self.deadlines.iter().map(|deadline| deadline.due).min()
+    }
+
+    /// Interpretation 21: the earliest due instant computed from official calendar data.
+    fn earliest_official_due(&self) -> Option<i64> {
+        self.deadlines.iter().filter(|deadline| !deadline.provisional).map(|deadline| deadline.due).min()
     }
 }
 
@@ -64,6 +80,9 @@ struct Row {
     return_count: i64,
     parent: Option<String>,
     earliest_due: Option<i64>,
+    /// Interpretation 21: the earliest due instant of its open deadlines computed from official
+    /// calendar data.
+    earliest_official_due: Option<i64>,
     closed_at: Option<i64>,
 }
 
@@ -87,16 +106,27 @@ impl LeadsBulk {
             None => self.leads.entry(lead.as_str().to_owned()).or_default(),
         };
         for closure in &event.closes {
-            entry.deadlines.retain(|(seq, _)| *seq != closure.seq);
+            entry.deadlines.retain(|open| open.seq != closure.seq);
         }
         for deadline in &event.opens {
-            let due = millis(deadline.due);
-            match entry.deadlines.iter_mut().find(|(seq, _)| *seq == deadline.seq) {
-                Some(open) => open.1 = due,
-                None => entry.deadlines.push((deadline.seq, due)),
+            let opened =
+                OpenDeadline { seq: deadline.seq, due: millis(deadline.due), provisional: deadline.provisional };
+            match entry.deadlines.iter_mut().find(|open| open.seq == deadline.seq) {
+                Some(open) => *open = opened,
+                None => entry.deadlines.push(opened),
             }
         }
-        let deadlines_changed = !event.closes.is_empty() || !event.opens.is_empty();
+        // Interpretation 21: the writer's `recompute_deadline`, a change of the lead's deadlines
+        // only where the deadline has a row.
+        let mut recomputed = false;
+        if let ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) = &event.fact
+            && let Some(open) = entry.deadlines.iter_mut().find(|open| open.seq == *seq)
+        {
+            open.due = millis(*due);
+            open.provisional = *provisional;
+            recomputed = true;
+        }
+        let deadlines_changed = !event.closes.is_empty() || !event.opens.is_empty() || recomputed;
         // DSP-1: as the writer, the row's open count is taken off before a fact that can move
         // or open or close the lead and put on again after it.
         let moves = moves_or_opens_or_closes(&event.fact);
@@ -106,14 +136,15 @@ impl LeadsBulk {
                 counts.open -= 1;
             }
         }
-        let earliest_due = entry.earliest_due();
+        let (earliest_due, earliest_official_due) = (entry.earliest_due(), entry.earliest_official_due());
         // The writer's UPDATE of the lead's row: nothing where the lead has no row; the earliest
-        // due instant recomputed where the event opened or closed a deadline.
+        // due instants recomputed where the event changed the lead's deadlines.
         let update = |entry: &mut Entry, change: &dyn Fn(&mut Row)| {
             if let Some(row) = entry.row.as_mut() {
                 change(row);
                 if deadlines_changed {
                     row.earliest_due = earliest_due;
+                    row.earliest_official_due = earliest_official_due;
                 }
             }
         };
@@ -150,7 +181,8 @@ impl LeadsBulk {
                     reopen_count: 0,
                     return_count: 0,
                     parent,
-                    earliest_due: event.opens.iter().map(|deadline| millis(deadline.due)).min(),
+                    earliest_due: earliest_opened(event, false),
+                    earliest_official_due: earliest_opened(event, true),
                     closed_at: None,
                 });
                 receive(&mut self.counts, entry, BodyCode::ZJ);
@@ -244,6 +276,7 @@ impl LeadsBulk {
             && let Some(row) = entry.row.as_mut()
         {
             row.earliest_due = earliest_due;
+            row.earliest_official_due = earliest_official_due;
         }
     }
 }
@@ -324,6 +357,7 @@ impl BulkBuilder for LeadsBulk {
                 "return_count",
                 "parent",
                 "earliest_due",
+                "earliest_official_due",
                 "closed_at",
             ],
             &mut rows.map(|(lead, row)| {
@@ -348,6 +382,7 @@ impl BulkBuilder for LeadsBulk {
                     Value::int(row.return_count),
                     text(row.parent.as_deref()),
                     Value::Int(row.earliest_due),
+                    Value::Int(row.earliest_official_due),
                     Value::Int(row.closed_at),
                 ]
             }),
@@ -355,10 +390,16 @@ impl BulkBuilder for LeadsBulk {
         let mut deadlines = leads.iter().flat_map(|(lead, entry)| {
             let mut open = entry.deadlines.clone();
             open.sort_unstable();
-            open.into_iter()
-                .map(|(seq, due)| vec![Value::text(lead.as_str()), Value::int(i64::from(seq)), Value::int(due)])
+            open.into_iter().map(|open| {
+                vec![
+                    Value::text(lead.as_str()),
+                    Value::int(i64::from(open.seq)),
+                    Value::int(open.due),
+                    Value::int(i64::from(open.provisional)),
+                ]
+            })
         });
-        tx.insert_rows(&format!("{p}deadlines"), &["lead", "seq", "due"], &mut deadlines)?;
+        tx.insert_rows(&format!("{p}deadlines"), &["lead", "seq", "due", "provisional"], &mut deadlines)?;
         let mut receipts = leads.iter().flat_map(|(lead, entry)| {
             let mut bodies: Vec<&str> = entry.receipts.iter().map(|body| body.as_str()).collect();
             bodies.sort_unstable();

@@ -10,16 +10,25 @@
 //!
 //! - `leads`: one row per lead: status, channel, category, responsible body (the handling body,
 //!   else 住建), urgency, complexity, company, place, registration instant, finding, reopenings,
-//!   returns, parent, the earliest due instant of its open deadlines and the instant it was
-//!   last closed. Instants are epoch milliseconds, UTC.
-//! - `deadlines`: the open deadlines of each lead (lead, sequence number, due), so that the
-//!   earliest due instant can be recomputed when one closes.
+//!   returns, parent, the earliest due instant of its open deadlines, the earliest of those
+//!   computed from official calendar data (`earliest_official_due`, interpretation 21) and the
+//!   instant it was last closed. Instants are epoch milliseconds, UTC.
+//! - `deadlines`: the open deadlines of each lead (lead, sequence number, due, and whether the
+//!   due is provisional, interpretation 21), so that the earliest due instants can be
+//!   recomputed when one closes or its due is recomputed.
 //! - `receipts`: each (lead, body) pair where the body received the lead: 住建 at registration,
 //!   the handling body at the transfer or urgent notification.
 //! - `counts`: per body and district, leads received (distinct receipts), leads closed now
 //!   (closed or cancelled, the lead's responsible body) and leads open now, kept by the writer
 //!   so that the dashboard and the unfiltered list's total read a handful of rows instead of
 //!   every lead.
+//!
+//! Interpretation 21: a deadline's due instant may rest on the provisional calendar of a year
+//! without the State Council's schedule. A recorded `DeadlineRecomputed` replaces the stored
+//! due of that open deadline (and whether it is provisional), and the lead's earliest due
+//! instants follow exactly as if the deadline had been opened with the new due; a recomputation
+//! of a deadline without a row changes nothing. The queries say whether a lead's earliest due
+//! instant, and its being overdue, rest on provisional due instants only.
 
 #![forbid(unsafe_code)]
 
@@ -38,7 +47,9 @@ pub use writer::LeadsWriter;
 pub const NAME: &str = "leads";
 
 /// The version of the schema and of the projection logic; raising it rebuilds the model.
-pub const VERSION: u32 = 2;
+/// Version 3: provisional due instants and their recomputation (interpretation 21): the
+/// `deadlines.provisional` and `leads.earliest_official_due` columns.
+pub const VERSION: u32 = 3;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &["leads", "deadlines", "receipts", "counts"];
@@ -80,9 +91,10 @@ impl ReadModel for LeadsModel {
 /// The list's indexes, created once a generation has been built (see
 /// [`ReadModel::deferred_indexes`]): each list filter has an index ending in the list's order
 /// (registration instant, then id, both descending in the query); the partial index on open
-/// leads by due instant serves the dashboard's overdue counts and the overdue filter at a cost
-/// that follows the overdue leads, not the open ones. They serve only queries, and building
-/// without them is faster.
+/// leads by due instant serves the dashboard's overdue counts (with the earliest official due
+/// instant, which tells the leads overdue only by provisional due instants, interpretation 21)
+/// and the overdue filter at a cost that follows the overdue leads, not the open ones. They
+/// serve only queries, and building without them is faster.
 pub fn list_indexes(prefix: &str) -> String {
     format!(
         "CREATE INDEX IF NOT EXISTS {prefix}leads_registered ON {prefix}leads (registered_at, lead);
@@ -91,8 +103,8 @@ pub fn list_indexes(prefix: &str) -> String {
         CREATE INDEX IF NOT EXISTS {prefix}leads_company ON {prefix}leads (company, registered_at, lead);
         CREATE INDEX IF NOT EXISTS {prefix}leads_place ON {prefix}leads (district, street, registered_at, lead);
         CREATE INDEX IF NOT EXISTS {prefix}leads_category ON {prefix}leads (category, registered_at, lead);
-        CREATE INDEX IF NOT EXISTS {prefix}leads_due ON {prefix}leads (earliest_due, body, district)
-            WHERE is_open = 1;"
+        CREATE INDEX IF NOT EXISTS {prefix}leads_due
+            ON {prefix}leads (earliest_due, body, district, earliest_official_due) WHERE is_open = 1;"
     )
 }
 
@@ -120,12 +132,14 @@ pub fn schema(prefix: &str) -> String {
             return_count BIGINT NOT NULL,
             parent TEXT,
             earliest_due BIGINT,
+            earliest_official_due BIGINT,
             closed_at BIGINT
         );
         CREATE TABLE IF NOT EXISTS {prefix}deadlines (
             lead TEXT NOT NULL,
             seq BIGINT NOT NULL,
             due BIGINT NOT NULL,
+            provisional BIGINT NOT NULL,
             PRIMARY KEY (lead, seq)
         );
         CREATE TABLE IF NOT EXISTS {prefix}receipts (

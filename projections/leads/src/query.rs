@@ -1,5 +1,7 @@
 //! Queries of `leads`: the filtered, paged complaint list (newest first, with the total), one
-//! lead by id, and the DSP-1 dashboard per body and per body and district at an instant.
+//! lead by id, and the DSP-1 dashboard per body and per body and district at an instant. Each
+//! says where a due instant or an overdue judgement rests on the provisional calendar only
+//! (interpretation 21).
 
 use std::collections::BTreeMap;
 
@@ -76,10 +78,19 @@ pub struct LeadRow {
     pub parent: Option<ComplaintId>,
     /// The earliest due instant of its open deadlines.
     pub earliest_due: Option<DateTime<FixedOffset>>,
+    /// Interpretation 21: whether `earliest_due` is provisional: every open deadline due at that
+    /// instant was computed from the provisional calendar of a year without the State
+    /// Council's schedule, so the instant may move when the schedule is loaded. False when
+    /// there is no earliest due instant.
+    pub earliest_due_provisional: bool,
     /// When it was last closed.
     pub closed_at: Option<DateTime<FixedOffset>>,
     /// Whether it is open with a deadline past due at the query's instant (DSP-1).
     pub overdue: bool,
+    /// Interpretation 21: whether it is overdue only by provisional due instants: every open
+    /// deadline past due at the query's instant was computed from the provisional calendar.
+    /// False when it is not overdue.
+    pub overdue_provisional: bool,
 }
 
 /// Leads of one body (and district) on the dashboard.
@@ -94,6 +105,9 @@ pub struct BodyCounts {
     pub closed: u64,
     /// Open leads with a deadline past due at the dashboard's instant.
     pub overdue: u64,
+    /// Interpretation 21: of those, the leads overdue only by provisional due instants (every
+    /// deadline of theirs past due was computed from the provisional calendar).
+    pub overdue_provisional: u64,
 }
 
 /// One line of the dashboard.
@@ -120,7 +134,8 @@ pub struct Dashboard {
 
 const COLUMNS: &str = "l.lead, l.status, l.channel, l.category, l.body, l.handling_body, l.urgency, l.complexity, \
                        l.company, l.company_name, l.community, l.district, l.street, l.registered_at, l.finding, \
-                       l.reopen_count, l.return_count, l.parent, l.earliest_due, l.closed_at, l.is_open";
+                       l.reopen_count, l.return_count, l.parent, l.earliest_due, l.closed_at, l.is_open, \
+                       l.earliest_official_due";
 
 /// A statement built with its parameters numbered in order, as PostgreSQL needs them.
 struct Statement {
@@ -216,9 +231,11 @@ pub fn get(
 }
 
 /// DSP-1: per body, and per body and district, the leads received, open, closed and overdue
-/// at `at` (overdue: open with a deadline due before `at`). Received, open and closed come
-/// from the writer's counters, overdue from the partial index on open leads by due instant, so
-/// the cost follows the bodies, districts and overdue leads, not every lead ever registered.
+/// at `at` (overdue: open with a deadline due before `at`), and of the overdue those overdue
+/// only by provisional due instants (no deadline computed from official data is due before
+/// `at`, interpretation 21). Received, open and closed come from the writer's counters,
+/// overdue from the partial index on open leads by due instant, so the cost follows the
+/// bodies, districts and overdue leads, not every lead ever registered.
 /// The counts are those of the read model's checkpoint; the picture at a past instant is a
 /// replay to that instant.
 pub fn dashboard(tx: &mut dyn SqlTx, prefix: &str, at: DateTime<FixedOffset>) -> Result<Dashboard, SqlError> {
@@ -231,7 +248,10 @@ pub fn dashboard(tx: &mut dyn SqlTx, prefix: &str, at: DateTime<FixedOffset>) ->
     }
     let overdue = tx.query(
         &format!(
-            "SELECT body, district, CAST(COUNT(*) AS BIGINT) FROM {prefix}leads
+            "SELECT body, district, CAST(COUNT(*) AS BIGINT),
+             CAST(SUM(CASE WHEN earliest_official_due IS NULL OR earliest_official_due >= $1 THEN 1 ELSE 0 END)
+               AS BIGINT)
+             FROM {prefix}leads
              WHERE is_open = 1 AND earliest_due < $1 GROUP BY body, district"
         ),
         &[Value::int(millis(at))],
@@ -239,6 +259,7 @@ pub fn dashboard(tx: &mut dyn SqlTx, prefix: &str, at: DateTime<FixedOffset>) ->
     for row in overdue {
         let counts = lines.entry((read_parsed(&row[0], "body")?, read_text(&row[1], "district")?)).or_default();
         counts.overdue = read_u64(&row[2], "overdue")?;
+        counts.overdue_provisional = read_u64(&row[3], "overdue_provisional")?;
     }
     let bodies = BodyCode::ALL
         .into_iter()
@@ -249,6 +270,7 @@ pub fn dashboard(tx: &mut dyn SqlTx, prefix: &str, at: DateTime<FixedOffset>) ->
                 total.open += counts.open;
                 total.closed += counts.closed;
                 total.overdue += counts.overdue;
+                total.overdue_provisional += counts.overdue_provisional;
             }
             DashboardLine { body, district: None, counts: total }
         })
@@ -264,6 +286,10 @@ pub fn dashboard(tx: &mut dyn SqlTx, prefix: &str, at: DateTime<FixedOffset>) ->
 fn read_row(row: &Row, at: DateTime<FixedOffset>) -> Result<LeadRow, SqlError> {
     let earliest_due = row[18].as_i64().map(instant).transpose()?;
     let is_open = read_i64(&row[20], "is_open")? == 1;
+    // Interpretation 21: a judgement by a due instant rests on official data when some open
+    // deadline computed from official data is due at or before that instant.
+    let earliest_official_due = row[21].as_i64().map(instant).transpose()?;
+    let overdue = is_open && earliest_due.is_some_and(|due| due < at);
     Ok(LeadRow {
         id: read_parsed(&row[0], "lead")?,
         status: read_named(&row[1], "status", &STATUSES, |status| status.as_str())?,
@@ -294,8 +320,11 @@ fn read_row(row: &Row, at: DateTime<FixedOffset>) -> Result<LeadRow, SqlError> {
         return_count: read_u32(&row[16], "return_count")?,
         parent: row[17].as_str().map(|_| read_parsed(&row[17], "parent")).transpose()?,
         earliest_due,
+        earliest_due_provisional: earliest_due
+            .is_some_and(|due| earliest_official_due.is_none_or(|official| official > due)),
         closed_at: row[19].as_i64().map(instant).transpose()?,
-        overdue: is_open && earliest_due.is_some_and(|due| due < at),
+        overdue,
+        overdue_provisional: overdue && earliest_official_due.is_none_or(|official| official >= at),
     })
 }
 

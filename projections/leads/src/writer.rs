@@ -1,9 +1,9 @@
 //! Applies lead events to the `leads` tables. Each fact becomes at most one statement on the
-//! lead's row, which also recomputes the earliest open due instant from `deadlines` when the
-//! event opened or closed one; receipts and closings add one or two statements on the small
-//! `receipts` and `counts` tables, and a fact that moves a lead between bodies, or opens or
-//! closes it, two more on `counts` for the open leads per body and district. The status
-//! follows `complaint::evolve`:
+//! lead's row, which also recomputes the earliest open due instants from `deadlines` when the
+//! event opened or closed one, or recomputed a stored due (interpretation 21); receipts and
+//! closings add one or two statements on the small `receipts` and `counts` tables, and a fact
+//! that moves a lead between bodies, or opens or closes it, two more on `counts` for the open
+//! leads per body and district. The status follows `complaint::evolve`:
 //!
 //! | fact | status |
 //! |---|---|
@@ -15,12 +15,18 @@
 //! | closure_signed by a body other than 住建, closure_countersigned | closed |
 //! | closure reviewed and cancelled | cancelled |
 //!
+//! A recorded `DeadlineRecomputed` (interpretation 21) changes no status: it replaces the due
+//! instant of the open deadline it names, and whether that due is provisional, where the
+//! deadline has a row, and the lead's earliest due instants are then recomputed as for a
+//! deadline opened with the new due.
+//!
 //! Company events are not this model's concern. The writer keeps no state between batches.
 
 use tousu_domain::complaint::{
     ComplaintEvent, ComplaintFact, Complexity, Finding, LeadStatus, Registration, ReviewOutcome, Urgency,
 };
 use tousu_domain::ids::{BodyCode, ComplaintId};
+use tousu_domain::obligations::EscalationFact;
 use tousu_projection::{ModelWriter, Payload, ProjectedEvent, ProjectionError, SqlError, SqlTx, Value};
 
 use crate::millis;
@@ -55,6 +61,7 @@ pub struct LeadsWriter {
     insert_lead: String,
     open_deadline: String,
     close_deadline: String,
+    recompute_deadline: String,
     earliest_due: String,
     classified: Update,
     assigned: Update,
@@ -77,8 +84,13 @@ impl LeadsWriter {
     pub fn new(prefix: &str) -> LeadsWriter {
         let p = prefix;
         // Correlated rather than keyed by `$1`: SQLite re-prepares a `MIN` subquery keyed by a
-        // bound parameter at every execution (measured: 2 µs against 6.5 µs a statement).
-        let earliest = format!("earliest_due = (SELECT MIN(d.due) FROM {p}deadlines d WHERE d.lead = {p}leads.lead)");
+        // bound parameter at every execution (measured: 2 µs against 6.5 µs a statement). The
+        // earliest official due instant (interpretation 21) leaves out the provisional ones.
+        let earliest = format!(
+            "earliest_due = (SELECT MIN(d.due) FROM {p}deadlines d WHERE d.lead = {p}leads.lead),
+             earliest_official_due = (SELECT MIN(d.due) FROM {p}deadlines d
+               WHERE d.lead = {p}leads.lead AND d.provisional = 0)"
+        );
         let update = |set: &str| Update {
             plain: format!("UPDATE {p}leads SET {set} WHERE lead = $1"),
             with_earliest_due: format!("UPDATE {p}leads SET {set}, {earliest} WHERE lead = $1"),
@@ -87,22 +99,28 @@ impl LeadsWriter {
             insert_lead: format!(
                 "INSERT INTO {p}leads (lead, status, is_open, channel, category, handling_body, body, urgency,
                  complexity, company, company_name, community, district, street, registered_at, finding,
-                 reopen_count, return_count, parent, earliest_due, closed_at)
+                 reopen_count, return_count, parent, earliest_due, earliest_official_due, closed_at)
                  VALUES ($1, $2, 1, $3, $4, NULL, 'ZJ', $5, $6, $7, $8, $9, $10, $11, $12, NULL, 0, 0, $13, $14,
-                 NULL)
+                 $15, NULL)
                  ON CONFLICT (lead) DO UPDATE SET status = excluded.status, is_open = 1,
                  channel = excluded.channel, category = excluded.category, handling_body = NULL, body = 'ZJ',
                  urgency = excluded.urgency, complexity = excluded.complexity, company = excluded.company,
                  company_name = excluded.company_name, community = excluded.community,
                  district = excluded.district, street = excluded.street, registered_at = excluded.registered_at,
                  finding = NULL, reopen_count = 0, return_count = 0, parent = excluded.parent,
-                 earliest_due = excluded.earliest_due, closed_at = NULL"
+                 earliest_due = excluded.earliest_due, earliest_official_due = excluded.earliest_official_due,
+                 closed_at = NULL"
             ),
             open_deadline: format!(
-                "INSERT INTO {p}deadlines (lead, seq, due) VALUES ($1, $2, $3)
-                 ON CONFLICT (lead, seq) DO UPDATE SET due = excluded.due"
+                "INSERT INTO {p}deadlines (lead, seq, due, provisional) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (lead, seq) DO UPDATE SET due = excluded.due, provisional = excluded.provisional"
             ),
             close_deadline: format!("DELETE FROM {p}deadlines WHERE lead = $1 AND seq = $2"),
+            // Interpretation 21: the new due and whether it is still provisional; nothing where
+            // the deadline has no row.
+            recompute_deadline: format!(
+                "UPDATE {p}deadlines SET due = $3, provisional = $4 WHERE lead = $1 AND seq = $2"
+            ),
             earliest_due: format!("UPDATE {p}leads SET {earliest} WHERE lead = $1"),
             classified: update("status = 'classified', category = $2, urgency = $3, complexity = $4"),
             assigned: update("status = 'transferred', handling_body = $2, body = $2"),
@@ -148,10 +166,30 @@ impl LeadsWriter {
         for deadline in &event.opens {
             tx.execute(
                 &self.open_deadline,
-                &[id.clone(), Value::int(i64::from(deadline.seq)), Value::int(millis(deadline.due))],
+                &[
+                    id.clone(),
+                    Value::int(i64::from(deadline.seq)),
+                    Value::int(millis(deadline.due)),
+                    Value::int(i64::from(deadline.provisional)),
+                ],
             )?;
         }
-        let deadlines_changed = !event.closes.is_empty() || !event.opens.is_empty();
+        // Interpretation 21: a recomputed due counts as a change of the lead's deadlines only
+        // where it changed a row, so that the recomputation of a deadline without one leaves
+        // the lead's row as it is.
+        let recomputed = match &event.fact {
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
+                let values = [
+                    id.clone(),
+                    Value::int(i64::from(*seq)),
+                    Value::int(millis(*due)),
+                    Value::int(i64::from(*provisional)),
+                ];
+                tx.execute(&self.recompute_deadline, &values)? > 0
+            }
+            _ => false,
+        };
+        let deadlines_changed = !event.closes.is_empty() || !event.opens.is_empty() || recomputed;
         // DSP-1: the open count of a (body, district) follows the lead's row. A fact that can
         // move the lead to another body, or open or close it, takes the row's contribution off
         // before the change and puts the new one on after it, whatever the row held before.
@@ -169,7 +207,8 @@ impl LeadsWriter {
                     urgency: None,
                     complexity: None,
                     parent: None,
-                    earliest_due: event.opens.iter().map(|deadline| millis(deadline.due)).min(),
+                    earliest_due: earliest_opened(event, false),
+                    earliest_official_due: earliest_opened(event, true),
                 };
                 self.insert(tx, &id, row)?;
                 self.receive(tx, &id, BodyCode::ZJ)?;
@@ -184,7 +223,8 @@ impl LeadsWriter {
                     urgency: Some(*urgency),
                     complexity: Some(*complexity),
                     parent: Some(parent.as_str()),
-                    earliest_due: event.opens.iter().map(|deadline| millis(deadline.due)).min(),
+                    earliest_due: earliest_opened(event, false),
+                    earliest_official_due: earliest_opened(event, true),
                 };
                 self.insert(tx, &id, row)?;
                 self.receive(tx, &id, BodyCode::ZJ)?;
@@ -274,6 +314,7 @@ impl LeadsWriter {
                 Value::int(row.registered_at),
                 Value::Text(row.parent.map(str::to_owned)),
                 Value::Int(row.earliest_due),
+                Value::Int(row.earliest_official_due),
             ],
         )?;
         Ok(())
@@ -287,6 +328,18 @@ impl LeadsWriter {
         }
         Ok(())
     }
+}
+
+/// The earliest due instant of the deadlines `event` opens, or of those among them whose due
+/// was computed from official calendar data (`official_only`, interpretation 21): a new lead's
+/// earliest due instants (it has no other deadlines).
+pub(crate) fn earliest_opened(event: &ComplaintEvent, official_only: bool) -> Option<i64> {
+    event
+        .opens
+        .iter()
+        .filter(|deadline| !(official_only && deadline.provisional))
+        .map(|deadline| millis(deadline.due))
+        .min()
 }
 
 /// Whether a fact can change the lead's responsible body or whether it is open: the facts
@@ -306,9 +359,9 @@ pub(crate) fn moves_or_opens_or_closes(fact: &ComplaintFact) -> bool {
     }
 }
 
-/// An update of a lead's row, in two forms: with the earliest due instant recomputed, for
-/// events that opened or closed a deadline, and without, for the others (the recomputation
-/// also rewrites the open-lead index entry).
+/// An update of a lead's row, in two forms: with the earliest due instants recomputed, for
+/// events that opened or closed a deadline or recomputed a stored due (interpretation 21), and
+/// without, for the others (the recomputation also rewrites the open-lead index entry).
 #[derive(Debug)]
 struct Update {
     plain: String,
@@ -333,6 +386,8 @@ struct NewLead<'a> {
     /// The earliest due instant of the deadlines the first event opens (a new lead has no
     /// others).
     earliest_due: Option<i64>,
+    /// Interpretation 21: the earliest of those computed from official calendar data.
+    earliest_official_due: Option<i64>,
 }
 
 impl ModelWriter for LeadsWriter {

@@ -1,7 +1,8 @@
 //! The `leads` read model on scenario events decided by the domain: the status and the other
 //! columns after each step of a lead's life equal the domain's `Lead`; the complaint list's
-//! filters, order, paging and total (ACC-1: every lead readable); the DSP-1 dashboard; and the
-//! same answers from PostgreSQL.
+//! filters, order, paging and total (ACC-1: every lead readable); the DSP-1 dashboard; a
+//! provisional due instant shown as such and followed through its recomputation
+//! (interpretation 21); and the same answers from PostgreSQL.
 
 use tousu_domain::actor::Actor;
 use tousu_domain::complaint::{
@@ -83,12 +84,20 @@ impl Scenario {
         assert_eq!(row.parent, domain.parent, "{context}");
         assert_eq!(row.registered_at, domain.registered_at, "{context}");
         assert_eq!(row.channel, domain.registration.channel, "{context}");
-        assert_eq!(row.earliest_due, domain.obligations.open().map(|deadline| deadline.due).min(), "{context}");
+        let earliest_due = domain.obligations.open().map(|deadline| deadline.due).min();
+        assert_eq!(row.earliest_due, earliest_due, "{context}");
+        // Interpretation 21: provisional when every open deadline due then is.
+        let provisional_at =
+            |due| domain.obligations.open().filter(|deadline| deadline.due == due).all(|deadline| deadline.provisional);
+        assert_eq!(row.earliest_due_provisional, earliest_due.is_some_and(provisional_at), "{context}");
         for days in [0, 1, 8, 40, 200] {
             let probe = at(now) + chrono::TimeDelta::days(days);
             let row = self.row(lead, &probe.to_rfc3339());
             let expected = domain.status.is_open() && domain.is_overdue_at(probe);
             assert_eq!(row.overdue, expected, "{context}, overdue at {probe}");
+            let only_provisional =
+                domain.obligations.open().filter(|deadline| deadline.due < probe).all(|deadline| deadline.provisional);
+            assert_eq!(row.overdue_provisional, expected && only_provisional, "{context}, overdue at {probe}");
         }
         // DSP-1: the writer's open counters agree with the rows they count, at every step.
         let prefix = self.store.prefix.clone();
@@ -471,7 +480,7 @@ fn acc_1_the_complaint_list_filters_orders_newest_first_and_pages_with_a_total()
 }
 
 fn counts(received: u64, open: u64, closed: u64, overdue: u64) -> BodyCounts {
-    BodyCounts { received, open, closed, overdue }
+    BodyCounts { received, open, closed, overdue, overdue_provisional: 0 }
 }
 
 fn body_counts(dashboard: &Dashboard, body: BodyCode) -> BodyCounts {
@@ -579,4 +588,74 @@ fn dsp_1_postgres_gives_the_same_list_and_dashboard_as_sqlite() {
             sqlite.read(|tx| dashboard(tx, &sqlite_prefix, at(instant)))
         );
     }
+
+    // Interpretation 21: a provisional due, overdue, then recomputed.
+    let mut world = world;
+    let registered = "2027-02-03T10:00:00+08:00";
+    let ledger = registration(Channel::Hotline, named("王芳", "13812345678"), &GULOU, registered);
+    let mut provisional = Lead::register(&world, &mut log, "C-27", registered, ledger);
+    sqlite.catch_up(&log);
+    postgres.catch_up(&log);
+    let overdue_only = LeadFilter { overdue_only: true, ..Default::default() };
+    let same = |postgres: &mut Store, sqlite: &mut Store, instant: &str| {
+        for filter in [&LeadFilter::default(), &overdue_only] {
+            let from_postgres = postgres.read(|tx| list(tx, &pg_prefix, filter, 0, 100, at(instant)));
+            assert_eq!(from_postgres, sqlite.read(|tx| list(tx, &sqlite_prefix, filter, 0, 100, at(instant))));
+        }
+        let from_postgres = postgres.read(|tx| dashboard(tx, &pg_prefix, at(instant)));
+        assert_eq!(from_postgres, sqlite.read(|tx| dashboard(tx, &sqlite_prefix, at(instant))));
+        from_postgres
+    };
+    let board = same(&mut postgres, &mut sqlite, "2027-02-19T08:00:00+08:00");
+    assert_eq!(body_counts(&board, BodyCode::ZJ).overdue_provisional, 1);
+    world.load_made_up_2027();
+    let recompute = ComplaintCommand::RecomputeDeadline { seq: 0 };
+    provisional.given(&world, &mut log, &reactor(), "2027-02-19T15:00:00+08:00", recompute);
+    sqlite.catch_up(&log);
+    postgres.catch_up(&log);
+    let board = same(&mut postgres, &mut sqlite, "2027-02-21T00:00:01+08:00");
+    assert_eq!(body_counts(&board, BodyCode::ZJ).overdue_provisional, 0);
+}
+
+#[test]
+fn dsp_1_interp_21_a_provisional_due_is_shown_as_such_and_follows_its_recomputation() {
+    let mut s = Scenario::new();
+    // Registered on Wednesday 3 February 2027, before that year's notice: the TRF-2 deadline is
+    // due, provisionally, at 24:00 on Thursday 18 February.
+    let mut lead = s.register("C-27", "2027-02-03T10:00:00+08:00", Channel::Hotline, &GULOU);
+    assert!(lead.lead().obligations.get(0).is_some_and(|deadline| deadline.provisional));
+    let row = s.row(&lead, "2027-02-10T09:00:00+08:00");
+    assert_eq!(row.earliest_due, Some(at("2027-02-19T00:00:00+08:00")));
+    assert!(row.earliest_due_provisional);
+    assert!(!row.overdue && !row.overdue_provisional);
+    let late = s.row(&lead, "2027-02-19T08:00:00+08:00");
+    assert!(late.overdue && late.overdue_provisional, "overdue, but only by the provisional due");
+    let prefix = s.store.prefix.clone();
+    let board = s.store.read(|tx| dashboard(tx, &prefix, at("2027-02-19T08:00:00+08:00")));
+    assert_eq!(body_counts(&board, BodyCode::ZJ), BodyCounts { overdue_provisional: 1, ..counts(1, 1, 0, 1) });
+    assert_eq!(
+        district_counts(&board, BodyCode::ZJ, "鼓楼区"),
+        Some(BodyCounts { overdue_provisional: 1, ..counts(1, 1, 0, 1) })
+    );
+    let overdue_only = LeadFilter { overdue_only: true, ..LeadFilter::default() };
+    let (listed, total) = s.store.read(|tx| list(tx, &prefix, &overdue_only, 0, 10, at("2027-02-19T08:00:00+08:00")));
+    assert_eq!(total, 1);
+    assert!(listed[0].earliest_due_provisional && listed[0].overdue_provisional);
+
+    // The notice arrives (made up: it rests 5–13 February); the reactor recomputes the due to
+    // 24:00 on Saturday 20 February, official.
+    s.world.load_made_up_2027();
+    s.step(&mut lead, &reactor(), "2027-02-19T15:00:00+08:00", ComplaintCommand::RecomputeDeadline { seq: 0 });
+    let row = s.row(&lead, "2027-02-19T15:00:00+08:00");
+    assert_eq!(row.earliest_due, Some(at("2027-02-21T00:00:00+08:00")));
+    assert!(!row.earliest_due_provisional);
+    assert!(!row.overdue && !row.overdue_provisional, "not overdue by the new due");
+    let late = s.row(&lead, "2027-02-21T00:00:01+08:00");
+    assert!(late.overdue && !late.overdue_provisional);
+    let board = s.store.read(|tx| dashboard(tx, &prefix, at("2027-02-19T15:00:00+08:00")));
+    assert_eq!(body_counts(&board, BodyCode::ZJ), counts(1, 1, 0, 0));
+    let board = s.store.read(|tx| dashboard(tx, &prefix, at("2027-02-21T00:00:01+08:00")));
+    assert_eq!(body_counts(&board, BodyCode::ZJ), counts(1, 1, 0, 1));
+    let (listed, _) = s.store.read(|tx| list(tx, &prefix, &overdue_only, 0, 10, at("2027-02-20T12:00:00+08:00")));
+    assert!(listed.is_empty(), "not overdue before the new due");
 }

@@ -1,26 +1,79 @@
-//! `tousu.v1.Admin`: projection status and rebuilds, for operators.
+//! `tousu.v1.Admin`: projection status and rebuilds, the holiday calendar in force and the
+//! loading of a year's official schedule (interpretation 21), and the reactions stuck, for
+//! operators.
 
 use std::sync::Arc;
 
 use chrono::Utc;
 use tonic::{Request, Response, Status};
+use tousu_app::reactions::StuckReaction;
+use tousu_app::schedules::ScheduleLoad;
+use tousu_app::{App, AppError, Principal, RequestId};
+use tousu_domain::calendar::provisional::{FIRST_PROVISIONAL_YEAR, LAST_PROVISIONAL_YEAR};
+use tousu_domain::calendar::{Calendar, ScheduleWarning, YearStatus};
 use tousu_projection::{RebuildError, Supervisor};
+use tousu_store::EventStore;
 
 use crate::auth::principal;
-use crate::convert::timestamp_utc;
+use crate::convert::{self, timestamp_utc};
 use crate::pb;
 use crate::pb::admin_server::Admin;
 use crate::status::{invalid, to_status};
 
+/// What an operator sees and does on a node besides its read models: the calendar in force,
+/// loading a year's official schedule, the reactions stuck. The application implements it;
+/// the admin service needs no knowledge of the store.
+#[tonic::async_trait]
+pub trait NodeOperations: Send + Sync {
+    /// The calendar in force.
+    fn calendar(&self) -> Arc<Calendar>;
+    /// The warning that the last official year is ending, today.
+    fn schedule_warning(&self) -> Option<ScheduleWarning>;
+    /// The reactions stuck now.
+    fn stuck_reactions(&self) -> Vec<StuckReaction>;
+    /// Loads a year's official schedule.
+    async fn load_calendar_year(
+        &self,
+        principal: &Principal,
+        request_id: &RequestId,
+        text: String,
+    ) -> Result<ScheduleLoad, AppError>;
+}
+
+#[tonic::async_trait]
+impl<S: EventStore + 'static> NodeOperations for App<S> {
+    fn calendar(&self) -> Arc<Calendar> {
+        App::calendar(self)
+    }
+
+    fn schedule_warning(&self) -> Option<ScheduleWarning> {
+        App::schedule_warning(self)
+    }
+
+    fn stuck_reactions(&self) -> Vec<StuckReaction> {
+        App::stuck_reactions(self)
+    }
+
+    async fn load_calendar_year(
+        &self,
+        principal: &Principal,
+        request_id: &RequestId,
+        text: String,
+    ) -> Result<ScheduleLoad, AppError> {
+        App::load_calendar_year(self, principal, request_id, text).await
+    }
+}
+
 /// The admin service.
 pub struct AdminService {
     supervisor: Arc<Supervisor>,
+    node: Arc<dyn NodeOperations>,
 }
 
 impl AdminService {
-    /// A service over the projection supervisor.
-    pub fn new(supervisor: Arc<Supervisor>) -> Self {
-        AdminService { supervisor }
+    /// A service over the projection supervisor and the node.
+    pub fn new(supervisor: Arc<Supervisor>, node: Arc<dyn NodeOperations>) -> Self {
+        AdminService { supervisor, node }
     }
 }
 
@@ -44,6 +97,29 @@ pub fn status(status: &tousu_projection::ProjectionStatus) -> pb::ProjectionStat
     }
 }
 
+/// A stuck reaction as the protocol reports it.
+pub fn stuck_reaction(stuck: &StuckReaction) -> pb::StuckReaction {
+    pb::StuckReaction {
+        stream: stuck.stream.clone(),
+        revision: stuck.revision,
+        position: stuck.position,
+        event_type: stuck.event_type.clone(),
+        reason: stuck.reason.clone(),
+        attempts: stuck.attempts,
+        since: Some(timestamp_utc(stuck.since)),
+        last_attempt: Some(timestamp_utc(stuck.last_attempt)),
+    }
+}
+
+fn calendar_year(status: YearStatus) -> pb::CalendarYear {
+    pb::CalendarYear {
+        year: status.year,
+        kind: status.kind.as_str().to_owned(),
+        version: status.version,
+        sources: status.sources,
+    }
+}
+
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn list_projections(
@@ -53,6 +129,71 @@ impl Admin for AdminService {
         principal(&request)?.check_operate().map_err(to_status)?;
         Ok(Response::new(pb::ListProjectionsResponse {
             projections: self.supervisor.status().iter().map(status).collect(),
+            calendar_warning: self.node.schedule_warning().map(|warning| warning.to_string()).unwrap_or_default(),
+            stuck_reactions: self.node.stuck_reactions().iter().map(stuck_reaction).collect(),
+        }))
+    }
+
+    async fn get_calendar_status(
+        &self,
+        request: Request<pb::GetCalendarStatusRequest>,
+    ) -> Result<Response<pb::CalendarStatus>, Status> {
+        principal(&request)?.check_operate().map_err(to_status)?;
+        let calendar = self.node.calendar();
+        let warning = self.node.schedule_warning();
+        Ok(Response::new(pb::CalendarStatus {
+            official_years: calendar.years().filter_map(|year| calendar.year_status(year)).map(calendar_year).collect(),
+            last_official_year: calendar.last_official_year().unwrap_or(0),
+            provisional_from: FIRST_PROVISIONAL_YEAR,
+            provisional_to: LAST_PROVISIONAL_YEAR,
+            warning: warning.map(|warning| warning.to_string()).unwrap_or_default(),
+            warning_days_left: warning.map_or(0, |warning| warning.days_left),
+        }))
+    }
+
+    async fn get_calendar_year(
+        &self,
+        request: Request<pb::GetCalendarYearRequest>,
+    ) -> Result<Response<pb::CalendarYearDays>, Status> {
+        principal(&request)?.check_operate().map_err(to_status)?;
+        let year = request.into_inner().year;
+        let calendar = self.node.calendar();
+        let (Some(status), Some(days)) = (calendar.year_status(year), calendar.days_of_year(year)) else {
+            return Err(invalid(
+                "year",
+                format!(
+                    "{year} has no official schedule and lies outside the provisional calendar's \
+                     {FIRST_PROVISIONAL_YEAR}–{LAST_PROVISIONAL_YEAR}"
+                ),
+            ));
+        };
+        Ok(Response::new(pb::CalendarYearDays {
+            year: Some(calendar_year(status)),
+            days: days
+                .into_iter()
+                .map(|day| pb::CalendarDay {
+                    date: day.date.to_string(),
+                    kind: day.kind.label_zh().to_owned(),
+                    name: day.name,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn load_calendar_year(
+        &self,
+        request: Request<pb::LoadCalendarYearRequest>,
+    ) -> Result<Response<pb::LoadCalendarYearResponse>, Status> {
+        let principal = principal(&request)?;
+        principal.check_operate().map_err(to_status)?;
+        let message = request.into_inner();
+        let request_id = convert::request_id(&message.request_id)?;
+        let load = self.node.load_calendar_year(&principal, &request_id, message.text).await.map_err(to_status)?;
+        Ok(Response::new(pb::LoadCalendarYearResponse {
+            year: load.year,
+            version: load.version,
+            recorded: !load.written.replayed && !load.written.event_types.is_empty(),
+            replayed: load.written.replayed,
         }))
     }
 

@@ -8,7 +8,7 @@ mod enterprises;
 mod queries;
 mod read_models;
 
-pub use admin::AdminService;
+pub use admin::{AdminService, NodeOperations};
 pub use audit::AuditService;
 pub use complaints::ComplaintService;
 pub use enterprises::EnterpriseService;

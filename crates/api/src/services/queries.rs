@@ -142,17 +142,19 @@ impl<S: EventStore + 'static> Queries for QueryService<S> {
             }
             period = Period::Days(domain.policy.periods.penalty_complete_days + m.extension_days);
         }
-        let due = domain.calendar.due(start, period).map_err(|error| {
+        let computed = self.app.calendar().compute_due(start, period).map_err(|error| {
             to_status(tousu_app::AppError::Domain(tousu_domain::DomainError::Calendar {
                 rule: kind.rule(),
                 source: error,
             }))
         })?;
         Ok(Response::new(pb::CalculateDeadlineResponse {
-            due: Some(convert::timestamp(due)),
-            due_rfc3339: due.with_timezone(&shanghai()).to_rfc3339(),
+            due: Some(convert::timestamp(computed.due)),
+            due_rfc3339: computed.due.with_timezone(&shanghai()).to_rfc3339(),
             rule: kind.rule().as_str().to_owned(),
             period: period.to_string(),
+            provisional: computed.provisional,
+            calendar_version: computed.version.as_str().to_owned(),
         }))
     }
 }

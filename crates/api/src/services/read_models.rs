@@ -49,7 +49,6 @@ const CATCH_UP: Duration = Duration::from_secs(2);
 pub struct ReadModelService<S> {
     app: Arc<App<S>>,
     read_models: Arc<ReadModels>,
-    calendar: Arc<Calendar>,
     policy: Arc<Policy>,
     watchlist_cache: WatchlistCache,
     replays: Arc<Semaphore>,
@@ -61,12 +60,10 @@ impl<S> ReadModelService<S> {
     where
         S: EventStore + 'static,
     {
-        let calendar = Arc::new(app.domain().calendar.clone());
         let policy = Arc::new(app.domain().policy.clone());
         ReadModelService {
             app,
             read_models,
-            calendar,
             policy,
             watchlist_cache: WatchlistCache::default(),
             replays: Arc::new(Semaphore::new(1)),
@@ -364,7 +361,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         let as_of = as_of(&principal, m.as_of)?;
         let at = self.instant(at, as_of);
         let filter = OverdueFilter { body, level, district };
-        let (calendar, policy) = (self.calendar.clone(), self.policy.clone());
+        let (calendar, policy): (Arc<Calendar>, _) = (self.app.calendar(), self.policy.clone());
         let ((rows, total), snapshot) = self
             .run(tousu_read_overdue::NAME, as_of, move |tx, prefix| {
                 tousu_read_overdue::overdue(tx, prefix, at, &filter, &calendar, &policy, offset as u64, size as u64)
@@ -403,7 +400,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         let verdict = optional_verdict("verdict", m.verdict)?;
         let (offset, size) = page(m.page_size, &m.page_token)?;
         let as_of = as_of(&principal, m.as_of)?;
-        let (calendar, policy) = (self.calendar.clone(), self.policy.clone());
+        let (calendar, policy): (Arc<Calendar>, _) = (self.app.calendar(), self.policy.clone());
         let (entries, snapshot) = self
             .run(tousu_read_bulletin::NAME, as_of, move |tx, prefix| {
                 tousu_read_bulletin::month(tx, prefix, first, &policy, &calendar)
