@@ -10,7 +10,9 @@
 use std::time::{Duration, Instant};
 
 use tousu_api::pb;
-use tousu_e2e::flows::{open_deadline, record_finding, timeline_types};
+use tousu_e2e::flows::{
+    accept, cancel_case, classify, give_feedback, open_deadline, record_finding, sign_closure, timeline_types, transfer,
+};
 use tousu_e2e::refusal::{ok, refused};
 use tousu_e2e::requests::{request_id, unique_complainant, unique_uscc};
 use tousu_e2e::server::{
@@ -66,49 +68,16 @@ async fn interp_21_the_readme_path_works_in_2027_2030_and_2040_and_every_deadlin
         let lead = server.complaint(&id).await;
         assert_provisional(open_deadline(&lead, pb::DeadlineKind::Transfer), year);
 
-        let classify = pb::ClassifyRequest {
-            request_id: request_id(),
-            complaint_id: id.clone(),
-            category: "SJ-3-1".to_owned(),
-            urgency: pb::Urgency::Normal.into(),
-            complexity: pb::Complexity::General.into(),
-            split: Vec::new(),
-        };
-        ok(server.complaints(REGISTRAR_ZJ).classify(classify).await, "Classify");
-        let transfer = pb::TransferRequest {
-            request_id: request_id(),
-            complaint_id: id.clone(),
-            to: pb::Body::Sj.into(),
-            method: pb::TransferMethod::System.into(),
-            note: String::new(),
-        };
-        ok(server.complaints(REGISTRAR_ZJ).transfer(transfer).await, "Transfer");
+        classify(&server, &id, "SJ-3-1", pb::Urgency::Normal, pb::Complexity::General).await;
+        transfer(&server, &id, pb::Body::Sj).await;
         let lead = server.complaint(&id).await;
         assert_provisional(open_deadline(&lead, pb::DeadlineKind::GeneralClose), year);
 
-        let mut handler = server.complaints(HANDLER_SJ);
-        ok(handler.accept(pb::AcceptRequest { request_id: request_id(), complaint_id: id.clone() }).await, "Accept");
+        accept(&server, HANDLER_SJ, &id).await;
         record_finding(&server, HANDLER_SJ, &id, pb::Finding::Substantiated).await;
-        let feedback = pb::GiveFeedbackRequest {
-            request_id: request_id(),
-            complaint_id: id.clone(),
-            recipient: pb::FeedbackRecipient::Complainant.into(),
-            content: "已责令维保并恢复运行".to_owned(),
-        };
-        ok(handler.give_feedback(feedback).await, "GiveFeedback");
-        let sign = pb::SignClosureRequest {
-            request_id: request_id(),
-            complaint_id: id.clone(),
-            opinion: "问题已解决，同意办结".to_owned(),
-        };
-        ok(handler.sign_closure(sign).await, "SignClosure");
-        let review = pb::ReviewClosureRequest {
-            request_id: request_id(),
-            complaint_id: id.clone(),
-            cancel: true,
-            reason: String::new(),
-        };
-        ok(server.complaints(CITY_REVIEWER_SJ).review_closure(review).await, "ReviewClosure");
+        give_feedback(&server, HANDLER_SJ, &id, pb::FeedbackRecipient::Complainant).await;
+        sign_closure(&server, HANDLER_SJ, &id).await;
+        cancel_case(&server, CITY_REVIEWER_SJ, &id).await;
 
         let lead = server.complaint(&id).await;
         assert_eq!(lead.summary.as_ref().map(|summary| summary.status()), Some(pb::LeadStatus::Cancelled), "{year}");
@@ -291,30 +260,9 @@ async fn interp_21_a_reaction_that_fails_is_kept_reported_and_succeeds_once_fixe
         "Register",
     );
     let id = registered.complaint_id;
-    let classify = pb::ClassifyRequest {
-        request_id: request_id(),
-        complaint_id: id.clone(),
-        category: "SJ-3-1".to_owned(),
-        urgency: pb::Urgency::Normal.into(),
-        complexity: pb::Complexity::General.into(),
-        split: Vec::new(),
-    };
-    ok(server.complaints(REGISTRAR_ZJ).classify(classify).await, "Classify");
-    let transfer = pb::TransferRequest {
-        request_id: request_id(),
-        complaint_id: id.clone(),
-        to: pb::Body::Sj.into(),
-        method: pb::TransferMethod::System.into(),
-        note: String::new(),
-    };
-    ok(server.complaints(REGISTRAR_ZJ).transfer(transfer).await, "Transfer");
-    ok(
-        server
-            .complaints(HANDLER_SJ)
-            .accept(pb::AcceptRequest { request_id: request_id(), complaint_id: id.clone() })
-            .await,
-        "Accept",
-    );
+    classify(&server, &id, "SJ-3-1", pb::Urgency::Normal, pb::Complexity::General).await;
+    transfer(&server, &id, pb::Body::Sj).await;
+    accept(&server, HANDLER_SJ, &id).await;
     record_finding(&server, HANDLER_SJ, &id, pb::Finding::Substantiated).await;
 
     let mut admin = server.admin(OPERATOR);

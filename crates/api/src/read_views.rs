@@ -358,6 +358,7 @@ fn dashboard_line(line: &tousu_read_leads::DashboardLine) -> pb::DashboardLine {
         open: line.counts.open,
         closed: line.counts.closed,
         overdue: line.counts.overdue,
+        overdue_provisional: line.counts.overdue_provisional,
     }
 }
 
@@ -408,6 +409,8 @@ pub fn bulletin_entry(entry: &tousu_read_bulletin::BulletinEntry) -> pb::Bulleti
         longest_overdue_days: record.longest_overdue_days,
         verdict: verdict_to_pb(&entry.verdict).into(),
         reasons: reasons.iter().map(|reason| reason_to_pb(*reason).into()).collect(),
+        longest_overdue_provisional: entry.longest_overdue_provisional,
+        dragged_on_provisional: entry.dragged_on_provisional,
     }
 }
 

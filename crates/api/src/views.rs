@@ -77,6 +77,13 @@ pub fn deadline(deadline: &Deadline, obligations: &Obligations) -> pb::Deadline 
 /// A lead's summary as of `now`.
 pub fn summary(lead: &Lead, now: DateTime<FixedOffset>) -> pb::ComplaintSummary {
     let classification = lead.classification.as_ref();
+    // The earliest due instant, provisional when every open deadline due then is
+    // (interpretation 21), as the `leads` read model has it.
+    let earliest = lead.obligations.open().map(|deadline| deadline.due).min().map(|due| {
+        let provisional =
+            lead.obligations.open().filter(|deadline| deadline.due == due).all(|deadline| deadline.provisional);
+        (due, provisional)
+    });
     pb::ComplaintSummary {
         complaint_id: lead.id.to_string(),
         status: status_to_pb(lead.status).into(),
@@ -114,6 +121,10 @@ pub fn summary(lead: &Lead, now: DateTime<FixedOffset>) -> pb::ComplaintSummary 
         reopen_count: lead.reopen_count,
         return_count: lead.return_count,
         overdue: lead.is_overdue_at(now),
+        earliest_due: earliest.map(|(due, _)| timestamp(due)),
+        earliest_due_provisional: earliest.is_some_and(|(_, provisional)| provisional),
+        overdue_provisional: lead.is_overdue_at(now)
+            && lead.obligations.open().filter(|deadline| deadline.due < now).all(|deadline| deadline.provisional),
     }
 }
 
@@ -281,5 +292,8 @@ pub fn lead_row(row: &tousu_read_leads::LeadRow) -> pb::ComplaintSummary {
         reopen_count: row.reopen_count,
         return_count: row.return_count,
         overdue: row.overdue,
+        earliest_due: row.earliest_due.map(timestamp),
+        earliest_due_provisional: row.earliest_due_provisional,
+        overdue_provisional: row.overdue_provisional,
     }
 }

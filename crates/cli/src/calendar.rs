@@ -25,19 +25,41 @@ use tousu_store_embedded::{EmbeddedStore, OpenError};
 use crate::config::DEFAULT_DATA_DIR;
 use crate::settings::DomainFiles;
 
-/// Which calendar to report on.
+/// Which server to address: the one running on the data directory, or another by address.
 #[derive(Debug, Clone, Args)]
-pub struct Source {
-    /// The data directory: its server's calendar when one runs on it, else the schedules
-    /// loaded into its log [default: ./data].
+pub struct Server {
+    /// The data directory: its server, through the local admin socket, when one runs on it;
+    /// else the schedules loaded into its log [default: ./data].
     #[arg(long, env = "TOUSU_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Ask this running server (`host:port`) instead, with `--token`.
+    /// A running server (`host:port`) instead, with `--token`.
     #[arg(long, env = "TOUSU_SERVER", value_name = "ADDR")]
     server: Option<String>,
     /// An operator's token, for `--server`.
     #[arg(long, env = "TOUSU_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     token: Option<String>,
+}
+
+impl Server {
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
+    /// The admin client of the server addressed, if one runs.
+    async fn admin(&self) -> Result<Option<Admin>> {
+        if let Some(server) = &self.server {
+            let Some(token) = &self.token else { bail!("--server needs --token (an operator's token)") };
+            return Ok(Some(tousu_api::client::connect_admin(server, token).await?));
+        }
+        Ok(crate::projections::local_admin(&self.data_dir()).await)
+    }
+}
+
+/// Which calendar to report on.
+#[derive(Debug, Clone, Args)]
+pub struct Source {
+    #[command(flatten)]
+    server: Server,
     #[command(flatten)]
     files: DomainFiles,
 }
@@ -69,16 +91,8 @@ pub enum CalendarCommand {
     Load {
         /// The year file (TOML; see docs/operations.md).
         file: PathBuf,
-        /// The data directory of the server to load into (through its local admin socket)
-        /// [default: ./data].
-        #[arg(long, env = "TOUSU_DATA_DIR", value_name = "DIR")]
-        data_dir: Option<PathBuf>,
-        /// Load into this running server (`host:port`) instead, with `--token`.
-        #[arg(long, env = "TOUSU_SERVER", value_name = "ADDR")]
-        server: Option<String>,
-        /// An operator's token, for `--server`.
-        #[arg(long, env = "TOUSU_TOKEN", value_name = "TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        #[command(flatten)]
+        server: Server,
     },
 }
 
@@ -86,31 +100,21 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")
 }
 
-/// The admin client of the server the command addresses, if one runs.
-async fn admin(data_dir: &std::path::Path, server: Option<&str>, token: Option<&str>) -> Result<Option<Admin>> {
-    if let Some(server) = server {
-        let Some(token) = token else { bail!("--server needs --token (an operator's token)") };
-        return Ok(Some(tousu_api::client::connect_admin(server, token).await?));
-    }
-    Ok(crate::projections::local_admin(data_dir).await)
-}
-
 pub fn run(command: CalendarCommand) -> Result<()> {
     match command {
         CalendarCommand::Status { source } => status(&source),
         CalendarCommand::Show { year, source } => show(year, &source),
         CalendarCommand::Check { file } => check(&file),
-        CalendarCommand::Load { file, data_dir, server, token } => {
+        CalendarCommand::Load { file, server } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read calendar year file {}", file.display()))?;
-            let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
             let runtime = runtime()?;
             runtime.block_on(async {
-                let Some(mut admin) = admin(&data_dir, server.as_deref(), token.as_deref()).await? else {
+                let Some(mut admin) = server.admin().await? else {
                     bail!(
                         "no server runs on {}: start it (the file is loaded into its log), or give the file at \
                          start with --calendar-year",
-                        data_dir.display()
+                        server.data_dir().display()
                     );
                 };
                 let request_id = format!("calendar-load-{}", file.display());
@@ -141,7 +145,7 @@ pub fn run(command: CalendarCommand) -> Result<()> {
 /// log records (the log is read only when no server holds it).
 fn offline_calendar(source: &Source) -> Result<(Calendar, String)> {
     let mut calendar = source.files.calendar()?;
-    let data_dir = source.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data_dir = source.server.data_dir();
     let events = data_dir.join("events");
     if !events.exists() {
         return Ok((calendar, "the configuration (no log in the data directory)".to_owned()));
@@ -176,10 +180,9 @@ fn offline_calendar(source: &Source) -> Result<(Calendar, String)> {
 }
 
 fn status(source: &Source) -> Result<()> {
-    let data_dir = source.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let runtime = runtime()?;
     let answer = runtime.block_on(async {
-        match admin(&data_dir, source.server.as_deref(), source.token.as_deref()).await? {
+        match source.server.admin().await? {
             Some(mut admin) => Ok::<_, anyhow::Error>(Some(
                 admin
                     .get_calendar_status(pb::GetCalendarStatusRequest {})
@@ -237,10 +240,9 @@ fn status(source: &Source) -> Result<()> {
 }
 
 fn show(year: i32, source: &Source) -> Result<()> {
-    let data_dir = source.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let runtime = runtime()?;
     let answer = runtime.block_on(async {
-        match admin(&data_dir, source.server.as_deref(), source.token.as_deref()).await? {
+        match source.server.admin().await? {
             Some(mut admin) => Ok::<_, anyhow::Error>(Some(
                 admin
                     .get_calendar_year(pb::GetCalendarYearRequest { year })
