@@ -73,6 +73,7 @@ pub fn watchlist_entry(entry: &WatchlistEntry) -> pb::WatchlistEntry {
         substantiated_year: Some(window(&entry.substantiated_year)),
         open_leads: entry.open_leads,
         overdue_leads: entry.overdue_leads,
+        overdue_leads_provisional: entry.overdue_leads_provisional,
         latest_survey: entry.latest_survey.as_ref().map(|survey| pb::WatchlistSurvey {
             community: survey.community.clone(),
             at: Some(timestamp(survey.at)),
@@ -113,6 +114,7 @@ pub fn watchlist_entry(entry: &WatchlistEntry) -> pb::WatchlistEntry {
                 community: deadline.community.clone().unwrap_or_default(),
                 due: Some(timestamp(deadline.due)),
                 reason: deadline.reason.clone().unwrap_or_default(),
+                provisional: deadline.provisional,
             })
             .collect(),
         recorded: Some(pb::WatchlistConditions {
@@ -200,6 +202,8 @@ fn figures(figures: &WeekFigures) -> pb::WeekFigures {
         open_overdue: figures.open_overdue,
         escalations: figures.escalations,
         returns: figures.returns,
+        open_overdue_provisional: figures.open_overdue_provisional,
+        escalations_withdrawn: figures.escalations_withdrawn,
     }
 }
 
@@ -250,6 +254,8 @@ pub fn weekly_summary(summary: &WeeklySummary, snapshot: pb::ReadModelSnapshot) 
             open_overdue: change.open_overdue,
             escalations: change.escalations,
             returns: change.returns,
+            open_overdue_provisional: change.open_overdue_provisional,
+            escalations_withdrawn: change.escalations_withdrawn,
         }),
         received_by_channel: summary
             .received_by_channel
@@ -284,6 +290,7 @@ pub fn weekly_summary(summary: &WeeklySummary, snapshot: pb::ReadModelSnapshot) 
                 body: body_named(&blockage.body).into(),
                 overdue: blockage.overdue,
                 returns: blockage.returns,
+                overdue_provisional: blockage.overdue_provisional,
             })
             .collect(),
         anchor: summary.anchor.as_ref().map(|anchor| pb::HistoryAnchor {
@@ -293,6 +300,11 @@ pub fn weekly_summary(summary: &WeeklySummary, snapshot: pb::ReadModelSnapshot) 
             settled: anchor.settled,
         }),
         snapshot: Some(snapshot),
+        escalations_withdrawn_by_level: summary
+            .escalations_withdrawn_by_level
+            .iter()
+            .map(|count| pb::EscalationCount { level: level_named(&count.key).into(), count: count.n })
+            .collect(),
     }
 }
 

@@ -12,8 +12,9 @@
 //! about it does (an `UPDATE` that finds no row falls back to the upsert), even a closure
 //! without a registration; a company has a row once a lead names it or one of its recorded
 //! conditions changes, with an empty name until a lead gives one; deadlines are rows of their
-//! own, whether or not their lead or company has a row; within an event, closed deadlines go
-//! before opened ones.
+//! own, whether or not their lead or company has a row; within an event, a recomputed due
+//! instant (interpretation 21) goes first, then closed deadlines, then opened ones; a
+//! recomputation changes a deadline's row only where there is one.
 
 use std::collections::HashMap;
 
@@ -22,6 +23,7 @@ use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Finding, ReviewOutc
 use tousu_domain::deadline::{DeadlineClosure, DeadlineKind};
 use tousu_domain::enterprise::{DowngradeReason, EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::BodyCode;
+use tousu_domain::obligations::EscalationFact;
 use tousu_domain::rule::RuleId;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, SqlTx, Value};
 
@@ -74,8 +76,16 @@ impl Symbols {
 struct LeadEntry {
     /// Its row in `leads`, once any fact about it made one.
     row: Option<LeadRow>,
-    /// Its open deadlines in `lead_deadlines`: sequence number and due instant.
-    deadlines: Vec<(u32, i64)>,
+    /// Its open deadlines in `lead_deadlines`, by sequence number.
+    deadlines: Vec<(u32, LeadDeadline)>,
+}
+
+/// A row of `lead_deadlines`, without its key.
+#[derive(Debug, Clone, Copy)]
+struct LeadDeadline {
+    due: i64,
+    /// Interpretation 21: the due instant rests on the provisional calendar.
+    provisional: bool,
 }
 
 /// A row of `leads`; `None` is a NULL column.
@@ -155,6 +165,8 @@ struct CompanyDeadline {
     due: i64,
     /// GRD-2: why the downgrade is due, on the deadlines a `downgrade_required` opens.
     reason: Option<DowngradeReason>,
+    /// Interpretation 21: the due instant rests on the provisional calendar.
+    provisional: bool,
 }
 
 /// A row of `surveys`, without its company.
@@ -196,6 +208,14 @@ fn apply_deadlines<T>(open: &mut Vec<(u32, T)>, closes: &[DeadlineClosure], open
             Some(existing) => existing.1 = row,
             None => open.push((seq, row)),
         }
+    }
+}
+
+/// Interpretation 21: the writer's `recompute_deadline`. An open deadline `seq` takes the new
+/// due instant and flag; where none is open (never opened, or closed), nothing changes.
+fn recompute_deadline<T>(open: &mut [(u32, T)], seq: u32, recompute: impl FnOnce(&mut T)) {
+    if let Some((_, row)) = open.iter_mut().find(|(open_seq, _)| *open_seq == seq) {
+        recompute(row);
     }
 }
 
@@ -290,6 +310,16 @@ impl WatchlistBulk {
             // (interpretation 18), is open again.
             ComplaintFact::ClosureReviewed { outcome: ReviewOutcome::SentBack { .. }, .. }
             | ComplaintFact::Reopened { .. } => Some(true),
+            // Interpretation 21: a lead without an entry has no deadline to recompute.
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
+                if let Some(position) = self.lead_index.get(lead) {
+                    let (due, provisional) = (ms(*due), *provisional);
+                    recompute_deadline(&mut self.leads[*position as usize].deadlines, *seq, |row| {
+                        *row = LeadDeadline { due, provisional };
+                    });
+                }
+                None
+            }
             _ => None,
         };
         if open.is_none() && event.opens.is_empty() && event.closes.is_empty() {
@@ -305,7 +335,9 @@ impl WatchlistBulk {
         apply_deadlines(
             &mut entry.deadlines,
             &event.closes,
-            event.opens.iter().map(|deadline| (deadline.seq, ms(deadline.due))),
+            event.opens.iter().map(|deadline| {
+                (deadline.seq, LeadDeadline { due: ms(deadline.due), provisional: deadline.provisional })
+            }),
         );
     }
 
@@ -398,6 +430,16 @@ impl WatchlistBulk {
                     None => grades.push(grade),
                 }
             }
+            // Interpretation 21: a company without an entry has no deadline to recompute.
+            EnterpriseFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
+                if let Some(position) = self.company_index.get(uscc) {
+                    let (due, provisional) = (ms(*due), *provisional);
+                    recompute_deadline(&mut self.companies[*position as usize].deadlines, *seq, |row| {
+                        row.due = due;
+                        row.provisional = provisional;
+                    });
+                }
+            }
             _ => {}
         }
         if event.opens.is_empty() && event.closes.is_empty() {
@@ -415,6 +457,7 @@ impl WatchlistBulk {
                     community: deadline.community.as_deref().map(|community| symbols.intern(community)),
                     due: ms(deadline.due),
                     reason: downgrade_reason.cloned(),
+                    provisional: deadline.provisional,
                 };
                 (deadline.seq, row)
             }),
@@ -525,19 +568,24 @@ impl BulkBuilder for WatchlistBulk {
 
         tx.insert_rows(
             &format!("{p}lead_deadlines"),
-            &["lead", "seq", "due"],
+            &["lead", "seq", "due", "provisional"],
             &mut leads.iter().flat_map(|(lead, entry)| {
                 let mut deadlines = entry.deadlines.clone();
-                deadlines.sort_unstable();
-                deadlines
-                    .into_iter()
-                    .map(|(seq, due)| vec![Value::text(*lead), Value::int(i64::from(seq)), Value::int(due)])
+                deadlines.sort_unstable_by_key(|(seq, _)| *seq);
+                deadlines.into_iter().map(|(seq, deadline)| {
+                    vec![
+                        Value::text(*lead),
+                        Value::int(i64::from(seq)),
+                        Value::int(deadline.due),
+                        Value::int(i64::from(deadline.provisional)),
+                    ]
+                })
             }),
         )?;
 
         tx.insert_rows(
             &format!("{p}company_deadlines"),
-            &["uscc", "seq", "kind", "rule", "community", "due", "reason"],
+            &["uscc", "seq", "kind", "rule", "community", "due", "reason", "provisional"],
             &mut companies.iter().flat_map(|company| {
                 let mut deadlines: Vec<&(u32, CompanyDeadline)> = company.deadlines.iter().collect();
                 deadlines.sort_unstable_by_key(|(seq, _)| *seq);
@@ -550,6 +598,7 @@ impl BulkBuilder for WatchlistBulk {
                         symbol(deadline.community),
                         Value::int(deadline.due),
                         Value::Text(deadline.reason.as_ref().map(downgrade_reason_text)),
+                        Value::int(i64::from(deadline.provisional)),
                     ]
                 })
             }),

@@ -19,6 +19,14 @@
 //! [`tousu_domain::enterprise::Company`] and lists the evidence it counts, and the tests check
 //! the two agree.
 //!
+//! Interpretation 21: a deadline's due instant may rest on the provisional calendar of a year
+//! without the State Council's schedule. The tables keep, beside each open deadline's due
+//! instant, whether it is provisional; a recomputation (`deadline_recomputed`, on a lead's or a
+//! company's stream) gives the stored deadline its new due instant and flag, so that a lead is
+//! overdue, and a company deadline listed, exactly as if it had been opened with that due. The
+//! list shows which company deadlines are provisional and how many overdue leads are overdue
+//! only by provisional due instants.
+//!
 //! The [`writer`] applies batches of events with SQL; for a rebuild with the server stopped,
 //! [`bulk`] builds the same tables in memory and writes them once.
 //!
@@ -45,7 +53,9 @@ use tousu_domain::policy::Policy;
 pub const NAME: &str = "watchlist";
 
 /// The version of the schema and the projection logic; raising it rebuilds the read model.
-pub const VERSION: u32 = 1;
+/// Version 2: deadlines say whether their due instant is provisional, and follow its
+/// recomputation (interpretation 21).
+pub const VERSION: u32 = 2;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &[
@@ -110,7 +120,10 @@ CREATE INDEX IF NOT EXISTS {p}company_districts_district ON {p}company_districts
 }
 
 /// The DDL of one generation. Instants are epoch milliseconds; `open`, `counted` and
-/// `anonymous` are 0 or 1.
+/// `anonymous` are 0 or 1. `provisional` on `lead_deadlines` and `company_deadlines` is 1 when
+/// the row's due instant was computed from the provisional calendar of a year without the State
+/// Council's schedule, 0 when from official data (interpretation 21); a recomputation replaces
+/// the row's due and flag.
 pub fn schema(p: &str) -> String {
     format!(
         "
@@ -143,6 +156,7 @@ CREATE TABLE {p}lead_deadlines (
     lead TEXT NOT NULL,
     seq BIGINT NOT NULL,
     due BIGINT NOT NULL,
+    provisional BIGINT NOT NULL,
     PRIMARY KEY (lead, seq)
 );
 CREATE TABLE {p}company_deadlines (
@@ -153,6 +167,7 @@ CREATE TABLE {p}company_deadlines (
     community TEXT,
     due BIGINT NOT NULL,
     reason TEXT,
+    provisional BIGINT NOT NULL,
     PRIMARY KEY (uscc, seq)
 );
 CREATE TABLE {p}company_districts (

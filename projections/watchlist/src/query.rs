@@ -14,6 +14,12 @@
 //! open company deadlines, grades, the credit rating and the black list are as the log last
 //! recorded them (the API replays the log for a true past state), and a lead is overdue when
 //! one of its open deadlines is due before the instant.
+//!
+//! **Provisional due instants** (interpretation 21). A due instant computed from the
+//! provisional calendar of a year without the State Council's schedule is shown as such: a
+//! company deadline carries `provisional`, and its reason says so; of the overdue leads, those
+//! overdue only by provisional due instants are counted apart, since a recomputation may take
+//! them off. A recomputed due instant is used as if the deadline had been opened with it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -170,6 +176,10 @@ pub struct CompanyDeadline {
     pub due: DateTime<FixedOffset>,
     /// Why it was set, where the event says (a downgrade's reason).
     pub reason: Option<String>,
+    /// Interpretation 21: whether the due instant was computed from the provisional calendar
+    /// (a year without the State Council's schedule); it is recomputed once the schedule is
+    /// loaded.
+    pub provisional: bool,
 }
 
 /// The company conditions as the log records them (interpretation 16), beside the flags the
@@ -210,6 +220,11 @@ pub struct WatchlistEntry {
     pub open_leads: u32,
     /// Open leads with an open deadline due before the evaluation instant.
     pub overdue_leads: u32,
+    /// Interpretation 21: of `overdue_leads`, those whose open deadlines due before the
+    /// evaluation instant are all provisional (computed from the provisional calendar of a
+    /// year without the State Council's schedule): overdue only by due instants a
+    /// recomputation may move.
+    pub overdue_leads_provisional: u32,
     /// The most recent survey at or before the instant.
     pub latest_survey: Option<SurveyResult>,
     /// Current grade per community.
@@ -341,6 +356,15 @@ struct Counts {
     substantiated_year: u32,
 }
 
+/// A company's open leads, overdue leads, and of those the ones overdue only by provisional
+/// due instants (interpretation 21).
+#[derive(Debug, Clone, Copy, Default)]
+struct OpenLeads {
+    open: u32,
+    overdue: u32,
+    overdue_provisional: u32,
+}
+
 /// Everything about one company but its leads.
 struct Facts {
     company: Company,
@@ -429,8 +453,8 @@ fn load_open(
     p: &str,
     at: DateTime<FixedOffset>,
     uscc: Option<&str>,
-) -> Result<HashMap<String, (u32, u32)>, SqlError> {
-    let mut open: HashMap<String, (u32, u32)> = HashMap::new();
+) -> Result<HashMap<String, OpenLeads>, SqlError> {
+    let mut open: HashMap<String, OpenLeads> = HashMap::new();
     // PostgreSQL wants exactly the parameters a statement uses, so each has its own list.
     let (open_sql, open_params) = match uscc {
         Some(uscc) => (
@@ -440,19 +464,24 @@ fn load_open(
         None => (format!("SELECT uscc, COUNT(*) FROM {p}leads WHERE open = 1 GROUP BY uscc"), Vec::new()),
     };
     for row in tx.query(&open_sql, &open_params)? {
-        open.entry(text(&row[0])).or_default().0 = small(&row[1]);
+        open.entry(text(&row[0])).or_default().open = small(&row[1]);
     }
     let (company, mut overdue_params) = match uscc {
         Some(uscc) => ("AND l.uscc = $2", vec![Value::text(uscc)]),
         None => ("", Vec::new()),
     };
     overdue_params.insert(0, Value::int(at.timestamp_millis()));
+    // Interpretation 21: a lead with an overdue deadline whose due instant is official is
+    // overdue whatever a recomputation does; the others are overdue only provisionally.
     let overdue_sql = format!(
-        "SELECT l.uscc, COUNT(DISTINCT l.lead) FROM {p}lead_deadlines d JOIN {p}leads l ON l.lead = d.lead
+        "SELECT l.uscc, COUNT(DISTINCT l.lead), COUNT(DISTINCT CASE WHEN d.provisional = 0 THEN l.lead END)
+         FROM {p}lead_deadlines d JOIN {p}leads l ON l.lead = d.lead
          WHERE d.due < $1 AND l.open = 1 {company} GROUP BY l.uscc"
     );
     for row in tx.query(&overdue_sql, &overdue_params)? {
-        open.entry(text(&row[0])).or_default().1 = small(&row[1]);
+        let counts = open.entry(text(&row[0])).or_default();
+        counts.overdue = small(&row[1]);
+        counts.overdue_provisional = counts.overdue.saturating_sub(small(&row[2]));
     }
     Ok(open)
 }
@@ -544,7 +573,8 @@ fn load_facts(
         }
     }
     let sql = format!(
-        "SELECT uscc, kind, rule, community, due, reason FROM {p}company_deadlines {company} ORDER BY uscc, due, seq"
+        "SELECT uscc, kind, rule, community, due, reason, provisional FROM {p}company_deadlines {company}
+         ORDER BY uscc, due, seq"
     );
     for row in tx.query(&sql, &one)? {
         if let Some(facts) = facts.get_mut(&text(&row[0])) {
@@ -554,6 +584,7 @@ fn load_facts(
                 community: row[3].as_str().map(str::to_owned),
                 due: instant(row[4].as_i64().unwrap_or(0)),
                 reason: row[5].as_str().map(str::to_owned),
+                provisional: row[6].as_i64() == Some(1),
             });
         }
     }
@@ -575,13 +606,18 @@ fn shown(at: DateTime<FixedOffset>) -> String {
     at.format("%Y-%m-%d %H:%M:%S%:z").to_string()
 }
 
+/// Interpretation 21: what a reason says after a provisional due instant.
+fn provisional_note(deadline: &CompanyDeadline) -> &'static str {
+    if deadline.provisional { " (provisional)" } else { "" }
+}
+
 /// The entry of one company from its facts and counts; every rule is the domain's, with the
 /// thresholds of the policy.
 fn entry(
     uscc: String,
     facts: Facts,
     counts: Counts,
-    (open_leads, overdue_leads): (u32, u32),
+    open_leads: OpenLeads,
     windows: &Windows,
     policy: &Policy,
 ) -> WatchlistEntry {
@@ -628,9 +664,10 @@ fn entry(
         .map(|deadline| {
             let overdue = if deadline.due < at { ", overdue" } else { "" };
             format!(
-                "downgrade of {} due by {}{overdue} ({})",
+                "downgrade of {} due by {}{}{overdue} ({})",
                 deadline.community.as_deref().unwrap_or("every community"),
                 shown(deadline.due),
+                provisional_note(deadline),
                 deadline.reason.as_deref().unwrap_or("required")
             )
         })
@@ -662,9 +699,10 @@ fn entry(
     for deadline in facts.deadlines.iter().filter(|deadline| deadline.kind == "survey") {
         let overdue = if deadline.due < at { ", overdue" } else { "" };
         review.push(format!(
-            "survey of {} due by {}{overdue}",
+            "survey of {} due by {}{}{overdue}",
             deadline.community.as_deref().unwrap_or("every community"),
-            shown(deadline.due)
+            shown(deadline.due),
+            provisional_note(deadline)
         ));
     }
     if !review.is_empty() {
@@ -705,8 +743,9 @@ fn entry(
         leads_in_window: counts.leads_in_window,
         substantiated_half_year: Windows::count(windows.grade_review, counts.substantiated_half_year),
         substantiated_year: Windows::count(windows.exit, counts.substantiated_year),
-        open_leads,
-        overdue_leads,
+        open_leads: open_leads.open,
+        overdue_leads: open_leads.overdue,
+        overdue_leads_provisional: open_leads.overdue_provisional,
         latest_survey,
         grades: facts.grades,
         refusals,

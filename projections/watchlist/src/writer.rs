@@ -4,7 +4,13 @@
 //! deadline), then written with a few prepared statements per changed row: a rebuild touches
 //! each row once per batch, whatever the number of events about it. Nothing is kept from one
 //! batch to the next, so a batch whose transaction rolls back leaves no trace in the writer.
+//!
+//! A recomputed due instant (interpretation 21) changes the deadline's row where there is one:
+//! a deadline opened in the batch takes the new due before it is inserted, one closed in it
+//! stays closed, and any other is updated in the table by its key, which changes nothing when
+//! the table has no such row.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, FixedOffset};
@@ -12,6 +18,7 @@ use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Finding, ReviewOutc
 use tousu_domain::deadline::{Deadline, DeadlineClosure};
 use tousu_domain::enterprise::{DowngradeReason, EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::BodyCode;
+use tousu_domain::obligations::EscalationFact;
 use tousu_projection::{ModelWriter, Payload, ProjectedEvent, ProjectionError, SqlError, SqlTx, Value};
 
 /// The writer of one generation of the watchlist.
@@ -33,11 +40,13 @@ struct Statements {
     update_lead_finding: String,
     insert_lead_deadline: String,
     delete_lead_deadline: String,
+    recompute_lead_deadline: String,
     select_company: String,
     upsert_company: String,
     upsert_company_name: String,
     insert_company_deadline: String,
     delete_company_deadline: String,
+    recompute_company_deadline: String,
     insert_district: String,
     insert_survey: String,
     insert_refusal: String,
@@ -67,8 +76,13 @@ impl Statements {
             ),
             update_lead_open: format!("UPDATE {p}leads SET open = $2 WHERE lead = $1"),
             update_lead_finding: format!("UPDATE {p}leads SET finding = $2, found_at = $3 WHERE lead = $1"),
-            insert_lead_deadline: format!("INSERT INTO {p}lead_deadlines (lead, seq, due) VALUES ($1, $2, $3)"),
+            insert_lead_deadline: format!(
+                "INSERT INTO {p}lead_deadlines (lead, seq, due, provisional) VALUES ($1, $2, $3, $4)"
+            ),
             delete_lead_deadline: format!("DELETE FROM {p}lead_deadlines WHERE lead = $1 AND seq = $2"),
+            recompute_lead_deadline: format!(
+                "UPDATE {p}lead_deadlines SET due = $3, provisional = $4 WHERE lead = $1 AND seq = $2"
+            ),
             select_company: format!(
                 "SELECT name, credit_rating, blacklisted_on, key_supervision_since, grade_review_since,
                      exit_condition_since, exit_started_at
@@ -89,10 +103,13 @@ impl Statements {
                 "INSERT INTO {p}companies (uscc, name) VALUES ($1, $2) ON CONFLICT (uscc) DO UPDATE SET name = excluded.name"
             ),
             insert_company_deadline: format!(
-                "INSERT INTO {p}company_deadlines (uscc, seq, kind, rule, community, due, reason)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                "INSERT INTO {p}company_deadlines (uscc, seq, kind, rule, community, due, reason, provisional)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
             ),
             delete_company_deadline: format!("DELETE FROM {p}company_deadlines WHERE uscc = $1 AND seq = $2"),
+            recompute_company_deadline: format!(
+                "UPDATE {p}company_deadlines SET due = $3, provisional = $4 WHERE uscc = $1 AND seq = $2"
+            ),
             insert_district: format!(
                 "INSERT INTO {p}company_districts (uscc, district) VALUES ($1, $2)
                  ON CONFLICT (uscc, district) DO NOTHING"
@@ -154,6 +171,29 @@ enum DeadlineChange<T> {
     Insert(T),
     /// Opened before this batch and closed in it.
     Delete,
+    /// Not opened in this batch, and its due instant recomputed in it (interpretation 21): the
+    /// stored row, if there is one, takes this due instant and flag.
+    Recomputed { due: i64, provisional: bool },
+}
+
+/// A deadline row whose due instant a recomputation replaces (interpretation 21).
+trait DueRow {
+    fn recompute(&mut self, due: i64, provisional: bool);
+}
+
+/// A lead deadline to insert: its due instant, and whether that is provisional
+/// (interpretation 21).
+#[derive(Debug)]
+struct LeadDeadlineRow {
+    due: i64,
+    provisional: bool,
+}
+
+impl DueRow for LeadDeadlineRow {
+    fn recompute(&mut self, due: i64, provisional: bool) {
+        self.due = due;
+        self.provisional = provisional;
+    }
 }
 
 /// A company deadline to insert.
@@ -164,13 +204,22 @@ struct CompanyDeadlineRow {
     community: Option<String>,
     due: i64,
     reason: Option<String>,
+    /// Interpretation 21: the due instant rests on the provisional calendar.
+    provisional: bool,
+}
+
+impl DueRow for CompanyDeadlineRow {
+    fn recompute(&mut self, due: i64, provisional: bool) {
+        self.due = due;
+        self.provisional = provisional;
+    }
 }
 
 /// The net changes of one batch.
 #[derive(Default)]
 struct Batch {
     leads: HashMap<String, LeadPatch>,
-    lead_deadlines: HashMap<(String, u32), DeadlineChange<i64>>,
+    lead_deadlines: HashMap<(String, u32), DeadlineChange<LeadDeadlineRow>>,
     companies: HashMap<String, CompanyRow>,
     names: HashMap<String, String>,
     company_deadlines: HashMap<(String, u32), DeadlineChange<CompanyDeadlineRow>>,
@@ -219,13 +268,36 @@ fn apply_deadlines<K: Clone + Eq + std::hash::Hash, T>(
         // A deadline opened and closed within the batch never reaches the table.
         match changes.remove(&key) {
             Some(DeadlineChange::Insert(_)) => {}
-            Some(DeadlineChange::Delete) | None => {
+            Some(DeadlineChange::Delete | DeadlineChange::Recomputed { .. }) | None => {
                 changes.insert(key, DeadlineChange::Delete);
             }
         }
     }
     for (seq, row) in opens {
         changes.insert(key(seq), DeadlineChange::Insert(row));
+    }
+}
+
+/// Interpretation 21: a deadline's due instant recomputed. A deadline opened in the batch takes
+/// it before it is inserted; one closed in the batch stays closed (a closed deadline has no row
+/// to change); any other row is updated in the table, if it is there.
+fn recompute_deadline<K: Eq + std::hash::Hash, T: DueRow>(
+    changes: &mut HashMap<K, DeadlineChange<T>>,
+    key: K,
+    due: i64,
+    provisional: bool,
+) {
+    match changes.entry(key) {
+        Entry::Occupied(mut change) => match change.get_mut() {
+            DeadlineChange::Insert(row) => row.recompute(due, provisional),
+            DeadlineChange::Delete => {}
+            DeadlineChange::Recomputed { due: kept_due, provisional: kept_provisional } => {
+                (*kept_due, *kept_provisional) = (due, provisional);
+            }
+        },
+        Entry::Vacant(change) => {
+            change.insert(DeadlineChange::Recomputed { due, provisional });
+        }
     }
 }
 
@@ -274,12 +346,18 @@ impl Batch {
             // back opens it again, as a dissatisfied follow-up does (interpretation 18).
             ComplaintFact::ClosureReviewed { outcome: ReviewOutcome::SentBack { .. }, .. }
             | ComplaintFact::Reopened { .. } => self.lead(lead).open = Some(true),
+            // Interpretation 21: before the event's own closes and opens, as in `bulk`.
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
+                recompute_deadline(&mut self.lead_deadlines, (lead.to_owned(), *seq), ms(*due), *provisional);
+            }
             _ => {}
         }
         apply_deadlines(
             &mut self.lead_deadlines,
             |seq| (lead.to_owned(), seq),
-            event.opens.iter().map(|deadline| (deadline.seq, ms(deadline.due))),
+            event.opens.iter().map(|deadline| {
+                (deadline.seq, LeadDeadlineRow { due: ms(deadline.due), provisional: deadline.provisional })
+            }),
             &event.closes,
         );
     }
@@ -364,6 +442,10 @@ impl Batch {
             EnterpriseFact::GradeDowngraded { community, to_grade, .. } => {
                 self.grades.insert((uscc.to_owned(), community.clone()), (i64::from(*to_grade), at));
             }
+            // Interpretation 21: before the event's own closes and opens, as in `bulk`.
+            EnterpriseFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
+                recompute_deadline(&mut self.company_deadlines, (uscc.to_owned(), *seq), ms(*due), *provisional);
+            }
             _ => {}
         }
         let row = |deadline: &Deadline| CompanyDeadlineRow {
@@ -372,6 +454,7 @@ impl Batch {
             community: deadline.community.clone(),
             due: ms(deadline.due),
             reason: downgrade_reason.clone(),
+            provisional: deadline.provisional,
         };
         apply_deadlines(
             &mut self.company_deadlines,
@@ -443,13 +526,27 @@ impl Batch {
         }
         for ((lead, seq), change) in self.lead_deadlines {
             match change {
-                DeadlineChange::Insert(due) => tx.execute(
+                DeadlineChange::Insert(row) => tx.execute(
                     &sql.insert_lead_deadline,
-                    &[Value::text(lead), Value::int(i64::from(seq)), Value::int(due)],
+                    &[
+                        Value::text(lead),
+                        Value::int(i64::from(seq)),
+                        Value::int(row.due),
+                        Value::int(i64::from(row.provisional)),
+                    ],
                 )?,
                 DeadlineChange::Delete => {
                     tx.execute(&sql.delete_lead_deadline, &[Value::text(lead), Value::int(i64::from(seq))])?
                 }
+                DeadlineChange::Recomputed { due, provisional } => tx.execute(
+                    &sql.recompute_lead_deadline,
+                    &[
+                        Value::text(lead),
+                        Value::int(i64::from(seq)),
+                        Value::int(due),
+                        Value::int(i64::from(provisional)),
+                    ],
+                )?,
             };
         }
         for ((uscc, seq), change) in self.company_deadlines {
@@ -464,11 +561,21 @@ impl Batch {
                         Value::Text(row.community),
                         Value::int(row.due),
                         Value::Text(row.reason),
+                        Value::int(i64::from(row.provisional)),
                     ],
                 )?,
                 DeadlineChange::Delete => {
                     tx.execute(&sql.delete_company_deadline, &[Value::text(uscc), Value::int(i64::from(seq))])?
                 }
+                DeadlineChange::Recomputed { due, provisional } => tx.execute(
+                    &sql.recompute_company_deadline,
+                    &[
+                        Value::text(uscc),
+                        Value::int(i64::from(seq)),
+                        Value::int(due),
+                        Value::int(i64::from(provisional)),
+                    ],
+                )?,
             };
         }
         for (uscc, district) in self.districts {

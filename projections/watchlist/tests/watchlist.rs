@@ -5,19 +5,20 @@
 //! the filters, the agreement of the list with the domain's own counting, and PostgreSQL.
 //! Every scenario also checks that the bulk builder of an offline rebuild builds the tables the
 //! writer built (`common::apply`), and a long log made to reach the writer's corners checks it
-//! with batches of several sizes.
+//! with batches of several sizes. Interpretation 21: provisional due instants shown as such,
+//! and their recomputation followed, on a lead's and on a company's deadline.
 
 mod common;
 
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use common::{CompanyStream, LeadStream, Log, actor, at, feed, lead_id, read_model, registration, uscc};
 use tousu_domain::actor::{Actor, Role};
-use tousu_domain::calendar::Period;
+use tousu_domain::calendar::{CalendarVersion, Period};
 use tousu_domain::complaint::{
     ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding, ReviewOutcome,
     TransferMethod, Urgency,
 };
-use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, DueBasis};
+use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, DueBasis, EscalationLevel};
 use tousu_domain::enterprise::{
     CountEvidence, DowngradeReason, EnterpriseCommand, EnterpriseEvent, EnterpriseFact, ExitEvidence, FindingRecord,
     GradeReviewTrigger, LeadRecord,
@@ -548,6 +549,114 @@ fn hdl_3_a_matter_zhujian_handles_stays_open_until_the_street_office_countersign
     assert_eq!(open_and_overdue(&mut connection, now, &company), (0, 0));
 }
 
+/// Open leads, overdue leads, and of those the ones overdue only provisionally.
+fn overdue_counts(connection: &mut SqlConnection, now: &str, company: &Uscc) -> (u32, u32, u32) {
+    let entry = entry(connection, now, company);
+    (entry.open_leads, entry.overdue_leads, entry.overdue_leads_provisional)
+}
+
+#[test]
+fn trf_2_interp_21_a_lead_overdue_by_a_provisional_due_is_counted_apart_and_follows_its_recomputation() {
+    let mut log = Log::new();
+    let company = uscc(13);
+    let mut lead = LeadStream::new("P1");
+    // Registered on Wednesday 3 February 2027, before that year's notice: TRF-2's seven working
+    // days end, provisionally, at 24:00 on Thursday 18 February.
+    let registered = lead.decide(
+        &mut log,
+        &actor(BodyCode::ZJ, Role::Registrar),
+        "2027-02-03T10:00:00+08:00",
+        ComplaintCommand::Register {
+            id: lead_id("P1"),
+            registration: registration(&company, "鼓楼区", 1, "2027-02-03T10:00:00+08:00"),
+        },
+    );
+    let transfer = &registered[0].opens[0];
+    assert_eq!((transfer.seq, transfer.due, transfer.provisional), (0, at("2027-02-19T00:00:00+08:00"), true));
+    let mut connection = read_model(&log.events, 10);
+    assert_eq!(overdue_counts(&mut connection, "2027-02-19T00:00:00+08:00", &company), (1, 0, 0));
+    // Overdue on Saturday 20 February, but only by a provisional due instant.
+    assert_eq!(overdue_counts(&mut connection, "2027-02-20T12:00:00+08:00", &company), (1, 1, 1));
+
+    // The notice arrives and the deadline reactor recomputes the due instant: 24:00 on
+    // Saturday 20 February, on official data. The lead is not overdue on the 20th any more,
+    // and once overdue it is overdue for good.
+    log.world.load_made_up_2027();
+    let from = log.events.len();
+    let recomputed =
+        lead.decide(&mut log, &reactor(), "2027-02-19T15:00:00+08:00", ComplaintCommand::RecomputeDeadline { seq: 0 });
+    assert_eq!(recomputed[0].event_type(), "complaint.deadline_recomputed");
+    common::apply(&mut connection, PREFIX, &log.events, from, 10);
+    assert_eq!(overdue_counts(&mut connection, "2027-02-20T12:00:00+08:00", &company), (1, 0, 0));
+    assert_eq!(overdue_counts(&mut connection, "2027-02-21T00:00:00+08:00", &company), (1, 0, 0));
+    assert_eq!(overdue_counts(&mut connection, "2027-02-21T00:00:01+08:00", &company), (1, 1, 0));
+    // The same, applied one event at a time.
+    let mut one_by_one = read_model(&log.events, 1);
+    assert_eq!(overdue_counts(&mut one_by_one, "2027-02-21T00:00:01+08:00", &company), (1, 1, 0));
+}
+
+#[test]
+fn grd_1_interp_21_a_provisional_survey_deadline_is_listed_as_such_and_follows_its_recomputation() {
+    let mut log = Log::new();
+    let mut stream = CompanyStream::new(uscc(14));
+    count_leads(&mut log, &mut stream, &[("P2", 1, "2027-01-20T10:00:00+08:00")]);
+    // A low rating on Wednesday 27 January 2027 requires the survey within 10 days, due
+    // provisionally at 24:00 on Thursday 11 February (春节 and its make-up days rolled past).
+    let events = stream.decide(
+        &mut log,
+        &actor(BodyCode::ZJ, Role::Registrar),
+        "2027-01-27T09:00:00+08:00",
+        EnterpriseCommand::RecordCreditRating { rating: "D".to_owned() },
+    );
+    let survey = events
+        .iter()
+        .flat_map(|event| &event.opens)
+        .find(|deadline| deadline.kind == DeadlineKind::Survey)
+        .expect("the survey is due")
+        .clone();
+    assert_eq!((survey.due, survey.provisional), (at("2027-02-12T00:00:00+08:00"), true));
+    let mut connection = read_model(&log.events, 3);
+    let now = "2027-02-13T09:00:00+08:00";
+    let company = stream.uscc.clone();
+    let listed = |connection: &mut SqlConnection| {
+        let entry = entry(connection, now, &company);
+        let deadlines: Vec<_> = entry
+            .open_deadlines
+            .iter()
+            .map(|deadline| (deadline.kind.clone(), deadline.community.clone(), deadline.due, deadline.provisional))
+            .collect();
+        (deadlines, reason(&entry, Flag::GradeReviewDue))
+    };
+    let community = Some("福苑小区".to_owned());
+    assert_eq!(
+        listed(&mut connection),
+        (
+            vec![("survey".to_owned(), community.clone(), at("2027-02-12T00:00:00+08:00"), true)],
+            "low credit rating D; survey of 福苑小区 due by 2027-02-12 00:00:00+08:00 (provisional), overdue"
+                .to_owned()
+        )
+    );
+
+    // With the notice (rest 5–13 February) the survey is due at 24:00 on Monday 15 February,
+    // on official data: not overdue on the 13th.
+    log.world.load_made_up_2027();
+    let from = log.events.len();
+    stream.decide(
+        &mut log,
+        &reactor(),
+        "2027-02-01T09:00:00+08:00",
+        EnterpriseCommand::RecomputeDeadline { seq: survey.seq },
+    );
+    common::apply(&mut connection, PREFIX, &log.events, from, 3);
+    assert_eq!(
+        listed(&mut connection),
+        (
+            vec![("survey".to_owned(), community, at("2027-02-16T00:00:00+08:00"), false)],
+            "low credit rating D; survey of 福苑小区 due by 2027-02-16 00:00:00+08:00".to_owned()
+        )
+    );
+}
+
 /// Five companies, one for each risk: key supervision with 11 and with 12 complainants, a low
 /// credit rating, a downgrade due, and the exit condition; K12's lead registered in 台江区.
 fn risk_scenario() -> (Log, [Uscc; 5]) {
@@ -705,6 +814,21 @@ fn reg_4_batches_of_any_size_build_the_same_tables() {
     }
 }
 
+/// Interpretation 21 for the comparison with PostgreSQL: two leads against `company` registered
+/// on 3 February 2027 with provisional transfer deadlines, P9's recomputed once the notice is
+/// loaded (due 21 February 00:00, official), P10's left provisional (due 19 February 00:00).
+fn provisional_leads(log: &mut Log, company: &Uscc) {
+    let registrar = actor(BodyCode::ZJ, Role::Registrar);
+    let mut p9 = LeadStream::new("P9");
+    for lead in [&mut p9, &mut LeadStream::new("P10")] {
+        let registration = registration(company, "鼓楼区", 1, "2027-02-03T10:00:00+08:00");
+        let register = ComplaintCommand::Register { id: lead.id.clone(), registration };
+        lead.decide(log, &registrar, "2027-02-03T10:00:00+08:00", register);
+    }
+    log.world.load_made_up_2027();
+    p9.decide(log, &reactor(), "2027-02-19T15:00:00+08:00", ComplaintCommand::RecomputeDeadline { seq: 0 });
+}
+
 #[test]
 #[allow(clippy::print_stderr, reason = "a skipped test says why")]
 fn reg_4_grd_2_ext_1_the_watchlist_reads_the_same_on_postgresql() {
@@ -721,6 +845,7 @@ fn reg_4_grd_2_ext_1_the_watchlist_reads_the_same_on_postgresql() {
     };
     let (mut log, _) = risk_scenario();
     surveyed(&mut log, uscc(29), 599);
+    provisional_leads(&mut log, &uscc(30));
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let prefix = format!("wl_test_{}_{nanos}_", std::process::id());
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -734,6 +859,13 @@ fn reg_4_grd_2_ext_1_the_watchlist_reads_the_same_on_postgresql() {
         let mut sqlite = read_model(&log.events, 9);
         let on_sqlite = list(&mut sqlite, RISK_NOW, &filter);
         assert_eq!(on_pg, on_sqlite);
+        // Interpretation 21: one lead overdue on official data, one only provisionally.
+        let later = "2027-02-21T12:00:00+08:00";
+        let later_on_pg =
+            pg.read(|tx| query(tx, &prefix, at(later), &filter, &Policy::default())).expect("query on pg");
+        assert_eq!(later_on_pg, list(&mut sqlite, later, &filter));
+        let provisional = later_on_pg.entries.iter().find(|e| e.uscc == uscc(30).as_str()).expect("on record");
+        assert_eq!((provisional.overdue_leads, provisional.overdue_leads_provisional), (2, 1));
         assert_eq!(on_pg.entries.iter().find(|e| e.uscc == uscc(29).as_str()), Some(&detail.entry));
         assert_eq!(dump(&mut pg, &prefix), dump(&mut sqlite, PREFIX));
     }));
@@ -761,6 +893,33 @@ fn deadline(seq: u32, kind: DeadlineKind, rule: RuleId, community: Option<&str>,
         due: at(due),
         provisional: false,
         calendar: None,
+    }
+}
+
+/// Interpretation 21: the deadline with its due instant computed from the provisional calendar.
+fn provisional(mut deadline: Deadline) -> Deadline {
+    deadline.provisional = true;
+    deadline.calendar = Some(CalendarVersion::from_text("2026.official.0a1b2c3d+2027.provisional"));
+    deadline
+}
+
+/// Interpretation 21: deadline `seq` recomputed to `due`, still provisional or on official data,
+/// with a level and the miss withdrawn (which the watchlist does not keep).
+fn recomputed(seq: u32, kind: DeadlineKind, due: &str, still_provisional: bool) -> EscalationFact {
+    EscalationFact::DeadlineRecomputed {
+        seq,
+        kind,
+        body: BodyCode::SJ,
+        previous_due: at("2026-02-01T00:00:00+08:00"),
+        due: at(due),
+        provisional: still_provisional,
+        calendar: CalendarVersion::from_text(if still_provisional {
+            "2027.official.1c2d3e4f+2028.provisional"
+        } else {
+            "2027.official.1c2d3e4f"
+        }),
+        withdrawn_levels: vec![EscalationLevel::Reminder],
+        miss_withdrawn: true,
     }
 }
 
@@ -799,7 +958,9 @@ const COMMUNITIES: [&str; 2] = ["福苑小区", "榕园小区"];
 /// Lead `V{n}` by hand, its facts chosen by `n`: registered (or split from `V{n-5}`, or not
 /// registered at all), accepted, counted against its company (named, anonymous, or linked
 /// anonymous; or not counted), found once or twice, and closed in one of the ways HDL-3 and
-/// interpretation 18 allow; some counted again against another company.
+/// interpretation 18 allow; some counted again against another company. Interpretation 21:
+/// some deadlines are provisional, and some are recomputed while open (`n % 7 == 0` after the
+/// registration, `n % 5 == 4` the HDL-1 deadline at the end), or once closed or never opened.
 fn varied_lead(log: &mut Log, n: u32, companies: &[Uscc]) {
     let lead = lead_id(&format!("V{n}"));
     let company = &companies[(n % 9) as usize];
@@ -810,7 +971,10 @@ fn varied_lead(log: &mut Log, n: u32, companies: &[Uscc]) {
         opens,
         closes,
     };
-    let transfer = deadline(0, DeadlineKind::Transfer, RuleId::Trf2, None, &day(n + 7, 0));
+    let mut transfer = deadline(0, DeadlineKind::Transfer, RuleId::Trf2, None, &day(n + 7, 0));
+    if n % 5 == 1 {
+        transfer = provisional(transfer);
+    }
     let registration = registration(company, ["鼓楼区", "台江区", "仓山区"][(n % 3) as usize], person, &day(n, 8));
     let parent = (n >= 5).then(|| lead_id(&format!("V{}", n - 5)));
     match (n % 10, &parent) {
@@ -834,12 +998,28 @@ fn varied_lead(log: &mut Log, n: u32, companies: &[Uscc]) {
             log.complaint(&lead, event(fact, 8, vec![transfer], Vec::new()));
         }
     }
+    let recompute = |log: &mut Log, seq: u32, kind: DeadlineKind, due: &str, still_provisional: bool, hour: u32| {
+        let fact = ComplaintFact::Escalation(recomputed(seq, kind, due, still_provisional));
+        log.complaint(&lead, event(fact, hour, Vec::new(), Vec::new()));
+    };
+    // Interpretation 21: the transfer deadline recomputed while open (but where the lead was
+    // never registered: no row).
+    if n.is_multiple_of(7) {
+        recompute(log, 0, DeadlineKind::Transfer, &day(n + 8, 0), n.is_multiple_of(2), 8);
+    }
     if n % 4 == 3 {
         log.complaint(&lead, event(ComplaintFact::Escalation(missed(0)), 9, Vec::new(), Vec::new()));
     } else {
-        let close = deadline(1, DeadlineKind::GeneralClose, RuleId::Hdl1, None, &day(n + 9, 0));
+        let mut close = deadline(1, DeadlineKind::GeneralClose, RuleId::Hdl1, None, &day(n + 9, 0));
+        if n % 5 == 2 {
+            close = provisional(close);
+        }
         let accepted = ComplaintFact::Accepted { body: BodyCode::SJ };
         log.complaint(&lead, event(accepted, 9, vec![close], vec![met(0, DeadlineKind::Transfer)]));
+    }
+    // Interpretation 21: recomputed again, open where it was missed, closed where it was met.
+    if n % 7 == 3 {
+        recompute(log, 0, DeadlineKind::Transfer, &day(n + 10, 0), false, 9);
     }
     let counted = |company: &Uscc, world: &tousu_projection_testkit::World| EnterpriseFact::ComplaintRecorded {
         uscc: company.clone(),
@@ -895,6 +1075,11 @@ fn varied_lead(log: &mut Log, n: u32, companies: &[Uscc]) {
         }
         _ => {}
     }
+    // Interpretation 21: the HDL-1 deadline recomputed at the end, still provisional: open
+    // where the lead was accepted and never closed, closed or never opened otherwise.
+    if n % 5 == 4 {
+        recompute(log, 1, DeadlineKind::GeneralClose, &day(n + 11, 0), true, 20);
+    }
     if n.is_multiple_of(11) {
         let other = &companies[((n + 1) % 9) as usize];
         let fact = counted(other, &log.world);
@@ -924,7 +1109,11 @@ fn varied_company_facts(log: &mut Log, companies: &[Uscc], later: bool) {
                     triggers: vec![GradeReviewTrigger::LowCreditRating { rating: "D".to_owned() }],
                     communities: vec![home.to_owned()],
                 };
-                let survey = deadline(0, DeadlineKind::Survey, RuleId::Grd1, Some(home), &day(50 + k as u32, 0));
+                let mut survey = deadline(0, DeadlineKind::Survey, RuleId::Grd1, Some(home), &day(50 + k as u32, 0));
+                // Interpretation 21: some surveys are due provisionally.
+                if k % 4 == 2 {
+                    survey = provisional(survey);
+                }
                 with(log, fact, vec![survey], Vec::new());
             }
             if k % 4 == 0 {
@@ -988,6 +1177,17 @@ fn varied_company_facts(log: &mut Log, companies: &[Uscc], later: bool) {
                 6 => with(log, EnterpriseFact::Escalation(missed(0)), Vec::new(), Vec::new()),
                 _ => {}
             }
+            // Interpretation 21: a survey recomputed before the second survey meets it (none is
+            // open for k = 7), and a fee enforcement recomputed that stays open.
+            if matches!(k, 2 | 6 | 7) {
+                let fact =
+                    EnterpriseFact::Escalation(recomputed(0, DeadlineKind::Survey, &day(55 + k as u32, 0), false));
+                with(log, fact, Vec::new(), Vec::new());
+            }
+            if k == 8 {
+                let fact = EnterpriseFact::Escalation(recomputed(3, DeadlineKind::FeeEnforce, &day(66, 0), true));
+                with(log, fact, Vec::new(), Vec::new());
+            }
             if k % 2 == 0 {
                 // A second survey, which meets the survey deadline.
                 let fact = EnterpriseFact::SurveyCompleted {
@@ -1037,7 +1237,7 @@ fn varied_company_facts(log: &mut Log, companies: &[Uscc], later: bool) {
 /// with leads and companies the writer treats apart: a lead closed but never registered nor
 /// counted, one with deadlines only, one with only a finding, one whose only fact the
 /// watchlist ignores; a company whose condition comes before any lead names it, one never
-/// named, one with deadlines only.
+/// named, one with deadlines only, one with only a recomputed deadline (interpretation 21).
 fn varied_log() -> Log {
     let (mut log, _) = risk_scenario();
     let mut low = surveyed(&mut log, uscc(40), 599);
@@ -1080,7 +1280,7 @@ fn varied_log() -> Log {
 
     let companies: Vec<Uscc> = (60..69).map(uscc).collect();
     // Findings about leads no company counted come on `stray`'s stream.
-    let (stray, late, unnamed, deadlines_only) = (uscc(80), uscc(81), uscc(82), uscc(83));
+    let (stray, late, unnamed, deadlines_only, recomputed_only) = (uscc(80), uscc(81), uscc(82), uscc(83), uscc(84));
     log.company_fact(
         &late,
         "2026-02-01T08:00:00+08:00",
@@ -1114,6 +1314,8 @@ fn varied_log() -> Log {
     let close = deadline(3, DeadlineKind::GeneralClose, RuleId::Hdl1, None, "2026-03-12T00:00:00+08:00");
     log.complaint(&lead_id("GHOST2"), ghost(ComplaintFact::Accepted { body: BodyCode::SJ }, vec![close]));
     log.found(&stray, "GHOST3", Finding::Unsubstantiated, "2026-03-05T08:00:00+08:00");
+    let fact = EnterpriseFact::Escalation(recomputed(0, DeadlineKind::Refund, "2026-04-02T00:00:00+08:00", true));
+    log.company_fact(&recomputed_only, "2026-03-05T08:00:00+08:00", fact);
     let cancelled = ComplaintFact::ClosureReviewed { body: BodyCode::ZJ, outcome: ReviewOutcome::Cancelled };
     log.complaint(&lead_id("GHOST4"), ghost(cancelled, Vec::new()));
     for n in 75..150 {
@@ -1137,13 +1339,20 @@ fn reg_4_grd_1_grd_2_ext_1_hdl_3_the_bulk_builder_builds_the_writers_tables_from
         }
         // The log reaches the corners it is meant to.
         let [named_late, unnamed, downgraded_twice, refused] = [uscc(81), uscc(82), uscc(65), uscc(62)];
+        let [fee_recomputed, recomputed_only] = [uscc(68), uscc(84)];
+        let due = |text: &str| at(text).timestamp_millis().to_string();
         let mut count = |sql: &str| {
             let sql = sql
                 .replace("{p}", PREFIX)
                 .replace("{named_late}", named_late.as_str())
                 .replace("{unnamed}", unnamed.as_str())
                 .replace("{downgraded_twice}", downgraded_twice.as_str())
-                .replace("{refused}", refused.as_str());
+                .replace("{refused}", refused.as_str())
+                .replace("{fee_recomputed}", fee_recomputed.as_str())
+                .replace("{recomputed_only}", recomputed_only.as_str())
+                .replace("{v3_due}", &due(&day(13, 0)))
+                .replace("{v4_due}", &due(&day(15, 0)))
+                .replace("{fee_due}", &due(&day(66, 0)));
             let rows = connection.read(|tx| tx.query(&sql, &[])).expect("count");
             rows[0][0].as_i64().expect("a count")
         };
@@ -1177,6 +1386,20 @@ fn reg_4_grd_1_grd_2_ext_1_hdl_3_the_bulk_builder_builds_the_writers_tables_from
             ("{p}company_deadlines WHERE uscc = '{refused}' AND reason = 'refusal or failure to rectify'", 1),
             ("{p}grades WHERE uscc = '{downgraded_twice}' AND grade = 2", 1),
             ("{p}grades WHERE uscc = '{downgraded_twice}' AND community = '福苑小区'", 1),
+            // Interpretation 21: provisional due instants, as opened or recomputed; a transfer
+            // deadline recomputed to official data after its miss, an HDL-1 deadline to
+            // provisional data again; recomputations of a deadline closed (V10) or never
+            // opened (V49, an unregistered lead) make no row.
+            ("{p}lead_deadlines WHERE provisional = 1", 21),
+            ("{p}lead_deadlines WHERE lead = 'V3' AND seq = 0 AND provisional = 0 AND due = {v3_due}", 1),
+            ("{p}lead_deadlines WHERE lead = 'V4' AND seq = 1 AND provisional = 1 AND due = {v4_due}", 1),
+            ("{p}lead_deadlines WHERE lead IN ('V10', 'V49') AND seq = 0", 0),
+            // A company's fee enforcement recomputed and still open; a recomputation on a stream
+            // with no other fact makes no row.
+            ("{p}company_deadlines WHERE provisional = 1", 1),
+            ("{p}company_deadlines WHERE uscc = '{fee_recomputed}' AND seq = 3 AND due = {fee_due}", 1),
+            ("{p}companies WHERE uscc = '{recomputed_only}'", 0),
+            ("{p}company_deadlines WHERE uscc = '{recomputed_only}'", 0),
         ];
         for (condition, expected) in corners {
             assert_eq!(count(&format!("SELECT count(*) FROM {condition}")), expected, "{condition}");

@@ -5,8 +5,9 @@
 //!
 //! The fold is the writer's ([`crate::writer`]) statement for statement, with the tables kept
 //! in memory instead of read back: the same facts count under the same keys, in the same order
-//! within an event (receipt, then the deadlines the event closes, then its fact, then the
-//! deadlines it opens), with the same guards, including the ones that make an event do less
+//! within an event (receipt, then a recomputed due instant of interpretation 21, then the
+//! deadlines the event closes, then its fact, then the deadlines it opens), with the same
+//! guards, including the ones that make an event do less
 //! than it says (a lead the log never registered, a deadline closed twice). Fixed names (a
 //! channel, a body, a level, a metric) are kept as the domain's `Copy` enums and free text (a
 //! district, a category, a company code) as an interned number, and both become text only in
@@ -84,10 +85,12 @@ enum Metric {
     ClosedLate,
     Reopened,
     Escalated,
+    EscalationWithdrawn,
     Returned,
     Overdue,
     OverdueByCategory,
     OverdueByBody,
+    OverdueProvisionalByBody,
 }
 
 impl Metric {
@@ -107,10 +110,12 @@ impl Metric {
             Metric::ClosedLate => metric::CLOSED_LATE,
             Metric::Reopened => metric::REOPENED,
             Metric::Escalated => metric::ESCALATED,
+            Metric::EscalationWithdrawn => metric::ESCALATION_WITHDRAWN,
             Metric::Returned => metric::RETURNED,
             Metric::Overdue => metric::OVERDUE,
             Metric::OverdueByCategory => metric::OVERDUE_BY_CATEGORY,
             Metric::OverdueByBody => metric::OVERDUE_BY_BODY,
+            Metric::OverdueProvisionalByBody => metric::OVERDUE_PROVISIONAL_BY_BODY,
         }
     }
 }
@@ -149,13 +154,17 @@ impl Counters {
 
     /// REG-3: a closed obligation counts as open and overdue at the end of every week whose
     /// end `E` has `opened_at < E`, `due < E` and `E <= closed_at`, under the lead's category
-    /// as it stood before the closing event and the deadline's own body.
+    /// as it stood before the closing event and the deadline's own body; and apart, where its
+    /// due instant (as recomputed, if it was) is provisional (interpretation 21).
     fn overdue_week_ends(&mut self, lead: &LeadRow, deadline: &OpenDeadline, closed_at: i64) {
         let mut week = reporting_week(instant(deadline.opened_at.max(deadline.due)));
         while week_end_ms(week) <= closed_at {
             self.add(week, lead.district, Metric::Overdue, Key::Total, 1);
             self.add(week, lead.district, Metric::OverdueByCategory, Key::Name(lead.category), 1);
             self.add(week, lead.district, Metric::OverdueByBody, Key::Body(Some(deadline.body)), 1);
+            if deadline.provisional {
+                self.add(week, lead.district, Metric::OverdueProvisionalByBody, Key::Body(Some(deadline.body)), 1);
+            }
             week += TimeDelta::days(7);
         }
     }
@@ -180,6 +189,8 @@ struct OpenDeadline {
     body: BodyCode,
     opened_at: i64,
     due: i64,
+    /// Interpretation 21: the due instant rests on the provisional calendar.
+    provisional: bool,
 }
 
 /// Everything the tables hold about one lead id: its row, once received, and its open
@@ -208,6 +219,7 @@ impl OpenDeadlines {
                 body: deadline.body,
                 opened_at,
                 due: ms(deadline.due),
+                provisional: deadline.provisional,
             };
             // New deadlines have the highest `seq` so far: this is nearly always a push.
             let index = self.0.partition_point(|kept| kept.seq < open.seq);
@@ -215,6 +227,14 @@ impl OpenDeadlines {
                 Some(kept) if kept.seq == open.seq => *kept = open,
                 _ => self.0.insert(index, open),
             }
+        }
+    }
+
+    /// Interpretation 21: the open deadline `seq` takes a recomputed due instant and flag;
+    /// where none is open (never opened, or closed already), nothing changes.
+    fn recompute(&mut self, seq: u32, due: i64, provisional: bool) {
+        if let Some(kept) = self.0.iter_mut().find(|kept| kept.seq == seq) {
+            (kept.due, kept.provisional) = (due, provisional);
         }
     }
 
@@ -307,6 +327,13 @@ impl WeeklyBulk {
         if let Some(receipt) = receipt {
             self.receive(lead, event, &receipt);
         }
+        // Interpretation 21: before anything else the event does, whether or not the lead has
+        // a row, as the writer does.
+        if let ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) = &event.fact
+            && let Some(entry) = self.leads.get_mut(lead)
+        {
+            entry.deadlines.recompute(*seq, ms(*due), *provisional);
+        }
         let needs_lead = needs_lead(event);
         if !needs_lead {
             // The writer opens these deadlines whether or not the lead has a row.
@@ -390,6 +417,13 @@ impl WeeklyBulk {
             // ACC-2.
             ComplaintFact::Escalation(EscalationFact::Escalated { level, .. }) => {
                 counters.add(week(), district, Metric::Escalated, Key::Level(*level), 1);
+            }
+            // Interpretation 21: escalations withdrawn by a recomputed due instant count in the
+            // week of the recomputation.
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { withdrawn_levels, .. }) => {
+                for level in withdrawn_levels {
+                    counters.add(week(), district, Metric::EscalationWithdrawn, Key::Level(*level), 1);
+                }
             }
             _ => {}
         }
@@ -486,7 +520,7 @@ impl BulkBuilder for WeeklyBulk {
         )?;
         tx.insert_rows(
             &format!("{p}deadlines"),
-            &["lead", "seq", "kind", "body", "opened_at", "due"],
+            &["lead", "seq", "kind", "body", "opened_at", "due", "provisional"],
             &mut leads.iter().flat_map(|(lead, entry)| {
                 entry.deadlines.0.iter().map(move |deadline| {
                     vec![
@@ -496,6 +530,7 @@ impl BulkBuilder for WeeklyBulk {
                         Value::text(deadline.body.as_str()),
                         Value::int(deadline.opened_at),
                         Value::int(deadline.due),
+                        Value::int(i64::from(deadline.provisional)),
                     ]
                 })
             }),

@@ -20,6 +20,18 @@
 //! 难点 (categories with the most overdue obligations) and 堵点 (bodies with the most overdue
 //! obligations and returned transfers); and the change from the previous week.
 //!
+//! **Provisional due instants** (interpretation 21). A deadline's due instant computed from the
+//! provisional calendar of a year without the State Council's schedule is kept with that flag;
+//! when the deadline reactor recomputes it (`deadline_recomputed`), the deadline takes the new
+//! due instant and flag, and everything judged against it follows as if it had been opened with
+//! them: whether it is open and overdue at a week's end, and whether the transfer, notification
+//! or closure that later meets it is late. Of the obligations open and overdue at a week's end,
+//! those whose due instant is provisional are counted apart (in total and per body). The
+//! escalations a recomputation withdraws are not taken off the week they were recorded in,
+//! whose figures stay as they were: they are counted, by level, as withdrawn in the week of
+//! the recomputation. The summary does not count recorded misses, so a withdrawn miss changes
+//! nothing.
+//!
 //! **History anchor.** `anchor_0` is 32 zero bytes and `anchor_n = SHA-256(anchor_{n-1} ||
 //! hash_n)`, where `hash_n` is the stored 32-byte hash of the n-th event of the global log in
 //! position order (every event, of every stream). The anchor of a week is `anchor_n` for the
@@ -51,7 +63,10 @@ use tousu_projection::{BulkBuilder, ModelWriter, ReadModel};
 pub const NAME: &str = "weekly-summary";
 
 /// The version of the schema and the projection logic; raising it rebuilds the read model.
-pub const VERSION: u32 = 2;
+/// Version 3: deadlines say whether their due instant is provisional and follow its
+/// recomputation; provisional overdue obligations and withdrawn escalations are counted
+/// (interpretation 21).
+pub const VERSION: u32 = 3;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &["leads", "deadlines", "counters", "companies", "anchors"];
@@ -110,11 +125,14 @@ impl ReadModel for WeeklySummaryModel {
 ///
 /// - `leads`: each lead's district, the week it was received, its category and body
 ///   (`unclassified` until classified), company and whether it is open;
-/// - `deadlines`: the open deadlines of leads, with their responsible body, opening instant
-///   and due instant;
+/// - `deadlines`: the open deadlines of leads, with their responsible body, opening instant,
+///   due instant, and whether that due instant is provisional (1) or rests on official data
+///   (0), interpretation 21; a recomputation replaces the due instant and the flag;
 /// - `counters`: additive counts per week, district, metric and key (a channel, category,
 ///   body, level or company; empty for totals), including each closed obligation's overdue
-///   week ends; the district `''` holds every district's counts together;
+///   week ends (and of those, the ones on a provisional due instant) and the escalations a
+///   recomputation withdrew, in the week of the recomputation; the district `''` holds every
+///   district's counts together;
 /// - `companies`: names;
 /// - `anchors`: the history anchor after the last event recorded in each week.
 pub fn schema(p: &str) -> String {
@@ -136,6 +154,7 @@ CREATE TABLE {p}deadlines (
     body TEXT NOT NULL,
     opened_at BIGINT NOT NULL,
     due BIGINT NOT NULL,
+    provisional BIGINT NOT NULL,
     PRIMARY KEY (lead, seq)
 );
 CREATE INDEX {p}deadlines_due ON {p}deadlines (due);

@@ -10,6 +10,20 @@
 //! **Closure rate** is closures completed in the week over the week's workload: leads open at
 //! the week's start (received, less closed, plus reopened, in every earlier week) plus leads
 //! received in the week; in basis points, rounded down, none when there was no workload.
+//!
+//! **Provisional due instants** (interpretation 21). Every obligation is judged by its due
+//! instant as last recomputed, as if it had been opened with it. Of the open overdue
+//! obligations, those whose due instant is provisional (computed from the provisional calendar
+//! of a year without the State Council's schedule) are counted apart, in the week's figures
+//! and per body: a recomputation may move them. An obligation still open counts with its
+//! flag as it stands now; one closed since, with its flag when it closed.
+//!
+//! **Withdrawn escalations** (interpretation 21). Escalations are counted as events, in the
+//! week they were recorded. A recomputation that withdraws some is an event of its own week:
+//! the withdrawn escalations are counted there, by level, and the week they were recorded in
+//! keeps its count, so that a week's figures, once sent to the commission, do not silently
+//! change. `escalations_withdrawn` therefore counts the withdrawals made in the week, whatever
+//! week the escalations were recorded in.
 
 use std::collections::BTreeMap;
 
@@ -51,6 +65,8 @@ pub struct Blockage {
     pub body: String,
     /// Its obligations open and overdue at the week's end.
     pub overdue: i64,
+    /// Interpretation 21: of `overdue`, the obligations whose due instant is provisional.
+    pub overdue_provisional: i64,
     /// Transfers it returned as misrouted in the week.
     pub returns: i64,
 }
@@ -82,8 +98,15 @@ pub struct WeekFigures {
     pub closure_rate_bp: Option<i64>,
     /// Obligations open and overdue at the week's end.
     pub open_overdue: i64,
+    /// Interpretation 21: of `open_overdue`, the obligations whose due instant is provisional
+    /// (computed from the provisional calendar of a year without the State Council's
+    /// schedule), which a recomputation may move.
+    pub open_overdue_provisional: i64,
     /// Escalations recorded (ACC-2).
     pub escalations: i64,
+    /// Interpretation 21: escalations withdrawn in the week by a recomputed due instant, of
+    /// whatever week they were recorded in (which keeps counting them in `escalations`).
+    pub escalations_withdrawn: i64,
     /// Transfers returned as misrouted.
     pub returns: i64,
 }
@@ -103,8 +126,12 @@ pub struct FigureChange {
     pub closure_rate_bp: Option<i64>,
     /// Obligations open and overdue at the week's end.
     pub open_overdue: i64,
+    /// Interpretation 21: of those, the ones on a provisional due instant.
+    pub open_overdue_provisional: i64,
     /// Escalations.
     pub escalations: i64,
+    /// Interpretation 21: escalations withdrawn by a recomputed due instant.
+    pub escalations_withdrawn: i64,
     /// Returned transfers.
     pub returns: i64,
 }
@@ -120,7 +147,9 @@ impl FigureChange {
             closed: current.closed - previous.closed,
             closure_rate_bp: current.closure_rate_bp.zip(previous.closure_rate_bp).map(|(now, before)| now - before),
             open_overdue: current.open_overdue - previous.open_overdue,
+            open_overdue_provisional: current.open_overdue_provisional - previous.open_overdue_provisional,
             escalations: current.escalations - previous.escalations,
+            escalations_withdrawn: current.escalations_withdrawn - previous.escalations_withdrawn,
             returns: current.returns - previous.returns,
         }
     }
@@ -168,6 +197,9 @@ pub struct WeeklySummary {
     pub received_by_body: Vec<Count>,
     /// Escalations by level.
     pub escalations_by_level: Vec<Count>,
+    /// Interpretation 21: escalations withdrawn in the week by a recomputed due instant, by
+    /// level.
+    pub escalations_withdrawn_by_level: Vec<Count>,
     /// The companies with the most leads received, at most [`TOP`].
     pub top_companies: Vec<CompanyCount>,
     /// 难点: categories with the most obligations overdue at the week's end, at most [`TOP`].
@@ -248,24 +280,30 @@ fn open_at_start(tx: &mut dyn SqlTx, p: &str, week: NaiveDate, district: Option<
     Ok(open)
 }
 
-/// Obligations still open that were opened and due before `at`, by category and body.
-fn open_overdue(
-    tx: &mut dyn SqlTx,
-    p: &str,
-    at_ms: i64,
-    district: Option<&str>,
-) -> Result<Vec<(String, String, i64)>, SqlError> {
+/// Obligations still open that were opened and due before `at`, by category and body, and of
+/// those the ones whose due instant is provisional (interpretation 21).
+struct OpenOverdue {
+    category: String,
+    body: String,
+    n: i64,
+    provisional: i64,
+}
+
+/// The [`OpenOverdue`] counts at `at_ms`.
+fn open_overdue(tx: &mut dyn SqlTx, p: &str, at_ms: i64, district: Option<&str>) -> Result<Vec<OpenOverdue>, SqlError> {
     let (sql, params) = match district {
         Some(district) => (
             format!(
-                "SELECT l.category, d.body, COUNT(*) FROM {p}deadlines d JOIN {p}leads l ON l.lead = d.lead
+                "SELECT l.category, d.body, COUNT(*), CAST(SUM(d.provisional) AS BIGINT)
+                 FROM {p}deadlines d JOIN {p}leads l ON l.lead = d.lead
                  WHERE d.due < $1 AND d.opened_at < $1 AND l.district = $2 GROUP BY l.category, d.body"
             ),
             vec![Value::int(at_ms), Value::text(district)],
         ),
         None => (
             format!(
-                "SELECT l.category, d.body, COUNT(*) FROM {p}deadlines d JOIN {p}leads l ON l.lead = d.lead
+                "SELECT l.category, d.body, COUNT(*), CAST(SUM(d.provisional) AS BIGINT)
+                 FROM {p}deadlines d JOIN {p}leads l ON l.lead = d.lead
                  WHERE d.due < $1 AND d.opened_at < $1 GROUP BY l.category, d.body"
             ),
             vec![Value::int(at_ms)],
@@ -274,12 +312,17 @@ fn open_overdue(
     Ok(tx
         .query(&sql, &params)?
         .iter()
-        .map(|row| (text(&row[0]), text(&row[1]), row[2].as_i64().unwrap_or(0)))
+        .map(|row| OpenOverdue {
+            category: text(&row[0]),
+            body: text(&row[1]),
+            n: row[2].as_i64().unwrap_or(0),
+            provisional: row[3].as_i64().unwrap_or(0),
+        })
         .collect())
 }
 
 /// The metrics a week's figures are made of (the previous week is read for these alone).
-const FIGURE_METRICS: [&str; 13] = [
+const FIGURE_METRICS: [&str; 15] = [
     metric::RECEIVED,
     metric::RECEIVED_LINKED,
     metric::TRANSFERRED_ON_TIME,
@@ -290,9 +333,11 @@ const FIGURE_METRICS: [&str; 13] = [
     metric::CLOSED_LATE,
     metric::REOPENED,
     metric::ESCALATED,
+    metric::ESCALATION_WITHDRAWN,
     metric::RETURNED,
     metric::OVERDUE_BY_CATEGORY,
     metric::OVERDUE_BY_BODY,
+    metric::OVERDUE_PROVISIONAL_BY_BODY,
 ];
 
 /// The [`TOP`] companies with the most leads received in the week, read from the front of
@@ -328,6 +373,8 @@ struct Week {
     sums: Sums,
     overdue_by_category: BTreeMap<String, i64>,
     overdue_by_body: BTreeMap<String, i64>,
+    /// Interpretation 21: of `overdue_by_body`, the obligations on a provisional due instant.
+    overdue_provisional_by_body: BTreeMap<String, i64>,
     evaluated_at: i64,
 }
 
@@ -346,6 +393,7 @@ fn load_week(
     let evaluated_at = end.min(at_ms);
     let mut overdue_by_category = BTreeMap::new();
     let mut overdue_by_body = BTreeMap::new();
+    let mut overdue_provisional_by_body = BTreeMap::new();
     // Obligations closed after the week's end were counted when they closed; a week still
     // running has none of those yet.
     if complete {
@@ -355,10 +403,16 @@ fn load_week(
         for count in by_key(&sums, metric::OVERDUE_BY_BODY) {
             *overdue_by_body.entry(count.key).or_insert(0) += count.n;
         }
+        for count in by_key(&sums, metric::OVERDUE_PROVISIONAL_BY_BODY) {
+            *overdue_provisional_by_body.entry(count.key).or_insert(0) += count.n;
+        }
     }
-    for (category, body, n) in open_overdue(tx, p, evaluated_at, district)? {
-        *overdue_by_category.entry(category).or_insert(0) += n;
-        *overdue_by_body.entry(body).or_insert(0) += n;
+    for open in open_overdue(tx, p, evaluated_at, district)? {
+        *overdue_by_category.entry(open.category).or_insert(0) += open.n;
+        *overdue_by_body.entry(open.body.clone()).or_insert(0) += open.n;
+        if open.provisional != 0 {
+            *overdue_provisional_by_body.entry(open.body).or_insert(0) += open.provisional;
+        }
     }
     let received = total(&sums, metric::RECEIVED);
     let closed = total(&sums, metric::CLOSED);
@@ -377,10 +431,12 @@ fn load_week(
         open_at_start,
         closure_rate_bp: (workload > 0).then(|| closed * 10_000 / workload),
         open_overdue: overdue_by_body.values().sum(),
+        open_overdue_provisional: overdue_provisional_by_body.values().sum(),
         escalations: total(&sums, metric::ESCALATED),
+        escalations_withdrawn: total(&sums, metric::ESCALATION_WITHDRAWN),
         returns: total(&sums, metric::RETURNED),
     };
-    Ok(Week { figures, sums, overdue_by_category, overdue_by_body, evaluated_at })
+    Ok(Week { figures, sums, overdue_by_category, overdue_by_body, overdue_provisional_by_body, evaluated_at })
 }
 
 /// The REG-3 summary of the week containing `week_start` (any day names its week; the
@@ -410,17 +466,15 @@ pub fn week(
     difficulties.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.key.cmp(&b.key)));
     difficulties.truncate(TOP);
     let mut blockages: BTreeMap<String, Blockage> = BTreeMap::new();
+    let blockage = |body: &str| Blockage { body: body.to_owned(), overdue: 0, overdue_provisional: 0, returns: 0 };
     for (body, n) in &current.overdue_by_body {
-        blockages
-            .entry(body.clone())
-            .or_insert_with(|| Blockage { body: body.clone(), overdue: 0, returns: 0 })
-            .overdue += n;
+        blockages.entry(body.clone()).or_insert_with(|| blockage(body)).overdue += n;
+    }
+    for (body, n) in &current.overdue_provisional_by_body {
+        blockages.entry(body.clone()).or_insert_with(|| blockage(body)).overdue_provisional += n;
     }
     for count in by_key(sums, metric::RETURNED) {
-        blockages
-            .entry(count.key.clone())
-            .or_insert_with(|| Blockage { body: count.key, overdue: 0, returns: 0 })
-            .returns += count.n;
+        blockages.entry(count.key.clone()).or_insert_with(|| blockage(&count.key)).returns += count.n;
     }
     let mut blockages: Vec<Blockage> =
         blockages.into_values().filter(|blockage| blockage.overdue + blockage.returns > 0).collect();
@@ -439,6 +493,7 @@ pub fn week(
         received_by_category: by_key(sums, metric::BY_CATEGORY),
         received_by_body: by_key(sums, metric::BY_BODY),
         escalations_by_level: by_key(sums, metric::ESCALATED),
+        escalations_withdrawn_by_level: by_key(sums, metric::ESCALATION_WITHDRAWN),
         top_companies,
         difficulties,
         blockages,

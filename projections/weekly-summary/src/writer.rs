@@ -5,6 +5,12 @@
 //! event of each week — and written at the end with a few prepared statements per changed row.
 //! The running anchor is read from its table at the start of every batch, and nothing else is
 //! kept between batches, so a batch whose transaction rolls back leaves no trace in the writer.
+//!
+//! A recomputed due instant (interpretation 21) is applied before anything else the event
+//! does, whether or not the lead has a row: a deadline opened in the batch takes it before it
+//! is inserted, one closed in the batch stays closed, and any other is updated in the table at
+//! once (changing nothing where there is no row), so that a later closing in the batch reads
+//! the new due instant.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -49,6 +55,9 @@ pub(crate) mod metric {
     pub const REOPENED: &str = "reopened";
     /// Escalations, by level.
     pub const ESCALATED: &str = "escalated";
+    /// Escalations withdrawn by a recomputed due instant (interpretation 21), by level, in the
+    /// week of the recomputation: the week the escalation was recorded in keeps its count.
+    pub const ESCALATION_WITHDRAWN: &str = "escalation_withdrawn";
     /// Transfers returned as misrouted, by the returning body.
     pub const RETURNED: &str = "returned";
     /// Closed obligations that were open and overdue at the week's end.
@@ -57,6 +66,9 @@ pub(crate) mod metric {
     pub const OVERDUE_BY_CATEGORY: &str = "overdue_category";
     /// The same, by the obligation's responsible body.
     pub const OVERDUE_BY_BODY: &str = "overdue_body";
+    /// Of those, the obligations whose due instant was provisional (interpretation 21), by the
+    /// obligation's responsible body.
+    pub const OVERDUE_PROVISIONAL_BY_BODY: &str = "overdue_provisional_body";
 }
 
 /// The district of the counters of every district together (no district is named so: a
@@ -85,6 +97,7 @@ struct Statements {
     select_deadline: String,
     insert_deadline: String,
     delete_deadline: String,
+    recompute_deadline: String,
     add_counter: String,
     delete_zero_counter: String,
     upsert_company: String,
@@ -107,12 +120,16 @@ impl Statements {
             ),
             update_lead: format!("UPDATE {p}leads SET category = $2, body = $3, open = $4 WHERE lead = $1"),
             select_deadline: format!(
-                "SELECT kind, body, opened_at, due FROM {p}deadlines WHERE lead = $1 AND seq = $2"
+                "SELECT kind, body, opened_at, due, provisional FROM {p}deadlines WHERE lead = $1 AND seq = $2"
             ),
             insert_deadline: format!(
-                "INSERT INTO {p}deadlines (lead, seq, kind, body, opened_at, due) VALUES ($1, $2, $3, $4, $5, $6)"
+                "INSERT INTO {p}deadlines (lead, seq, kind, body, opened_at, due, provisional)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)"
             ),
             delete_deadline: format!("DELETE FROM {p}deadlines WHERE lead = $1 AND seq = $2"),
+            recompute_deadline: format!(
+                "UPDATE {p}deadlines SET due = $3, provisional = $4 WHERE lead = $1 AND seq = $2"
+            ),
             add_counter: format!(
                 "INSERT INTO {p}counters (week, district, metric, key, n) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (week, district, metric, key) DO UPDATE SET n = {p}counters.n + excluded.n"
@@ -169,6 +186,8 @@ struct DeadlineRow {
     body: String,
     opened_at: i64,
     due: i64,
+    /// Interpretation 21: the due instant rests on the provisional calendar.
+    provisional: bool,
 }
 
 /// A deadline in the batch.
@@ -315,6 +334,7 @@ impl<'s> Batch<'s> {
                     body: row[1].as_str().unwrap_or_default().to_owned(),
                     opened_at: row[2].as_i64().unwrap_or(0),
                     due: row[3].as_i64().unwrap_or(0),
+                    provisional: row[4].as_i64() == Some(1),
                 });
                 let stored = row.is_some();
                 (row, stored)
@@ -322,6 +342,34 @@ impl<'s> Batch<'s> {
         };
         self.deadlines.insert(key, CachedDeadline::Closed { stored });
         Ok(row)
+    }
+
+    /// Interpretation 21: a deadline's due instant recomputed. Where the batch holds the
+    /// deadline open it takes the new due and flag (and the table too, if it holds the row);
+    /// where the batch closed it nothing changes; otherwise the table's row, if any, is updated
+    /// now, so that a closing later in the batch reads it.
+    fn recompute_deadline(
+        &mut self,
+        tx: &mut dyn SqlTx,
+        lead: &str,
+        seq: u32,
+        due: i64,
+        provisional: bool,
+    ) -> Result<(), SqlError> {
+        let update_stored = match self.deadlines.get_mut(&(lead.to_owned(), seq)) {
+            Some(CachedDeadline::Open { row, stored }) => {
+                (row.due, row.provisional) = (due, provisional);
+                *stored
+            }
+            Some(CachedDeadline::Closed { .. }) => false,
+            None => true,
+        };
+        if update_stored {
+            let params =
+                [Value::text(lead), Value::int(i64::from(seq)), Value::int(due), Value::int(i64::from(provisional))];
+            tx.execute(&self.sql.recompute_deadline, &params)?;
+        }
+        Ok(())
     }
 
     fn complaint(&mut self, tx: &mut dyn SqlTx, lead: &str, event: &ComplaintEvent) -> Result<(), SqlError> {
@@ -357,6 +405,10 @@ impl<'s> Batch<'s> {
                 open: true,
             };
             self.save_lead(lead, row);
+        }
+        if let ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) = &event.fact
+        {
+            self.recompute_deadline(tx, lead, *seq, ms(*due), *provisional)?;
         }
         let needs_lead = needs_lead(event);
         if !needs_lead {
@@ -432,6 +484,13 @@ impl<'s> Batch<'s> {
             ComplaintFact::Escalation(EscalationFact::Escalated { level, .. }) => {
                 self.count(week, &district, metric::ESCALATED, level.as_str(), 1);
             }
+            // Interpretation 21: withdrawn in this week; the week they were recorded in keeps
+            // its count.
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { withdrawn_levels, .. }) => {
+                for level in withdrawn_levels {
+                    self.count(week, &district, metric::ESCALATION_WITHDRAWN, level.as_str(), 1);
+                }
+            }
             _ => {}
         }
         self.open_deadlines(lead, event);
@@ -450,6 +509,7 @@ impl<'s> Batch<'s> {
                 body: deadline.body.as_str().to_owned(),
                 opened_at: ms(event.at),
                 due: ms(deadline.due),
+                provisional: deadline.provisional,
             };
             self.deadlines.insert((lead.to_owned(), deadline.seq), CachedDeadline::Open { row, stored: false });
         }
@@ -464,13 +524,17 @@ impl<'s> Batch<'s> {
 
     /// A closed obligation was open and overdue at the end of every week whose end `E` has
     /// `opened_at < E`, `due < E` and `E <= closed_at`; those week ends are counted now, once,
-    /// and the query adds the obligations still open.
+    /// and the query adds the obligations still open. The due instant is the one the deadline
+    /// had when it closed (interpretation 21: after any recomputation), and so is its flag.
     fn overdue_week_ends(&mut self, lead: &LeadRow, deadline: &DeadlineRow, closed_at: i64) {
         let mut week = reporting_week(instant(deadline.opened_at.max(deadline.due)));
         while week_end_ms(week) <= closed_at {
             self.count(week, &lead.district, metric::OVERDUE, "", 1);
             self.count(week, &lead.district, metric::OVERDUE_BY_CATEGORY, &lead.category, 1);
             self.count(week, &lead.district, metric::OVERDUE_BY_BODY, &deadline.body, 1);
+            if deadline.provisional {
+                self.count(week, &lead.district, metric::OVERDUE_PROVISIONAL_BY_BODY, &deadline.body, 1);
+            }
             week += TimeDelta::days(7);
         }
     }
@@ -532,6 +596,7 @@ impl<'s> Batch<'s> {
                             Value::text(row.body),
                             Value::int(row.opened_at),
                             Value::int(row.due),
+                            Value::int(i64::from(row.provisional)),
                         ],
                     )?;
                 }
@@ -578,8 +643,9 @@ impl ModelWriter for WeeklyWriter {
 }
 
 /// Whether applying the event needs the lead's row: it closes a deadline, or its fact counts
-/// something for the lead's week, district, category or body. For any other event the
-/// deadlines it opens are recorded whether or not the lead has a row.
+/// something for the lead's week, district, category or body (a recomputation that withdraws
+/// escalations, interpretation 21, counts them). For any other event the deadlines it opens
+/// are recorded whether or not the lead has a row.
 pub(crate) fn needs_lead(event: &ComplaintEvent) -> bool {
     !event.closes.is_empty()
         || match &event.fact {
@@ -591,6 +657,9 @@ pub(crate) fn needs_lead(event: &ComplaintEvent) -> bool {
             | ComplaintFact::Reopened { .. }
             | ComplaintFact::TransferReturned { .. }
             | ComplaintFact::Escalation(EscalationFact::Escalated { .. }) => true,
+            ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { withdrawn_levels, .. }) => {
+                !withdrawn_levels.is_empty()
+            }
             ComplaintFact::ClosureSigned { body, .. } => *body != BodyCode::ZJ,
             _ => false,
         }

@@ -1,7 +1,10 @@
 //! The bulk builder against the writer on a long scenario: many leads in several districts
 //! against several companies, driven by the domain through every fact the summary counts
-//! over twelve weeks, with the events the writer treats specially mixed in. Every scenario of
-//! `weekly_summary.rs` also compares the two after each feed (`common::feed`).
+//! over twelve weeks, with the events the writer treats specially mixed in. Interpretation 21:
+//! some deadlines are logged as provisional, and some due instants are recomputed by hand, of
+//! open deadlines, closed ones and ones never opened, on leads registered or not, withdrawing
+//! escalation levels or not. Every scenario of `weekly_summary.rs` also compares the two after
+//! each feed (`common::feed`).
 
 mod common;
 
@@ -11,14 +14,17 @@ use chrono::{DateTime, FixedOffset, TimeDelta};
 use common::{LeadStream, Log, actor, assert_bulk_matches, at, feed, lead_id, registration, uscc};
 use tousu_domain::Aggregate;
 use tousu_domain::actor::{Actor, Role};
+use tousu_domain::calendar::{CalendarVersion, Period};
 use tousu_domain::complaint::{
     Channel, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding, LeadStatus,
     PenaltyDecision, PenaltyVerification, Registration, ReviewOutcome, Satisfaction, SplitRequest, TransferMethod,
     Urgency,
 };
-use tousu_domain::deadline::{ClosedHow, DeadlineClosure, DeadlineKind, EscalationLevel};
+use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, DueBasis, EscalationLevel};
 use tousu_domain::ids::{BodyCode, ComplaintId};
+use tousu_domain::obligations::EscalationFact;
 use tousu_domain::reporting::reporting_week;
+use tousu_domain::rule::RuleId;
 use tousu_projection::{Payload, SqlConnection};
 use tousu_projection_testkit::Dice;
 use tousu_read_weekly_summary::WeeklySummaryModel;
@@ -102,6 +108,13 @@ impl Scenario {
                 // decides with these facts: it is not late then, however late.
                 for closure in &mut logged.closes {
                     closure.how = ClosedHow::Superseded;
+                }
+            }
+            if !logged.opens.is_empty() && self.dice.chance(20) {
+                // Interpretation 21: due instants that rest on the provisional calendar.
+                for deadline in &mut logged.opens {
+                    deadline.provisional = true;
+                    deadline.calendar = Some(CalendarVersion::from_text("2026.official.0a1b2c3d+2027.provisional"));
                 }
             }
             self.push(&id, logged);
@@ -337,6 +350,51 @@ impl Scenario {
         }
     }
 
+    /// Interpretation 21: a due instant of lead `index` recomputed at `now`, as the deadline
+    /// reactor records it once a year's schedule is loaded: mostly of an open deadline, to a
+    /// due instant up to ten days before or after the old one, on official data or still
+    /// provisional, withdrawing some escalation levels and the miss or not; sometimes of a
+    /// deadline closed or never opened. Only the log holds it (the lead's state does not
+    /// follow), and a lead also logged under a ghost id has it there too.
+    fn recompute(&mut self, index: usize, now: DateTime<FixedOffset>) {
+        let Some(lead) = self.leads[index].state.lead.as_ref() else { return };
+        let open: Vec<(u32, DeadlineKind, BodyCode, DateTime<FixedOffset>)> = lead
+            .obligations
+            .open()
+            .map(|deadline| (deadline.seq, deadline.kind, deadline.body, deadline.due))
+            .collect();
+        let (seq, kind, body, previous_due) = if !open.is_empty() && self.dice.chance(80) {
+            *self.dice.pick(&open)
+        } else {
+            (self.dice.below(10) as u32, DeadlineKind::Transfer, BodyCode::ZJ, now)
+        };
+        let provisional = self.dice.chance(30);
+        let fact = EscalationFact::DeadlineRecomputed {
+            seq,
+            kind,
+            body,
+            previous_due,
+            due: previous_due + TimeDelta::hours(12 * (self.dice.below(41) as i64 - 20)),
+            provisional,
+            calendar: CalendarVersion::from_text(if provisional {
+                "2027.official.1c2d3e4f+2028.provisional"
+            } else {
+                "2027.official.1c2d3e4f"
+            }),
+            withdrawn_levels: EscalationLevel::ALL.into_iter().filter(|_| self.dice.chance(30)).collect(),
+            miss_withdrawn: self.dice.chance(50),
+        };
+        let event =
+            ComplaintEvent { at: now, fact: ComplaintFact::Escalation(fact), opens: Vec::new(), closes: Vec::new() };
+        let id = self.leads[index].id.clone();
+        self.push(&id, event.clone());
+        for (lead, ghost) in self.ghosts.clone() {
+            if lead == index {
+                self.push(&ghost, event.clone());
+            }
+        }
+    }
+
     /// An event no lead owns, recorded now, or with a recording clock stepped back.
     fn other(&mut self, now: DateTime<FixedOffset>) {
         let recorded = if self.dice.chance(20) { now - TimeDelta::days(9) } else { now };
@@ -380,6 +438,46 @@ impl Scenario {
         let e3 = self.registered_and_classified("E3");
         let week_end = reporting_week(self.transfer_due(e3)) + TimeDelta::days(7);
         self.transfer(e3, at(&format!("{week_end}T00:00:00+08:00")));
+    }
+
+    /// Interpretation 21 on a lead the log never registers (`GHOSTP`): a provisional deadline
+    /// opened by an event that needs no lead row, then its due instant recomputed to official
+    /// data with a level and the miss withdrawn. The deadline takes the new due instant; the
+    /// withdrawal, which needs the lead's district, counts nowhere.
+    fn provisional_corners(&mut self) {
+        let ghost = lead_id("GHOSTP");
+        let opened = at("2026-05-04T10:00:00+08:00");
+        let deadline = Deadline {
+            seq: 3,
+            kind: DeadlineKind::GeneralClose,
+            rule: RuleId::Hdl1,
+            body: BodyCode::SJ,
+            community: None,
+            basis: DueBasis::Period { start: opened, period: Period::WorkingDays(7) },
+            due: at("2026-05-13T00:00:00+08:00"),
+            provisional: true,
+            calendar: Some(CalendarVersion::from_text("2026.official.0a1b2c3d+2027.provisional")),
+        };
+        let accepted = ComplaintFact::Accepted { body: BodyCode::SJ };
+        self.push(&ghost, ComplaintEvent { at: opened, fact: accepted, opens: vec![deadline], closes: Vec::new() });
+        let recomputed = EscalationFact::DeadlineRecomputed {
+            seq: 3,
+            kind: DeadlineKind::GeneralClose,
+            body: BodyCode::SJ,
+            previous_due: at("2026-05-13T00:00:00+08:00"),
+            due: at("2026-05-15T00:00:00+08:00"),
+            provisional: false,
+            calendar: CalendarVersion::from_text("2027.official.1c2d3e4f"),
+            withdrawn_levels: vec![EscalationLevel::Reminder],
+            miss_withdrawn: true,
+        };
+        let event = ComplaintEvent {
+            at: opened + TimeDelta::days(1),
+            fact: ComplaintFact::Escalation(recomputed),
+            opens: Vec::new(),
+            closes: Vec::new(),
+        };
+        self.push(&ghost, event);
     }
 
     /// A lead registered on Monday 4 May 2026 and classified as a general 市场监管 matter.
@@ -450,11 +548,16 @@ fn long_scenario() -> Log {
                 .collect();
             if !active.is_empty() {
                 let index = *scenario.dice.pick(&active);
-                scenario.step(index, now);
+                if scenario.dice.chance(6) {
+                    scenario.recompute(index, now);
+                } else {
+                    scenario.step(index, now);
+                }
             }
         }
     }
     scenario.boundaries();
+    scenario.provisional_corners();
     scenario.log
 }
 
@@ -486,17 +589,24 @@ fn reg_3_the_bulk_builder_builds_the_writers_tables_from_a_long_log_in_any_batch
         "complaint.reopened",
         "complaint.escalated",
         "complaint.penalty_matter_opened",
+        "complaint.deadline_recomputed",
         "audit.note",
     ] {
         assert!(types.contains(expected), "the scenario has no {expected}: {types:?}");
     }
     assert!(events.len() > 1_500, "a long log: {} events", events.len());
     assert!(events.iter().any(|event| event.stream.starts_with("complaint-GHOST")), "a lead never registered");
+    assert!(
+        events.iter().any(|event| {
+            event.stream.starts_with("complaint-GHOST") && event.event_type == "complaint.deadline_recomputed"
+        }),
+        "a due instant recomputed on a lead never registered"
+    );
 
     let mut connection = SqlConnection::sqlite_in_memory().expect("in-memory sqlite");
     feed(&mut connection, PREFIX, events, 10);
     let metrics = distinct(&mut connection, &format!("SELECT DISTINCT metric FROM {PREFIX}counters"));
-    assert_eq!(metrics.len(), 18, "every metric is counted: {metrics:?}");
+    assert_eq!(metrics.len(), 20, "every metric is counted: {metrics:?}");
     let weeks = distinct(&mut connection, &format!("SELECT DISTINCT week FROM {PREFIX}anchors"));
     assert!(weeks.len() >= 12, "anchored weeks: {weeks:?}");
     let companies = distinct(&mut connection, &format!("SELECT name FROM {PREFIX}companies"));
@@ -511,10 +621,28 @@ fn reg_3_the_bulk_builder_builds_the_writers_tables_from_a_long_log_in_any_batch
         .read(|tx| tx.query(&format!("SELECT MAX(n) FROM {PREFIX}counters WHERE metric = 'overdue'"), &[]))
         .expect("query");
     assert!(overdue_weeks[0][0].as_i64().unwrap_or(0) > 1, "obligations overdue at several week ends");
+    // Interpretation 21: open deadlines on provisional due instants, as opened or recomputed.
+    let provisional = connection
+        .read(|tx| tx.query(&format!("SELECT COUNT(*) FROM {PREFIX}deadlines WHERE provisional = 1"), &[]))
+        .expect("query");
+    assert!(provisional[0][0].as_i64().unwrap_or(0) > 0, "open provisional deadlines");
+    let recomputed_without_a_lead = connection
+        .read(|tx| {
+            let sql = format!(
+                "SELECT COUNT(*) FROM {PREFIX}deadlines WHERE lead = 'GHOSTP' AND seq = 3 AND provisional = 0 AND due = $1"
+            );
+            tx.query(&sql, &[tousu_projection::Value::int(at("2026-05-15T00:00:00+08:00").timestamp_millis())])
+        })
+        .expect("query");
+    assert_eq!(recomputed_without_a_lead[0][0].as_i64(), Some(1), "a deadline recomputed on a lead without a row");
 
     for batch in [1, 7, events.len()] {
         assert_bulk_matches(&WeeklySummaryModel, events, batch, &mut connection, PREFIX);
     }
+    // The writer applying the whole log in one batch: deadlines opened, recomputed (interpretation
+    // 21) and closed within one batch.
+    let mut whole = SqlConnection::sqlite_in_memory().expect("in-memory sqlite");
+    feed(&mut whole, PREFIX, events, events.len());
     // And at a cut inside the log, where leads are half handled.
     let cut = &events[..events.len() * 2 / 3];
     let mut partial = SqlConnection::sqlite_in_memory().expect("in-memory sqlite");

@@ -2,7 +2,9 @@
 //! the domain: week boundaries at Sunday 24:00 +08:00, received leads by channel, category and
 //! body, transfers on time and late, open overdue obligations at the week's end with 难点 and
 //! 堵点, closures and the closure rate, the change from the previous week, and the history
-//! anchor; then batch sizes and PostgreSQL.
+//! anchor; then batch sizes and PostgreSQL. Interpretation 21: a provisional due instant
+//! counted apart, its recomputation followed, and the escalation it withdraws counted in the
+//! week of the recomputation.
 //!
 //! March 2026 has no holidays; its weeks start on Mondays 2, 9, 16 and 23 March.
 
@@ -40,6 +42,11 @@ fn summary(connection: &mut SqlConnection, monday: &str, district: Option<&str>,
 
 fn counts(items: &[(&str, i64)]) -> Vec<Count> {
     items.iter().map(|(key, n)| Count { key: (*key).to_owned(), n: *n }).collect()
+}
+
+/// A body's 堵点 figures, with no provisional due instant among its overdue obligations.
+fn blockage(body: &str, overdue: i64, returns: i64) -> Blockage {
+    Blockage { body: body.to_owned(), overdue, overdue_provisional: 0, returns }
 }
 
 fn registrar() -> Actor {
@@ -203,7 +210,7 @@ fn reg_3_transfers_on_time_and_late_and_obligations_overdue_at_the_week_end() {
     let w1 = summary(&mut connection, "2026-03-02", None, LATER);
     assert_eq!((w1.figures.received, w1.figures.transferred_on_time, w1.figures.transferred_late), (3, 1, 0));
     assert_eq!(w1.figures.open_overdue, 0, "nothing is due before 12 March");
-    assert_eq!(w1.blockages, vec![Blockage { body: "SJ".to_owned(), overdue: 0, returns: 1 }]);
+    assert_eq!(w1.blockages, vec![blockage("SJ", 0, 1)]);
 
     // At Monday 16 March 00:00: T2's transfer (closed on 19 March) and T3's reinstated one
     // are past due; T1's handling period runs to 18 March.
@@ -213,19 +220,13 @@ fn reg_3_transfers_on_time_and_late_and_obligations_overdue_at_the_week_end() {
     assert_eq!(w2.escalations_by_level, counts(&[("reminder", 1)]));
     assert_eq!(w2.figures.open_overdue, 2);
     assert_eq!(w2.difficulties, counts(&[("SJ-3-1", 2)]));
-    assert_eq!(w2.blockages, vec![Blockage { body: "ZJ".to_owned(), overdue: 2, returns: 0 }]);
+    assert_eq!(w2.blockages, vec![blockage("ZJ", 2, 0)]);
 
     // At Monday 23 March 00:00: T1's HDL-1 period (due 18 March) and T3's transfer.
     let w3 = summary(&mut connection, "2026-03-16", None, LATER);
     assert_eq!((w3.figures.transferred_on_time, w3.figures.transferred_late), (0, 1));
     assert_eq!(w3.figures.open_overdue, 2);
-    assert_eq!(
-        w3.blockages,
-        vec![
-            Blockage { body: "SJ".to_owned(), overdue: 1, returns: 0 },
-            Blockage { body: "ZJ".to_owned(), overdue: 1, returns: 0 }
-        ]
-    );
+    assert_eq!(w3.blockages, vec![blockage("SJ", 1, 0), blockage("ZJ", 1, 0)]);
     assert_eq!((w3.change.transferred, w3.change.transferred_late), (0, 1));
     assert_eq!((w3.change.open_overdue, w3.change.escalations), (0, -1));
     assert!(w3.complete);
@@ -409,6 +410,100 @@ fn reg_3_the_history_anchor_is_reproducible_and_changes_if_any_earlier_hash_chan
     }
 }
 
+/// An instant after every week of the 2027 scenario.
+const LATER_2027: &str = "2027-03-31T00:00:00+08:00";
+
+/// Open overdue obligations, and of those the provisional ones, of the week of `monday` in
+/// every district, judged at `now` (the week's end once it is over).
+fn overdue_at(connection: &mut SqlConnection, monday: &str, now: &str) -> (i64, i64) {
+    let figures = summary(connection, monday, None, now).figures;
+    (figures.open_overdue, figures.open_overdue_provisional)
+}
+
+#[test]
+fn reg_3_interp_21_a_provisional_due_is_counted_apart_and_its_recomputation_followed_in_the_weeks_figures() {
+    let mut log = Log::new();
+    let company = uscc(6);
+    // Two leads registered on Wednesday 3 February 2027, before that year's notice: TRF-2's
+    // seven working days end, provisionally, at 24:00 on Thursday 18 February.
+    let mut p1 = register(&mut log, "P1", &company, "鼓楼区", Channel::Hotline, "2027-02-03T10:00:00+08:00");
+    let mut p2 = register(&mut log, "P2", &company, "鼓楼区", Channel::Hotline, "2027-02-03T10:00:00+08:00");
+    let opened = p1.state.lead.as_ref().and_then(|lead| lead.obligations.get(0).cloned()).expect("TRF-2");
+    assert_eq!((opened.due, opened.provisional), (at("2027-02-19T00:00:00+08:00"), true));
+    let mut connection = read_model(&log.events, 4);
+    // Overdue at the end of the week of 15 February (Monday 22 February 00:00), not of the
+    // week before; both provisionally.
+    assert_eq!(overdue_at(&mut connection, "2027-02-08", LATER_2027), (0, 0));
+    assert_eq!(overdue_at(&mut connection, "2027-02-15", LATER_2027), (2, 2));
+    assert_eq!(
+        summary(&mut connection, "2027-02-15", None, LATER_2027).blockages,
+        vec![Blockage { body: "ZJ".to_owned(), overdue: 2, overdue_provisional: 2, returns: 0 }]
+    );
+    assert_eq!(overdue_at(&mut connection, "2027-02-15", "2027-02-20T12:00:00+08:00"), (2, 2));
+
+    // P1 is missed: the reactor records the reminder on Friday 19 February. Then the notice
+    // arrives and P1's due instant is recomputed (P2's is not yet): 24:00 on Saturday 20
+    // February, a worked day in the notice, on official data; the reminder is withdrawn.
+    let from = log.events.len();
+    let reminder = ComplaintCommand::Escalate { seq: 0, level: EscalationLevel::Reminder };
+    p1.decide(&mut log, &Actor::deadline_reactor(), "2027-02-19T08:00:00+08:00", reminder);
+    log.world.load_made_up_2027();
+    p1.decide(
+        &mut log,
+        &Actor::deadline_reactor(),
+        "2027-02-19T15:00:00+08:00",
+        ComplaintCommand::RecomputeDeadline { seq: 0 },
+    );
+    let recomputed = p1.state.lead.as_ref().and_then(|lead| lead.obligations.get(0).cloned()).expect("TRF-2");
+    assert_eq!((recomputed.due, recomputed.provisional), (at("2027-02-21T00:00:00+08:00"), false));
+    common::apply(&mut connection, PREFIX, &log.events[from..], 4);
+    common::assert_bulk_matches(&WeeklySummaryModel, &log.events, 4, &mut connection, PREFIX);
+    // Judged at the week's end, Monday 22 February 00:00, P1 is still open and overdue: its
+    // new due instant, 21 February 00:00, is before the week's end. It is no longer
+    // provisional. Judged on Saturday 20 February at noon, only P2 is overdue: P1 is judged
+    // by its new due instant, as if it had been opened with it.
+    assert_eq!(overdue_at(&mut connection, "2027-02-15", LATER_2027), (2, 1));
+    assert_eq!(overdue_at(&mut connection, "2027-02-15", "2027-02-20T12:00:00+08:00"), (1, 1));
+    let week = summary(&mut connection, "2027-02-15", None, LATER_2027);
+    assert_eq!(
+        week.blockages,
+        vec![Blockage { body: "ZJ".to_owned(), overdue: 2, overdue_provisional: 1, returns: 0 }]
+    );
+    // The reminder counts in the week it was recorded in, and its withdrawal in the week of
+    // the recomputation, here the same week.
+    assert_eq!((week.figures.escalations, week.figures.escalations_withdrawn), (1, 1));
+    assert_eq!(week.escalations_withdrawn_by_level, counts(&[("reminder", 1)]));
+    assert_eq!((week.change.escalations_withdrawn, week.change.open_overdue_provisional), (1, 1));
+
+    // Both transferred on Saturday 20 February at 10:00: P1 before its new due instant, on
+    // time; P2 after its provisional one, late. Neither is overdue at the week's end then.
+    let from = log.events.len();
+    for lead in [&mut p1, &mut p2] {
+        classify(lead, &mut log, "SJ-3-1", "2027-02-20T09:00:00+08:00");
+        transfer(lead, &mut log, BodyCode::SJ, "2027-02-20T10:00:00+08:00");
+    }
+    common::apply(&mut connection, PREFIX, &log.events[from..], 4);
+    common::assert_bulk_matches(&WeeklySummaryModel, &log.events, 4, &mut connection, PREFIX);
+    let week = summary(&mut connection, "2027-02-15", None, LATER_2027);
+    assert_eq!((week.figures.transferred_on_time, week.figures.transferred_late), (1, 1));
+    assert_eq!((week.figures.open_overdue, week.figures.open_overdue_provisional), (0, 0));
+    // The same, applied one event at a time.
+    assert_eq!(summary(&mut read_model(&log.events, 1), "2027-02-15", None, LATER_2027), week);
+}
+
+/// Interpretation 21 for the comparison with PostgreSQL: P1 and P2 as in the test above, P1
+/// escalated and its due instant recomputed, P2's left provisional.
+fn provisional_scenario(log: &mut Log) {
+    let company = uscc(7);
+    let mut p1 = register(log, "P1", &company, "鼓楼区", Channel::Hotline, "2027-02-03T10:00:00+08:00");
+    register(log, "P2", &company, "鼓楼区", Channel::Hotline, "2027-02-03T10:00:00+08:00");
+    let reminder = ComplaintCommand::Escalate { seq: 0, level: EscalationLevel::Reminder };
+    p1.decide(log, &Actor::deadline_reactor(), "2027-02-19T08:00:00+08:00", reminder);
+    log.world.load_made_up_2027();
+    let recompute = ComplaintCommand::RecomputeDeadline { seq: 0 };
+    p1.decide(log, &Actor::deadline_reactor(), "2027-02-19T15:00:00+08:00", recompute);
+}
+
 fn dump(connection: &mut SqlConnection, prefix: &str) -> Vec<Vec<Vec<Value>>> {
     WeeklySummaryModel
         .tables()
@@ -453,7 +548,9 @@ fn reg_3_the_city_wide_summary_is_the_sum_of_the_districts_summaries() {
             f.reopened,
             f.open_at_start,
             f.open_overdue,
+            f.open_overdue_provisional,
             f.escalations,
+            f.escalations_withdrawn,
             f.returns,
         ]
     };
@@ -461,7 +558,7 @@ fn reg_3_the_city_wide_summary_is_the_sum_of_the_districts_summaries() {
         let monday = week.to_string();
         let all = summary(&mut connection, &monday, None, LATER);
         let districts = ["鼓楼区", "台江区"].map(|district| summary(&mut connection, &monday, Some(district), LATER));
-        let mut sum = [0; 10];
+        let mut sum = [0; 12];
         for district in &districts {
             for (total, n) in sum.iter_mut().zip(additive(&district.figures)) {
                 *total += n;
@@ -505,6 +602,7 @@ fn reg_3_the_weekly_summary_reads_the_same_on_postgresql() {
         Err(error) => panic!("PostgreSQL required but unreachable: {error}"),
     };
     let mut log = everything();
+    provisional_scenario(&mut log);
     let extra = anchored_log(&hashes());
     let offset = log.events.len() as u64;
     log.events.extend(extra.events.into_iter().map(|mut event| {
@@ -516,14 +614,27 @@ fn reg_3_the_weekly_summary_reads_the_same_on_postgresql() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         feed(&mut pg, &prefix, &log.events, 7);
         let mut sqlite = read_model(&log.events, 7);
-        for monday in ["2026-03-02", "2026-03-09", "2026-03-16", "2026-03-23"] {
+        let summarised = [
+            ("2026-03-02", LATER),
+            ("2026-03-09", LATER),
+            ("2026-03-16", LATER),
+            ("2026-03-23", LATER),
+            ("2027-02-15", LATER_2027),
+            ("2027-02-15", "2027-02-20T12:00:00+08:00"),
+        ];
+        for (monday, now) in summarised {
             for district in [None, Some("鼓楼区")] {
-                let now: DateTime<FixedOffset> = at(LATER);
+                let now: DateTime<FixedOffset> = at(now);
                 let on_pg = pg.read(|tx| week(tx, &prefix, day(monday), district, now)).expect("pg query");
                 let on_sqlite = sqlite.read(|tx| week(tx, PREFIX, day(monday), district, now)).expect("sqlite query");
                 assert_eq!(on_pg, on_sqlite, "{monday} {district:?}");
             }
         }
+        // Interpretation 21: the 2027 week compared above is not all zeros (the leads of March
+        // 2026 still open are overdue there too).
+        let provisional = pg.read(|tx| week(tx, &prefix, day("2027-02-15"), None, at(LATER_2027))).expect("pg query");
+        let figures = &provisional.figures;
+        assert_eq!((figures.open_overdue_provisional, figures.escalations_withdrawn), (1, 1));
         assert_eq!(
             pg.read(|tx| weeks(tx, &prefix, None)).expect("pg weeks"),
             sqlite.read(|tx| weeks(tx, PREFIX, None)).expect("weeks")
