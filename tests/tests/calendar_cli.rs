@@ -67,14 +67,23 @@ async fn interp_21_load_puts_a_year_in_force_on_the_running_server_and_the_warni
     assert!(status.status.success(), "{}", stderr_of(&status));
     let text = stdout_of(&status);
     assert!(text.starts_with("calendar of the running server"), "{text}");
-    assert!(text.contains("warning: the last year with the State Council's holiday schedule is 2026, which ends in 21 days"), "{text}");
+    assert!(
+        text.contains(
+            "warning: the last year with the State Council's holiday schedule is 2026, which ends in 21 days"
+        ),
+        "{text}"
+    );
     let projections = run_tousu(&["projections", "status", "--data-dir", &data_dir]);
     assert!(stdout_of(&projections).contains("calendar: the last year"), "{}", stdout_of(&projections));
 
     let file = test_calendar_2027().to_string_lossy().into_owned();
     let load = run_tousu(&["calendar", "load", &file, "--data-dir", &data_dir]);
     assert!(load.status.success(), "{}", stderr_of(&load));
-    assert!(stdout_of(&load).starts_with("2027: the official schedule (version 2027.official."), "{}", stdout_of(&load));
+    assert!(
+        stdout_of(&load).starts_with("2027: the official schedule (version 2027.official."),
+        "{}",
+        stdout_of(&load)
+    );
     let again = run_tousu(&["calendar", "load", &file, "--data-dir", &data_dir]);
     assert!(stdout_of(&again).contains("already in force; nothing recorded"), "{}", stdout_of(&again));
 
