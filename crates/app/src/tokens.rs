@@ -190,9 +190,26 @@ pub fn revoke(data_dir: &Path, id: &str) -> Result<TokenRecord, TokenError> {
 
 #[derive(Debug)]
 struct Loaded {
-    modified: Option<SystemTime>,
+    stamp: Option<FileStamp>,
     checked: Instant,
     principals: HashMap<String, Principal>,
+}
+
+/// What tells one version of the token file from another. The modification time alone does
+/// not: the kernel stamps it from a coarse clock, so a revocation written within a few
+/// milliseconds of the previous write keeps the same time and would go unseen. Every write
+/// replaces the file by a rename, so its inode changes too, and a revocation changes its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    inode: u64,
+    len: u64,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = fs::metadata(path).ok()?;
+    Some(FileStamp { modified: meta.modified().ok(), inode: meta.ino(), len: meta.len() })
 }
 
 /// The server's view of the token file.
@@ -207,7 +224,7 @@ impl TokenRegistry {
     pub fn open(data_dir: &Path) -> Result<TokenRegistry, TokenError> {
         let path = data_dir.join(TOKEN_FILE);
         let registry = TokenRegistry {
-            loaded: RwLock::new(Loaded { modified: None, checked: Instant::now(), principals: HashMap::new() }),
+            loaded: RwLock::new(Loaded { stamp: None, checked: Instant::now(), principals: HashMap::new() }),
             path,
         };
         registry.reload()?;
@@ -215,7 +232,7 @@ impl TokenRegistry {
     }
 
     fn reload(&self) -> Result<(), TokenError> {
-        let modified = fs::metadata(&self.path).and_then(|meta| meta.modified()).ok();
+        let stamp = stamp(&self.path);
         let file = read_file(&self.path)?;
         let principals = file
             .tokens
@@ -224,7 +241,7 @@ impl TokenRegistry {
             .map(|record| (record.sha256, Principal { person: record.person, body: record.body, role: record.role }))
             .collect();
         let mut loaded = self.loaded.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *loaded = Loaded { modified, checked: Instant::now(), principals };
+        *loaded = Loaded { stamp, checked: Instant::now(), principals };
         Ok(())
     }
 
@@ -234,8 +251,7 @@ impl TokenRegistry {
             if loaded.checked.elapsed() < RELOAD_CHECK {
                 return;
             }
-            let modified = fs::metadata(&self.path).and_then(|meta| meta.modified()).ok();
-            if modified == loaded.modified {
+            if stamp(&self.path) == loaded.stamp {
                 drop(loaded);
                 self.loaded.write().unwrap_or_else(|poisoned| poisoned.into_inner()).checked = Instant::now();
                 return;
