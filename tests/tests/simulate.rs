@@ -1,7 +1,7 @@
 //! `tousu simulate` through the real binary: a short span of a small city written to a new
 //! data directory, whose history verifies, and which `tousu serve` then serves with every lead
 //! the simulation reported; refusals of a directory that already holds a log and of a span
-//! the shipped calendar cannot carry.
+//! the calendar cannot carry.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -47,10 +47,17 @@ impl Drop for Served {
     }
 }
 
-fn serve(data_dir: &Path, log: &Path) -> Served {
+/// Serves the city with the business clock starting at `clock_start`, the day after the
+/// simulated span, so that the city is judged as on that day whatever the day the test runs.
+fn serve(data_dir: &Path, log: &Path, clock_start: &str) -> Served {
     let log = std::fs::File::create(log).expect("create the server log");
     let mut command = Command::new(tousu_bin());
-    command.arg("serve").arg("--data-dir").arg(data_dir).args(["--listen", "127.0.0.1:0"]);
+    command.arg("serve").arg("--data-dir").arg(data_dir).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--clock-start",
+        clock_start,
+    ]);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("TOUSU_") {
             command.env_remove(name);
@@ -108,7 +115,21 @@ async fn simulate_writes_a_city_that_verifies_and_serves_every_lead_it_reported(
     let scratch = Scratch::new("city");
     let data_dir = scratch.0.join("city");
     let data = data_dir.to_string_lossy().into_owned();
-    let args = ["simulate", "--data-dir", &data, "--days", "10", "--companies", "30", "--leads-per-day", "20"];
+    // Twelve days across the new year: from 1 January 2027 the city runs on the provisional
+    // calendar (interpretation 21), with no refusal.
+    let args = [
+        "simulate",
+        "--data-dir",
+        &data,
+        "--from",
+        "2026-12-21",
+        "--days",
+        "12",
+        "--companies",
+        "30",
+        "--leads-per-day",
+        "20",
+    ];
     let output = run_tousu(&args);
     assert!(output.status.success(), "tousu simulate failed: {}\n{}", stderr_of(&output), stdout_of(&output));
     let summary = stdout_of(&output);
@@ -116,6 +137,7 @@ async fn simulate_writes_a_city_that_verifies_and_serves_every_lead_it_reported(
     assert!(leads >= 100, "a working fortnight of 20 leads a day: {summary}");
     assert!(reported(&summary, "commands: ") > 4 * leads, "the leads go along the procedure: {summary}");
     assert!(summary.contains("refused: 0"), "the procedure refused none of the simulation's commands: {summary}");
+    assert!(summary.contains("calendar: official schedules through 2026;"), "{summary}");
     for model in ["bulletin", "leads", "overdue-escalation", "watchlist", "weekly-summary"] {
         let line = summary
             .lines()
@@ -149,7 +171,7 @@ async fn simulate_writes_a_city_that_verifies_and_serves_every_lead_it_reported(
     assert_eq!((registered + split) as u64, leads, "the log holds every lead reported");
 
     // Served afterwards, with an auditor's token from the simulation.
-    let served = serve(&data_dir, &scratch.0.join("serve.log"));
+    let served = serve(&data_dir, &scratch.0.join("serve.log"), "2027-01-02T09:00:00+08:00");
     let mut auditor = queries(served.address, &token_of(&data_dir, "auditor"));
     let deadline = Instant::now() + Duration::from_secs(30);
     let first_page = loop {
@@ -195,13 +217,13 @@ async fn simulate_writes_a_city_that_verifies_and_serves_every_lead_it_reported(
 }
 
 #[test]
-fn simulate_refuses_a_span_past_what_the_shipped_calendar_carries() {
+fn simulate_refuses_a_span_past_what_the_provisional_calendar_carries() {
     let scratch = Scratch::new("span");
     let data_dir = scratch.0.join("late");
     let data = data_dir.to_string_lossy().into_owned();
-    let output = run_tousu(&["simulate", "--data-dir", &data, "--from", "2026-09-01", "--days", "60"]);
-    assert!(!output.status.success(), "a span ending on 2026-10-30 is refused");
+    let output = run_tousu(&["simulate", "--data-dir", &data, "--from", "2100-06-01", "--days", "90"]);
+    assert!(!output.status.success(), "a span ending on 2100-08-29 is refused");
     let refusal = stderr_of(&output);
-    assert!(refusal.contains("2026-09-30") && refusal.contains("calendar"), "{refusal}");
+    assert!(refusal.contains("2100-07-31") && refusal.contains("calendar"), "{refusal}");
     assert!(!data_dir.exists(), "nothing is written");
 }
