@@ -7,7 +7,10 @@
 //! same stream. A repeated request is recognised by its correlation id, which every event a
 //! command writes carries: the cache remembers the correlation ids of the stream's events,
 //! and a cold load rebuilds them from the stored events, so a repeat is recognised after a
-//! restart too.
+//! restart too. A repeat is answered with the first result only when it carries the first
+//! request's causation id, which for a client's request is the fingerprint of what it asked
+//! (`ids::request_fingerprint`): the same request id with other content is refused, never
+//! silently answered as if it had been carried out.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -99,6 +102,14 @@ pub struct Outcome<E> {
     pub events: Vec<E>,
 }
 
+/// A request that wrote to a stream: what it wrote, and the causation id its events carry
+/// (for a client's request, the fingerprint of what it asked for).
+#[derive(Debug)]
+struct Request {
+    written: Written,
+    causation: EventId,
+}
+
 /// A stream's state as loaded: the fold of its events, its last revision and the
 /// correlation ids of the requests that wrote it.
 #[derive(Debug)]
@@ -107,12 +118,28 @@ pub struct Loaded<A> {
     pub state: A,
     /// The last revision, `None` for a stream with no events.
     pub revision: Option<u64>,
-    requests: HashMap<EventId, Written>,
+    requests: HashMap<EventId, Request>,
+    /// The payload bytes folded into the state: how much the cache holds for this stream,
+    /// roughly (the state keeps most of what the events say).
+    bytes: usize,
 }
 
 impl<A: Aggregate> Loaded<A> {
     fn empty() -> Self {
-        Loaded { state: A::default(), revision: None, requests: HashMap::new() }
+        Loaded { state: A::default(), revision: None, requests: HashMap::new(), bytes: 0 }
+    }
+
+    /// Whether `correlation` already wrote to the stream: its first answer when `causation`
+    /// is the one it wrote with, a refusal when the same correlation (a client's request id)
+    /// comes with other content. A request written before fingerprints existed carries its
+    /// correlation as causation: it is answered as a repeat, as it was then.
+    fn repeat_of(&self, correlation: EventId, causation: EventId) -> Option<Result<Written, AppError>> {
+        let request = self.requests.get(&correlation)?;
+        if request.causation == causation || request.causation == correlation {
+            Some(Ok(Written { replayed: true, ..request.written.clone() }))
+        } else {
+            Some(Err(AppError::RequestIdReused { request_id: correlation.to_string() }))
+        }
     }
 
     /// Folds stored events into the state.
@@ -126,13 +153,18 @@ impl<A: Aggregate> Loaded<A> {
             })?;
             self.state = std::mem::take(&mut self.state).evolve(&event);
             self.revision = Some(recorded.revision);
-            let written = self.requests.entry(recorded.event.correlation_id).or_insert_with(|| Written {
-                stream: recorded.stream.as_str().to_owned(),
-                revision: recorded.revision,
-                position: recorded.position.0,
-                event_types: Vec::new(),
-                replayed: true,
+            self.bytes += recorded.event.payload.len();
+            let request = self.requests.entry(recorded.event.correlation_id).or_insert_with(|| Request {
+                written: Written {
+                    stream: recorded.stream.as_str().to_owned(),
+                    revision: recorded.revision,
+                    position: recorded.position.0,
+                    event_types: Vec::new(),
+                    replayed: true,
+                },
+                causation: recorded.event.causation_id,
             });
+            let written = &mut request.written;
             written.revision = recorded.revision;
             written.position = recorded.position.0;
             written.event_types.push(recorded.event.event_type.clone());
@@ -144,50 +176,90 @@ impl<A: Aggregate> Loaded<A> {
 /// One cached stream: its lock, and its state once loaded.
 type Slot<A> = Arc<AsyncMutex<Option<Loaded<A>>>>;
 
-/// Cached stream states of one aggregate kind, each behind its own lock.
+/// Cached stream states of one aggregate kind, each behind its own lock, within a number of
+/// streams and a budget of bytes (the payload bytes folded into the cached states, which the
+/// states hold much of: leads with long contents weigh more than short ones).
 pub struct StreamCache<A> {
-    entries: Mutex<HashMap<String, Slot<A>>>,
-    order: Mutex<VecDeque<String>>,
+    entries: Mutex<Entries<A>>,
     capacity: usize,
+    budget_bytes: usize,
+}
+
+/// The cached streams, the order they were loaded in, and what each weighs.
+struct Entries<A> {
+    slots: HashMap<String, Slot<A>>,
+    order: VecDeque<String>,
+    bytes: HashMap<String, usize>,
+    total_bytes: usize,
 }
 
 impl<A> StreamCache<A> {
-    /// A cache holding at most about `capacity` streams; the least recently loaded unused
-    /// ones are dropped first.
-    pub fn new(capacity: usize) -> Self {
+    /// A cache holding at most about `capacity` streams weighing at most about `budget_bytes`;
+    /// the least recently loaded unused ones are dropped first.
+    pub fn new(capacity: usize, budget_bytes: usize) -> Self {
         StreamCache {
-            entries: Mutex::new(HashMap::new()),
-            order: Mutex::new(VecDeque::new()),
+            entries: Mutex::new(Entries {
+                slots: HashMap::new(),
+                order: VecDeque::new(),
+                bytes: HashMap::new(),
+                total_bytes: 0,
+            }),
             capacity: capacity.max(1),
+            budget_bytes,
         }
+    }
+
+    /// The streams cached and the bytes they weigh, for tests and status.
+    pub fn usage(&self) -> (usize, usize) {
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        (entries.slots.len(), entries.total_bytes)
+    }
+
+    /// Records what a stream's cached state weighs now, dropping older streams if the cache
+    /// is over its budget.
+    fn weigh(&self, stream: &str, bytes: usize) {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !entries.slots.contains_key(stream) {
+            return;
+        }
+        let before = entries.bytes.insert(stream.to_owned(), bytes).unwrap_or(0);
+        entries.total_bytes = entries.total_bytes - before + bytes;
+        self.evict(&mut entries);
     }
 
     fn slot(&self, stream: &str) -> Slot<A> {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(slot) = entries.get(stream) {
+        if let Some(slot) = entries.slots.get(stream) {
             return slot.clone();
         }
         let slot = Arc::new(AsyncMutex::new(None));
-        entries.insert(stream.to_owned(), slot.clone());
-        let mut order = self.order.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        order.push_back(stream.to_owned());
-        // Evict the oldest entries nobody holds; an entry in use stays and is looked at again
-        // on a later insertion.
+        entries.slots.insert(stream.to_owned(), slot.clone());
+        entries.order.push_back(stream.to_owned());
+        self.evict(&mut entries);
+        slot
+    }
+
+    /// Evicts the oldest entries nobody holds while the cache is over its count or its bytes;
+    /// an entry in use stays and is looked at again on a later call.
+    fn evict(&self, entries: &mut Entries<A>) {
         let mut scanned = 0;
-        while entries.len() > self.capacity && scanned < order.len() {
-            let Some(oldest) = order.pop_front() else { break };
-            match entries.get(&oldest) {
+        while (entries.slots.len() > self.capacity || entries.total_bytes > self.budget_bytes)
+            && scanned < entries.order.len()
+        {
+            let Some(oldest) = entries.order.pop_front() else { break };
+            match entries.slots.get(&oldest) {
                 Some(candidate) if Arc::strong_count(candidate) == 1 => {
-                    entries.remove(&oldest);
+                    entries.slots.remove(&oldest);
+                    let bytes = entries.bytes.remove(&oldest).unwrap_or(0);
+                    entries.total_bytes -= bytes;
                 }
                 Some(_) => {
-                    order.push_back(oldest);
+                    entries.order.push_back(oldest);
                     scanned += 1;
                 }
                 None => {}
             }
         }
-        slot
     }
 }
 
@@ -242,6 +314,7 @@ impl<S: EventStore> Engine<S> {
         let mut guard = slot.lock().await;
         let loaded = guard.get_or_insert_with(Loaded::empty);
         self.catch_up(stream, loaded).await?;
+        cache.weigh(stream.as_str(), loaded.bytes);
         Ok((loaded.state.clone(), loaded.revision))
     }
 
@@ -267,6 +340,7 @@ impl<S: EventStore> Engine<S> {
         if guard.is_none() {
             let mut loaded = Loaded::empty();
             self.catch_up(stream, &mut loaded).await?;
+            cache.weigh(stream.as_str(), loaded.bytes);
             *guard = Some(loaded);
         }
         let loaded = guard.as_mut().expect("loaded above");
@@ -276,8 +350,8 @@ impl<S: EventStore> Engine<S> {
             role: actor.role.as_str().to_owned(),
         };
         for attempt in 1..=MAX_ATTEMPTS {
-            if let Some(written) = loaded.requests.get(&correlation) {
-                return Ok(Outcome { written: Written { replayed: true, ..written.clone() }, events: Vec::new() });
+            if let Some(repeat) = loaded.repeat_of(correlation, causation) {
+                return repeat.map(|written| Outcome { written, events: Vec::new() });
             }
             let calendar = self.domain.calendar.current();
             let events = loaded.state.decide(command.clone(), &self.domain.context(actor, now, &calendar))?;
@@ -294,6 +368,7 @@ impl<S: EventStore> Engine<S> {
                 });
             }
             let proposed = propose::<A>(&events, &store_actor, correlation, causation)?;
+            let proposed_bytes: usize = proposed.iter().map(|event| event.payload.len()).sum();
             let expected = match loaded.revision {
                 None => ExpectedRevision::NoStream,
                 Some(revision) => ExpectedRevision::Exact(revision),
@@ -304,6 +379,7 @@ impl<S: EventStore> Engine<S> {
                         loaded.state = std::mem::take(&mut loaded.state).evolve(event);
                     }
                     loaded.revision = Some(result.revision);
+                    loaded.bytes += proposed_bytes;
                     let written = Written {
                         stream: stream.as_str().to_owned(),
                         revision: result.revision,
@@ -311,7 +387,11 @@ impl<S: EventStore> Engine<S> {
                         event_types: events.iter().map(|event| A::event_type(event).to_owned()).collect(),
                         replayed: false,
                     };
-                    loaded.requests.insert(correlation, Written { replayed: true, ..written.clone() });
+                    loaded.requests.insert(
+                        correlation,
+                        Request { written: Written { replayed: true, ..written.clone() }, causation },
+                    );
+                    cache.weigh(stream.as_str(), loaded.bytes);
                     return Ok(Outcome { written, events });
                 }
                 Err(AppendError::WrongExpectedRevision { .. }) => {
@@ -359,4 +439,42 @@ fn propose<A: Aggregate>(
 
 fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, AppError> {
     serde_json::to_vec(value).map_err(|error| AppError::Internal(format!("event does not serialise: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use tousu_domain::complaint::ComplaintState;
+
+    use super::*;
+
+    /// Loads a stream as a command does: takes its slot, weighs it while holding it, lets go.
+    fn load(cache: &StreamCache<ComplaintState>, stream: &str, bytes: usize) {
+        let slot = cache.slot(stream);
+        cache.weigh(stream, bytes);
+        drop(slot);
+    }
+
+    #[test]
+    fn the_stream_cache_drops_the_oldest_unused_streams_beyond_its_budget_of_bytes() {
+        let cache: StreamCache<ComplaintState> = StreamCache::new(100, 1_000);
+        load(&cache, "complaint-C1", 600);
+        let held = cache.slot("complaint-C1");
+        load(&cache, "complaint-C2", 300);
+        assert_eq!(cache.usage(), (2, 900));
+        // A third stream brings the cache over its budget: the oldest stream nobody holds
+        // goes (C1 is held, so C2 goes), and C1 stays however much it weighs.
+        load(&cache, "complaint-C3", 200);
+        assert_eq!(cache.usage(), (2, 800));
+        assert!(Arc::ptr_eq(&held, &cache.slot("complaint-C1")), "a held stream is never dropped");
+        drop(held);
+        // The next stream over the budget drops the oldest in the queue nobody holds: C3, as
+        // C1 went to the back of the queue when it was found held.
+        load(&cache, "complaint-C4", 300);
+        assert_eq!(cache.usage(), (2, 900));
+        // A stream weighing more than the whole budget is kept while it is in use, and goes
+        // with the next stream loaded.
+        load(&cache, "complaint-C5", 5_000);
+        load(&cache, "complaint-C6", 10);
+        assert_eq!(cache.usage(), (1, 10));
+    }
 }

@@ -44,10 +44,11 @@ pub enum AppError {
         /// Attempts made.
         attempts: u32,
     },
-    /// The request id was already used by this principal for a different command.
-    #[error("request id {request_id} was already used for another command")]
+    /// The request id was already used by this principal for a different command, or for the
+    /// same command with other content.
+    #[error("request id {request_id:?} was already used for another request")]
     RequestIdReused {
-        /// The request id.
+        /// The request id as the client sent it.
         request_id: String,
     },
     /// The store cannot take writes or reads now (closed, or refusing writes after an I/O
@@ -57,6 +58,17 @@ pub enum AppError {
     /// Stored data could not be read back; an operator must look.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl AppError {
+    /// The error with a reused request id named as the client sent it (the engine knows only
+    /// the correlation derived from it).
+    pub(crate) fn naming_request(self, request_id: &crate::ids::RequestId) -> AppError {
+        match self {
+            AppError::RequestIdReused { .. } => AppError::RequestIdReused { request_id: request_id.to_string() },
+            other => other,
+        }
+    }
 }
 
 impl From<ReadError> for AppError {

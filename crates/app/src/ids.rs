@@ -72,6 +72,15 @@ pub fn command_correlation(principal: &Principal, request_id: &RequestId) -> Eve
     ))
 }
 
+/// The fingerprint of what a client's request asked for: its correlation (the principal and
+/// the request id) and the request's content as the client gave it (`what`, a debug rendering
+/// of the command's inputs). Stored as the causation id of the events the request writes, so
+/// that the request id repeated with the same content is answered with the first result, and
+/// repeated with other content is refused (`REQUEST_ID_REUSED`) instead of silently answered.
+pub fn request_fingerprint(correlation: EventId, what: &str) -> EventId {
+    uuid_from(digest("request-fingerprint", &[correlation.as_bytes(), what.as_bytes()]))
+}
+
 /// The correlation id of tousu's own reaction to a stored event (a company count, a linked
 /// lead), derived from the causing event so the reaction happens once whoever runs it.
 pub fn reaction_correlation(cause: EventId, purpose: &str, index: u32) -> EventId {

@@ -41,10 +41,23 @@ pub use error::AppError;
 pub use ids::RequestId;
 
 use crate::engine::{Engine, StreamCache};
-use crate::ids::{command_correlation, event_id, new_complaint_id, split_lead_id};
+use crate::ids::{command_correlation, event_id, new_complaint_id, request_fingerprint, split_lead_id};
 
-/// Streams kept in each state cache.
-const CACHE_STREAMS: usize = 100_000;
+/// How much of the log's state the application keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Streams kept in each state cache (leads, companies).
+    pub streams: usize,
+    /// Payload bytes folded into the cached states of each cache, roughly what they hold.
+    pub bytes: usize,
+}
+
+impl Default for CacheLimits {
+    /// 100,000 streams and 256 MiB per cache.
+    fn default() -> Self {
+        CacheLimits { streams: 100_000, bytes: 256 * 1024 * 1024 }
+    }
+}
 
 /// What a command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,13 +97,24 @@ pub struct App<S> {
 }
 
 impl<S: EventStore + 'static> App<S> {
-    /// An application over a store, with the decision setup and a clock.
+    /// An application over a store, with the decision setup and a clock, caching states
+    /// within the default limits.
     pub fn new(store: Arc<S>, domain: DomainSetup, clock: Arc<dyn Clock>) -> Arc<App<S>> {
+        App::with_cache_limits(store, domain, clock, CacheLimits::default())
+    }
+
+    /// An application caching states within `limits`.
+    pub fn with_cache_limits(
+        store: Arc<S>,
+        domain: DomainSetup,
+        clock: Arc<dyn Clock>,
+        limits: CacheLimits,
+    ) -> Arc<App<S>> {
         Arc::new(App {
             engine: Engine::new(store, Arc::new(domain)),
-            complaints: StreamCache::new(CACHE_STREAMS),
-            enterprises: StreamCache::new(CACHE_STREAMS),
-            schedules: StreamCache::new(1),
+            complaints: StreamCache::new(limits.streams, limits.bytes),
+            enterprises: StreamCache::new(limits.streams, limits.bytes),
+            schedules: StreamCache::new(1, limits.bytes),
             reactions: reactions::ReactionsHealth::default(),
             clock,
         })
@@ -104,6 +128,11 @@ impl<S: EventStore + 'static> App<S> {
     /// The calendar, policy, taxonomy and identity secret.
     pub fn domain(&self) -> &DomainSetup {
         self.engine.domain()
+    }
+
+    /// The lead streams cached and the bytes they weigh (see [`CacheLimits`]).
+    pub fn lead_cache_usage(&self) -> (usize, usize) {
+        self.complaints.usage()
     }
 
     /// The reactions stuck now, each tried again until it succeeds (see [`reactions`]).
@@ -152,6 +181,9 @@ impl<S: EventStore + 'static> App<S> {
     ) -> Result<CommandReply, AppError> {
         let (state, _) = self.engine.state(&self.complaints, &stream_name(&complaint_id.stream_name())?).await?;
         let already_linked = state.lead.as_ref().map_or(0, |lead| lead.children.len());
+        // The request is what the client asked, before the linked leads' ids are derived
+        // from the lead as it stands (a repeat finds them derived already).
+        let asked = format!("classify {category:?} {urgency:?} {complexity:?} {split_categories:?}");
         let split = split_categories
             .into_iter()
             .enumerate()
@@ -160,7 +192,7 @@ impl<S: EventStore + 'static> App<S> {
             })
             .collect::<Result<Vec<_>, AppError>>()?;
         let command = ComplaintCommand::Classify { category, urgency, complexity, split };
-        self.complaint_command(principal, request_id, complaint_id, command).await
+        self.complaint_command_asked(principal, request_id, complaint_id, command, &asked).await
     }
 
     /// Any command on an existing lead (and the registration, through [`App::register`]).
@@ -171,14 +203,30 @@ impl<S: EventStore + 'static> App<S> {
         complaint_id: &ComplaintId,
         command: ComplaintCommand,
     ) -> Result<CommandReply, AppError> {
+        let asked = format!("{command:?}");
+        self.complaint_command_asked(principal, request_id, complaint_id, command, &asked).await
+    }
+
+    /// A command on a lead, `asked` rendering what the client asked for: the request's
+    /// fingerprint binds the request id to it.
+    async fn complaint_command_asked(
+        &self,
+        principal: &Principal,
+        request_id: &RequestId,
+        complaint_id: &ComplaintId,
+        command: ComplaintCommand,
+        asked: &str,
+    ) -> Result<CommandReply, AppError> {
         Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
         let actor = principal.actor(command.name())?;
         let correlation = command_correlation(principal, request_id);
+        let fingerprint = request_fingerprint(correlation, asked);
         let stream = stream_name(&complaint_id.stream_name())?;
         let outcome = self
             .engine
-            .execute(&self.complaints, &stream, &actor, correlation, correlation, self.clock.now(), command)
-            .await?;
+            .execute(&self.complaints, &stream, &actor, correlation, fingerprint, self.clock.now(), command)
+            .await
+            .map_err(|error| error.naming_request(request_id))?;
         let mut created = Vec::new();
         for (index, event) in outcome.events.iter().enumerate() {
             let ComplaintFact::Classified { split_into, .. } = &event.fact else { continue };
@@ -216,11 +264,13 @@ impl<S: EventStore + 'static> App<S> {
         Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
         let actor = principal.actor(command.name())?;
         let correlation = command_correlation(principal, request_id);
+        let fingerprint = request_fingerprint(correlation, &format!("{command:?}"));
         let stream = stream_name(&uscc.stream_name())?;
         let outcome = self
             .engine
-            .execute(&self.enterprises, &stream, &actor, correlation, correlation, self.clock.now(), command)
-            .await?;
+            .execute(&self.enterprises, &stream, &actor, correlation, fingerprint, self.clock.now(), command)
+            .await
+            .map_err(|error| error.naming_request(request_id))?;
         Ok(CommandReply { written: outcome.written, complaint_id: None, uscc: Some(uscc.clone()), created: Vec::new() })
     }
 

@@ -548,7 +548,7 @@ async fn count<S: EventStore + 'static>(
             complaints,
             findings,
         };
-        match app.count_leads(&uscc, correlation, batch.last_cause, batch.at, command).await {
+        match app.count_leads(&uscc, correlation, cause.id, batch.at, command).await {
             Ok(()) => {}
             Err(AppError::Domain(error)) => {
                 failures.push(cause.failure(format!("the count on {uscc} was refused: {error}")))

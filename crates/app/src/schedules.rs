@@ -14,7 +14,7 @@ use tousu_store::{EventStore, RecordedEvent};
 
 use crate::engine::Written;
 use crate::error::AppError;
-use crate::ids::{RequestId, command_correlation};
+use crate::ids::{RequestId, command_correlation, request_fingerprint};
 use crate::{App, Principal};
 
 /// What loading a year's schedule did.
@@ -54,11 +54,13 @@ impl<S: EventStore + 'static> App<S> {
         Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
         let actor = principal.actor(command.name())?;
         let correlation = command_correlation(principal, request_id);
+        let fingerprint = request_fingerprint(correlation, &format!("{command:?}"));
         let stream = crate::stream_name(STREAM)?;
         let outcome = self
             .engine
-            .execute(&self.schedules, &stream, &actor, correlation, correlation, self.now(), command)
-            .await?;
+            .execute(&self.schedules, &stream, &actor, correlation, fingerprint, self.now(), command)
+            .await
+            .map_err(|error| error.naming_request(request_id))?;
         // The decision read the file already; reading it again cannot fail.
         let year = OfficialYear::read(&text).map_err(|source| tousu_domain::DomainError::Schedule { source })?;
         let load = ScheduleLoad { year: year.year(), version: year.version().to_owned(), written: outcome.written };
