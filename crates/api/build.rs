@@ -27,7 +27,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("tousu_descriptor.bin"), with_imports.encode_to_vec())?;
     // The well-known types map to prost-types (prost-build's default extern path), so only
-    // tousu's own package is generated.
-    tonic_build::configure().build_client(true).build_server(true).compile_fds(with_imports)?;
+    // tousu's own package is generated. Every message knows its name (`prost::Name`), and the
+    // services use tousu's codec, which refuses a request that does not decode as
+    // INVALID_ARGUMENT naming the RPC's rule (`src/codec.rs`) where prost's answers INTERNAL.
+    let mut config = tonic_build::Config::new();
+    config.enable_type_names();
+    tonic_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .codec_path("crate::codec::TousuCodec")
+        .compile_fds_with_config(config, with_imports)?;
     Ok(())
 }

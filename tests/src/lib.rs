@@ -1,7 +1,8 @@
 //! Helpers shared by the end-to-end tests: locating (and if need be building) the real
 //! `tousu` binary and running it ([`tousu_bin`], [`run_tousu`]), a real server on a free
 //! port with typed gRPC clients ([`server`]), valid requests ([`requests`]), the steps of the
-//! procedure ([`flows`]) and assertions on refusals and their details ([`refusal`]).
+//! procedure ([`flows`]), assertions on refusals and their details ([`refusal`]), and what an
+//! editor of a stopped server's disk can do to its log ([`tamper`]).
 
 #![allow(clippy::print_stderr)]
 
@@ -9,6 +10,7 @@ pub mod flows;
 pub mod refusal;
 pub mod requests;
 pub mod server;
+pub mod tamper;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -70,6 +70,21 @@ impl Refusal {
         self
     }
 
+    /// Asserts `ErrorInfo`'s reason.
+    #[track_caller]
+    pub fn reason(&self, reason: &str) -> &Self {
+        assert_eq!(self.reason.as_deref(), Some(reason), "ErrorInfo reason of {self:#?}");
+        self
+    }
+
+    /// Asserts that `ErrorInfo` is tousu's and names a rule, whichever.
+    #[track_caller]
+    pub fn names_a_rule(&self) -> &Self {
+        assert_eq!(self.domain.as_deref(), Some("tousu"), "ErrorInfo domain of {self:#?}");
+        let rule = self.rule.as_deref().unwrap_or_else(|| panic!("ErrorInfo names no rule: {self:#?}"));
+        self.rule(rule)
+    }
+
     /// Asserts that `ErrorInfo` and a `BadRequest` violation both name the field.
     #[track_caller]
     pub fn field(&self, field: &str) -> &Self {

@@ -141,6 +141,20 @@ pub struct ServerOptions {
     pub clock_start: Option<String>,
     /// `--policy`: a policy file overriding the catalogue's defaults.
     pub policy: Option<PathBuf>,
+    /// `--max-connections`, if not the server's default (1,000).
+    pub max_connections: Option<usize>,
+    /// `--handshake-timeout-seconds`, if not the server's default (10).
+    pub handshake_timeout_seconds: Option<u64>,
+    /// `--idle-timeout-seconds`, if not the server's default (300).
+    pub idle_timeout_seconds: Option<u64>,
+    /// The server's limit of open file descriptors (soft and hard), set with `prlimit`.
+    pub file_descriptor_limit: Option<u64>,
+    /// Serves the data directory from a disk of this many MiB that really fills: a tmpfs
+    /// mounted in a user and mount namespace of the server's own (`unshare`, which needs no
+    /// root where user namespaces are enabled). The data directory is copied onto it before
+    /// the server starts, and what the server left on it is copied back once it exits on its
+    /// own (not when it is killed), so that a restart without this option finds it.
+    pub small_disk_mib: Option<u64>,
 }
 
 impl Default for ServerOptions {
@@ -153,6 +167,11 @@ impl Default for ServerOptions {
             deadline_interval_seconds: None,
             clock_start: None,
             policy: None,
+            max_connections: None,
+            handshake_timeout_seconds: None,
+            idle_timeout_seconds: None,
+            file_descriptor_limit: None,
+            small_disk_mib: None,
         }
     }
 }
@@ -260,7 +279,8 @@ impl TestServer {
         self.address
     }
 
-    /// The process id of the running server.
+    /// The process id of the running server (under `prlimit`, the same; on a small disk, that
+    /// of the `unshare` that runs it).
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("the server is running").id()
     }
@@ -284,6 +304,41 @@ impl TestServer {
     /// A new connection to the server (calls on it share one HTTP/2 connection).
     pub fn channel(&self) -> Channel {
         self.channel.clone()
+    }
+
+    /// A client of its own, connected now (the HTTP/2 handshake done), as a new client would
+    /// connect; [`Self::channel`]'s connection is made once and shared.
+    pub async fn connect_new_client(&self) -> Result<Channel, tonic::transport::Error> {
+        Endpoint::from_shared(format!("http://{}", self.address))
+            .expect("a valid URI")
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .connect()
+            .await
+    }
+
+    /// Runs `tousu` with these arguments and `--data-dir` where the server is, as an operator
+    /// on its machine would: inside the server's mount namespace (`nsenter`) when its data
+    /// directory is on a small disk of its own ([`ServerOptions::small_disk_mib`]).
+    pub fn tousu_on_data_dir(&self, args: &[&str]) -> std::process::Output {
+        let mut command = match self.options.small_disk_mib {
+            None => {
+                let mut command = Command::new(tousu_bin());
+                command.args(args).arg("--data-dir").arg(&self.data_dir);
+                command
+            }
+            Some(_) => {
+                let unshare = self.pid();
+                let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+                    .expect("the children of the server's unshare");
+                let shell = children.split_whitespace().next().expect("unshare's child, the shell").to_owned();
+                let mut command = Command::new("nsenter");
+                command.args(["--target", &shell, "--user", "--mount", "--"]).arg(tousu_bin()).args(args);
+                command.arg("--data-dir").arg(small_disk_mount(&self.root));
+                command
+            }
+        };
+        command.output().expect("tousu runs")
     }
 
     /// A channel sending this principal's token.
@@ -567,6 +622,55 @@ fn log_path(root: &Path, start: u32) -> PathBuf {
     root.join(format!("server-{start}.log"))
 }
 
+/// Where a server started with [`ServerOptions::small_disk_mib`] mounts its small disk (an
+/// empty directory outside its mount namespace).
+fn small_disk_mount(root: &Path) -> PathBuf {
+    root.join("small-disk")
+}
+
+/// Run by `sh` in the server's own namespaces, with the mount point, the data directory, the
+/// disk's size in MiB and the server's command line: mounts the small disk, copies the data
+/// directory onto it, runs the server, and copies back what the server left on the disk
+/// (without its admin socket) before exiting with the server's status; 125 if the disk cannot
+/// be prepared or copied back.
+const SMALL_DISK_SCRIPT: &str = r#"disk=$1 data=$2 size=$3
+shift 3
+mount -t tmpfs -o "size=${size}m" tousu-small-disk "$disk" || exit 125
+cp -a "$data/." "$disk/" || exit 125
+"$@"
+status=$?
+rm -f "$disk/admin.sock"
+rm -rf "$data" && mkdir "$data" && cp -a "$disk/." "$data/" || exit 125
+exit "$status""#;
+
+/// The command that starts the server, before its arguments: the `tousu` binary, under
+/// `prlimit` for a limit of file descriptors, and on a small disk of its own in namespaces
+/// of its own (`unshare`).
+fn server_command(root: &Path, data_dir: &Path, options: &ServerOptions) -> Command {
+    let mut program: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(limit) = options.file_descriptor_limit {
+        program.extend(["prlimit".into(), format!("--nofile={limit}:{limit}").into()]);
+    }
+    program.push(tousu_bin().into());
+    match options.small_disk_mib {
+        None => {
+            let mut command = Command::new(&program[0]);
+            command.args(&program[1..]);
+            command
+        }
+        Some(mib) => {
+            let mount = small_disk_mount(root);
+            std::fs::create_dir_all(&mount).expect("create the small disk's mount point");
+            let mut command = Command::new("unshare");
+            // The pid namespace ends the server with the shell when the test kills `unshare`.
+            command.args(["--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child"]);
+            command.args(["sh", "-c", SMALL_DISK_SCRIPT, "sh"]);
+            command.arg(mount).arg(data_dir).arg(mib.to_string()).args(program);
+            command
+        }
+    }
+}
+
 fn issue_token(data_dir: &Path, principal: Principal) -> IssuedToken {
     let data_dir = data_dir.to_string_lossy();
     let person = principal.person();
@@ -591,8 +695,12 @@ fn issue_token(data_dir: &Path, principal: Principal) -> IssuedToken {
 
 async fn spawn(root: &Path, data_dir: &Path, options: &ServerOptions, start: u32) -> (Child, SocketAddr) {
     let log = std::fs::File::create(log_path(root, start)).expect("create the server log");
-    let mut command = Command::new(tousu_bin());
-    command.arg("serve").arg("--data-dir").arg(data_dir).args(["--listen", "127.0.0.1:0"]);
+    let mut command = server_command(root, data_dir, options);
+    let served_data_dir = match options.small_disk_mib {
+        Some(_) => small_disk_mount(root),
+        None => data_dir.to_owned(),
+    };
+    command.arg("serve").arg("--data-dir").arg(served_data_dir).args(["--listen", "127.0.0.1:0"]);
     if options.calendar == CalendarData::WithTestYear2027 {
         command.arg("--calendar-year").arg(test_calendar_2027());
     }
@@ -613,6 +721,15 @@ async fn spawn(root: &Path, data_dir: &Path, options: &ServerOptions, start: u32
     }
     if let Some(policy) = &options.policy {
         command.arg("--policy").arg(policy);
+    }
+    if let Some(max) = options.max_connections {
+        command.args(["--max-connections", &max.to_string()]);
+    }
+    if let Some(seconds) = options.handshake_timeout_seconds {
+        command.args(["--handshake-timeout-seconds", &seconds.to_string()]);
+    }
+    if let Some(seconds) = options.idle_timeout_seconds {
+        command.args(["--idle-timeout-seconds", &seconds.to_string()]);
     }
     // The environment of the test run must not configure the server under test.
     for (name, _) in std::env::vars_os() {

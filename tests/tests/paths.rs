@@ -180,9 +180,10 @@ async fn trf_1_an_urgent_lead_is_notified_at_once_with_the_report_to_the_distric
         district_report: district_report.to_owned(),
     };
     let mut registrar = server.complaints(REGISTRAR_ZJ);
-    // A matter within 住建's duty is notified to the street office, not to 住建 itself.
+    // A matter within 住建's duty is notified to the street office, not to 住建 itself: the
+    // classification forbids any other body.
     refused(registrar.notify_urgent(notification(pb::Body::Zj, "已报告区委、区政府")).await)
-        .code(Code::InvalidArgument)
+        .code(Code::FailedPrecondition)
         .rule("TRF-1")
         .field("notified_body");
     // The report to 区委、区政府 is part of the same act.
@@ -529,7 +530,7 @@ async fn trf_3_a_misrouted_transfer_is_returned_and_transferred_again_against_it
         note: String::new(),
     };
     refused(server.complaints(REGISTRAR_ZJ).transfer(wrong).await)
-        .code(Code::InvalidArgument)
+        .code(Code::FailedPrecondition)
         .rule("TRF-3")
         .field("to");
     transfer(&server, &id, pb::Body::Zj).await;

@@ -1,5 +1,8 @@
-//! Refusals: each with its status code and details, and proof that nothing was written (the
-//! log's head, read with StreamAll, or the lead's stream, read with ReadStream, unchanged).
+//! Refusals: each with its status code and details, the rule it names among them (every
+//! refusal tousu makes names one: the procedure's own, the rule of the RPC for a refusal that
+//! is about no rule, ACC-1 for a call without a valid token), and proof that nothing was
+//! written (the log's head, read with StreamAll, or the lead's stream, read with ReadStream,
+//! unchanged).
 
 use std::time::{Duration, Instant};
 
@@ -26,17 +29,26 @@ async fn calls_without_a_valid_token_are_unauthenticated_and_write_nothing() {
         ("an unknown token", Bearer::token("tsu_0000000000000000000000000000000000000000000000000000000000000000")),
         ("an empty bearer token", Bearer::raw("Bearer ")),
     ] {
+        // The token is checked before any RPC is chosen: every refusal names ACC-1, the rule of
+        // who may use the system.
         let mut complaints = ComplaintCommandsClient::new(server.authed_with(bearer.clone()));
         let refusal = refused(complaints.register(registration(&unique_uscc())).await);
         assert_eq!(refusal.code, Code::Unauthenticated, "Register with {what}: {refusal:#?}");
+        refusal.reason("UNAUTHENTICATED").rule("ACC-1");
         let accept = pb::AcceptRequest { request_id: request_id(), complaint_id: id.clone() };
-        assert_eq!(refused(complaints.accept(accept).await).code, Code::Unauthenticated, "Accept with {what}");
+        let refusal = refused(complaints.accept(accept).await);
+        assert_eq!(refusal.code, Code::Unauthenticated, "Accept with {what}");
+        refusal.rule("ACC-1");
         let mut queries = QueriesClient::new(server.authed_with(bearer.clone()));
         let read = queries.get_complaint(pb::GetComplaintRequest { complaint_id: id.clone() }).await;
-        assert_eq!(refused(read).code, Code::Unauthenticated, "GetComplaint with {what}");
+        let refusal = refused(read);
+        assert_eq!(refusal.code, Code::Unauthenticated, "GetComplaint with {what}");
+        refusal.rule("ACC-1");
         let mut audit = pb::audit_client::AuditClient::new(server.authed_with(bearer));
         let log = audit.stream_all(pb::StreamAllRequest { after_position: None, follow: false }).await;
-        assert_eq!(refused(log).code, Code::Unauthenticated, "StreamAll with {what}");
+        let refusal = refused(log);
+        assert_eq!(refusal.code, Code::Unauthenticated, "StreamAll with {what}");
+        refusal.rule("ACC-1");
     }
     server.assert_nothing_written_after(head, "unauthenticated calls").await;
 }
@@ -71,7 +83,7 @@ async fn a_token_revoked_while_the_server_runs_is_refused_from_then_on() {
     }
     let head = server.log_head().await;
     let refusal = refused(calls_with(&issued.token).register(registration(&unique_uscc())).await);
-    refusal.code(Code::Unauthenticated);
+    refusal.code(Code::Unauthenticated).rule("ACC-1");
     server.assert_nothing_written_after(head, "a call with a revoked token").await;
     // The other tokens of the same principal stay valid.
     ok(server.complaints(REGISTRAR_ZJ).register(registration(&unique_uscc())).await, "Register with another token");
@@ -85,6 +97,7 @@ async fn reg_1_roles_that_do_not_register_are_denied_and_nothing_is_written() {
         let refusal = refused(server.complaints(principal).register(registration(&unique_uscc())).await);
         assert_eq!(refusal.code, Code::PermissionDenied, "{principal:?}: {refusal:#?}");
         assert_eq!(refusal.reason.as_deref(), Some("PERMISSION_DENIED"), "{refusal:#?}");
+        refusal.rule("REG-1");
     }
     server.assert_nothing_written_after(head, "registrations by roles that do not register").await;
 }
@@ -106,7 +119,7 @@ async fn hdl_3_a_body_acts_only_on_and_reads_only_the_leads_transferred_to_it() 
             .code(Code::PermissionDenied)
             .rule("HDL-3");
         let read = server.queries(principal).get_complaint(pb::GetComplaintRequest { complaint_id: id.clone() }).await;
-        refused(read).code(Code::PermissionDenied);
+        refused(read).code(Code::PermissionDenied).rule("ACC-1");
         // A list shows another body's handler none of 市场监管's leads.
         let list = pb::ListComplaintsRequest { company_uscc: uscc.clone(), ..Default::default() };
         let page = ok(server.queries(principal).list_complaints(list).await, "ListComplaints");
@@ -139,31 +152,36 @@ async fn reg_1_a_registration_lacking_a_field_is_refused_naming_it_and_nothing_i
         edit(request.place.as_mut().expect("a place"));
         request
     };
-    // (request, field, rule): fields the procedure requires name REG-1 (or HDL-4); fields
-    // missing from the message itself are refused before the procedure is asked.
+    // (request, field, rule, reason): every refusal of the registration names REG-1, the
+    // rule of the command, but a 12345 lead's work-order number, which HDL-4 requires. Fields
+    // missing from the message itself are refused before the procedure is asked, under the
+    // same rule.
     let in_an_hour = timestamp(std::time::SystemTime::now() + Duration::from_secs(3600));
-    let cases: Vec<(pb::RegisterRequest, &str, Option<&str>)> = vec![
-        (pb::RegisterRequest { content: String::new(), ..base() }, "content", Some("REG-1")),
-        (pb::RegisterRequest { complainant: None, ..base() }, "complainant", None),
-        (with_complainant(&|c| c.name.clear()), "complainant.name", Some("REG-1")),
-        (with_complainant(&|c| c.contact = "  ".to_owned()), "complainant.contact", Some("REG-1")),
+    let (missing, invalid) = ("MISSING_FIELD", "INVALID_FIELD");
+    let cases: Vec<(pb::RegisterRequest, &str, &str, &str)> = vec![
+        (pb::RegisterRequest { content: String::new(), ..base() }, "content", "REG-1", missing),
+        (pb::RegisterRequest { complainant: None, ..base() }, "complainant", "REG-1", missing),
+        (with_complainant(&|c| c.name.clear()), "complainant.name", "REG-1", missing),
+        (with_complainant(&|c| c.contact = "  ".to_owned()), "complainant.contact", "REG-1", missing),
         (
             with_complainant(&|c| {
                 c.anonymous = true;
             }),
             "complainant",
-            None,
+            "REG-1",
+            invalid,
         ),
-        (pb::RegisterRequest { received_at: None, ..base() }, "received_at", None),
-        (pb::RegisterRequest { received_at: Some(in_an_hour), ..base() }, "received_at", Some("REG-1")),
-        (pb::RegisterRequest { company: None, ..base() }, "company", None),
+        (pb::RegisterRequest { received_at: None, ..base() }, "received_at", "REG-1", missing),
+        (pb::RegisterRequest { received_at: Some(in_an_hour), ..base() }, "received_at", "REG-1", invalid),
+        (pb::RegisterRequest { company: None, ..base() }, "company", "REG-1", missing),
         (
             pb::RegisterRequest {
                 company: Some(pb::CompanyRef { uscc: "91350100M000100Y44".to_owned(), name: "某物业".to_owned() }),
                 ..base()
             },
             "company.uscc",
-            None,
+            "REG-1",
+            invalid,
         ),
         (
             pb::RegisterRequest {
@@ -171,23 +189,24 @@ async fn reg_1_a_registration_lacking_a_field_is_refused_naming_it_and_nothing_i
                 ..base()
             },
             "company.name",
-            Some("REG-1"),
+            "REG-1",
+            missing,
         ),
-        (pb::RegisterRequest { place: None, ..base() }, "place", None),
-        (with_place(&|p| p.community.clear()), "place.community", Some("REG-1")),
-        (with_place(&|p| p.district.clear()), "place.district", Some("REG-1")),
-        (with_place(&|p| p.street.clear()), "place.street", Some("REG-1")),
+        (pb::RegisterRequest { place: None, ..base() }, "place", "REG-1", missing),
+        (with_place(&|p| p.community.clear()), "place.community", "REG-1", missing),
+        (with_place(&|p| p.district.clear()), "place.district", "REG-1", missing),
+        (with_place(&|p| p.street.clear()), "place.street", "REG-1", missing),
         (
             pb::RegisterRequest { hotline_ticket: String::new(), ..hotline_12345_registration(&uscc) },
             "hotline_ticket",
-            Some("HDL-4"),
+            "HDL-4",
+            missing,
         ),
-        (pb::RegisterRequest { channel: pb::Channel::Unspecified.into(), ..base() }, "channel", None),
+        (pb::RegisterRequest { channel: pb::Channel::Unspecified.into(), ..base() }, "channel", "REG-1", missing),
     ];
-    for (request, field, rule) in cases {
+    for (request, field, rule, reason) in cases {
         let refusal = refused(server.complaints(REGISTRAR_ZJ).register(request).await);
-        refusal.code(Code::InvalidArgument).field(field);
-        assert_eq!(refusal.rule.as_deref(), rule, "rule of {refusal:#?}");
+        refusal.code(Code::InvalidArgument).field(field).rule(rule).reason(reason);
         assert_eq!(refusal.domain.as_deref(), Some("tousu"));
     }
     server.assert_nothing_written_after(head, "refused registrations").await;
@@ -224,15 +243,17 @@ async fn unknown_enum_values_are_refused_naming_the_field_and_nothing_is_written
     };
     let normal = pb::Urgency::Normal as i32;
     let general = pb::Complexity::General as i32;
-    let cases: Vec<(&str, Result<(), tonic::Status>)> = vec![
+    // (field, answer, rule): each names the rule of its RPC.
+    let cases: Vec<(&str, Result<(), tonic::Status>, &str)> = vec![
         (
             "channel",
             registrar.register(pb::RegisterRequest { channel: 99, ..registration(&unique_uscc()) }).await.map(drop),
+            "REG-1",
         ),
-        ("urgency", registrar.classify(classify(99, general)).await.map(drop)),
-        ("complexity", registrar.classify(classify(normal, -1)).await.map(drop)),
-        ("to", registrar.transfer(transfer(99, pb::TransferMethod::System as i32)).await.map(drop)),
-        ("method", registrar.transfer(transfer(pb::Body::Zj as i32, 7)).await.map(drop)),
+        ("urgency", registrar.classify(classify(99, general)).await.map(drop), "TRF-3"),
+        ("complexity", registrar.classify(classify(normal, -1)).await.map(drop), "TRF-3"),
+        ("to", registrar.transfer(transfer(99, pb::TransferMethod::System as i32)).await.map(drop), "TRF-2"),
+        ("method", registrar.transfer(transfer(pb::Body::Zj as i32, 7)).await.map(drop), "TRF-2"),
         (
             "notified_body",
             registrar
@@ -245,6 +266,7 @@ async fn unknown_enum_values_are_refused_naming_the_field_and_nothing_is_written
                 })
                 .await
                 .map(drop),
+            "TRF-1",
         ),
         (
             "finding",
@@ -257,6 +279,7 @@ async fn unknown_enum_values_are_refused_naming_the_field_and_nothing_is_written
                 })
                 .await
                 .map(drop),
+            "HDL-3",
         ),
         (
             "recipient",
@@ -269,6 +292,7 @@ async fn unknown_enum_values_are_refused_naming_the_field_and_nothing_is_written
                 })
                 .await
                 .map(drop),
+            "HDL-1",
         ),
         (
             "satisfaction",
@@ -282,12 +306,18 @@ async fn unknown_enum_values_are_refused_naming_the_field_and_nothing_is_written
                 })
                 .await
                 .map(drop),
+            "HDL-4",
         ),
         (
             "status",
             queries.list_complaints(pb::ListComplaintsRequest { status: 99, ..Default::default() }).await.map(drop),
+            "REG-1",
         ),
-        ("body", queries.list_complaints(pb::ListComplaintsRequest { body: 99, ..Default::default() }).await.map(drop)),
+        (
+            "body",
+            queries.list_complaints(pb::ListComplaintsRequest { body: 99, ..Default::default() }).await.map(drop),
+            "REG-1",
+        ),
         (
             "kind",
             queries
@@ -298,12 +328,13 @@ async fn unknown_enum_values_are_refused_naming_the_field_and_nothing_is_written
                 })
                 .await
                 .map(drop),
+            "ACC-2",
         ),
     ];
-    for (field, answer) in cases {
+    for (field, answer, rule) in cases {
         let status = answer.expect_err(field);
         let refusal = Refusal::of(&status);
-        refusal.code(Code::InvalidArgument).field(field);
+        refusal.code(Code::InvalidArgument).field(field).rule(rule).reason("INVALID_FIELD");
     }
     server.assert_nothing_written_after(head, "requests with unknown enum values").await;
     assert_eq!(status(&server.complaint(&id).await), pb::LeadStatus::Registered);
@@ -317,7 +348,8 @@ async fn a_message_over_the_size_limit_is_refused_and_nothing_is_written() {
     let head = server.log_head().await;
     let oversized = pb::RegisterRequest { content: "投".repeat(100 * 1024 / 3), ..registration(&unique_uscc()) };
     let refusal = refused(server.complaints(REGISTRAR_ZJ).register(oversized).await);
-    // tonic refuses a message over the decoding limit with OUT_OF_RANGE, before tousu sees it.
+    // tonic refuses a message over the decoding limit with OUT_OF_RANGE, before tousu sees it:
+    // the one refusal that carries none of tousu's details, and so names no rule (docs/api.md).
     refusal.code(Code::OutOfRange);
     assert!(refusal.message.contains("65536"), "{refusal:#?}");
     server.assert_nothing_written_after(head, "an oversized registration").await;
@@ -424,11 +456,14 @@ async fn a_repeated_request_id_is_answered_with_the_first_result_and_writes_noth
 
     let again = ok(server.complaints(REGISTRAR_ZJ).register(request.clone()).await, "Register again");
     assert_eq!(again, pb::CommandResult { replayed: true, ..first.clone() });
-    // The request id decides, not the content: a changed body under the same id is the same
-    // request, answered as the first time.
+    // A changed body under the same id is another request: refused, under the rule of the
+    // command, and nothing is written (tests/idempotency.rs).
     let changed = pb::RegisterRequest { content: "另一件事".to_owned(), ..request.clone() };
-    let changed = ok(server.complaints(REGISTRAR_ZJ).register(changed).await, "Register changed");
-    assert_eq!(changed, pb::CommandResult { replayed: true, ..first.clone() });
+    refused(server.complaints(REGISTRAR_ZJ).register(changed).await)
+        .code(Code::InvalidArgument)
+        .field("request_id")
+        .reason("REQUEST_ID_REUSED")
+        .rule("REG-1");
 
     let id = first.complaint_id.clone();
     let classify_request = pb::ClassifyRequest {
@@ -471,7 +506,8 @@ async fn a_request_id_reused_for_another_lead_is_refused_naming_request_id() {
     ok(server.complaints(REGISTRAR_ZJ).classify(classify_with(&first)).await, "Classify the first lead");
     let head = server.log_head().await;
     let refusal = refused(server.complaints(REGISTRAR_ZJ).classify(classify_with(&second)).await);
-    refusal.code(Code::InvalidArgument).field("request_id");
+    // The rule of the command whose request id it is: a classification's, TRF-3.
+    refusal.code(Code::InvalidArgument).field("request_id").rule("TRF-3");
     assert_eq!(refusal.reason.as_deref(), Some("REQUEST_ID_REUSED"));
     server.assert_nothing_written_after(head, "a reused request id").await;
     assert_eq!(status(&server.complaint(&second).await), pb::LeadStatus::Registered);
@@ -494,24 +530,25 @@ async fn malformed_identifiers_are_refused_naming_the_field() {
         (accept(&request_id(), ""), "complaint_id"),
         (accept(&request_id(), "C1/../x"), "complaint_id"),
     ] {
-        refused(handler.accept(request).await).code(Code::InvalidArgument).field(field);
+        refused(handler.accept(request).await).code(Code::InvalidArgument).field(field).rule("TRF-2");
     }
     let mut registrar = server.complaints(REGISTRAR_ZJ);
     let request = pb::RegisterRequest { request_id: String::new(), ..registration(&unique_uscc()) };
-    refused(registrar.register(request).await).code(Code::InvalidArgument).field("request_id");
+    refused(registrar.register(request).await).code(Code::InvalidArgument).field("request_id").rule("REG-1");
     let rating =
         pb::RecordCreditRatingRequest { request_id: request_id(), uscc: "12345".to_owned(), rating: "D".to_owned() };
     refused(server.enterprises(REGISTRAR_ZJ).record_credit_rating(rating).await)
         .code(Code::InvalidArgument)
-        .field("uscc");
+        .field("uscc")
+        .rule("GRD-1");
     let company = server.queries(AUDITOR).get_enterprise(pb::GetEnterpriseRequest { uscc: String::new() }).await;
-    refused(company).code(Code::InvalidArgument).field("uscc");
+    refused(company).code(Code::InvalidArgument).field("uscc").rule("REG-4").reason("MISSING_FIELD");
     let read = pb::ReadStreamRequest { stream: String::new(), backwards: false, from_revision: None, limit: 0 };
-    refused(server.audit(AUDITOR).read_stream(read).await).code(Code::InvalidArgument).field("stream");
+    refused(server.audit(AUDITOR).read_stream(read).await).code(Code::InvalidArgument).field("stream").rule("ACC-1");
     let unknown = server
         .queries(REGISTRAR_ZJ)
         .get_complaint(pb::GetComplaintRequest { complaint_id: "C0000000000000000".to_owned() })
         .await;
-    refused(unknown).code(Code::NotFound);
+    refused(unknown).code(Code::NotFound).rule("ACC-1");
     server.assert_nothing_written_after(head, "malformed identifiers").await;
 }

@@ -477,7 +477,7 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_role_may_call_exactly_the_rpcs_the_protocol_grants_it() {
+async fn every_role_may_call_exactly_the_rpcs_the_protocol_grants_it_and_every_refusal_names_a_rule() {
     let server = TestServer::start().await;
     // The matrix covers every RPC of the six services, as the server describes them.
     let mut served = Vec::new();
@@ -517,6 +517,26 @@ async fn every_role_may_call_exactly_the_rpcs_the_protocol_grants_it() {
                 };
                 writeln!(mismatches, "  {rpc} as {}: expected {access:?}, got {detail}", principal.person())
                     .expect("write to a string");
+            }
+            // Every refusal names a rule; a role that may not call the RPC is refused under the
+            // rule the RPC serves.
+            if let Err(status) = &outcome {
+                let refusal = Refusal::of(status);
+                let rpc_rule = tousu_api::rules::rule_of_request(&format!("{rpc}Request")).map(|rule| rule.as_str());
+                let names_its_rule = match access {
+                    Access::RoleDenied => refusal.rule.is_some() && refusal.rule.as_deref() == rpc_rule,
+                    Access::Allowed | Access::BodyDenied => refusal.rule.is_some(),
+                };
+                if !names_its_rule || refusal.domain.as_deref() != Some("tousu") {
+                    writeln!(
+                        mismatches,
+                        "  {rpc} as {}: the refusal names rule {:?} (the RPC's is {rpc_rule:?}): {}",
+                        principal.person(),
+                        refusal.rule,
+                        refusal.message
+                    )
+                    .expect("write to a string");
+                }
             }
         }
     }

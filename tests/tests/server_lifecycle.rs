@@ -329,3 +329,21 @@ async fn a_lead_with_its_timeline_is_answered_in_milliseconds_not_after_a_delaye
     let median = durations[durations.len() / 2];
     assert!(median < Duration::from_millis(25), "median GetComplaint {median:?}; all {durations:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reg_4_a_missing_identity_key_beside_a_log_with_events_stops_the_start_with_instructions() {
+    // The identity key keys complainants' identities (interpretation 2): a new one beside the
+    // old leads would count the same people twice towards REG-4, GRD-1 and EXT-1.
+    let mut server = TestServer::start().await;
+    flows::register_lead(&server, &unique_uscc()).await;
+    server.kill();
+    let key = server.data_dir().join("identity.key");
+    std::fs::remove_file(&key).expect("remove identity.key");
+    let data_dir = server.data_dir().to_string_lossy().into_owned();
+    let output = tousu_e2e::run_tousu(&["serve", "--data-dir", &data_dir, "--listen", "127.0.0.1:0"]);
+    assert!(!output.status.success(), "the server must not start");
+    let error = tousu_e2e::stderr_of(&output);
+    assert!(error.contains("identity.key") && error.contains("restore it from"), "{error}");
+    assert!(error.contains("--new-identity-secret"), "{error}");
+    assert!(!key.exists(), "no new key was created");
+}

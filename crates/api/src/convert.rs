@@ -1,7 +1,13 @@
-//! Protocol values to domain values, refusing what is missing or unknown with
-//! `InvalidArgument` naming the field.
+//! Protocol values to domain values, refusing what is missing, malformed, unknown or out of
+//! range with `InvalidArgument` naming the field.
+//!
+//! The transport's own types are checked here, where they become the domain's: a Timestamp's
+//! nanoseconds and its year, a date's year (both within `limits::FIRST_YEAR` to
+//! `limits::LAST_YEAR`), the length of a query's text filters. What the procedure requires of
+//! a command's fields, their sizes included, the domain checks when it decides the command
+//! (`tousu_domain::limits`), so that it holds for every command whoever sends it.
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use tonic::Status;
 use tousu_app::RequestId;
 use tousu_domain::actor::Role;
@@ -12,9 +18,10 @@ use tousu_domain::complaint::{
 };
 use tousu_domain::deadline::{DeadlineKind, EscalationLevel};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
+use tousu_domain::limits::{Echo, FIRST_YEAR, LAST_YEAR};
 
 use crate::pb;
-use crate::status::{invalid, to_status};
+use crate::status::{invalid, missing, to_status, too_long};
 
 /// A request id from the request.
 pub fn request_id(text: &str) -> Result<RequestId, Status> {
@@ -24,7 +31,7 @@ pub fn request_id(text: &str) -> Result<RequestId, Status> {
 /// A lead id from the request.
 pub fn complaint_id(field: &'static str, text: &str) -> Result<ComplaintId, Status> {
     if text.is_empty() {
-        return Err(invalid(field, "is required"));
+        return Err(missing(field));
     }
     text.parse().map_err(|error: tousu_domain::ids::IdError| invalid(field, error.to_string()))
 }
@@ -32,33 +39,71 @@ pub fn complaint_id(field: &'static str, text: &str) -> Result<ComplaintId, Stat
 /// A unified social credit code from the request.
 pub fn uscc(field: &'static str, text: &str) -> Result<Uscc, Status> {
     if text.is_empty() {
-        return Err(invalid(field, "is required"));
+        return Err(missing(field));
     }
     text.parse().map_err(|error: tousu_domain::ids::IdError| invalid(field, error.to_string()))
 }
 
-/// A date written YYYY-MM-DD.
+/// Refuses a year outside `limits::FIRST_YEAR` to `limits::LAST_YEAR`.
+fn within_years(field: &'static str, year: i32, what: impl std::fmt::Display) -> Result<(), Status> {
+    if (FIRST_YEAR..=LAST_YEAR).contains(&year) {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("{what} lies outside the years {FIRST_YEAR} to {LAST_YEAR}")))
+    }
+}
+
+/// A required date written YYYY-MM-DD, within the years a request may name.
 pub fn date(field: &'static str, text: &str) -> Result<NaiveDate, Status> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| invalid(field, format!("{text:?} is not a date YYYY-MM-DD")))
+    if text.is_empty() {
+        return Err(missing(field));
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| invalid(field, format!("{} is not a date YYYY-MM-DD", Echo(text))))?;
+    within_years(field, date.year(), date)?;
+    Ok(date)
 }
 
 /// A required instant.
 pub fn instant(field: &'static str, value: Option<prost_types::Timestamp>) -> Result<DateTime<FixedOffset>, Status> {
-    let value = value.ok_or_else(|| invalid(field, "is required"))?;
+    let value = value.ok_or_else(|| missing(field))?;
     optional_instant(field, Some(value)).map(|instant| instant.expect("given"))
 }
 
-/// An optional instant.
+/// The largest `nanos` of a google.protobuf.Timestamp: "must be from 0 to 999,999,999
+/// inclusive". chrono would take up to 1,999,999,999 as a leap second and store an instant
+/// such as `02:24:60.500` that other tools cannot read back.
+const MAX_TIMESTAMP_NANOS: i32 = 999_999_999;
+
+/// An optional instant, within the years a request may name.
 pub fn optional_instant(
     field: &'static str,
     value: Option<prost_types::Timestamp>,
 ) -> Result<Option<DateTime<FixedOffset>>, Status> {
     let Some(value) = value else { return Ok(None) };
-    let nanos = u32::try_from(value.nanos).map_err(|_| invalid(field, "has negative nanoseconds"))?;
-    DateTime::from_timestamp(value.seconds, nanos)
-        .map(|instant| Some(instant.with_timezone(&shanghai())))
-        .ok_or_else(|| invalid(field, "is out of range"))
+    if !(0..=MAX_TIMESTAMP_NANOS).contains(&value.nanos) {
+        return Err(invalid(field, format!("nanos {} is outside 0 to {MAX_TIMESTAMP_NANOS}", value.nanos)));
+    }
+    let nanos = u32::try_from(value.nanos).unwrap_or(0);
+    let instant =
+        DateTime::from_timestamp(value.seconds, nanos).map(|instant| instant.with_timezone(&shanghai())).ok_or_else(
+            || invalid(field, format!("seconds {} lies outside the years {FIRST_YEAR} to {LAST_YEAR}", value.seconds)),
+        )?;
+    within_years(field, instant.year(), instant.to_rfc3339())?;
+    Ok(Some(instant))
+}
+
+/// An optional text filter of a query: empty means no filter. A filter longer than the field
+/// it matches can match nothing, and would only be held (the watchlist's cache keys on it).
+pub fn text_filter(field: &'static str, text: String, max: usize) -> Result<Option<String>, Status> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(too_long(field, chars, max));
+    }
+    Ok(Some(text))
 }
 
 /// An instant as a protocol timestamp.
@@ -78,8 +123,9 @@ fn unknown(field: &'static str, value: i32) -> Status {
     invalid(field, format!("{value} is not a known value"))
 }
 
+/// An enum left at its `_UNSPECIFIED` value, proto3's default: the field was not set.
 fn unspecified(field: &'static str) -> Status {
-    invalid(field, "is unspecified")
+    missing(field)
 }
 
 /// A required enum value, mapped.
@@ -230,7 +276,7 @@ pub fn escalation_to_pb(level: EscalationLevel) -> pb::EscalationLevel {
 
 /// The complainant of a registration (REG-1, interpretation 19).
 pub fn complainant(value: Option<pb::Complainant>) -> Result<Complainant, Status> {
-    let value = value.ok_or_else(|| invalid("complainant", "is required"))?;
+    let value = value.ok_or_else(|| missing("complainant"))?;
     if value.anonymous {
         if !value.name.is_empty() || !value.contact.is_empty() || !value.id_number.is_empty() {
             return Err(invalid("complainant", "an anonymous complainant carries no name, contact or id number"));
@@ -246,12 +292,23 @@ pub fn complainant(value: Option<pb::Complainant>) -> Result<Complainant, Status
 
 /// The company of a registration.
 pub fn company(value: Option<pb::CompanyRef>) -> Result<CompanyRef, Status> {
-    let value = value.ok_or_else(|| invalid("company", "is required"))?;
+    let value = value.ok_or_else(|| missing("company"))?;
     Ok(CompanyRef { uscc: uscc("company.uscc", &value.uscc)?, name: value.name })
 }
 
 /// The place of a registration.
 pub fn place(value: Option<pb::Place>) -> Result<Place, Status> {
-    let value = value.ok_or_else(|| invalid("place", "is required"))?;
+    let value = value.ok_or_else(|| missing("place"))?;
     Ok(Place { community: value.community, district: value.district, street: value.street })
+}
+
+/// The categories of the linked leads a classification splits off (interpretation 15): at
+/// most one for each body but the lead's own, since TRF-3 sends no two parts of a complaint to
+/// one body. Refused here, before the application derives an id for every entry of the list.
+pub fn split_categories(split: Vec<pb::SplitLead>) -> Result<Vec<String>, Status> {
+    let max = BodyCode::ALL.len() - 1;
+    if split.len() > max {
+        return Err(invalid("split", format!("{} linked leads: at most {max}, one for each other body", split.len())));
+    }
+    Ok(split.into_iter().map(|split| split.category).collect())
 }

@@ -11,9 +11,13 @@
 
 pub mod auth;
 pub mod client;
+mod codec;
+mod connections;
 mod convert;
+mod own_writes;
 pub mod read;
 mod read_views;
+pub mod rules;
 mod services;
 pub mod status;
 mod views;

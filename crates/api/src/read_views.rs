@@ -14,7 +14,8 @@ use tousu_domain::reporting::{BulletinReason, BulletinVerdict};
 use tousu_projection::meta::Checkpoint;
 use tousu_read_overdue::{LatenessUnit, OverdueRow, Subject};
 use tousu_read_watchlist::{CompanyDetail, Flag, WatchlistEntry, WindowCount};
-use tousu_read_weekly_summary::{Count, WeekFigures, WeeklySummary};
+use tousu_read_weekly_summary::signing::{AnchorSigner, WeekAnchor, unhex};
+use tousu_read_weekly_summary::{Count, HistoryAnchor, WeekFigures, WeeklySummary};
 
 use crate::convert::{body_to_pb, deadline_kind_to_pb, escalation_to_pb, timestamp, timestamp_utc};
 use crate::pb;
@@ -234,8 +235,33 @@ fn category_counts(counts: &[Count]) -> Vec<pb::CategoryCount> {
     counts.iter().map(|count| pb::CategoryCount { category: count.key.clone(), count: count.n }).collect()
 }
 
-/// A weekly summary.
-pub fn weekly_summary(summary: &WeeklySummary, snapshot: pb::ReadModelSnapshot) -> pb::WeeklySummary {
+/// A week's history anchor, signed with `signer` when the week is settled: the signature
+/// covers the week, the position, the event count and the anchor (`WeekAnchor::signed_bytes`).
+fn history_anchor(week: NaiveDate, anchor: &HistoryAnchor, signer: Option<&AnchorSigner>) -> pb::HistoryAnchor {
+    let signed = signer.filter(|_| anchor.settled).and_then(|signer| {
+        // An anchor the read model holds in any other form than 32 bytes of hex is served as
+        // it is, unsigned: the signature vouches for bytes, never for a guess at them.
+        let bytes = unhex::<32>(&anchor.sha256)?;
+        let statement = WeekAnchor { week, position: anchor.position, events: anchor.events, anchor: bytes };
+        Some((signer.sign(&statement).to_vec(), signer.public_key().fingerprint()))
+    });
+    let (signature, key_fingerprint) = signed.unwrap_or_default();
+    pb::HistoryAnchor {
+        position: anchor.position,
+        events: anchor.events,
+        sha256: anchor.sha256.clone(),
+        settled: anchor.settled,
+        signature,
+        key_fingerprint,
+    }
+}
+
+/// A weekly summary; the anchor of a settled week is signed with `signer`, when there is one.
+pub fn weekly_summary(
+    summary: &WeeklySummary,
+    snapshot: pb::ReadModelSnapshot,
+    signer: Option<&AnchorSigner>,
+) -> pb::WeeklySummary {
     let change = &summary.change;
     pb::WeeklySummary {
         week_start: date(summary.week_start),
@@ -293,12 +319,7 @@ pub fn weekly_summary(summary: &WeeklySummary, snapshot: pb::ReadModelSnapshot) 
                 overdue_provisional: blockage.overdue_provisional,
             })
             .collect(),
-        anchor: summary.anchor.as_ref().map(|anchor| pb::HistoryAnchor {
-            position: anchor.position,
-            events: anchor.events,
-            sha256: anchor.sha256.clone(),
-            settled: anchor.settled,
-        }),
+        anchor: summary.anchor.as_ref().map(|anchor| history_anchor(summary.week_start, anchor, signer)),
         snapshot: Some(snapshot),
         escalations_withdrawn_by_level: summary
             .escalations_withdrawn_by_level

@@ -1,8 +1,9 @@
 //! The gRPC server: the five tousu services (and the admin service where the projection
 //! workers run) behind bearer-token authentication, standard health (answering without a
-//! token) and reflection, message-size limits and per-call deadlines, and a graceful shutdown
-//! that turns health to NOT_SERVING, lets in-flight calls finish, then returns so the caller
-//! can close the store.
+//! token) and reflection, message-size limits and per-call deadlines, limits on connections
+//! (`connections`), health that turns NOT_SERVING while the event store refuses writes, and a
+//! graceful shutdown that turns health to NOT_SERVING, lets in-flight calls finish, then
+//! returns so the caller can close the store.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +12,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tousu_app::App;
 use tousu_app::tokens::TokenRegistry;
@@ -19,6 +19,7 @@ use tousu_projection::Supervisor;
 use tousu_store::EventStore;
 
 use crate::auth::Authenticator;
+use crate::connections::{CountStreamsLayer, Incoming};
 use crate::pb;
 use crate::read::ReadModels;
 use crate::services::{
@@ -32,11 +33,34 @@ pub struct ServerOptions {
     pub max_message_bytes: usize,
     /// The longest a unary call may take before it is cancelled with `Cancelled`/`DeadlineExceeded`.
     pub request_timeout: Duration,
+    /// The most TCP connections open at once. A connection beyond it takes the place of the
+    /// oldest connection still in its handshake, or is closed at once when there is none.
+    pub max_connections: usize,
+    /// How long a new connection has to send the HTTP/2 preface and its first SETTINGS.
+    pub handshake_timeout: Duration,
+    /// How long a connection may stay open without a call (a stream).
+    pub idle_timeout: Duration,
+    /// How long a connection may be silent before the server pings it (HTTP/2 PING).
+    pub keepalive_interval: Duration,
+    /// How long the server waits for a ping's answer before it closes the connection.
+    pub keepalive_timeout: Duration,
+    /// The most calls (streams) one connection may have open at once, announced to the client
+    /// as SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { max_message_bytes: 4 * 1024 * 1024, request_timeout: Duration::from_secs(30) }
+        ServerOptions {
+            max_message_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            max_connections: 1000,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5 * 60),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(20),
+            max_concurrent_streams: 200,
+        }
     }
 }
 
@@ -74,6 +98,8 @@ pub struct Services<S> {
     pub supervisor: Option<Arc<Supervisor>>,
     /// The read models, for list and read-model queries.
     pub read_models: Arc<ReadModels>,
+    /// The key that signs settled weeks' history anchors served with the weekly summary.
+    pub anchor_signer: Option<Arc<tousu_read_weekly_summary::signing::AnchorSigner>>,
 }
 
 /// Serves on `listener` until `shutdown` completes; with a projection supervisor, the admin
@@ -84,11 +110,26 @@ pub async fn serve<S: EventStore + 'static>(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let Services { app, tokens, supervisor, read_models } = services;
+    let Services { app, tokens, supervisor, read_models, anchor_signer } = services;
     let (reporter, health) = tonic_health::server::health_reporter();
     for service in SERVICES {
         reporter.set_service_status(service, ServingStatus::Serving).await;
     }
+    // Health tells the truth: a store that refuses writes until it is reopened takes no
+    // command, so the server and every service are NOT_SERVING from that moment (the node
+    // then stops, so that a supervisor restarts it and the store reopens).
+    let mut refusal = app.store().write_refusal();
+    let refusal_reporter = reporter.clone();
+    let refusal_watch = tokio::spawn(async move {
+        let Ok(Some(reason)) = refusal.wait_for(Option::is_some).await.map(|reason| reason.clone()) else {
+            return;
+        };
+        tracing::error!(%reason, "the event store refuses writes: health NOT_SERVING");
+        refusal_reporter.set_service_status("", ServingStatus::NotServing).await;
+        for service in SERVICES {
+            refusal_reporter.set_service_status(service, ServingStatus::NotServing).await;
+        }
+    });
     // Both reflection versions: grpcurl and most tools ask for v1, older clients for v1alpha.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -109,17 +150,23 @@ pub async fn serve<S: EventStore + 'static>(
     let queries = pb::queries_server::QueriesServer::new(QueryService::new(app.clone(), read_models.clone()))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let read = pb::read_models_server::ReadModelsServer::new(ReadModelService::new(app.clone(), read_models))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
+    let read = pb::read_models_server::ReadModelsServer::new(
+        ReadModelService::new(app.clone(), read_models).with_anchor_signer(anchor_signer),
+    )
+    .max_decoding_message_size(limit)
+    .max_encoding_message_size(limit);
     let (shutting_down, shutdown_seen) = tokio::sync::watch::channel(false);
     let audit = pb::audit_server::AuditServer::new(AuditService::new(app.clone(), shutdown_seen))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    let incoming = Incoming::new(listener, options.max_connections, options.handshake_timeout, options.idle_timeout);
+    let handshaking = incoming.handshaking();
     let shutdown_reporter = reporter.clone();
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: health NOT_SERVING, finishing in-flight calls");
+        // A connection still in its handshake has no call to finish.
+        handshaking.close_all();
         shutdown_reporter.set_service_status("", ServingStatus::NotServing).await;
         for service in SERVICES {
             shutdown_reporter.set_service_status(service, ServingStatus::NotServing).await;
@@ -132,9 +179,12 @@ pub async fn serve<S: EventStore + 'static>(
     let admin = supervisor.map(|supervisor| {
         InterceptedService::new(pb::admin_server::AdminServer::new(AdminService::new(supervisor, node)), auth.clone())
     });
-    Server::builder()
+    let served = Server::builder()
         .timeout(options.request_timeout)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_interval(Some(options.keepalive_interval))
+        .http2_keepalive_timeout(Some(options.keepalive_timeout))
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .layer(CountStreamsLayer)
         .add_optional_service(admin)
         .add_service(health)
         .add_service(reflection_v1)
@@ -144,10 +194,12 @@ pub async fn serve<S: EventStore + 'static>(
         .add_service(InterceptedService::new(queries, auth.clone()))
         .add_service(InterceptedService::new(read, auth.clone()))
         .add_service(InterceptedService::new(audit, auth))
-        // TCP_NODELAY: without it a response written in more than one piece (headers and data,
-        // then trailers) waits for the client's delayed ACK, about 40 ms on Linux.
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), graceful)
-        .await?;
+        // The incoming connections set TCP_NODELAY, and hold the connection limit and the
+        // handshake and idle deadlines (`connections`).
+        .serve_with_incoming_shutdown(incoming, graceful)
+        .await;
+    refusal_watch.abort();
+    served?;
     Ok(())
 }
 

@@ -26,8 +26,24 @@ pub struct FileConfig {
     pub max_message_bytes: Option<usize>,
     /// The longest a call may take, in seconds.
     pub request_timeout_seconds: Option<u64>,
+    /// The most connections open at once (`limits`).
+    pub max_connections: Option<usize>,
+    /// Seconds a new connection has for its HTTP/2 handshake.
+    pub handshake_timeout_seconds: Option<u64>,
+    /// Seconds a connection may stay open without a call.
+    pub idle_timeout_seconds: Option<u64>,
+    /// Seconds a connection may be silent before the server pings it.
+    pub keepalive_interval_seconds: Option<u64>,
+    /// Seconds the server waits for the answer to a ping.
+    pub keepalive_timeout_seconds: Option<u64>,
+    /// The most calls one connection may have open at once.
+    pub max_concurrent_streams: Option<u32>,
+    /// Mebibytes of folded event payloads each state cache (leads, companies) may hold.
+    pub stream_cache_mib: Option<usize>,
     /// The file holding the secret that keys complainant identity hashes.
     pub identity_secret_file: Option<PathBuf>,
+    /// The file holding the key that signs settled weeks' history anchors.
+    pub signing_key_file: Option<PathBuf>,
     /// Seconds calls in flight may take to finish after a stop signal.
     pub shutdown_grace_seconds: Option<u64>,
     /// Where the events live: `embedded` (the log in DATA_DIR/events) or a KurrentDB
@@ -71,6 +87,7 @@ impl FileConfig {
             *read_store = path.display().to_string();
         }
         config.identity_secret_file.iter_mut().for_each(resolve);
+        config.signing_key_file.iter_mut().for_each(resolve);
         config.policy.iter_mut().for_each(resolve);
         config.calendar_years.iter_mut().for_each(resolve);
         config.calendar_overrides.iter_mut().for_each(resolve);
@@ -87,7 +104,14 @@ pub struct Resolved {
     pub log_json: bool,
     pub max_message_bytes: usize,
     pub request_timeout: Duration,
+    /// The connection limits, with the server's defaults for the message size and call timeout.
+    pub limits: tousu_api::ServerOptions,
     pub identity_secret_file: PathBuf,
+    /// Whether a new identity secret may be created beside a log that already holds events.
+    pub new_identity_secret: bool,
+    pub signing_key_file: PathBuf,
+    /// What the application keeps of the log's state in memory.
+    pub cache_limits: tousu_app::CacheLimits,
     pub shutdown_grace: Duration,
     pub store: StoreChoice,
     pub read_store: tousu_projection::ReadStoreAddress,

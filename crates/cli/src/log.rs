@@ -1,7 +1,9 @@
 //! Reading the log for the command-line tools: the embedded store of a data directory when
 //! no server holds it, a running server's audit stream with a token, or KurrentDB directly.
 //! Either way the tool reads up to the head it saw when it started, with a progress bar on
-//! standard error.
+//! standard error. The audit tools open the embedded log read-only
+//! ([`LogArgs::open_read_only`]): they change no byte of the evidence they check, and a torn
+//! tail is left in place and reported rather than cut.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tousu_projection::{SourceFactory, StoreSource};
 use tousu_store::{EventStore, RecordedEvent};
-use tousu_store_embedded::{EmbeddedStore, OpenError};
+use tousu_store_embedded::{EmbeddedStore, OpenError, TornTail};
 use tousu_store_kurrent::KurrentStore;
 
 use crate::config::{DEFAULT_DATA_DIR, StoreChoice};
@@ -49,6 +51,8 @@ pub struct Log {
     pub sources: SourceFactory,
     store: Opened,
     pub description: String,
+    /// The torn tail at the end of an embedded log opened read-only, left in place and unread.
+    pub torn_tail: Option<TornTail>,
 }
 
 impl LogArgs {
@@ -56,8 +60,17 @@ impl LogArgs {
         self.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
     }
 
-    /// Opens the log.
+    /// Opens the log; an embedded log is recovered as a server would (a torn tail is cut).
     pub fn open(&self) -> Result<Log> {
+        self.open_in(false)
+    }
+
+    /// Opens the log changing nothing: an embedded log is opened read-only.
+    pub fn open_read_only(&self) -> Result<Log> {
+        self.open_in(true)
+    }
+
+    fn open_in(&self, read_only: bool) -> Result<Log> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -67,17 +80,24 @@ impl LogArgs {
             let Some(token) = &self.token else { bail!("--server needs --token (an auditor or system token)") };
             let client = runtime.block_on(tousu_api::client::connect(server, token))?;
             let sources = tousu_api::client::remote_source_factory(runtime.handle().clone(), client);
-            return Ok(Log { runtime, sources, store: Opened::Nothing, description: format!("server {server}") });
+            return Ok(Log {
+                runtime,
+                sources,
+                store: Opened::Nothing,
+                description: format!("server {server}"),
+                torn_tail: None,
+            });
         }
         if let StoreChoice::Kurrent(url) = StoreChoice::parse(self.store.as_deref())? {
             let store =
                 runtime.block_on(KurrentStore::connect(&url)).context("cannot connect to the KurrentDB event store")?;
             let sources = StoreSource::factory(runtime.handle().clone(), Arc::new(store.clone()));
             let description = format!("KurrentDB (stream prefix {:?})", store.stream_prefix());
-            return Ok(Log { runtime, sources, store: Opened::Kurrent(store), description });
+            return Ok(Log { runtime, sources, store: Opened::Kurrent(store), description, torn_tail: None });
         }
         let dir = self.data_dir().join("events");
-        let store = match EmbeddedStore::open(&dir) {
+        let opened = if read_only { EmbeddedStore::open_read_only(&dir) } else { EmbeddedStore::open(&dir) };
+        let store = match opened {
             Ok(store) => Arc::new(store),
             Err(OpenError::Locked { .. }) => bail!(
                 "the event log in {} is held by a running server: read through it with --server ADDR --token TOKEN",
@@ -85,8 +105,15 @@ impl LogArgs {
             ),
             Err(error) => return Err(error).with_context(|| format!("cannot open the event log in {}", dir.display())),
         };
+        let torn_tail = store.recovery().torn_tail.clone().filter(|_| read_only);
         let sources = StoreSource::factory(runtime.handle().clone(), store.clone());
-        Ok(Log { runtime, sources, store: Opened::Embedded(store), description: format!("log {}", dir.display()) })
+        Ok(Log {
+            runtime,
+            sources,
+            store: Opened::Embedded(store),
+            description: format!("log {}", dir.display()),
+            torn_tail,
+        })
     }
 }
 

@@ -3,16 +3,19 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod anchors;
 mod audit;
 mod calendar;
 mod config;
 mod deadline;
 mod health;
+mod limits;
 mod log;
 mod node;
 mod projections;
 mod serve;
 mod settings;
+mod signing;
 mod simulate;
 mod token;
 
@@ -78,7 +81,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<serve::StoreRefusingWrites>().is_some() {
+                ExitCode::from(serve::EXIT_STORE_REFUSING_WRITES)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

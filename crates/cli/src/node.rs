@@ -21,7 +21,10 @@ use tousu_app::{App, Clock, DomainSetup};
 use tousu_domain::calendar::Calendar;
 use tousu_domain::ids::Uscc;
 use tousu_domain::policy::Policy;
-use tousu_projection::{ReadModel, ReadStoreAddress, SourceError, SqlConnection, StoreSource, Supervisor, meta};
+use tousu_projection::{
+    ReadModel, ReadStoreAddress, Readiness, SourceError, SqlConnection, StoreSource, Supervisor, meta,
+};
+use tousu_read_weekly_summary::signing::AnchorSigner;
 use tousu_store::EventStore;
 use tousu_store_embedded::EmbeddedStore;
 
@@ -42,14 +45,21 @@ pub struct NodeConfig {
     pub deadline_interval: Option<Duration>,
     /// How long calls in flight may take to finish when the node stops.
     pub shutdown_grace: Duration,
+    /// The key that signs settled weeks' history anchors served with the weekly summary.
+    pub anchor_signer: Option<Arc<AnchorSigner>>,
+    /// What the application keeps of the log's state in memory.
+    pub cache_limits: tousu_app::CacheLimits,
 }
 
 /// The deadline reactor's candidates: the live overdue read model, and the companies the
-/// watchlist knows; lateness is judged with the calendar in force.
+/// watchlist knows; lateness is judged with the calendar in force. A read model its worker has
+/// taken out of service (damaged, or ahead of the log) is not asked, and a connection opened
+/// before that is not used again (`Readiness`).
 struct ReadModelCandidates {
     address: ReadStoreAddress,
-    overdue: Mutex<Option<SqlConnection>>,
-    watchlist: Mutex<Option<SqlConnection>>,
+    supervisor: Arc<Supervisor>,
+    overdue: Mutex<Option<(u64, SqlConnection)>>,
+    watchlist: Mutex<Option<(u64, SqlConnection)>>,
     calendar: Arc<dyn Fn() -> Arc<Calendar> + Send + Sync>,
     policy: Policy,
 }
@@ -57,16 +67,22 @@ struct ReadModelCandidates {
 impl ReadModelCandidates {
     fn with<T>(
         &self,
-        slot: &Mutex<Option<SqlConnection>>,
+        slot: &Mutex<Option<(u64, SqlConnection)>>,
         name: &str,
         query: impl FnOnce(&mut dyn tousu_projection::SqlTx, &str) -> Result<T, tousu_projection::SqlError>,
         none: T,
     ) -> Result<T, String> {
+        let epoch = match self.supervisor.readiness(name) {
+            Readiness::Ready { epoch } => epoch,
+            // Not yet checked against the log (the server has just started): nothing to act on.
+            Readiness::Checking => return Ok(none),
+            Readiness::Faulted(fault) => return Err(format!("read model {name} is unavailable, {fault}")),
+        };
         let mut slot = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if slot.is_none() {
-            *slot = Some(self.address.connect(name).map_err(|error| error.to_string())?);
+        if slot.as_ref().is_none_or(|(opened, _)| *opened != epoch) {
+            *slot = Some((epoch, self.address.connect(name).map_err(|error| error.to_string())?));
         }
-        let connection = slot.as_mut().expect("connected above");
+        let (_, connection) = slot.as_mut().expect("connected above");
         let result = connection.read(|tx| match meta::live_prefix(tx, name)? {
             // No live generation yet (the first build runs): nothing to act on.
             None => Ok(none),
@@ -74,6 +90,9 @@ impl ReadModelCandidates {
         });
         result.map_err(|error| {
             *slot = None;
+            if error.is_damage() {
+                self.supervisor.report_damage(name, epoch, error.to_string());
+            }
             error.to_string()
         })
     }
@@ -142,7 +161,7 @@ impl<S: EventStore + 'static> Node<S> {
     ) -> Result<Self> {
         let store = Arc::new(store);
         let policy = domain.policy.clone();
-        let app = App::new(store.clone(), domain, clock);
+        let app = App::with_cache_limits(store.clone(), domain, clock, config.cache_limits);
         // Interpretation 21: the holiday schedules loaded into the log while a node ran are in
         // force before the first decision.
         let restored = app.restore_calendar_years().await.context("the holiday schedules in the log")?;
@@ -172,6 +191,7 @@ impl<S: EventStore + 'static> Node<S> {
         ));
         let candidates = Arc::new(ReadModelCandidates {
             address: config.read_store.clone(),
+            supervisor: supervisor.clone(),
             overdue: Mutex::new(None),
             watchlist: Mutex::new(None),
             calendar,
@@ -221,14 +241,30 @@ impl<S: EventStore + 'static> Node<S> {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let address = listener.local_addr()?;
-        let services =
-            tousu_api::server::Services { app: app.clone(), tokens, supervisor: Some(supervisor.clone()), read_models };
+        let services = tousu_api::server::Services {
+            app: app.clone(),
+            tokens,
+            supervisor: Some(supervisor.clone()),
+            read_models,
+            anchor_signer: config.anchor_signer.clone(),
+        };
         let mut server_stopped = stopped;
         let shutdown = async move {
             let _ = server_stopped.wait_for(|stop| *stop).await;
         };
         let server = tokio::spawn(tousu_api::serve(services, listener, config.server, shutdown));
         Ok(Node { address, app, supervisor, deadlines, store, stop, server, background, grace: config.shutdown_grace })
+    }
+
+    /// Waits until the event store refuses writes (a write or sync of the log failed; only
+    /// reopening it recovers) and says why; never completes on a store that takes writes, or
+    /// on one that does not refuse them this way. Health is already NOT_SERVING by then.
+    pub async fn store_refusing_writes(&self) -> String {
+        let mut refusal = self.store.write_refusal();
+        match refusal.wait_for(Option::is_some).await.map(|reason| reason.clone()) {
+            Ok(Some(reason)) => reason,
+            _ => std::future::pending().await,
+        }
     }
 
     /// Stops the node: health NOT_SERVING, calls in flight finish (within the grace period),

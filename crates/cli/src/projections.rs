@@ -148,9 +148,15 @@ fn print_status(statuses: &[pb::ProjectionStatus]) {
     }
 }
 
-/// What else needs an operator: the calendar's warning (interpretation 21) and the reactions
-/// stuck, each with why.
+/// What else needs an operator: an event store refusing writes, the calendar's warning
+/// (interpretation 21) and the reactions stuck, each with why.
 fn print_operator_notes(answer: &pb::ListProjectionsResponse) {
+    if !answer.store_refusing_writes_reason.is_empty() {
+        println!(
+            "\nthe event store refuses writes until the server restarts (health NOT_SERVING): {}",
+            answer.store_refusing_writes_reason
+        );
+    }
     if !answer.calendar_warning.is_empty() {
         println!("\ncalendar: {}", answer.calendar_warning);
     }

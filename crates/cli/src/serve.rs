@@ -1,6 +1,7 @@
 //! `tousu serve`: a node (the gRPC service on the embedded store, with tousu's reactions, the
 //! read models' workers and the deadline reactor) on the system clock, until SIGTERM or
-//! Ctrl-C.
+//! Ctrl-C, or until the event store refuses writes: then it exits with status 74, for its
+//! supervisor to start it again.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -22,6 +23,7 @@ use tousu_store_embedded::EmbeddedStore;
 use tousu_store_kurrent::KurrentStore;
 
 use crate::config::{DEFAULT_DATA_DIR, DEFAULT_LISTEN, DEFAULT_LOG, FileConfig, Resolved, StoreChoice};
+use crate::limits::LimitArgs;
 use crate::node::{Node, NodeConfig};
 use crate::settings::DomainFiles;
 
@@ -79,11 +81,27 @@ pub struct ServeArgs {
     #[arg(long, env = "TOUSU_CLOCK_START", value_name = "INSTANT")]
     clock_start: Option<String>,
     /// The secret keying complainant identity hashes [default: DATA_DIR/identity.key, created
-    /// on first start].
+    /// on first start; refused beside a log that already holds events, see
+    /// --new-identity-secret].
     #[arg(long, env = "TOUSU_IDENTITY_SECRET_FILE", value_name = "FILE")]
     identity_secret_file: Option<PathBuf>,
+    /// Create a new identity secret although the log already holds events: only when the old
+    /// one is lost for good and no backup holds it. Complainants of the earlier leads will no
+    /// longer match those of later ones (REG-4, GRD-1, EXT-1 count them apart).
+    #[arg(long, env = "TOUSU_NEW_IDENTITY_SECRET")]
+    new_identity_secret: bool,
+    /// Mebibytes of event payloads each state cache (leads, companies) may hold folded into
+    /// the cached states [default: 256].
+    #[arg(long, env = "TOUSU_STREAM_CACHE_MIB", value_name = "MIB")]
+    stream_cache_mib: Option<usize>,
+    /// The Ed25519 key signing settled weeks' history anchors [default: DATA_DIR/signing.key,
+    /// created on first start].
+    #[arg(long, env = "TOUSU_SIGNING_KEY_FILE", value_name = "FILE")]
+    signing_key_file: Option<PathBuf>,
     #[command(flatten)]
     files: DomainFiles,
+    #[command(flatten)]
+    limits: LimitArgs,
 }
 
 impl ServeArgs {
@@ -92,6 +110,7 @@ impl ServeArgs {
             Some(path) => FileConfig::read(path)?,
             None => FileConfig::default(),
         };
+        let limits = self.limits.resolve(&file)?;
         let data_dir = self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let listen_text = self.listen.clone().or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let listen = listen_text.parse().with_context(|| format!("listen address {listen_text:?} is not IP:PORT"))?;
@@ -106,6 +125,11 @@ impl ServeArgs {
             .clone()
             .or(file.identity_secret_file)
             .unwrap_or_else(|| data_dir.join("identity.key"));
+        let signing_key_file = self
+            .signing_key_file
+            .clone()
+            .or(file.signing_key_file)
+            .unwrap_or_else(|| data_dir.join(crate::signing::FILE_NAME));
         let mut files = self.files.clone();
         if files.calendar_years.is_empty() {
             files.calendar_years = file.calendar_years;
@@ -117,6 +141,7 @@ impl ServeArgs {
             files.policy = file.policy;
         }
         let resolved = Resolved {
+            limits,
             data_dir: data_dir.clone(),
             listen,
             log: self.log.clone().or(file.log).unwrap_or_else(|| DEFAULT_LOG.to_owned()),
@@ -126,6 +151,13 @@ impl ServeArgs {
                 self.request_timeout_seconds.or(file.request_timeout_seconds).unwrap_or(30),
             ),
             identity_secret_file,
+            new_identity_secret: self.new_identity_secret,
+            signing_key_file,
+            cache_limits: match self.stream_cache_mib.or(file.stream_cache_mib) {
+                None => tousu_app::CacheLimits::default(),
+                Some(0) => bail!("stream_cache_mib is 0; it must be at least 1"),
+                Some(mib) => tousu_app::CacheLimits { bytes: mib.saturating_mul(1024 * 1024), ..Default::default() },
+            },
             store: StoreChoice::parse(self.store.as_deref().or(file.store.as_deref()))?,
             read_store: crate::config::read_store(
                 self.read_store.as_deref().or(file.read_store.as_deref()),
@@ -178,13 +210,35 @@ fn init_logging(filter: &str, json: bool) -> Result<()> {
     .context("logging already initialised")
 }
 
+/// Whether a new identity secret may be created where none is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NewSecret {
+    /// The log holds no event: the first start.
+    FirstStart,
+    /// The log holds events and the operator said the old secret is lost for good.
+    Accepted,
+    /// The log holds events: the secret keyed their complainants, and a new one would count
+    /// the same people twice, so its absence is an error.
+    Refused,
+}
+
 /// Reads the identity secret, creating a random one (readable by the owner only) on the
 /// first start.
-fn identity_secret(path: &Path) -> Result<IdentitySecret> {
+fn identity_secret(path: &Path, new_secret: NewSecret) -> Result<IdentitySecret> {
     match fs::read(path) {
         Ok(bytes) if bytes.len() >= 16 => Ok(IdentitySecret::new(bytes)),
         Ok(_) => bail!("identity secret {} is shorter than 16 bytes", path.display()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && new_secret == NewSecret::Refused => bail!(
+            "the identity secret {} is missing, but the log already holds events keyed with it: restore it from \
+             the backup taken with the log (docs/operations.md, \"The data directory\"). Only if it is lost for \
+             good, start once with --new-identity-secret: complainants of the earlier leads will then no longer \
+             match those of later ones, and REG-4, GRD-1 and EXT-1 count them as different people",
+            path.display()
+        ),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            if new_secret == NewSecret::Accepted {
+                tracing::warn!(path = %path.display(), "a new identity secret beside a log that holds events, as asked: earlier complainants no longer match later ones");
+            }
             let mut secret = [0u8; 32];
             getrandom::fill(&mut secret).map_err(|error| anyhow::anyhow!("no randomness from the system: {error}"))?;
             let mut file = OpenOptions::new()
@@ -234,23 +288,36 @@ pub fn run(args: ServeArgs) -> Result<()> {
     }
     fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let domain = DomainSetup::new(
-        files.calendar()?,
-        files.policy()?,
-        Taxonomy::builtin().context("the shipped taxonomy is not valid")?,
-        identity_secret(&config.identity_secret_file)?,
-    );
+    let (calendar, policy) = (files.calendar()?, files.policy()?);
+    let taxonomy = Taxonomy::builtin().context("the shipped taxonomy is not valid")?;
+    // The identity secret is read once the log is open: whether it may be created depends on
+    // whether the log already holds events keyed with it.
+    let domain = |log_has_events: bool| -> Result<DomainSetup> {
+        let new_secret = match (log_has_events, config.new_identity_secret) {
+            (false, _) => NewSecret::FirstStart,
+            (true, true) => NewSecret::Accepted,
+            (true, false) => NewSecret::Refused,
+        };
+        let secret = identity_secret(&config.identity_secret_file, new_secret)?;
+        Ok(DomainSetup::new(calendar.clone(), policy.clone(), taxonomy.clone(), secret))
+    };
     let tokens = Arc::new(TokenRegistry::open(&config.data_dir).context("cannot read the token file")?);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     let node_config = NodeConfig {
         data_dir: config.data_dir.clone(),
         listen: config.listen,
-        server: ServerOptions { max_message_bytes: config.max_message_bytes, request_timeout: config.request_timeout },
+        server: ServerOptions {
+            max_message_bytes: config.max_message_bytes,
+            request_timeout: config.request_timeout,
+            ..config.limits.clone()
+        },
         read_store: config.read_store.clone(),
         external_projections: config.external_projections.clone(),
         deadline_interval: Some(config.deadline_interval),
         shutdown_grace: config.shutdown_grace,
+        anchor_signer: Some(Arc::new(crate::signing::load_or_create(&config.signing_key_file)?)),
+        cache_limits: config.cache_limits,
     };
     match &config.store {
         StoreChoice::Embedded => {
@@ -263,11 +330,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
                     "the log's last write was cut short by a crash; the unacknowledged tail was dropped"
                 );
             }
+            let has_events = runtime.block_on(store.head()).context("cannot read the event log's head")?.is_some();
+            let domain = domain(has_events)?;
             runtime.block_on(serve_until_stopped(node_config, store, domain, tokens, clock))
         }
         StoreChoice::Kurrent(url) => runtime.block_on(async {
             let store = KurrentStore::connect(url).await.context("cannot connect to the KurrentDB event store")?;
             tracing::info!(prefix = store.stream_prefix(), "connected to the KurrentDB event store");
+            let has_events = store.head().await.context("cannot read the event log's head")?.is_some();
+            let domain = domain(has_events)?;
             serve_until_stopped(node_config, store, domain, tokens, clock).await
         }),
     }
@@ -285,6 +356,55 @@ async fn serve_until_stopped<S: EventStore + 'static>(
     let node = Node::start(config, store, domain, tokens, clock).await?;
     tracing::info!(address = %node.address, data_dir = %data_dir.display(), "tousu listening");
     println!("tousu listening on {}", node.address);
-    shutdown_signal().await;
-    node.stop().await
+    let refused = tokio::select! {
+        () = shutdown_signal() => None,
+        reason = node.store_refusing_writes() => Some(reason),
+    };
+    let Some(reason) = refused else {
+        return node.stop().await;
+    };
+    // Only reopening the store recovers, so the process ends and its supervisor starts it
+    // again; meanwhile health says NOT_SERVING and every command is UNAVAILABLE, long enough
+    // for calls in flight to get their answer and for health checks to see it.
+    tracing::error!(
+        %reason,
+        grace_seconds = REFUSING_WRITES_GRACE.as_secs(),
+        exit_status = EXIT_STORE_REFUSING_WRITES,
+        "the event store refuses writes until it is reopened: health is NOT_SERVING, and the process exits so that its supervisor restarts it"
+    );
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = tokio::time::sleep(REFUSING_WRITES_GRACE) => {}
+    }
+    if let Err(error) = node.stop().await {
+        tracing::error!(error = format!("{error:#}"), "the node did not stop cleanly");
+    }
+    Err(StoreRefusingWrites { reason }.into())
 }
+
+/// The exit status of `tousu serve` once the event store has refused writes (`EX_IOERR` of
+/// sysexits.h): the process must be started again, by its supervisor, for the store to reopen.
+pub const EXIT_STORE_REFUSING_WRITES: u8 = 74;
+
+/// How long a node whose store refuses writes goes on answering (health NOT_SERVING, every
+/// command UNAVAILABLE) before it stops.
+const REFUSING_WRITES_GRACE: Duration = Duration::from_secs(5);
+
+/// Why `tousu serve` stopped on its own: the event store refused writes.
+#[derive(Debug)]
+pub struct StoreRefusingWrites {
+    reason: String,
+}
+
+impl std::fmt::Display for StoreRefusingWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the event store refuses writes ({}); exiting with status {EXIT_STORE_REFUSING_WRITES} so that a \
+             supervisor starts tousu again and the log is reopened",
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for StoreRefusingWrites {}

@@ -147,6 +147,9 @@ pub fn run(args: SimulateArgs) -> Result<()> {
             external_projections: Vec::new(),
             deadline_interval: None,
             shutdown_grace: Duration::from_secs(10),
+            // `tousu serve` creates the data directory's signing key when it serves the city.
+            anchor_signer: None,
+            cache_limits: tousu_app::CacheLimits::default(),
         };
         let node = Node::start(config, store, domain, registry, clock.clone()).await?;
         eprintln!(

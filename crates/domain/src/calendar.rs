@@ -75,6 +75,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use self::provisional::{FIRST_PROVISIONAL_YEAR, LAST_PROVISIONAL_YEAR};
+use crate::limits::Echo;
 
 /// A period as the procedure states it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -491,7 +492,7 @@ impl fmt::Display for CalendarEntry {
             EntryKind::Holiday => "holiday",
             EntryKind::WorkingDay => "working_day",
         };
-        write!(f, "[[{table}]] #{} {:?}", self.position, self.name)
+        write!(f, "[[{table}]] #{} {}", self.position, Echo(&self.name))
     }
 }
 
@@ -504,8 +505,9 @@ pub enum EntryProblem {
     EmptyName,
     /// A year file names something other than a statutory festival.
     #[error(
-        "{name:?} is not a statutory festival (元旦, 春节, 清明节, 劳动节, 端午节, 中秋节, \
-         国庆节, or several joined by 、)"
+        "{} is not a statutory festival (元旦, 春节, 清明节, 劳动节, 端午节, 中秋节, \
+         国庆节, or several joined by 、)",
+        Echo(name)
     )]
     UnknownFestival {
         /// The offending part of the name.
@@ -520,7 +522,7 @@ pub enum EntryProblem {
         other: CalendarEntry,
     },
     /// A date is not written `YYYY-MM-DD` or does not exist.
-    #[error("{field} = {value:?} is not a date written YYYY-MM-DD")]
+    #[error("{field} = {} is not a date written YYYY-MM-DD", Echo(value))]
     BadDate {
         /// The key: `from`, `to` or `date`.
         field: &'static str,

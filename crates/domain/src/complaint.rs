@@ -15,6 +15,10 @@ use crate::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, DueBas
 use crate::error::{DomainError, Requirement};
 use crate::identity::ComplainantKey;
 use crate::ids::{BodyCode, ComplaintId, Uscc};
+use crate::limits::{
+    COMPANY_NAME_MAX_CHARS, CONTACT_MAX_CHARS, CONTENT_MAX_CHARS, ID_NUMBER_MAX_CHARS, PERSON_NAME_MAX_CHARS,
+    PLACE_MAX_CHARS, REFERENCE_MAX_CHARS, TEXT_MAX_CHARS, amount, required_within, within,
+};
 use crate::obligations::{EscalationFact, Obligations};
 use crate::rule::RuleId;
 use crate::taxonomy::CategoryCode;
@@ -425,6 +429,35 @@ impl ComplaintCommand {
             ComplaintCommand::RecordSatisfaction { .. } => "record_satisfaction",
             ComplaintCommand::Escalate { .. } => "escalate",
             ComplaintCommand::RecomputeDeadline { .. } => "recompute_deadline",
+        }
+    }
+
+    /// The rule the command belongs to. A refusal that is not about a rule of its own (the
+    /// lead does not exist) names it, and so does the API for a request it cannot turn into
+    /// the command.
+    pub fn rule(&self) -> RuleId {
+        match self {
+            ComplaintCommand::Register { .. } => RuleId::Reg1,
+            ComplaintCommand::Classify { .. }
+            | ComplaintCommand::OpenSplitLead { .. }
+            | ComplaintCommand::ReturnTransfer { .. } => RuleId::Trf3,
+            ComplaintCommand::NotifyUrgent { .. } => RuleId::Trf1,
+            ComplaintCommand::Transfer { .. } | ComplaintCommand::Accept => RuleId::Trf2,
+            ComplaintCommand::Regrade { .. }
+            | ComplaintCommand::SubmitPlan { .. }
+            | ComplaintCommand::ReportProgress { .. } => RuleId::Hdl2,
+            ComplaintCommand::GiveFeedback { .. } => RuleId::Hdl1,
+            ComplaintCommand::RecordFinding { .. }
+            | ComplaintCommand::SignClosure { .. }
+            | ComplaintCommand::CountersignClosure { .. }
+            | ComplaintCommand::ReviewClosure { .. } => RuleId::Hdl3,
+            ComplaintCommand::OpenPenaltyMatter { .. }
+            | ComplaintCommand::VerifyPenaltyMatter { .. }
+            | ComplaintCommand::FilePenaltyCase { .. }
+            | ComplaintCommand::ExtendPenaltyPeriod { .. }
+            | ComplaintCommand::DecidePenalty { .. } => RuleId::Pen1,
+            ComplaintCommand::RecordSatisfaction { .. } => RuleId::Hdl4,
+            ComplaintCommand::Escalate { .. } | ComplaintCommand::RecomputeDeadline { .. } => RuleId::Acc2,
         }
     }
 
@@ -869,15 +902,17 @@ fn required(rule: RuleId, field: &'static str, value: &str) -> Result<(), Domain
 
 fn validate_registration(registration: &Registration, ctx: &Context<'_>) -> Result<(), DomainError> {
     let rule = RuleId::Reg1;
-    if let Complainant::Named { name, contact, .. } = &registration.complainant {
-        required(rule, "complainant.name", name)?;
-        required(rule, "complainant.contact", contact)?;
+    if let Complainant::Named { name, contact, id_number } = &registration.complainant {
+        required_within(rule, "complainant.name", name, PERSON_NAME_MAX_CHARS)?;
+        required_within(rule, "complainant.contact", contact, CONTACT_MAX_CHARS)?;
+        within(rule, "complainant.id_number", id_number.as_deref().unwrap_or(""), ID_NUMBER_MAX_CHARS)?;
     }
-    required(rule, "content", &registration.content)?;
-    required(rule, "company.name", &registration.company.name)?;
-    required(rule, "place.community", &registration.place.community)?;
-    required(rule, "place.district", &registration.place.district)?;
-    required(rule, "place.street", &registration.place.street)?;
+    required_within(rule, "content", &registration.content, CONTENT_MAX_CHARS)?;
+    required_within(rule, "company.name", &registration.company.name, COMPANY_NAME_MAX_CHARS)?;
+    required_within(rule, "place.community", &registration.place.community, PLACE_MAX_CHARS)?;
+    required_within(rule, "place.district", &registration.place.district, PLACE_MAX_CHARS)?;
+    required_within(rule, "place.street", &registration.place.street, PLACE_MAX_CHARS)?;
+    within(rule, "hotline_ticket", registration.hotline_ticket.as_deref().unwrap_or(""), REFERENCE_MAX_CHARS)?;
     if registration.received_at > ctx.now {
         return Err(DomainError::InvalidField {
             rule,
@@ -999,7 +1034,7 @@ pub fn decide(
         }
         (None, ComplaintCommand::Register { id, registration }) => return decide_register(id, registration, ctx),
         (None, ComplaintCommand::OpenSplitLead { .. }) => return decide_open_split(command, ctx),
-        (None, _) => return Err(DomainError::NotFound { subject: "lead" }),
+        (None, _) => return Err(DomainError::NotFound { rule: command.rule(), subject: "lead" }),
         (Some(lead), _) => lead,
     };
     let seq = lead.obligations.next_seq();
@@ -1058,17 +1093,16 @@ pub fn decide(
             }
             let expected = urgent_notified_body(classification.body);
             if notified_body != expected {
-                return Err(DomainError::InvalidField {
+                return Err(DomainError::Misrouted {
                     rule: RuleId::Trf1,
                     field: "notified_body",
-                    reason: format!(
-                        "category {} is {}'s: {expected} must be notified, not {notified_body}",
-                        classification.category, classification.body
-                    ),
+                    category: classification.category.clone(),
+                    expected,
+                    given: notified_body,
                 });
             }
-            required(RuleId::Trf1, "emergency_measures", &emergency_measures)?;
-            required(RuleId::Trf1, "district_report", &district_report)?;
+            required_within(RuleId::Trf1, "emergency_measures", &emergency_measures, TEXT_MAX_CHARS)?;
+            required_within(RuleId::Trf1, "district_report", &district_report, TEXT_MAX_CHARS)?;
             let mut event = event(
                 ctx,
                 ComplaintFact::UrgentNotified {
@@ -1094,12 +1128,15 @@ pub fn decide(
                 });
             }
             if to != classification.body {
-                return Err(DomainError::InvalidField {
+                return Err(DomainError::Misrouted {
                     rule: RuleId::Trf3,
                     field: "to",
-                    reason: format!("category {} routes to {}, not {to}", classification.category, classification.body),
+                    category: classification.category.clone(),
+                    expected: classification.body,
+                    given: to,
                 });
             }
+            within(RuleId::Trf2, "note", &note, TEXT_MAX_CHARS)?;
             let mut event =
                 event(ctx, ComplaintFact::Transferred { to, method, note, street_office_informed: to != BodyCode::JB });
             event.closes = lead.obligations.close_kinds(&[DeadlineKind::Transfer], ClosedHow::Met);
@@ -1114,7 +1151,7 @@ pub fn decide(
         ComplaintCommand::ReturnTransfer { reason } => {
             require_status(lead, name, RuleId::Trf3, &[LeadStatus::Transferred, LeadStatus::Handling])?;
             require_body(lead, name, RuleId::Trf3, ctx)?;
-            required(RuleId::Trf3, "reason", &reason)?;
+            required_within(RuleId::Trf3, "reason", &reason, TEXT_MAX_CHARS)?;
             if lead.finding.is_some() || lead.penalty.is_some() || lead.round.signed_by.is_some() {
                 return Err(DomainError::WrongState {
                     rule: RuleId::Trf3,
@@ -1139,7 +1176,7 @@ pub fn decide(
         ComplaintCommand::Regrade { reason } => {
             require_status(lead, name, RuleId::Hdl2, &[LeadStatus::Transferred, LeadStatus::Handling])?;
             require_body(lead, name, RuleId::Hdl2, ctx)?;
-            required(RuleId::Hdl2, "reason", &reason)?;
+            required_within(RuleId::Hdl2, "reason", &reason, TEXT_MAX_CHARS)?;
             let general =
                 lead.obligations.open_of_kind(DeadlineKind::GeneralClose, None).ok_or(DomainError::WrongState {
                     rule: RuleId::Hdl2,
@@ -1173,7 +1210,7 @@ pub fn decide(
                     state: "a general matter",
                 });
             }
-            required(RuleId::Hdl2, "plan", &plan)?;
+            required_within(RuleId::Hdl2, "plan", &plan, TEXT_MAX_CHARS)?;
             if resolve_by <= ctx.now.date_naive() {
                 return Err(DomainError::InvalidField {
                     rule: RuleId::Hdl2,
@@ -1210,7 +1247,7 @@ pub fn decide(
                 command: name,
                 requirement: Requirement::Plan,
             })?;
-            required(RuleId::Hdl2, "summary", &summary)?;
+            required_within(RuleId::Hdl2, "summary", &summary, TEXT_MAX_CHARS)?;
             let number = lead.progress_reports + 1;
             let months = ctx.policy.periods.progress_report_months * (number + 1);
             let mut event = event(ctx, ComplaintFact::ProgressReported { summary, number });
@@ -1235,7 +1272,7 @@ pub fn decide(
                     state: "signed for closure",
                 });
             }
-            required(RuleId::Hdl3, "summary", &summary)?;
+            required_within(RuleId::Hdl3, "summary", &summary, TEXT_MAX_CHARS)?;
             Ok(vec![event(ctx, ComplaintFact::FindingRecorded { finding, summary })])
         }
         ComplaintCommand::GiveFeedback { recipient, content } => {
@@ -1258,7 +1295,7 @@ pub fn decide(
                 }
                 _ => {}
             }
-            required(RuleId::Hdl1, "content", &content)?;
+            required_within(RuleId::Hdl1, "content", &content, TEXT_MAX_CHARS)?;
             Ok(vec![event(ctx, ComplaintFact::FeedbackGiven { recipient, content })])
         }
         ComplaintCommand::OpenPenaltyMatter { received_at } => {
@@ -1297,7 +1334,7 @@ pub fn decide(
                     state: "already verified",
                 });
             }
-            required(RuleId::Pen1, "summary", &summary)?;
+            required_within(RuleId::Pen1, "summary", &summary, TEXT_MAX_CHARS)?;
             let mut event = event(ctx, ComplaintFact::PenaltyMatterVerified { outcome, summary });
             event.closes = lead.obligations.close_kinds(&[DeadlineKind::PenaltyVerify], ClosedHow::Met);
             Ok(vec![event])
@@ -1320,7 +1357,7 @@ pub fn decide(
                     state: "already carrying a filed case",
                 });
             }
-            required(RuleId::Pen1, "case_number", &case_number)?;
+            required_within(RuleId::Pen1, "case_number", &case_number, REFERENCE_MAX_CHARS)?;
             let mut event = event(ctx, ComplaintFact::PenaltyCaseFiled { case_number });
             event.opens.push(ctx.deadline(seq, DeadlineKind::PenaltyComplete, ctx.actor.body, ctx.now)?);
             Ok(vec![event])
@@ -1355,7 +1392,7 @@ pub fn decide(
             if days > max {
                 return Err(DomainError::PenaltyExtensionTooLong { asked: days, max });
             }
-            required(RuleId::Pen1, "approved_by", &approved_by)?;
+            required_within(RuleId::Pen1, "approved_by", &approved_by, PERSON_NAME_MAX_CHARS)?;
             let current =
                 lead.obligations.open_of_kind(DeadlineKind::PenaltyComplete, None).ok_or(DomainError::Unmet {
                     rule: RuleId::Pen1,
@@ -1400,11 +1437,15 @@ pub fn decide(
                     state: "already decided",
                 });
             }
+            // The fields are named as `DecidePenaltyRequest` spells them.
             match &decision {
-                PenaltyDecision::Imposed { description, .. } => {
-                    required(RuleId::Pen1, "decision.description", description)?
+                PenaltyDecision::Imposed { description, fine_fen } => {
+                    required_within(RuleId::Pen1, "description", description, TEXT_MAX_CHARS)?;
+                    amount(RuleId::Pen1, "fine_fen", *fine_fen)?;
                 }
-                PenaltyDecision::NotImposed { reason } => required(RuleId::Pen1, "decision.reason", reason)?,
+                PenaltyDecision::NotImposed { reason } => {
+                    required_within(RuleId::Pen1, "reason", reason, TEXT_MAX_CHARS)?;
+                }
             }
             let mut event = event(ctx, ComplaintFact::PenaltyDecided { decision });
             event.closes = lead.obligations.close_kinds(&[DeadlineKind::PenaltyComplete], ClosedHow::Met);
@@ -1421,7 +1462,7 @@ pub fn decide(
                     state: "already signed",
                 });
             }
-            required(RuleId::Hdl3, "opinion", &opinion)?;
+            required_within(RuleId::Hdl3, "opinion", &opinion, TEXT_MAX_CHARS)?;
             check_ready_to_close(lead, name)?;
             let mut event = event(ctx, ComplaintFact::ClosureSigned { body: ctx.actor.body, opinion });
             // HDL-3: a matter 住建 handles directly is closed only once the street office (or
@@ -1456,7 +1497,7 @@ pub fn decide(
                     responsible: Some(BodyCode::JB),
                 });
             }
-            required(RuleId::Hdl3, "opinion", &opinion)?;
+            required_within(RuleId::Hdl3, "opinion", &opinion, TEXT_MAX_CHARS)?;
             let mut event = event(ctx, ComplaintFact::ClosureCountersigned { body: ctx.actor.body, opinion });
             event.closes = lead.obligations.close_kinds(&HANDLING_DEADLINES, ClosedHow::Met);
             Ok(vec![event])
@@ -1476,7 +1517,8 @@ pub fn decide(
             let mut event =
                 event(ctx, ComplaintFact::ClosureReviewed { body: ctx.actor.body, outcome: outcome.clone() });
             if let ReviewOutcome::SentBack { reason } = &outcome {
-                required(RuleId::Hdl3, "outcome.reason", reason)?;
+                // Named as `ReviewClosureRequest` spells it: the outcome is its `cancel` flag.
+                required_within(RuleId::Hdl3, "reason", reason, TEXT_MAX_CHARS)?;
                 // A closure sent back is handled again under a fresh period of its grade, as
                 // a reopening is under interpretation 18.
                 let complexity = classification(lead, name, RuleId::Hdl3)?.complexity;
@@ -1516,6 +1558,7 @@ pub fn decide(
                     state: "already followed up for this closure",
                 });
             }
+            within(RuleId::Hdl4, "comment", &comment, TEXT_MAX_CHARS)?;
             let mut events = vec![event(ctx, ComplaintFact::SatisfactionRecorded { satisfaction, comment })];
             if satisfaction == Satisfaction::Dissatisfied {
                 // Interpretation 18: reopened with the same body; the handling period starts

@@ -21,6 +21,10 @@ use crate::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, Escala
 use crate::error::{DomainError, Requirement};
 use crate::identity::ComplainantKey;
 use crate::ids::{BodyCode, ComplaintId, Uscc};
+use crate::limits::{
+    PERSON_NAME_MAX_CHARS, PLACE_MAX_CHARS, REFERENCE_MAX_CHARS, SURVEY_MAX_RESPONDENTS, TEXT_MAX_CHARS, amount,
+    required_within, within,
+};
 use crate::obligations::{EscalationFact, Obligations};
 use crate::policy::Policy;
 use crate::rule::RuleId;
@@ -175,6 +179,28 @@ impl EnterpriseCommand {
             EnterpriseCommand::StartExitProcedure { .. } => "start_exit_procedure",
             EnterpriseCommand::Escalate { .. } => "escalate",
             EnterpriseCommand::RecomputeDeadline { .. } => "recompute_deadline",
+        }
+    }
+
+    /// The rule the command belongs to. A refusal that is not about a rule of its own (the
+    /// company does not exist) names it, and so does the API for a request it cannot turn
+    /// into the command.
+    pub fn rule(&self) -> RuleId {
+        match self {
+            // Interpretation 16: the conditions are REG-4's key supervision first, then GRD-1's
+            // grade review and EXT-1's exit, all counted from the same leads.
+            EnterpriseCommand::CountLeads { .. } | EnterpriseCommand::EvaluateConditions => RuleId::Reg4,
+            EnterpriseCommand::RecordCreditRating { .. }
+            | EnterpriseCommand::RecordBlacklisting { .. }
+            | EnterpriseCommand::RecordBlacklistRemoval { .. }
+            | EnterpriseCommand::RecordSurvey { .. } => RuleId::Grd1,
+            EnterpriseCommand::RecordRectificationRefused { .. } | EnterpriseCommand::DowngradeGrade { .. } => {
+                RuleId::Grd2
+            }
+            EnterpriseCommand::EnforceFeeStandard { .. } => RuleId::Grd3,
+            EnterpriseCommand::RefuseFeeStandard { .. } | EnterpriseCommand::OrderRefund { .. } => RuleId::Grd4,
+            EnterpriseCommand::StartExitProcedure { .. } => RuleId::Ext1,
+            EnterpriseCommand::Escalate { .. } | EnterpriseCommand::RecomputeDeadline { .. } => RuleId::Acc2,
         }
     }
 
@@ -1049,7 +1075,8 @@ pub fn decide(
             decide_count(state, uscc, company_name, complaints, findings, ctx)
         }
         EnterpriseCommand::EvaluateConditions => {
-            let company = state.company.as_ref().ok_or(DomainError::NotFound { subject: "company" })?;
+            let company =
+                state.company.as_ref().ok_or(DomainError::NotFound { rule: RuleId::Reg4, subject: "company" })?;
             let mut events = Vec::new();
             record_condition_changes(company, Overlay::EMPTY, ctx, &mut events)?;
             Ok(events)
@@ -1178,7 +1205,7 @@ fn decide_command(
     ctx: &Context<'_>,
 ) -> Result<Vec<EnterpriseEvent>, DomainError> {
     let name = command.name();
-    let company = state.company.as_ref().ok_or(DomainError::NotFound { subject: "company" })?;
+    let company = state.company.as_ref().ok_or(DomainError::NotFound { rule: command.rule(), subject: "company" })?;
     let seq = company.obligations.next_seq();
     match command {
         EnterpriseCommand::CountLeads { .. } | EnterpriseCommand::EvaluateConditions => {
@@ -1186,7 +1213,7 @@ fn decide_command(
         }
         EnterpriseCommand::RecordCreditRating { rating } => {
             require_body(&[BodyCode::ZJ], RuleId::Grd1, name, ctx)?;
-            required(RuleId::Grd1, "rating", &rating)?;
+            required_within(RuleId::Grd1, "rating", &rating, REFERENCE_MAX_CHARS)?;
             Ok(vec![event(ctx, EnterpriseFact::CreditRatingRecorded { rating })])
         }
         EnterpriseCommand::RecordBlacklisting { listed_on } => {
@@ -1230,13 +1257,22 @@ fn decide_command(
         EnterpriseCommand::RecordSurvey { community, respondents, satisfied, publication } => {
             // GRD-1: 住建 with the street office and the community carries out the survey.
             require_body(&[BodyCode::ZJ, BodyCode::JB, BodyCode::SQ], RuleId::Grd1, name, ctx)?;
-            required(RuleId::Grd1, "community", &community)?;
+            required_within(RuleId::Grd1, "community", &community, PLACE_MAX_CHARS)?;
             let survey = open_deadline(company, DeadlineKind::Survey, &community, name)?;
             if respondents == 0 {
                 return Err(DomainError::InvalidField {
                     rule: RuleId::Grd1,
                     field: "respondents",
                     reason: "a survey needs at least one respondent".to_owned(),
+                });
+            }
+            if respondents > SURVEY_MAX_RESPONDENTS {
+                return Err(DomainError::InvalidField {
+                    rule: RuleId::Grd1,
+                    field: "respondents",
+                    reason: format!(
+                        "{respondents} respondents are more than the {SURVEY_MAX_RESPONDENTS} one community's survey may have"
+                    ),
                 });
             }
             if satisfied > respondents {
@@ -1246,7 +1282,7 @@ fn decide_command(
                     reason: format!("{satisfied} satisfied is more than the {respondents} respondents"),
                 });
             }
-            required(RuleId::Grd1, "publication", &publication)?;
+            required_within(RuleId::Grd1, "publication", &publication, TEXT_MAX_CHARS)?;
             let mut completed = event(
                 ctx,
                 EnterpriseFact::SurveyCompleted {
@@ -1273,8 +1309,8 @@ fn decide_command(
         }
         EnterpriseCommand::RecordRectificationRefused { community, detail } => {
             require_body(&[BodyCode::ZJ, BodyCode::JB, BodyCode::SQ], RuleId::Grd2, name, ctx)?;
-            required(RuleId::Grd2, "community", &community)?;
-            required(RuleId::Grd2, "detail", &detail)?;
+            required_within(RuleId::Grd2, "community", &community, PLACE_MAX_CHARS)?;
+            required_within(RuleId::Grd2, "detail", &detail, TEXT_MAX_CHARS)?;
             let refused = event(ctx, EnterpriseFact::RectificationRefused { community: community.clone(), detail });
             let mut events = vec![refused];
             events.push(downgrade_required(company, ctx, seq, &community, DowngradeReason::RectificationRefused)?);
@@ -1282,6 +1318,7 @@ fn decide_command(
         }
         EnterpriseCommand::DowngradeGrade { community, to_grade } => {
             require_body(&[BodyCode::ZJ], RuleId::Grd2, name, ctx)?;
+            within(RuleId::Grd2, "community", &community, PLACE_MAX_CHARS)?;
             let downgrade = open_deadline(company, DeadlineKind::Downgrade, &community, name)?;
             let from_grade = company.grades.get(&community).copied();
             if to_grade == 0 || from_grade.is_some_and(|from| to_grade <= from) {
@@ -1310,8 +1347,9 @@ fn decide_command(
         }
         EnterpriseCommand::EnforceFeeStandard { community, detail } => {
             require_body(&[BodyCode::FG], RuleId::Grd3, name, ctx)?;
+            within(RuleId::Grd3, "community", &community, PLACE_MAX_CHARS)?;
             let fee = open_deadline(company, DeadlineKind::FeeEnforce, &community, name)?;
-            required(RuleId::Grd3, "detail", &detail)?;
+            required_within(RuleId::Grd3, "detail", &detail, TEXT_MAX_CHARS)?;
             let mut enforced =
                 event(ctx, EnterpriseFact::FeeStandardEnforced { community, detail, copied_to: vec![BodyCode::ZJ] });
             enforced.closes.push(close(fee, ClosedHow::Met));
@@ -1319,8 +1357,9 @@ fn decide_command(
         }
         EnterpriseCommand::RefuseFeeStandard { community, detail } => {
             require_body(&[BodyCode::FG], RuleId::Grd4, name, ctx)?;
+            within(RuleId::Grd4, "community", &community, PLACE_MAX_CHARS)?;
             let fee = open_deadline(company, DeadlineKind::FeeEnforce, &community, name)?;
-            required(RuleId::Grd4, "detail", &detail)?;
+            required_within(RuleId::Grd4, "detail", &detail, TEXT_MAX_CHARS)?;
             let mut refused = event(
                 ctx,
                 EnterpriseFact::FeeStandardRefused { community: community.clone(), detail, handed_to: BodyCode::SJ },
@@ -1332,8 +1371,10 @@ fn decide_command(
         }
         EnterpriseCommand::OrderRefund { community, amount_fen, penalty } => {
             require_body(&[BodyCode::SJ], RuleId::Grd4, name, ctx)?;
+            within(RuleId::Grd4, "community", &community, PLACE_MAX_CHARS)?;
             let refund = open_deadline(company, DeadlineKind::Refund, &community, name)?;
-            required(RuleId::Grd4, "penalty", &penalty)?;
+            amount(RuleId::Grd4, "amount_fen", amount_fen)?;
+            required_within(RuleId::Grd4, "penalty", &penalty, TEXT_MAX_CHARS)?;
             let mut ordered = event(
                 ctx,
                 EnterpriseFact::RefundOrdered {
@@ -1363,8 +1404,8 @@ fn decide_command(
                     requirement: Requirement::CompanyCondition,
                 });
             }
-            required(RuleId::Ext1, "decision", &decision)?;
-            required(RuleId::Ext1, "street_office_official", &street_office_official)?;
+            required_within(RuleId::Ext1, "decision", &decision, TEXT_MAX_CHARS)?;
+            required_within(RuleId::Ext1, "street_office_official", &street_office_official, PERSON_NAME_MAX_CHARS)?;
             Ok(vec![event(ctx, EnterpriseFact::ExitProcedureStarted { decision, street_office_official })])
         }
         EnterpriseCommand::Escalate { seq, level } => {

@@ -9,6 +9,7 @@ use crate::calendar::{CalendarError, CalendarVersion};
 use crate::deadline::{DeadlineKind, EscalationLevel};
 use crate::ids::BodyCode;
 use crate::rule::RuleId;
+use crate::taxonomy::CategoryCode;
 
 /// Something the procedure requires before a command may be carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,18 @@ pub enum DomainError {
         /// The field, as the API names it.
         field: &'static str,
     },
+    /// A text field is longer than its bound in [`crate::limits`].
+    #[error("{rule}: field {field} is too long: {chars} characters, at most {max}")]
+    FieldTooLong {
+        /// The rule of the command that carries the field.
+        rule: RuleId,
+        /// The field, as the API names it.
+        field: &'static str,
+        /// Its length in characters (Unicode scalar values).
+        chars: usize,
+        /// The most characters it may have.
+        max: usize,
+    },
     /// A field has a value the procedure does not allow.
     #[error("{rule}: field {field} is invalid: {reason}")]
     InvalidField {
@@ -123,6 +136,22 @@ pub enum DomainError {
         acting: BodyCode,
         /// The body that is responsible, if any is yet.
         responsible: Option<BodyCode>,
+    },
+    /// The body a transfer or an urgent notification names is not the one the lead's
+    /// classification calls for (TRF-1, TRF-3): the category, recorded before, decides the
+    /// body, so the lead's state forbids any other.
+    #[error("{rule}: the lead's category {category} calls for {expected} in {field}, not {given}")]
+    Misrouted {
+        /// The rule that decides the body.
+        rule: RuleId,
+        /// The field naming the body, as the API names it.
+        field: &'static str,
+        /// The lead's category.
+        category: CategoryCode,
+        /// The body the category calls for.
+        expected: BodyCode,
+        /// The body the command named.
+        given: BodyCode,
     },
     /// PEN-1 allows one extension only.
     #[error("PEN-1: the penalty period was already extended once (approved by {approved_by})")]
@@ -198,8 +227,10 @@ pub enum DomainError {
         rule: RuleId,
     },
     /// The command needs an existing lead or company.
-    #[error("the {subject} does not exist")]
+    #[error("{rule}: the {subject} does not exist")]
     NotFound {
+        /// The rule of the refused command.
+        rule: RuleId,
         /// `lead` or `company`.
         subject: &'static str,
     },
@@ -225,7 +256,10 @@ impl DomainError {
     pub fn rule(&self) -> Option<RuleId> {
         match self {
             DomainError::MissingField { rule, .. }
+            | DomainError::FieldTooLong { rule, .. }
             | DomainError::InvalidField { rule, .. }
+            | DomainError::Misrouted { rule, .. }
+            | DomainError::NotFound { rule, .. }
             | DomainError::WrongState { rule, .. }
             | DomainError::Unmet { rule, .. }
             | DomainError::WrongBody { rule, .. }
@@ -239,14 +273,19 @@ impl DomainError {
             DomainError::DeadlineNotOpen { .. }
             | DomainError::NotEscalable { .. }
             | DomainError::AlreadyEscalated { .. } => Some(RuleId::Acc2),
-            DomainError::NotFound { .. } | DomainError::Schedule { .. } => None,
+            // Interpretation 21's schedules belong to no rule of the catalogue: the API names the
+            // rule of the request that carried the file.
+            DomainError::Schedule { .. } => None,
         }
     }
 
     /// The field at fault, where one is.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            DomainError::MissingField { field, .. } | DomainError::InvalidField { field, .. } => Some(field),
+            DomainError::MissingField { field, .. }
+            | DomainError::FieldTooLong { field, .. }
+            | DomainError::InvalidField { field, .. }
+            | DomainError::Misrouted { field, .. } => Some(field),
             DomainError::PenaltyExtensionTooLong { .. } => Some("days"),
             DomainError::Schedule { .. } => Some("text"),
             _ => None,
@@ -257,7 +296,9 @@ impl DomainError {
     pub fn reason(&self) -> &'static str {
         match self {
             DomainError::MissingField { .. } => "missing_field",
+            DomainError::FieldTooLong { .. } => "field_too_long",
             DomainError::InvalidField { .. } => "invalid_field",
+            DomainError::Misrouted { .. } => "misrouted",
             DomainError::WrongState { .. } => "wrong_state",
             DomainError::Unmet { .. } => "unmet_requirement",
             DomainError::WrongBody { .. } => "wrong_body",

@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits::Echo;
+
 /// A responsible body (承办主体) of sections 二(一)–二(十二).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum BodyCode {
@@ -92,13 +94,16 @@ impl FromStr for BodyCode {
 #[non_exhaustive]
 pub enum IdError {
     /// The body code is not one of the twelve.
-    #[error("unknown body code {0:?}: expected one of ZJ FG SJ XF ZR GA NY WT XZ ZF JB SQ")]
+    #[error("unknown body code {}: expected one of ZJ FG SJ XF ZR GA NY WT XZ ZF JB SQ", Echo(.0))]
     UnknownBody(String),
     /// A lead identifier must be 1 to 64 ASCII letters, digits or hyphens.
-    #[error("invalid lead id {0:?}: expected 1 to 64 ASCII letters, digits or '-'")]
+    #[error("invalid lead id {}: expected 1 to 64 ASCII letters, digits or '-'", Echo(.0))]
     InvalidComplaintId(String),
     /// A unified social credit code must be 18 characters of its alphabet.
-    #[error("invalid unified social credit code {0:?}: expected 18 characters of 0-9 and A-Z without I, O, S, V, Z")]
+    #[error(
+        "invalid unified social credit code {}: expected 18 characters of 0-9 and A-Z without I, O, S, V, Z",
+        Echo(.0)
+    )]
     MalformedUscc(String),
     /// The check character of a unified social credit code does not match (GB 32100-2015).
     #[error("unified social credit code {code:?} fails its check character: expected {expected}")]

@@ -22,6 +22,7 @@ pub mod error;
 pub mod holiday_schedule;
 pub mod identity;
 pub mod ids;
+pub mod limits;
 pub mod obligations;
 pub mod policy;
 pub mod reporting;

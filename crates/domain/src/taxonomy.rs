@@ -15,6 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::BodyCode;
+use crate::limits::Echo;
 
 /// The taxonomy data shipped with tousu.
 const BUILTIN_CATEGORIES_TOML: &str = include_str!("../data/categories.toml");
@@ -81,7 +82,7 @@ impl Category {
 #[non_exhaustive]
 pub enum TaxonomyError {
     /// The category code is not in the taxonomy.
-    #[error("unknown category code {0:?}")]
+    #[error("unknown category code {}", Echo(.0))]
     UnknownCategory(String),
     /// The taxonomy data is not TOML of the expected shape.
     #[error("taxonomy data is not valid: {0}")]
@@ -126,7 +127,7 @@ pub enum TaxonomyError {
     },
     /// A category code is not of the form `BODY-ITEM`, `BODY-ITEM-SUBITEM` or `BODY-OTHER`
     /// with numbers from 1 and no leading zeros.
-    #[error("malformed category code {0:?}: expected BODY-ITEM, BODY-ITEM-SUBITEM or BODY-OTHER")]
+    #[error("malformed category code {}: expected BODY-ITEM, BODY-ITEM-SUBITEM or BODY-OTHER", Echo(.0))]
     MalformedCode(String),
     /// A category code's prefix is not the code of the body it is listed under.
     #[error("category {code} is listed under body {body} but its code does not start with {body}-")]

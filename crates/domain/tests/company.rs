@@ -12,6 +12,7 @@ use tousu_domain::deadline::{ClosedHow, DeadlineKind, EscalationLevel};
 use tousu_domain::enterprise::{DowngradeReason, EnterpriseCommand, EnterpriseFact, GradeReviewTrigger};
 use tousu_domain::error::Requirement;
 use tousu_domain::ids::BodyCode;
+use tousu_domain::limits;
 use tousu_domain::policy::Policy;
 use tousu_domain::reporting::{BulletinReason, BulletinVerdict, CompanyMonth, bulletin_verdict, reporting_week};
 use tousu_domain::rule::RuleId;
@@ -259,6 +260,30 @@ fn grd_2_satisfaction_of_59_9_percent_requires_a_downgrade_and_60_percent_does_n
 }
 
 #[test]
+fn grd_1_a_command_on_a_company_that_does_not_exist_names_the_rule_of_the_command() {
+    let company = CompanyStream::new();
+    assert_eq!(
+        company.when(
+            &registrar(),
+            "2026-03-16T09:00:00+08:00",
+            EnterpriseCommand::RecordCreditRating { rating: "D".into() }
+        ),
+        Err(DomainError::NotFound { rule: RuleId::Grd1, subject: "company" })
+    );
+    assert_eq!(
+        company.when(
+            &handler(BodyCode::ZJ),
+            "2026-03-16T09:00:00+08:00",
+            EnterpriseCommand::StartExitProcedure {
+                decision: "启动退出程序".into(),
+                street_office_official: "李某".into(),
+            }
+        ),
+        Err(DomainError::NotFound { rule: RuleId::Ext1, subject: "company" })
+    );
+}
+
+#[test]
 fn grd_1_a_survey_must_be_published_and_must_add_up() {
     let company = under_review();
     let zj = handler(BodyCode::ZJ);
@@ -273,6 +298,10 @@ fn grd_1_a_survey_must_be_published_and_must_add_up() {
     assert!(matches!(
         company.when(&zj, "2026-03-16T09:00:00+08:00", survey(10, 11)),
         Err(DomainError::InvalidField { field: "satisfied", .. })
+    ));
+    assert!(matches!(
+        company.when(&zj, "2026-03-16T09:00:00+08:00", survey(limits::SURVEY_MAX_RESPONDENTS + 1, 1)),
+        Err(DomainError::InvalidField { rule: RuleId::Grd1, field: "respondents", .. })
     ));
     assert!(matches!(
         company.when(&handler(BodyCode::FG), "2026-03-16T09:00:00+08:00", survey(10, 9)),
@@ -315,6 +344,15 @@ fn grd_2_to_grd_4_downgrade_then_fee_standard_refused_then_refund() {
     assert_eq!((refund.kind, refund.body, refund.rule), (DeadlineKind::Refund, BodyCode::SJ, RuleId::Grd4));
     // GRD-4: 19 March 2026 + 90 days = Wednesday 17 June 2026.
     assert_eq!(refund.due, at("2026-06-18T00:00:00+08:00"));
+    let beyond = EnterpriseCommand::OrderRefund {
+        community: "福苑小区".into(),
+        amount_fen: limits::AMOUNT_MAX_FEN + 1,
+        penalty: "罚款五万元".into(),
+    };
+    assert!(matches!(
+        company.when(&handler(BodyCode::SJ), "2026-04-10T09:00:00+08:00", beyond),
+        Err(DomainError::InvalidField { rule: RuleId::Grd4, field: "amount_fen", .. })
+    ));
     let events = company.given(
         &handler(BodyCode::SJ),
         "2026-04-10T09:00:00+08:00",

@@ -16,6 +16,7 @@ use tousu_domain::complaint::{
 use tousu_domain::deadline::{ClosedHow, DeadlineKind, DueBasis, EscalationLevel, EscalationReason};
 use tousu_domain::error::Requirement;
 use tousu_domain::ids::BodyCode;
+use tousu_domain::limits;
 use tousu_domain::obligations::EscalationFact;
 use tousu_domain::rule::RuleId;
 
@@ -81,6 +82,73 @@ fn reg_1_a_registration_without_a_required_field_names_the_field() {
         );
         assert_eq!(result, Err(DomainError::MissingField { rule: RuleId::Reg1, field }), "{field}");
     }
+}
+
+#[test]
+fn reg_1_a_registration_with_a_field_over_its_bound_names_the_field_and_its_length() {
+    type Breaker = fn(&mut tousu_domain::complaint::Registration);
+    let cases: [(&str, usize, Breaker); 7] = [
+        ("content", limits::CONTENT_MAX_CHARS, |r| r.content = "投".repeat(limits::CONTENT_MAX_CHARS + 1)),
+        ("complainant.name", limits::PERSON_NAME_MAX_CHARS, |r| {
+            r.complainant = Complainant::Named {
+                name: "王".repeat(limits::PERSON_NAME_MAX_CHARS + 1),
+                contact: "13812345678".into(),
+                id_number: None,
+            }
+        }),
+        ("complainant.id_number", limits::ID_NUMBER_MAX_CHARS, |r| {
+            r.complainant = Complainant::Named {
+                name: "王芳".into(),
+                contact: "13812345678".into(),
+                id_number: Some("3".repeat(limits::ID_NUMBER_MAX_CHARS + 1)),
+            }
+        }),
+        ("company.name", limits::COMPANY_NAME_MAX_CHARS, |r| {
+            r.company.name = "某".repeat(limits::COMPANY_NAME_MAX_CHARS + 1)
+        }),
+        ("place.community", limits::PLACE_MAX_CHARS, |r| r.place.community = "区".repeat(limits::PLACE_MAX_CHARS + 1)),
+        ("place.street", limits::PLACE_MAX_CHARS, |r| r.place.street = "街".repeat(limits::PLACE_MAX_CHARS + 1)),
+        ("hotline_ticket", limits::REFERENCE_MAX_CHARS, |r| {
+            r.hotline_ticket = Some("1".repeat(limits::REFERENCE_MAX_CHARS + 1))
+        }),
+    ];
+    for (field, max, break_it) in cases {
+        let mut registration = registration(Channel::Hotline, "王芳", "13812345678", "2026-09-30T09:00:00+08:00");
+        break_it(&mut registration);
+        let result = LeadStream::new().when(
+            &registrar(),
+            "2026-09-30T10:00:00+08:00",
+            ComplaintCommand::Register { id: "C-1".parse().unwrap(), registration },
+        );
+        assert_eq!(
+            result,
+            Err(DomainError::FieldTooLong { rule: RuleId::Reg1, field, chars: max + 1, max }),
+            "{field}"
+        );
+    }
+    // At its bound, counted in characters whatever their bytes, the content is accepted.
+    let mut registration = registration(Channel::Hotline, "王芳", "13812345678", "2026-09-30T09:00:00+08:00");
+    registration.content = "𠀀".repeat(limits::CONTENT_MAX_CHARS);
+    LeadStream::new()
+        .when(
+            &registrar(),
+            "2026-09-30T10:00:00+08:00",
+            ComplaintCommand::Register { id: "C-1".parse().unwrap(), registration },
+        )
+        .expect("content at its bound accepted");
+}
+
+#[test]
+fn reg_1_a_command_on_a_lead_that_does_not_exist_names_the_rule_of_the_command() {
+    let lead = LeadStream::new();
+    assert_eq!(
+        lead.when(&handler(BodyCode::SJ), "2026-10-08T09:00:00+08:00", ComplaintCommand::Accept),
+        Err(DomainError::NotFound { rule: RuleId::Trf2, subject: "lead" })
+    );
+    assert_eq!(
+        lead.when(&handler(BodyCode::SJ), "2026-10-08T09:00:00+08:00", sign()),
+        Err(DomainError::NotFound { rule: RuleId::Hdl3, subject: "lead" })
+    );
 }
 
 #[test]
@@ -201,7 +269,13 @@ fn trf_2_only_the_registrar_body_transfers_and_only_to_the_routed_body() {
     );
     assert!(matches!(
         lead.when(&registrar(), "2026-10-08T09:00:00+08:00", transfer(BodyCode::XF)),
-        Err(DomainError::InvalidField { rule: RuleId::Trf3, field: "to", .. })
+        Err(DomainError::Misrouted {
+            rule: RuleId::Trf3,
+            field: "to",
+            expected: BodyCode::SJ,
+            given: BodyCode::XF,
+            ..
+        })
     ));
 }
 
@@ -266,7 +340,13 @@ fn trf_1_urgent_lead_must_be_notified_within_two_hours_of_registration() {
     };
     assert!(matches!(
         lead.when(&registrar(), "2026-09-30T10:20:00+08:00", notify(BodyCode::ZJ, "已报告区委区政府")),
-        Err(DomainError::InvalidField { rule: RuleId::Trf1, field: "notified_body", .. })
+        Err(DomainError::Misrouted {
+            rule: RuleId::Trf1,
+            field: "notified_body",
+            expected: BodyCode::JB,
+            given: BodyCode::ZJ,
+            ..
+        })
     ));
     assert_eq!(
         lead.when(&registrar(), "2026-09-30T10:20:00+08:00", notify(BodyCode::JB, "")),
@@ -485,7 +565,7 @@ fn hdl_3_a_closure_sent_back_is_handled_again_under_a_fresh_period() {
             "2026-10-12T09:00:00+08:00",
             ComplaintCommand::ReviewClosure { outcome: ReviewOutcome::SentBack { reason: "".into() } }
         ),
-        Err(DomainError::MissingField { rule: RuleId::Hdl3, .. })
+        Err(DomainError::MissingField { rule: RuleId::Hdl3, field: "reason" })
     ));
     lead.given(
         &city_reviewer(BodyCode::SJ),
@@ -838,6 +918,34 @@ fn pen_1_the_outcome_goes_back_to_the_complainant_and_the_transferring_body_befo
     lead.given(&zf, "2026-06-20T10:30:00+08:00", feedback(FeedbackRecipient::TransferringBody));
     lead.given(&zf, "2026-06-20T11:00:00+08:00", sign());
     assert_eq!(lead.lead().status, LeadStatus::Closed);
+}
+
+#[test]
+fn pen_1_a_decision_names_its_fields_as_the_request_does_and_bounds_the_fine() {
+    let mut lead = penalty_lead();
+    let zf = handler(BodyCode::ZF);
+    lead.given(
+        &zf,
+        "2026-05-11T09:00:00+08:00",
+        ComplaintCommand::VerifyPenaltyMatter { outcome: PenaltyVerification::CaseWarranted, summary: "属实".into() },
+    );
+    lead.given(&zf, "2026-05-12T09:00:00+08:00", ComplaintCommand::FilePenaltyCase { case_number: "101".into() });
+    let decide = |decision| ComplaintCommand::DecidePenalty { decision };
+    let imposed = |description: &str, fine_fen| PenaltyDecision::Imposed { description: description.into(), fine_fen };
+    assert!(matches!(
+        lead.when(&zf, "2026-06-20T09:00:00+08:00", decide(imposed("罚款", u64::MAX))),
+        Err(DomainError::InvalidField { rule: RuleId::Pen1, field: "fine_fen", .. })
+    ));
+    assert_eq!(
+        lead.when(&zf, "2026-06-20T09:00:00+08:00", decide(imposed(" ", 100))),
+        Err(DomainError::MissingField { rule: RuleId::Pen1, field: "description" })
+    );
+    assert_eq!(
+        lead.when(&zf, "2026-06-20T09:00:00+08:00", decide(PenaltyDecision::NotImposed { reason: String::new() })),
+        Err(DomainError::MissingField { rule: RuleId::Pen1, field: "reason" })
+    );
+    let events = lead.given(&zf, "2026-06-20T09:00:00+08:00", decide(imposed("罚款", limits::AMOUNT_MAX_FEN)));
+    assert_eq!(events[0].closes[0].kind, DeadlineKind::PenaltyComplete);
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod sql;
 pub use event::{Payload, ProjectedEvent};
 pub use projection::{BulkBuilder, ModelWriter, ProjectionError, ReadModel, table_prefix};
 pub use runtime::{
-    EventSource, ProjectionStatus, RebuildError, SourceError, SourceFactory, StoreSource, Supervisor, WorkerState,
+    EventSource, Fault, LogEntry, ProjectionStatus, Readiness, RebuildError, SourceError, SourceFactory, StoreSource,
+    Supervisor, WorkerState,
 };
-pub use sql::{ReadStoreAddress, Row, SqlConnection, SqlError, SqlTx, Value};
+pub use sql::{FileWatch, ReadStoreAddress, Row, SqlConnection, SqlError, SqlTx, Value};

@@ -179,6 +179,34 @@ pub fn drop_generation(tx: &mut dyn SqlTx, model: &dyn ReadModel, generation: u6
     Ok(())
 }
 
+/// Takes the live generation out of service and drops it: its tables and checkpoint are
+/// dropped and no generation is live until a new one is built and promoted. What the runtime
+/// does with a live generation it can no longer trust: ahead of the log, or with damaged tables
+/// in PostgreSQL (a damaged SQLite file is moved aside whole instead). Returns the generation
+/// dropped, if there was one.
+pub fn discard_live(tx: &mut dyn SqlTx, model: &dyn ReadModel) -> Result<Option<Generation>, SqlError> {
+    let Some(live) = read(tx, model.name())?.live else { return Ok(None) };
+    tx.execute(
+        "UPDATE tousu_projection SET live_generation = NULL, live_version = NULL WHERE name = $1",
+        &[Value::text(model.name())],
+    )?;
+    drop_generation(tx, model, live.number)?;
+    Ok(Some(live))
+}
+
+/// Makes the next generation of read model `name` at least `next`: a read store created anew
+/// for a damaged one goes on from the generations the damaged one had, so that a generation
+/// number names one build only.
+pub fn continue_numbering(tx: &mut dyn SqlTx, name: &str, next: u64) -> Result<(), SqlError> {
+    tx.execute(
+        "INSERT INTO tousu_projection (name, next_generation) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET next_generation = CASE
+             WHEN tousu_projection.next_generation < $2 THEN $2 ELSE tousu_projection.next_generation END",
+        &[Value::text(name), Value::int(next as i64)],
+    )?;
+    Ok(())
+}
+
 /// The table prefix of the live generation, for queries; `None` before the first build
 /// completes. Call it first in the read transaction: it holds the read model's generations
 /// lock (shared) until the transaction ends, so the generation it names is not dropped while

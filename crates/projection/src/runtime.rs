@@ -3,9 +3,16 @@
 //! nor doubles an event; a builder builds a new generation beside the live one and promotes it
 //! once it has caught up; the supervisor keeps each worker isolated, restarting a failed one
 //! with a growing pause and reporting why, without disturbing the others.
+//!
+//! A read model that cannot be trusted any more fails alone and is rebuilt from the log
+//! ([`Fault`]): its store damaged (SQLite or PostgreSQL reporting corruption to the worker or
+//! to a query, a SQLite file truncated, overwritten, replaced or gone), or its live generation
+//! ahead of the log (an older log restored beside newer read models). Queries answer that it
+//! is unavailable and why ([`Supervisor::readiness`]) from the moment it is found until a new
+//! generation, built from the log in a new file or new tables, is switched in.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,7 +23,7 @@ use tousu_store::{EventStore, Position, ReadFrom, RecordedEvent, Subscription, S
 use crate::event::ProjectedEvent;
 use crate::meta::{self, Checkpoint, Generation};
 use crate::projection::{ModelWriter, ProjectionError, ReadModel, table_prefix};
-use crate::sql::{ReadStoreAddress, SqlConnection, SqlError};
+use crate::sql::{FileWatch, ReadStoreAddress, SqlConnection, SqlError};
 
 /// Events per transaction while following the log.
 pub const FOLLOW_BATCH: usize = 8192;
@@ -66,6 +73,24 @@ pub trait EventSource: Send {
         let _ = max;
         Ok(Vec::new())
     }
+    /// What the log holds at `position`, to check the last event a generation applied
+    /// ([`check_against_log`]); [`LogEntry::Unknown`] by default, and the check then rests on
+    /// the head alone.
+    fn entry_at(&mut self, position: u64) -> Result<LogEntry, SourceError> {
+        let _ = position;
+        Ok(LogEntry::Unknown)
+    }
+}
+
+/// What the log holds at a position, as far as a source can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogEntry {
+    /// An event, recorded at this instant.
+    Recorded(DateTime<Utc>),
+    /// No event.
+    Absent,
+    /// The source cannot look an event up by its position.
+    Unknown,
 }
 
 /// Opens a source reading the log after a position (0: from the start).
@@ -117,6 +142,23 @@ impl<S: EventStore + 'static> EventSource for StoreSource<S> {
             Ok(Err(error)) => Err(SourceError::Failed(error.to_string())),
         }
     }
+
+    /// The first event after `position - 1` is the one at `position` if the log has one there,
+    /// whatever its gaps. A store that refuses to read from a position no event starts at
+    /// (KurrentDB's positions are byte offsets) cannot tell.
+    fn entry_at(&mut self, position: u64) -> Result<LogEntry, SourceError> {
+        let from = if position <= 1 { ReadFrom::Start } else { ReadFrom::After(Position(position - 1)) };
+        match self.runtime.block_on(self.store.read_all(from, 1)) {
+            Ok(events) => Ok(match events.first() {
+                Some(event) if event.position.0 == position => LogEntry::Recorded(event.recorded_at),
+                _ => LogEntry::Absent,
+            }),
+            Err(error) => {
+                tracing::debug!(position, %error, "the log cannot be read from just before a position");
+                Ok(LogEntry::Unknown)
+            }
+        }
+    }
 }
 
 /// Why a worker stopped with an error.
@@ -132,6 +174,89 @@ pub enum RuntimeError {
     /// The log could not be read.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A generation has applied the log further than the log goes: the log is older than the
+    /// read model (an older backup of the log restored beside newer read models).
+    #[error("generation {generation} has applied the log up to position {checkpoint}, past the log's head at {head}")]
+    AheadOfLog {
+        /// The generation.
+        generation: u64,
+        /// Its checkpoint.
+        checkpoint: u64,
+        /// The log's head.
+        head: u64,
+    },
+    /// The event a generation applied last is not in the log: another log, or an older one
+    /// restored and then written past that position again.
+    #[error(
+        "generation {generation} last applied the event at position {position} recorded {recorded}, which the log does not hold (its head is at {head})"
+    )]
+    NotInLog {
+        /// The generation.
+        generation: u64,
+        /// Its checkpoint.
+        position: u64,
+        /// When that event was recorded, as the checkpoint says.
+        recorded: String,
+        /// The log's head.
+        head: u64,
+    },
+    /// A query (or a rebuild beside the live generation) found the read store damaged.
+    #[error("{0}")]
+    DamageReported(String),
+    /// The read store was set aside, or its live generation discarded, while a generation was
+    /// built in it: the build is of no use.
+    #[error("the read store was set aside while generation {0} was being built")]
+    SetAside(u64),
+}
+
+impl RuntimeError {
+    /// The fault this error shows in the read model itself, if it is one: its store damaged,
+    /// or its live generation ahead of the log. Other errors (the log unreadable, a busy or
+    /// unreachable database, an event the model refuses) leave the read model as it is; the
+    /// worker is restarted and tries again.
+    pub fn fault(&self) -> Option<Fault> {
+        match self {
+            RuntimeError::Sql(error) | RuntimeError::Projection(ProjectionError::Sql(error)) if error.is_damage() => {
+                Some(Fault::Damaged(error.to_string()))
+            }
+            RuntimeError::DamageReported(reason) => Some(Fault::Damaged(reason.clone())),
+            RuntimeError::AheadOfLog { .. } | RuntimeError::NotInLog { .. } => {
+                Some(Fault::AheadOfLog(self.to_string()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Why queries may not read a read model until a new generation, built from the log, is
+/// switched in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Its store is damaged: a SQLite file truncated, overwritten, replaced or gone, or the
+    /// database reporting corruption. A damaged SQLite file is moved aside and a new one
+    /// created; damaged PostgreSQL tables are dropped.
+    #[error("read store damaged: {0}")]
+    Damaged(String),
+    /// Its live generation has applied events the log does not hold; it is dropped.
+    #[error("ahead of the log: {0}")]
+    AheadOfLog(String),
+}
+
+/// Whether queries may read a read model now, as the supervisor knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// They may. The epoch counts the faults contained so far: a connection opened in an
+    /// earlier epoch may be open on a file since moved aside, and is not to be used again.
+    Ready {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// The worker has not yet checked its live generation against the log (it has just
+    /// started); it will within moments.
+    Checking,
+    /// Not until a generation built from the log replaces the live one.
+    Faulted(Fault),
 }
 
 /// What a worker is doing.
@@ -202,6 +327,9 @@ pub struct ProjectionStatus {
     pub building: Option<BuildStatus>,
     /// The last error, until the worker runs again without one.
     pub last_error: Option<String>,
+    /// Why queries may not read the read model, until a generation built from the log
+    /// replaces the live one.
+    pub fault: Option<Fault>,
 }
 
 impl ProjectionStatus {
@@ -287,8 +415,21 @@ struct Shared {
     stop: AtomicBool,
     /// How long a worker lets events gather into one batch (see [`FOLLOW_LINGER`]).
     linger: Duration,
-    /// Per read model with a worker here: whether a reader waits for it to catch up.
-    hurried: BTreeMap<&'static str, AtomicBool>,
+    /// Per read model with a worker here: what readers and the worker tell each other.
+    signals: BTreeMap<&'static str, Signals>,
+}
+
+/// What the readers of a read model and its worker here tell each other.
+#[derive(Default)]
+struct Signals {
+    /// A reader waits for the worker to catch up.
+    hurried: AtomicBool,
+    /// The worker has checked its live generation against the log, once since it started.
+    checked: AtomicBool,
+    /// Faults contained so far ([`Readiness::Ready`]).
+    epoch: AtomicU64,
+    /// Damage a reader found, for the worker to contain.
+    damage: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -306,14 +447,45 @@ impl Shared {
             threads: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
             linger,
-            hurried: models.iter().map(|model| (model.name(), AtomicBool::new(false))).collect(),
+            signals: models.iter().map(|model| (model.name(), Signals::default())).collect(),
         }
     }
 
     /// Whether a reader waits for read model `name`; clears the request (a reader that still
     /// waits asks again).
     fn take_hurry(&self, name: &str) -> bool {
-        self.hurried.get(name).is_some_and(|flag| flag.swap(false, Ordering::Relaxed))
+        self.signals.get(name).is_some_and(|signals| signals.hurried.swap(false, Ordering::Relaxed))
+    }
+
+    /// The faults of read model `name` contained so far (0 for a read model without a worker
+    /// here).
+    fn epoch(&self, name: &str) -> u64 {
+        self.signals.get(name).map_or(0, |signals| signals.epoch.load(Ordering::SeqCst))
+    }
+
+    /// Damage a reader found in read model `name`'s store, if any, for its worker; clears it.
+    fn take_damage(&self, name: &str) -> Option<String> {
+        let signals = self.signals.get(name)?;
+        signals.damage.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    }
+
+    /// Records damage found in read model `name`'s store as it was in `epoch`: queries answer
+    /// that the read model is damaged from now on, and its worker sets the store aside and
+    /// rebuilds it. Nothing for a read model without a worker here, or for damage found in a
+    /// store already set aside.
+    fn report_damage(&self, name: &str, epoch: u64, reason: String) {
+        let Some((&name, signals)) = self.signals.get_key_value(name) else { return };
+        // Under the lock `contain` moves the epoch on with (see there).
+        let mut damage = signals.damage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if signals.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        self.update(name, |status| {
+            if status.fault.is_none() {
+                status.fault = Some(Fault::Damaged(reason.clone()));
+            }
+        });
+        *damage = Some(reason);
     }
 
     fn update(&self, name: &'static str, change: impl FnOnce(&mut ProjectionStatus)) {
@@ -463,9 +635,36 @@ impl Supervisor {
     /// more events gather: a reader waits for it. Does nothing for a read model without a
     /// worker here.
     pub fn hurry(&self, name: &str) {
-        if let Some(flag) = self.shared.hurried.get(name) {
-            flag.store(true, Ordering::Relaxed);
+        if let Some(signals) = self.shared.signals.get(name) {
+            signals.hurried.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// Whether queries may read read model `name` now. A read model without a worker here
+    /// (one in another process, or none of this supervisor's) is ready as far as it knows.
+    pub fn readiness(&self, name: &str) -> Readiness {
+        let Some(signals) = self.shared.signals.get(name) else { return Readiness::Ready { epoch: 0 } };
+        let fault = self
+            .shared
+            .statuses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(name)
+            .and_then(|status| status.fault.clone());
+        match fault {
+            Some(fault) => Readiness::Faulted(fault),
+            None if !signals.checked.load(Ordering::SeqCst) => Readiness::Checking,
+            None => Readiness::Ready { epoch: signals.epoch.load(Ordering::SeqCst) },
+        }
+    }
+
+    /// A query of read model `name`, on a connection opened in `epoch` ([`Readiness::Ready`]),
+    /// found its store damaged (`reason`, an error for which [`SqlError::is_damage`] holds):
+    /// queries answer that the read model is damaged from now on, and its worker sets the store
+    /// aside and rebuilds the read model from the log. Does nothing for a read model without a
+    /// worker here, or when the store was set aside since `epoch`.
+    pub fn report_damage(&self, name: &str, epoch: u64, reason: String) {
+        self.shared.report_damage(name, epoch, reason);
     }
 
     /// The status of every read model, in name order.
@@ -480,13 +679,17 @@ impl Supervisor {
     }
 
     /// Starts building a new generation of a read model beside the live one; queries keep
-    /// reading the live one until the new one has caught up and is promoted.
+    /// reading the live one until the new one has caught up and is promoted. A read model taken
+    /// out of service is already being rebuilt, by its worker.
     pub fn rebuild(&self, name: &str) -> Result<(), RebuildError> {
         let model = self
             .models()
             .into_iter()
             .find(|model| model.name() == name)
             .ok_or_else(|| RebuildError::Unknown(name.to_owned()))?;
+        if let Readiness::Faulted(_) = self.readiness(name) {
+            return Err(RebuildError::AlreadyRunning(name.to_owned()));
+        }
         start_builder(&self.shared, model)
     }
 
@@ -523,12 +726,18 @@ fn start_builder(shared: &Arc<Shared>, model: Arc<dyn ReadModel>) -> Result<(), 
         .name(format!("rebuild-{name}"))
         .spawn(move || {
             let shared = builder_shared;
+            let epoch = shared.epoch(model.name());
             if let Err(error) = build(&shared, model.as_ref(), BuildStart::Fresh, BUILD_BATCH, &mut |_, _| {}) {
                 tracing::error!(read_model = model.name(), %error, "rebuild failed; the live generation is untouched");
                 shared.update(model.name(), |status| {
                     status.last_error = Some(format!("rebuild: {error}"));
                     status.building = None;
                 });
+                // The store this rebuild wrote beside the live generation is the live one's:
+                // its worker sets it aside.
+                if let Some(Fault::Damaged(reason)) = error.fault() {
+                    shared.report_damage(model.name(), epoch, reason);
+                }
             }
             shared.building.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(model.name());
         })
@@ -537,21 +746,29 @@ fn start_builder(shared: &Arc<Shared>, model: Arc<dyn ReadModel>) -> Result<(), 
     Ok(())
 }
 
-/// Restarts a read model's worker after each failure, with a pause growing to a minute.
+/// Restarts a read model's worker after each failure, with a pause growing to a minute; a
+/// read model that cannot be trusted any more is contained first ([`contain`]), so that the
+/// worker, started again, rebuilds it (and a rebuild that fails again waits longer).
 fn worker_loop(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) {
     let mut pause = Duration::from_secs(1);
     while !shared.stopping() {
         let started = Instant::now();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_worker(shared, model)));
-        let error = match result {
+        let (error, fault) = match result {
             Ok(Ok(())) => continue,
-            Ok(Err(error)) => error.to_string(),
-            Err(panic) => format!("panicked: {}", panic_text(panic.as_ref())),
+            Ok(Err(error)) => (error.to_string(), error.fault()),
+            Err(panic) => (format!("panicked: {}", panic_text(panic.as_ref())), None),
         };
         if shared.stopping() {
             break;
         }
-        tracing::error!(read_model = model.name(), %error, "read model worker failed; restarting");
+        let error = match fault {
+            Some(fault) => contain(shared, model.as_ref(), fault),
+            None => {
+                tracing::error!(read_model = model.name(), %error, "read model worker failed; restarting");
+                error
+            }
+        };
         shared.update(model.name(), |status| {
             status.state = WorkerState::Failed;
             status.last_error = Some(error);
@@ -568,6 +785,71 @@ fn worker_loop(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) {
     shared.update(model.name(), |status| status.state = WorkerState::Stopped);
 }
 
+/// Takes a read model that cannot be trusted out of service, for its worker to rebuild it:
+/// from now on queries answer that it is unavailable and why; a damaged SQLite file is moved
+/// aside and a new one created (its generations numbered on from the damaged one's), any other
+/// faulty live generation is dropped (damaged PostgreSQL tables, a generation ahead of the
+/// log); connections opened before are not used again ([`Readiness::Ready`]). The worker,
+/// started again, finds no live generation and builds one from the log, which is switched in
+/// once it has caught up (and the fault cleared). Returns the error to report: the fault and
+/// what was done about it.
+fn contain(shared: &Arc<Shared>, model: &dyn ReadModel, fault: Fault) -> String {
+    let name = model.name();
+    let mut next_generation = 1;
+    shared.update(name, |status| {
+        let building = status.building.as_ref().map(|building| building.generation);
+        next_generation = status.live.map(|live| live.number).max(building).map_or(1, |number| number + 1);
+        status.fault = Some(fault.clone());
+        status.state = WorkerState::Failed;
+        status.last_error = Some(fault.to_string());
+        status.live = None;
+        status.checkpoint = Checkpoint::default();
+    });
+    let done = match (&fault, &shared.address) {
+        (Fault::Damaged(_), ReadStoreAddress::Sqlite(_)) => renew_file(shared, name, next_generation),
+        _ => discard_live(shared, model),
+    };
+    if let Some(signals) = shared.signals.get(name) {
+        // Under the lock a reader reports damage with, so that damage found before this point
+        // (in what was just set aside) is dropped and damage found after it is in the new store.
+        let mut damage = signals.damage.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        signals.epoch.fetch_add(1, Ordering::SeqCst);
+        *damage = None;
+    }
+    match done {
+        Ok(done) => {
+            tracing::error!(read_model = name, %fault, done, "read model taken out of service; rebuilding it from the log");
+            format!("{fault}; {done}; rebuilding from the log")
+        }
+        Err(error) => {
+            tracing::error!(read_model = name, %fault, %error, "read model taken out of service; setting it aside failed");
+            format!("{fault}; setting it aside failed: {error}")
+        }
+    }
+}
+
+/// Moves read model `name`'s damaged SQLite file aside and creates a new one, whose next
+/// generation is `next_generation`; says what was done.
+fn renew_file(shared: &Shared, name: &str, next_generation: u64) -> Result<String, RuntimeError> {
+    let aside = shared.address.set_aside(name, Utc::now())?;
+    let mut connection = shared.address.connect(name)?;
+    connection.transaction(|tx| meta::continue_numbering(tx, name, next_generation))?;
+    Ok(match aside {
+        Some(path) => format!("the file was moved aside as {}", path.display()),
+        None => "the file was gone".to_owned(),
+    })
+}
+
+/// Drops read model `name`'s live generation; says what was done.
+fn discard_live(shared: &Shared, model: &dyn ReadModel) -> Result<String, RuntimeError> {
+    let mut connection = shared.address.connect(model.name())?;
+    let dropped = connection.transaction(|tx| meta::discard_live(tx, model))?;
+    Ok(match dropped {
+        Some(generation) => format!("generation {} was dropped", generation.number),
+        None => "no generation was live".to_owned(),
+    })
+}
+
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
@@ -576,29 +858,57 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
+/// Checks that the last event a generation applied is an event of this log: its checkpoint is
+/// not past the log's head and, where the source can look an event up by its position, the log
+/// holds an event there recorded at the instant the checkpoint says. A generation that fails
+/// was built from another log, or from this one before an older copy of it was restored: its
+/// figures are not the log's. A generation that applied nothing passes.
+pub fn check_against_log(
+    source: &mut dyn EventSource,
+    generation: u64,
+    checkpoint: &Checkpoint,
+) -> Result<(), RuntimeError> {
+    if checkpoint.position == 0 {
+        return Ok(());
+    }
+    let head = source.head()?;
+    if checkpoint.position > head {
+        return Err(RuntimeError::AheadOfLog { generation, checkpoint: checkpoint.position, head });
+    }
+    let holds = match source.entry_at(checkpoint.position)? {
+        LogEntry::Recorded(at) => checkpoint.recorded_at.is_none_or(|recorded| recorded == at),
+        LogEntry::Absent => false,
+        LogEntry::Unknown => true,
+    };
+    if holds {
+        return Ok(());
+    }
+    Err(RuntimeError::NotInLog {
+        generation,
+        position: checkpoint.position,
+        recorded: checkpoint.recorded_at.map_or_else(|| "at an unknown instant".to_owned(), |at| at.to_rfc3339()),
+        head,
+    })
+}
+
 /// Follows the log with the live generation (building the first one if there is none, and
-/// starting a rebuild beside it if its version is old). Returns when asked to stop or when
-/// a newer generation was promoted, so the loop follows that one.
+/// starting a rebuild beside it if its version is old), once it has checked the generation
+/// against the log. Returns when asked to stop or when a newer generation was promoted, so
+/// the loop follows that one; fails when the read store is found damaged, or the generation
+/// ahead of the log, for the loop to contain it.
 fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), RuntimeError> {
     let name = model.name();
     let mut connection = shared.address.connect(name)?;
+    let mut watch = FileWatch::new(&shared.address, name);
     let current = connection.transaction(|tx| meta::read(tx, name))?;
     let live = match current.live {
-        Some(live) => {
-            if live.version != model.version() {
-                tracing::info!(
-                    read_model = name,
-                    from = live.version,
-                    to = model.version(),
-                    "version changed: rebuilding beside the live generation"
-                );
-                // Already running is fine: the rebuild asked for earlier goes on.
-                let _ = start_builder(shared, model.clone());
-            }
-            live
-        }
+        Some(live) => live,
         None => {
-            // Nothing to serve yet: build the first generation here, then follow it.
+            // Nothing to serve yet, so nothing to check: queries find "not built yet" until the
+            // first generation is built here; then it is followed.
+            if let Some(signals) = shared.signals.get(name) {
+                signals.checked.store(true, Ordering::SeqCst);
+            }
             shared.update(name, |status| status.state = WorkerState::Building);
             let resume = match current.building {
                 Some(building) if building.version == model.version() => BuildStart::Resume(building),
@@ -616,11 +926,32 @@ fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), Ru
     let mut writer = model.writer(&prefix);
     let mut checkpoint = connection.read(|tx| meta::checkpoint(tx, name, live.number))?;
     let mut source = (shared.source)(checkpoint.position)?;
+    // Queries wait for this check before they read the generation (`Readiness::Checking`).
+    check_against_log(source.as_mut(), live.number, &checkpoint)?;
+    if let Some(signals) = shared.signals.get(name) {
+        signals.checked.store(true, Ordering::SeqCst);
+    }
+    if live.version != model.version() {
+        tracing::info!(
+            read_model = name,
+            from = live.version,
+            to = model.version(),
+            "version changed: rebuilding beside the live generation"
+        );
+        // Already running is fine: the rebuild asked for earlier goes on.
+        let _ = start_builder(shared, model.clone());
+    }
     shared.update(name, |status| {
         status.live = Some(live);
         status.checkpoint = checkpoint.clone();
     });
     while !shared.stopping() {
+        if let Some(watch) = &mut watch {
+            watch.check()?;
+        }
+        if let Some(reason) = shared.take_damage(name) {
+            return Err(RuntimeError::DamageReported(reason));
+        }
         let mut batch = source.next_batch(FOLLOW_BATCH)?;
         let gathering = Instant::now();
         while !batch.is_empty()
@@ -654,6 +985,8 @@ fn run_worker(shared: &Arc<Shared>, model: &Arc<dyn ReadModel>) -> Result<(), Ru
             status.last_error = None;
         });
     }
+    // A clean stop leaves the write-ahead log empty (closing a connection does not).
+    empty_wal(&mut connection, name);
     Ok(())
 }
 
@@ -666,9 +999,20 @@ pub enum BuildStart {
     Resume(Generation),
 }
 
+/// A new generation begun, at position 0, with a source from the start of the log.
+fn begin_fresh(
+    shared: &Shared,
+    connection: &mut SqlConnection,
+    model: &dyn ReadModel,
+) -> Result<(Generation, Checkpoint, Box<dyn EventSource>), RuntimeError> {
+    let generation = connection.transaction(|tx| meta::begin_generation(tx, model))?;
+    Ok((generation, Checkpoint::default(), (shared.source)(0)?))
+}
+
 /// Builds a generation until it has caught up with the log's head, in transactions of up to
 /// `batch` events, then promotes it and drops the generation it replaces. `progress` is told
-/// the checkpoint and the head after each batch.
+/// the checkpoint and the head after each batch. An interrupted build resumed is checked
+/// against the log first, and started anew if it is not of this log.
 fn build(
     shared: &Arc<Shared>,
     model: &dyn ReadModel,
@@ -677,20 +1021,34 @@ fn build(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), RuntimeError> {
     let name = model.name();
+    let epoch = shared.epoch(name);
     let mut connection = shared.address.connect(name)?;
-    let generation = match start {
-        BuildStart::Resume(generation) => generation,
-        BuildStart::Fresh => connection.transaction(|tx| meta::begin_generation(tx, model))?,
+    let mut watch = FileWatch::new(&shared.address, name);
+    let (generation, mut checkpoint, mut source) = match start {
+        BuildStart::Resume(generation) => {
+            let checkpoint = connection.read(|tx| meta::checkpoint(tx, name, generation.number))?;
+            let mut source = (shared.source)(checkpoint.position)?;
+            match check_against_log(source.as_mut(), generation.number, &checkpoint) {
+                Ok(()) => (generation, checkpoint, source),
+                Err(error) if error.fault().is_some() => {
+                    tracing::warn!(read_model = name, %error, "the interrupted build is not of this log: starting anew");
+                    begin_fresh(shared, &mut connection, model)?
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        BuildStart::Fresh => begin_fresh(shared, &mut connection, model)?,
     };
     let started_at = Utc::now();
     let prefix = table_prefix(name, generation.number);
     let mut writer = model.writer(&prefix);
-    let mut checkpoint = connection.read(|tx| meta::checkpoint(tx, name, generation.number))?;
-    let mut source = (shared.source)(checkpoint.position)?;
     tracing::info!(read_model = name, generation = generation.number, from = checkpoint.position, "building");
     loop {
         if shared.stopping() {
             return Ok(());
+        }
+        if let Some(watch) = &mut watch {
+            watch.check()?;
         }
         let head = source.head()?;
         if checkpoint.position >= head {
@@ -717,6 +1075,11 @@ fn build(
             status.head = head;
         });
     }
+    // A fault contained while this build ran (a rebuild beside the live generation) took the
+    // store it built in out of service.
+    if shared.epoch(name) != epoch {
+        return Err(RuntimeError::SetAside(generation.number));
+    }
     let indexes = model.deferred_indexes(&prefix);
     let replaced = connection.transaction(|tx| {
         tx.batch(&indexes)?;
@@ -732,6 +1095,9 @@ fn build(
         status.building = None;
         status.live = Some(generation);
         status.checkpoint = checkpoint.clone();
+        // Built from the log in a store of its own: what made the read model unavailable is
+        // behind it.
+        status.fault = None;
     });
     // Readers that began before the promotion keep their snapshot of the old tables; the
     // old generation's worker, if one runs, stops at its next batch without writing.
@@ -751,7 +1117,17 @@ pub fn build_now(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), RuntimeError> {
     let shared = Shared::new(address.clone(), source, &[], FOLLOW_LINGER);
-    build(&Arc::new(shared), model, BuildStart::Fresh, OFFLINE_BUILD_BATCH, progress)
+    build(&Arc::new(shared), model, BuildStart::Fresh, OFFLINE_BUILD_BATCH, progress)?;
+    empty_wal(&mut address.connect(model.name())?, model.name());
+    Ok(())
+}
+
+/// Empties a SQLite read store's write-ahead log at the end of a rebuild with the server
+/// stopped; a failure only leaves the log for the next opening to read.
+fn empty_wal(connection: &mut SqlConnection, name: &str) {
+    if let Err(error) = connection.empty_wal() {
+        tracing::debug!(read_model = name, %error, "the write-ahead log was not emptied");
+    }
 }
 
 /// A read model's status as its read store records it, for tools that run beside the
@@ -797,6 +1173,7 @@ fn stored_status_on(
             started_at: Utc::now(),
         }),
         last_error: None,
+        fault: None,
     })
 }
 
@@ -1009,6 +1386,7 @@ fn build_offline(
         connection.transaction(|tx| meta::drop_generation(tx, model, old.number))?;
     }
     tracing::info!(read_model = name, generation = generation.number, position, "generation promoted");
+    empty_wal(&mut connection, name);
     Ok(())
 }
 
@@ -1043,5 +1421,124 @@ impl Decoder {
     /// The batch given first among those not taken yet, decoded.
     fn decoded(&self) -> Arc<Vec<ProjectedEvent>> {
         self.decoded.recv().expect("a decoding thread answers every batch")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log of `head` events, the one at each position recorded at that many seconds past the
+    /// epoch, that can look events up (or not).
+    struct Log {
+        head: u64,
+        lookups: bool,
+    }
+
+    fn second(n: u64) -> DateTime<Utc> {
+        DateTime::from_timestamp(i64::try_from(n).expect("small"), 0).expect("an instant")
+    }
+
+    impl EventSource for Log {
+        fn next_batch(&mut self, _max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+            Ok(Vec::new())
+        }
+        fn head(&mut self) -> Result<u64, SourceError> {
+            Ok(self.head)
+        }
+        fn entry_at(&mut self, position: u64) -> Result<LogEntry, SourceError> {
+            Ok(match (self.lookups, position <= self.head) {
+                (false, _) => LogEntry::Unknown,
+                (true, true) => LogEntry::Recorded(second(position)),
+                (true, false) => LogEntry::Absent,
+            })
+        }
+    }
+
+    fn at(position: u64, recorded_at: DateTime<Utc>) -> Checkpoint {
+        Checkpoint { position, events: position, recorded_at: Some(recorded_at) }
+    }
+
+    #[test]
+    fn a_generation_whose_checkpoint_is_past_the_head_is_ahead_of_the_log() {
+        for lookups in [true, false] {
+            let error = check_against_log(&mut Log { head: 8, lookups }, 3, &at(12, second(12))).expect_err("ahead");
+            assert!(matches!(error, RuntimeError::AheadOfLog { generation: 3, checkpoint: 12, head: 8 }), "{error:?}");
+            assert_eq!(
+                error.to_string(),
+                "generation 3 has applied the log up to position 12, past the log's head at 8"
+            );
+            assert!(matches!(error.fault(), Some(Fault::AheadOfLog(_))));
+        }
+    }
+
+    #[test]
+    fn a_generation_whose_last_event_the_log_does_not_hold_is_not_of_this_log() {
+        // The log holds an event at the position, recorded at another instant: an older log
+        // restored and written past that position again.
+        let error =
+            check_against_log(&mut Log { head: 20, lookups: true }, 4, &at(12, second(99))).expect_err("not held");
+        assert!(matches!(error, RuntimeError::NotInLog { generation: 4, position: 12, head: 20, .. }), "{error:?}");
+        assert!(error.to_string().contains("recorded 1970-01-01T00:01:39+00:00"), "{error}");
+        assert!(matches!(error.fault(), Some(Fault::AheadOfLog(_))));
+        // A log with gaps that has no event at the position.
+        struct Gaps;
+        impl EventSource for Gaps {
+            fn next_batch(&mut self, _max: usize) -> Result<Vec<RecordedEvent>, SourceError> {
+                Ok(Vec::new())
+            }
+            fn head(&mut self) -> Result<u64, SourceError> {
+                Ok(1_000)
+            }
+            fn entry_at(&mut self, _position: u64) -> Result<LogEntry, SourceError> {
+                Ok(LogEntry::Absent)
+            }
+        }
+        assert!(matches!(check_against_log(&mut Gaps, 1, &at(500, second(500))), Err(RuntimeError::NotInLog { .. })));
+    }
+
+    #[test]
+    fn a_generation_whose_last_event_the_log_holds_passes_and_one_that_applied_nothing_too() {
+        check_against_log(&mut Log { head: 20, lookups: true }, 1, &at(12, second(12))).expect("held");
+        check_against_log(&mut Log { head: 12, lookups: true }, 1, &at(12, second(12))).expect("at the head");
+        let unknown_instant = Checkpoint { position: 12, events: 12, recorded_at: None };
+        check_against_log(&mut Log { head: 20, lookups: true }, 1, &unknown_instant).expect("a position it holds");
+        check_against_log(&mut Log { head: 0, lookups: true }, 1, &Checkpoint::default()).expect("nothing applied");
+        // A source that cannot look events up is checked against its head alone.
+        check_against_log(&mut Log { head: 20, lookups: false }, 1, &at(12, second(99))).expect("the head alone");
+    }
+
+    #[test]
+    fn damage_and_a_generation_ahead_of_the_log_are_faults_and_other_failures_are_not() {
+        let corrupt = || {
+            SqlError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some("database disk image is malformed".into()),
+            ))
+        };
+        let busy = || {
+            SqlError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            ))
+        };
+        for error in [
+            RuntimeError::Sql(corrupt()),
+            RuntimeError::Projection(ProjectionError::Sql(corrupt())),
+            RuntimeError::DamageReported("sqlite: database disk image is malformed".into()),
+        ] {
+            assert!(matches!(error.fault(), Some(Fault::Damaged(_))), "{error:?}");
+        }
+        for error in [
+            RuntimeError::Sql(busy()),
+            RuntimeError::Projection(ProjectionError::Sql(busy())),
+            RuntimeError::Projection(ProjectionError::Event { position: 3, reason: "unknown kind".into() }),
+            RuntimeError::Source(SourceError::Closed("the store closed".into())),
+            RuntimeError::SetAside(4),
+        ] {
+            assert_eq!(error.fault(), None, "{error:?}");
+        }
+        let fault = RuntimeError::Sql(corrupt()).fault().expect("a fault");
+        assert_eq!(fault.to_string(), "read store damaged: sqlite: database disk image is malformed");
     }
 }

@@ -2,7 +2,8 @@
 //! inject faults, and their implementation on the real file system.
 //!
 //! The store only ever writes at explicit offsets, syncs data, truncates, creates and
-//! removes whole files, and syncs directories; that is all a [`Storage`] must do.
+//! removes whole files, and syncs directories; that is all a [`Storage`] must do. A store
+//! opened read-only does none of it: it opens files for reading only, under a shared lock.
 
 use std::any::Any;
 use std::fs::{File, OpenOptions};
@@ -36,6 +37,19 @@ pub trait Storage: Send + Sync {
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Opens an existing file for reading and writing.
     fn open(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>>;
+    /// Opens an existing file for reading only, for a store opened read-only: writing through
+    /// it fails. The default opens it as [`Storage::open`] does.
+    fn open_read_only(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
+        self.open(path)
+    }
+    /// Takes a shared lock on `dir` for a store opened read-only, held until the returned
+    /// guard is dropped: it keeps out a store that writes (whose [`Storage::lock_dir`] fails
+    /// with [`io::ErrorKind::WouldBlock`] meanwhile, and the other way round), not other
+    /// readers. It creates nothing: `None` when `dir` has no lock file, as a copy of a log
+    /// may not. The default takes the exclusive lock.
+    fn lock_dir_shared(&self, dir: &Path) -> io::Result<Option<Box<dyn Any + Send + Sync>>> {
+        self.lock_dir(dir).map(Some)
+    }
     /// Creates a file, emptying it if it exists. Its directory entry is durable only
     /// after [`Storage::sync_dir`].
     fn create(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>>;
@@ -89,6 +103,21 @@ impl Storage for OsStorage {
         }
     }
 
+    fn lock_dir_shared(&self, dir: &Path) -> io::Result<Option<Box<dyn Any + Send + Sync>>> {
+        let file = match OpenOptions::new().read(true).open(dir.join("LOCK")) {
+            Ok(file) => file,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(Box::new(file))),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(io::Error::new(io::ErrorKind::WouldBlock, "the directory is locked by a store that writes"))
+            }
+            Err(std::fs::TryLockError::Error(error)) => Err(error),
+        }
+    }
+
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(dir)? {
@@ -101,6 +130,11 @@ impl Storage for OsStorage {
 
     fn open(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
         let file = OpenOptions::new().read(true).write(true).open(path)?;
+        Ok(Arc::new(OsFile(file)))
+    }
+
+    fn open_read_only(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
+        let file = OpenOptions::new().read(true).open(path)?;
         Ok(Arc::new(OsFile(file)))
     }
 

@@ -10,6 +10,10 @@
 //!
 //! Reads run on the calling task: they take the index's read lock only to turn positions
 //! into file ranges, then read with positioned reads, usually from the page cache.
+//!
+//! [`EmbeddedStore::open_read_only`] opens a log for the audit tools, which must leave the
+//! evidence as they found it: it writes, truncates and creates nothing, reports a torn tail
+//! instead of cutting it, runs no writer, and refuses every append.
 
 pub mod fault;
 pub mod format;
@@ -18,6 +22,7 @@ pub mod io;
 mod recovery;
 mod writer;
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +39,7 @@ pub use recovery::{Damage, OpenError, RecoveryReport, RepairError, RepairReport,
 use crate::format::decode_record;
 use crate::index::{Index, RecordLocation};
 use crate::io::{OsStorage, Storage};
+use crate::recovery::OpenMode;
 use crate::writer::{AppendRequest, Message, Writer};
 
 /// The default segment size: 64 MiB.
@@ -68,6 +74,8 @@ pub(crate) struct Shared {
     pub head: watch::Sender<HeadState>,
     pub closed: AtomicBool,
     pub poisoned: AtomicBool,
+    /// Why the writer refuses writes, from the moment a write or sync failed.
+    pub refusal: watch::Sender<Option<String>>,
     /// Bytes read from the segments, kept between reads: a fresh buffer for a large batch
     /// costs more in page faults and zeroing than decoding its envelopes.
     pub read_buffer: std::sync::Mutex<Vec<u8>>,
@@ -92,6 +100,9 @@ pub struct EmbeddedStore {
     sender: mpsc::Sender<Message>,
     recovery: RecoveryReport,
     dir: PathBuf,
+    /// The shared lock of a store opened read-only, released on close; a store that writes
+    /// has none here (its writer holds the exclusive lock).
+    reader_lock: std::sync::Mutex<Option<Box<dyn Any + Send + Sync>>>,
 }
 
 impl EmbeddedStore {
@@ -110,7 +121,8 @@ impl EmbeddedStore {
             std::io::ErrorKind::WouldBlock => OpenError::Locked { dir: dir.clone() },
             _ => OpenError::Io { path: dir.clone(), source },
         })?;
-        let (index, active, recovery) = recovery::open_log(&*storage, &dir)?;
+        let (index, active, recovery) = recovery::open_log(&*storage, &dir, OpenMode::Write)?;
+        let active = active.expect("opening for writing creates the first segment");
         let head = index.head;
         let (head_sender, _) = watch::channel(HeadState { head, closed: false });
         let shared = Arc::new(Shared {
@@ -119,6 +131,7 @@ impl EmbeddedStore {
             head: head_sender,
             closed: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
+            refusal: watch::Sender::new(None),
         });
         let (sender, receiver) = mpsc::channel(1024);
         let writer = Writer {
@@ -136,7 +149,42 @@ impl EmbeddedStore {
             .name("tousu-store-writer".into())
             .spawn(move || writer.run(receiver))
             .map_err(|source| OpenError::Io { path: dir.clone(), source })?;
-        Ok(Self { shared, sender, recovery, dir })
+        Ok(Self { shared, sender, recovery, dir, reader_lock: std::sync::Mutex::new(None) })
+    }
+
+    /// Opens the log in `dir` on the real file system for reading only: see
+    /// [`EmbeddedStore::open_read_only_with`].
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Self, OpenError> {
+        Self::open_read_only_with(dir, Arc::new(OsStorage))
+    }
+
+    /// Opens the log in `dir` for reading only, changing nothing on disk: files are opened for
+    /// reading, under a shared lock (a store that writes holds it exclusively: `Locked`; no
+    /// lock file, as in a copy of a log: no lock), nothing is created, truncated, rewritten or
+    /// removed. Opening checks what [`EmbeddedStore::open_with`] checks and refuses damage the
+    /// same way; a torn tail is reported in [`RecoveryReport::torn_tail`] and left in place,
+    /// unread. A directory without segments is an empty log; a missing directory an error.
+    /// Every append fails with [`AppendError::Closed`], and [`EventStore::write_refusal`] says
+    /// why.
+    pub fn open_read_only_with(dir: impl AsRef<Path>, storage: Arc<dyn Storage>) -> Result<Self, OpenError> {
+        let dir = dir.as_ref().to_owned();
+        let lock = storage.lock_dir_shared(&dir).map_err(|source| match source.kind() {
+            std::io::ErrorKind::WouldBlock => OpenError::Locked { dir: dir.clone() },
+            _ => OpenError::Io { path: dir.clone(), source },
+        })?;
+        let (index, _, recovery) = recovery::open_log(&*storage, &dir, OpenMode::ReadOnly)?;
+        let (head, _) = watch::channel(HeadState { head: index.head, closed: false });
+        let shared = Arc::new(Shared {
+            read_buffer: std::sync::Mutex::new(Vec::new()),
+            index: RwLock::new(index),
+            head,
+            closed: AtomicBool::new(false),
+            poisoned: AtomicBool::new(false),
+            refusal: watch::Sender::new(Some(format!("the event log in {} is opened read-only", dir.display()))),
+        });
+        // No writer reads this channel: an append finds it closed.
+        let (sender, _) = mpsc::channel(1);
+        Ok(Self { shared, sender, recovery, dir, reader_lock: std::sync::Mutex::new(lock) })
     }
 
     /// What opening found and did.
@@ -332,12 +380,22 @@ impl EventStore for EmbeddedStore {
     }
 
     async fn close(&self) -> Result<(), CloseError> {
+        if self.recovery.read_only {
+            self.shared.closed.store(true, Ordering::SeqCst);
+            self.shared.head.send_modify(|state| state.closed = true);
+            drop(self.reader_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take());
+            return Ok(());
+        }
         let (reply, done) = oneshot::channel();
         if self.sender.send(Message::Close(reply)).await.is_err() {
             // The writer has already stopped.
             return Ok(());
         }
         done.await.map_err(|_| CloseError::WriterFailed)
+    }
+
+    fn write_refusal(&self) -> watch::Receiver<Option<String>> {
+        self.shared.refusal.subscribe()
     }
 }
 

@@ -2,6 +2,11 @@
 //! index files (rebuilding any that is missing or damaged), scanning the active segment,
 //! cutting a torn tail; and the operator's explicit repair.
 //!
+//! Opened read-only ([`OpenMode::ReadOnly`], for the audit tools), the same checks run and
+//! nothing on disk changes: a torn tail is reported and left in place (and not read), a
+//! missing index is rebuilt in memory only, a torn segment header is reported as a torn tail,
+//! and an empty directory is an empty log.
+//!
 //! The line between a torn tail and damage: the active (last) segment may end in a
 //! record cut short, in zeros, or in complete records of an append whose last record is
 //! missing. All of that was never acknowledged, so it is dropped and logged. A complete
@@ -96,14 +101,15 @@ pub enum OpenError {
     },
 }
 
-/// A torn tail cut off when opening.
+/// A torn tail of the active segment: cut off when opening for writing, left in place (and
+/// not read) when opening read-only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
-    /// The segment it was cut from.
+    /// The segment it was cut from (or is at the end of).
     pub segment: PathBuf,
     /// Where the kept data ends.
     pub offset: u64,
-    /// How many bytes were dropped.
+    /// How many bytes were dropped (or, read-only, are left unread).
     pub bytes_dropped: u64,
     /// How many complete records of an unfinished append were among them.
     pub records_dropped: u64,
@@ -116,12 +122,26 @@ pub struct RecoveryReport {
     pub segments: usize,
     /// The number of events in the log.
     pub events: u64,
-    /// The torn tail cut from the active segment, if any.
+    /// The torn tail cut from the active segment (read-only: found there and left), if any.
     pub torn_tail: Option<TornTail>,
-    /// Index files rebuilt because they were missing or damaged.
+    /// Index files rebuilt because they were missing or damaged (read-only: rebuilt in memory
+    /// and not written).
     pub rebuilt_indexes: Vec<PathBuf>,
-    /// A segment whose header was torn when it was created, and was written again.
+    /// A segment whose header was torn when it was created, and was written again (never when
+    /// read-only: there it is a torn tail).
     pub rewritten_header: Option<PathBuf>,
+    /// Whether the log was opened read-only, so that nothing above changed a file.
+    pub read_only: bool,
+}
+
+/// How a log is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenMode {
+    /// For the writer: a torn tail is cut, indexes are rewritten, an empty directory gets its
+    /// first segment.
+    Write,
+    /// For readers that must change nothing on disk (the audit tools).
+    ReadOnly,
 }
 
 /// The segment being appended to, with what sealing it will need.
@@ -270,7 +290,7 @@ fn load_index_file(
     first_position: u64,
     segment_len: u64,
 ) -> Option<SegmentIndexFile> {
-    let file = storage.open(path).ok()?;
+    let file = storage.open_read_only(path).ok()?;
     let len = file.byte_len().ok()?;
     let bytes = read_whole(&*file, len).ok()?;
     let decoded = format::decode_index_file(&bytes).ok()?;
@@ -311,16 +331,26 @@ pub(crate) fn seal_segment(
     write_index_file(storage, &index_path(dir, active.first_position), &active.index_file(name_of))
 }
 
-/// Opens the log in `dir`: the index of everything in it and the active segment.
-pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, ActiveSegment, RecoveryReport), OpenError> {
+/// Opens the log in `dir`: the index of everything in it and the active segment (none when
+/// a read-only log has no segment).
+pub(crate) fn open_log(
+    storage: &dyn Storage,
+    dir: &Path,
+    mode: OpenMode,
+) -> Result<(Index, Option<ActiveSegment>, RecoveryReport), OpenError> {
+    let read_only = mode == OpenMode::ReadOnly;
     let (mut segments, indexes) = list_log(storage, dir)?;
     if segments.is_empty() {
+        if read_only {
+            return Ok((Index::default(), None, RecoveryReport { read_only, ..RecoveryReport::default() }));
+        }
         create_segment(storage, dir, 1).map_err(io_at(dir))?;
         segments.push(1);
     }
+    let open_file = |path: &Path| if read_only { storage.open_read_only(path) } else { storage.open(path) };
     let mut index = Index::default();
     reserve_index(storage, dir, &segments, &indexes, &mut index);
-    let mut report = RecoveryReport { segments: segments.len(), ..RecoveryReport::default() };
+    let mut report = RecoveryReport { segments: segments.len(), read_only, ..RecoveryReport::default() };
     let mut expected_first = 1;
     let last = segments.len() - 1;
     for (k, &first) in segments.iter().enumerate() {
@@ -332,7 +362,7 @@ pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, Acti
                 damage: Damage::SegmentGap { expected: expected_first, found: first },
             });
         }
-        let file = storage.open(&path).map_err(io_at(&path))?;
+        let file = open_file(&path).map_err(io_at(&path))?;
         let len = file.byte_len().map_err(io_at(&path))?;
         index.segments.push(SegmentEntry {
             first_position: first,
@@ -342,8 +372,8 @@ pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, Acti
             end: SEGMENT_HEADER_LEN,
         });
         if k == last {
-            let active = open_active(storage, dir, &mut index, &path, file, first, len, &mut report)?;
-            if indexes.contains(&first) {
+            let active = open_active(storage, dir, &mut index, &path, file, first, len, mode, &mut report)?;
+            if indexes.contains(&first) && !read_only {
                 // Sealed just before a crash that came before its successor existed: it
                 // is active again, so its index file would go stale.
                 let stale = index_path(dir, first);
@@ -351,7 +381,7 @@ pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, Acti
             }
             report.events = index.head;
             shrink_index(&mut index);
-            return Ok((index, active, report));
+            return Ok((index, Some(active), report));
         }
         let mut header = [0u8; SEGMENT_HEADER_LEN as usize];
         let header_read = if len >= SEGMENT_HEADER_LEN {
@@ -394,9 +424,13 @@ pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, Acti
                     rebuilt.records.push((offset as u32, slot, *view.id().as_bytes()));
                     rebuilt.stream_last.insert(slot, view.hash);
                 })?;
-                let name_of = |slot: u32| index.streams[slot as usize].name.to_string();
-                write_index_file(storage, &idx_path, &rebuilt.index_file(name_of)).map_err(io_at(&idx_path))?;
-                warn!(index = %idx_path.display(), "rebuilt a missing or damaged segment index");
+                if read_only {
+                    warn!(index = %idx_path.display(), "a segment index is missing or damaged; read its segment instead");
+                } else {
+                    let name_of = |slot: u32| index.streams[slot as usize].name.to_string();
+                    write_index_file(storage, &idx_path, &rebuilt.index_file(name_of)).map_err(io_at(&idx_path))?;
+                    warn!(index = %idx_path.display(), "rebuilt a missing or damaged segment index");
+                }
                 report.rebuilt_indexes.push(idx_path);
             }
         }
@@ -409,7 +443,7 @@ pub(crate) fn open_log(storage: &dyn Storage, dir: &Path) -> Result<(Index, Acti
 /// so that opening a large log does not pass through a doubling of the map (which would
 /// hold the old and the new table at once and set the peak memory).
 fn reserve_index(storage: &dyn Storage, dir: &Path, segments: &[u64], indexes: &HashSet<u64>, index: &mut Index) {
-    let file_len = |path: &Path| storage.open(path).and_then(|f| f.byte_len()).unwrap_or(0);
+    let file_len = |path: &Path| storage.open_read_only(path).and_then(|f| f.byte_len()).unwrap_or(0);
     let mut events = 0u64;
     for &first in segments {
         events += if indexes.contains(&first) {
@@ -439,6 +473,7 @@ fn open_active(
     file: Arc<dyn StorageFile>,
     first: u64,
     len: u64,
+    mode: OpenMode,
     report: &mut RecoveryReport,
 ) -> Result<ActiveSegment, OpenError> {
     let mut active = ActiveSegment {
@@ -448,6 +483,13 @@ fn open_active(
         records: Vec::new(),
         stream_last: HashMap::new(),
     };
+    if len < SEGMENT_HEADER_LEN && mode == OpenMode::ReadOnly {
+        // The segment's creation was torn: what is there is a torn tail, left as it is.
+        warn!(segment = %path.display(), bytes = len, "the last segment's header is torn; left as it is (read-only)");
+        report.torn_tail =
+            Some(TornTail { segment: path.to_owned(), offset: 0, bytes_dropped: len, records_dropped: 0 });
+        return Ok(active);
+    }
     if len < SEGMENT_HEADER_LEN {
         // The segment's creation was torn: its header never fully reached the disk, so
         // no record can follow it. Write the header again.
@@ -478,15 +520,25 @@ fn open_active(
     if scan.valid_end < len {
         let dropped = len - scan.valid_end;
         let records_dropped = (scan.records.len() - scan.complete) as u64;
-        file.truncate(scan.valid_end).map_err(io_at(path))?;
-        file.sync_data().map_err(io_at(path))?;
-        warn!(
-            segment = %path.display(),
-            offset = scan.valid_end,
-            bytes_dropped = dropped,
-            records_dropped,
-            "cut a torn tail that was never acknowledged"
-        );
+        if mode == OpenMode::ReadOnly {
+            warn!(
+                segment = %path.display(),
+                offset = scan.valid_end,
+                bytes = dropped,
+                records_dropped,
+                "the log ends in a torn tail that was never acknowledged; left as it is (read-only)"
+            );
+        } else {
+            file.truncate(scan.valid_end).map_err(io_at(path))?;
+            file.sync_data().map_err(io_at(path))?;
+            warn!(
+                segment = %path.display(),
+                offset = scan.valid_end,
+                bytes_dropped = dropped,
+                records_dropped,
+                "cut a torn tail that was never acknowledged"
+            );
+        }
         report.torn_tail = Some(TornTail {
             segment: path.to_owned(),
             offset: scan.valid_end,

@@ -177,6 +177,10 @@ impl Writer {
             self.poisoned = true;
             self.shared.poisoned.store(true, Ordering::SeqCst);
             tracing::error!(%error, "a write or sync failed; the store refuses writes until reopened");
+            self.shared.refusal.send_replace(Some(format!(
+                "a write or sync of the event log in {} failed: {error}; it refuses writes until reopened",
+                self.dir.display()
+            )));
             for (request, outcome) in appends.into_iter().zip(outcomes) {
                 let answer = match outcome {
                     Outcome::Ok(_) | Outcome::Refused(AppendError::PreviousIo) => {

@@ -248,17 +248,24 @@ async fn a_failed_sync_poisons_the_store_until_reopened() {
     let store = EmbeddedStore::open_with(dir, options.clone()).unwrap();
     let s = stream("complaint-P");
     store.append(&s, ExpectedRevision::NoStream, events(0, 1)).await.unwrap();
+    let mut refusal = store.write_refusal();
+    assert_eq!(*refusal.borrow_and_update(), None, "a store that takes writes refuses none");
     let (_, syncs) = storage.counts();
     storage.set_plan(FaultPlan { fail_sync: Some(syncs), ..FaultPlan::default() });
     let failed = store.append(&s, ExpectedRevision::Exact(0), events(1, 1)).await.unwrap_err();
     assert!(matches!(failed, AppendError::Io { .. }), "{failed}");
     assert!(store.is_poisoned());
+    // Whoever watches learns it at once, with the reason naming the log.
+    assert!(refusal.has_changed().unwrap(), "the refusal is announced");
+    let reason = refusal.borrow_and_update().clone().expect("a reason");
+    assert!(reason.contains("/mem/log") && reason.contains("refuses writes until reopened"), "{reason}");
     let refused = store.append(&s, ExpectedRevision::Any, events(2, 1)).await.unwrap_err();
     assert!(matches!(refused, AppendError::PreviousIo), "{refused}");
     store.close().await.unwrap();
     // The unacknowledged append reached the page cache; without a crash it is there
     // when reopened, whole. Writing works again.
     let store = EmbeddedStore::open_with(dir, options).unwrap();
+    assert_eq!(*store.write_refusal().borrow(), None, "reopened, the store takes writes");
     let log = read_log(&store).await;
     assert_eq!(log.len(), 2);
     store.append(&s, ExpectedRevision::Any, events(3, 1)).await.unwrap();

@@ -192,6 +192,16 @@ pub trait EventStore: Send + Sync {
     /// Stops accepting appends, lets the appends already accepted finish, and ends
     /// subscriptions once they have delivered everything up to the head.
     fn close(&self) -> impl Future<Output = Result<(), CloseError>> + Send;
+
+    /// Why the store refuses every write until it is reopened, watched: `None` while it takes
+    /// writes, the reason from the moment a write or sync failed ([`AppendError::Io`], then
+    /// [`AppendError::PreviousIo`] for every later append). It never turns back to `None`:
+    /// only reopening the store recovers, from what actually reached the disk. A backend
+    /// that never refuses writes this way keeps this default, which stays `None` and whose
+    /// sender is gone (`changed` fails at once; `wait_for` fails rather than wait forever).
+    fn write_refusal(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        tokio::sync::watch::channel(None).1
+    }
 }
 
 /// A subscription to the global log, created by [`EventStore::subscribe_all`].

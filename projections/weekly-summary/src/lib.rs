@@ -44,11 +44,16 @@
 //! order; should a clock step back, an event is kept in the latest week already seen, so every
 //! anchor stays a prefix of the log. [`anchor_step`] and [`anchor_over`] compute the chain for
 //! anyone who holds the log.
+//!
+//! **Signed anchors.** A settled week's anchor is signed where it leaves the server, never in
+//! the read model, which holds no key: [`signing`] defines the signed bytes, the keys, and
+//! [`signing::AnchorChain`], the same computation over the log for `tousu audit anchors`.
 
 #![forbid(unsafe_code)]
 
 pub mod bulk;
 pub mod query;
+pub mod signing;
 pub mod writer;
 
 pub use query::{

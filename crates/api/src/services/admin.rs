@@ -1,6 +1,7 @@
 //! `tousu.v1.Admin`: projection status and rebuilds, the holiday calendar in force and the
 //! loading of a year's official schedule (interpretation 21), and the reactions stuck, for
-//! operators.
+//! operators. A refusal names the rule the RPC's data serves (`crate::rules`: ACC-1 for the
+//! read models, ACC-2 for the calendar) where it names none of its own.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use tousu_app::schedules::ScheduleLoad;
 use tousu_app::{App, AppError, Principal, RequestId};
 use tousu_domain::calendar::provisional::{FIRST_PROVISIONAL_YEAR, LAST_PROVISIONAL_YEAR};
 use tousu_domain::calendar::{Calendar, ScheduleWarning, YearStatus};
+use tousu_domain::limits::Echo;
 use tousu_projection::{RebuildError, Supervisor};
 use tousu_store::EventStore;
 
@@ -18,7 +20,7 @@ use crate::auth::principal;
 use crate::convert::{self, timestamp_utc};
 use crate::pb;
 use crate::pb::admin_server::Admin;
-use crate::status::{invalid, to_status};
+use crate::status::{failed_precondition, internal, invalid, naming_rule_of, to_status};
 
 /// What an operator sees and does on a node besides its read models: the calendar in force,
 /// loading a year's official schedule, the reactions stuck. The application implements it;
@@ -31,6 +33,8 @@ pub trait NodeOperations: Send + Sync {
     fn schedule_warning(&self) -> Option<ScheduleWarning>;
     /// The reactions stuck now.
     fn stuck_reactions(&self) -> Vec<StuckReaction>;
+    /// Why the event store refuses writes until it is reopened; `None` while it takes them.
+    fn store_refusing_writes(&self) -> Option<String>;
     /// Loads a year's official schedule.
     async fn load_calendar_year(
         &self,
@@ -52,6 +56,10 @@ impl<S: EventStore + 'static> NodeOperations for App<S> {
 
     fn stuck_reactions(&self) -> Vec<StuckReaction> {
         App::stuck_reactions(self)
+    }
+
+    fn store_refusing_writes(&self) -> Option<String> {
+        self.store().write_refusal().borrow().clone()
     }
 
     async fn load_calendar_year(
@@ -126,15 +134,54 @@ impl Admin for AdminService {
         &self,
         request: Request<pb::ListProjectionsRequest>,
     ) -> Result<Response<pb::ListProjectionsResponse>, Status> {
+        naming_rule_of::<pb::ListProjectionsRequest, _>(self.projections(request)).await
+    }
+
+    async fn get_calendar_status(
+        &self,
+        request: Request<pb::GetCalendarStatusRequest>,
+    ) -> Result<Response<pb::CalendarStatus>, Status> {
+        naming_rule_of::<pb::GetCalendarStatusRequest, _>(self.calendar_status(request)).await
+    }
+
+    async fn get_calendar_year(
+        &self,
+        request: Request<pb::GetCalendarYearRequest>,
+    ) -> Result<Response<pb::CalendarYearDays>, Status> {
+        naming_rule_of::<pb::GetCalendarYearRequest, _>(self.calendar_days(request)).await
+    }
+
+    async fn load_calendar_year(
+        &self,
+        request: Request<pb::LoadCalendarYearRequest>,
+    ) -> Result<Response<pb::LoadCalendarYearResponse>, Status> {
+        naming_rule_of::<pb::LoadCalendarYearRequest, _>(self.load_year(request)).await
+    }
+
+    async fn rebuild_projection(
+        &self,
+        request: Request<pb::RebuildProjectionRequest>,
+    ) -> Result<Response<pb::RebuildProjectionResponse>, Status> {
+        naming_rule_of::<pb::RebuildProjectionRequest, _>(self.rebuild(request)).await
+    }
+}
+
+/// The RPCs, each refusing with no rule of its own; [`Admin`] names the RPC's.
+impl AdminService {
+    async fn projections(
+        &self,
+        request: Request<pb::ListProjectionsRequest>,
+    ) -> Result<Response<pb::ListProjectionsResponse>, Status> {
         principal(&request)?.check_operate().map_err(to_status)?;
         Ok(Response::new(pb::ListProjectionsResponse {
             projections: self.supervisor.status().iter().map(status).collect(),
             calendar_warning: self.node.schedule_warning().map(|warning| warning.to_string()).unwrap_or_default(),
             stuck_reactions: self.node.stuck_reactions().iter().map(stuck_reaction).collect(),
+            store_refusing_writes_reason: self.node.store_refusing_writes().unwrap_or_default(),
         }))
     }
 
-    async fn get_calendar_status(
+    async fn calendar_status(
         &self,
         request: Request<pb::GetCalendarStatusRequest>,
     ) -> Result<Response<pb::CalendarStatus>, Status> {
@@ -151,7 +198,7 @@ impl Admin for AdminService {
         }))
     }
 
-    async fn get_calendar_year(
+    async fn calendar_days(
         &self,
         request: Request<pb::GetCalendarYearRequest>,
     ) -> Result<Response<pb::CalendarYearDays>, Status> {
@@ -180,7 +227,7 @@ impl Admin for AdminService {
         }))
     }
 
-    async fn load_calendar_year(
+    async fn load_year(
         &self,
         request: Request<pb::LoadCalendarYearRequest>,
     ) -> Result<Response<pb::LoadCalendarYearResponse>, Status> {
@@ -197,7 +244,7 @@ impl Admin for AdminService {
         }))
     }
 
-    async fn rebuild_projection(
+    async fn rebuild(
         &self,
         request: Request<pb::RebuildProjectionRequest>,
     ) -> Result<Response<pb::RebuildProjectionResponse>, Status> {
@@ -213,12 +260,12 @@ impl Admin for AdminService {
             match self.supervisor.rebuild(&name) {
                 Ok(()) => started.push(name),
                 Err(RebuildError::Unknown(name)) => {
-                    return Err(invalid("name", format!("no projection is called {name:?}")));
+                    return Err(invalid("name", format!("no projection is called {}", Echo(&name))));
                 }
                 Err(error @ RebuildError::AlreadyRunning(_)) => {
-                    return Err(Status::failed_precondition(error.to_string()));
+                    return Err(failed_precondition("rebuild_running", error.to_string()));
                 }
-                Err(error) => return Err(Status::internal(error.to_string())),
+                Err(error) => return Err(internal(error.to_string())),
             }
         }
         Ok(Response::new(pb::RebuildProjectionResponse { started }))

@@ -1,5 +1,6 @@
 //! `tousu.v1.Audit`: the stored log for the discipline commission (ACC-1) and for workers in
-//! their own processes.
+//! their own processes. A refusal, and a failure that ends a stream, names ACC-1 where it names
+//! no rule of its own (`crate::rules`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tousu_app::{App, AppError};
+use tousu_domain::limits::Echo;
 use tousu_store::{
     BrokenLinkKind, Direction, EventStore, Position, ReadFrom, StreamFrom, StreamName, Subscription, SubscriptionError,
     VerifyReport, verify_all, verify_stream,
@@ -17,7 +19,7 @@ use tousu_store::{
 use crate::auth::principal;
 use crate::pb;
 use crate::pb::audit_server::Audit;
-use crate::status::{invalid, to_status};
+use crate::status::{invalid, missing, naming_rule_of, to_status, unavailable, with_rule_of};
 use crate::views::recorded_event;
 
 /// Events read per batch of a stream read or a catch-up.
@@ -44,7 +46,13 @@ impl<S> AuditService<S> {
 }
 
 fn stream_name(text: &str) -> Result<StreamName, Status> {
-    StreamName::new(text).map_err(|error| invalid("stream", error.to_string()))
+    if text.is_empty() {
+        return Err(missing("stream"));
+    }
+    // The store's own message repeats the whole name; this one only its first characters.
+    StreamName::new(text).map_err(|_| {
+        invalid("stream", format!("{} is not a stream name: 1 to 256 bytes of A-Z a-z 0-9 . _ : @ -", Echo(text)))
+    })
 }
 
 fn verify_response(report: VerifyReport, last_position: u64) -> pb::VerifyResponse {
@@ -86,6 +94,30 @@ impl<S: EventStore + 'static> Audit for AuditService<S> {
         &self,
         request: Request<pb::ReadStreamRequest>,
     ) -> Result<Response<pb::ReadStreamResponse>, Status> {
+        naming_rule_of::<pb::ReadStreamRequest, _>(self.read(request)).await
+    }
+
+    async fn stream_all(&self, request: Request<pb::StreamAllRequest>) -> Result<Response<EventStream>, Status> {
+        naming_rule_of::<pb::StreamAllRequest, _>(self.stream(request)).await
+    }
+
+    async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
+        naming_rule_of::<pb::GetHeadRequest, _>(async {
+            let principal = principal(&request)?;
+            principal.check_read_log().map_err(to_status)?;
+            let head = self.app.store().head().await.map_err(|error| to_status(AppError::from(error)))?;
+            Ok(Response::new(pb::GetHeadResponse { position: head.map_or(0, |position| position.0) }))
+        })
+        .await
+    }
+
+    async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
+        naming_rule_of::<pb::VerifyRequest, _>(self.verify_chains(request)).await
+    }
+}
+
+impl<S: EventStore + 'static> AuditService<S> {
+    async fn read(&self, request: Request<pb::ReadStreamRequest>) -> Result<Response<pb::ReadStreamResponse>, Status> {
         let principal = principal(&request)?;
         principal.check_read_log().map_err(to_status)?;
         let m = request.into_inner();
@@ -110,7 +142,7 @@ impl<S: EventStore + 'static> Audit for AuditService<S> {
         Ok(Response::new(pb::ReadStreamResponse { events: events.iter().map(recorded_event).collect() }))
     }
 
-    async fn stream_all(&self, request: Request<pb::StreamAllRequest>) -> Result<Response<EventStream>, Status> {
+    async fn stream(&self, request: Request<pb::StreamAllRequest>) -> Result<Response<EventStream>, Status> {
         let principal = principal(&request)?;
         principal.check_read_log().map_err(to_status)?;
         let m = request.into_inner();
@@ -132,11 +164,13 @@ impl<S: EventStore + 'static> Audit for AuditService<S> {
                     let batch = match next {
                         Ok(batch) => batch,
                         Err(SubscriptionError::Closed) => {
-                            let _ = sender.send(Err(Status::unavailable("the server is shutting down"))).await;
+                            let closing = unavailable("the server is shutting down");
+                            let _ = sender.send(Err(with_rule_of::<pb::StreamAllRequest>(closing))).await;
                             return;
                         }
                         Err(error) => {
-                            let _ = sender.send(Err(to_status(AppError::from(error)))).await;
+                            let failure = to_status(AppError::from(error));
+                            let _ = sender.send(Err(with_rule_of::<pb::StreamAllRequest>(failure))).await;
                             return;
                         }
                     };
@@ -154,7 +188,8 @@ impl<S: EventStore + 'static> Audit for AuditService<S> {
                     let batch = match store.read_all(from, BATCH).await {
                         Ok(batch) => batch,
                         Err(error) => {
-                            let _ = sender.send(Err(to_status(AppError::from(error)))).await;
+                            let failure = to_status(AppError::from(error));
+                            let _ = sender.send(Err(with_rule_of::<pb::StreamAllRequest>(failure))).await;
                             return;
                         }
                     };
@@ -174,14 +209,7 @@ impl<S: EventStore + 'static> Audit for AuditService<S> {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
-    async fn get_head(&self, request: Request<pb::GetHeadRequest>) -> Result<Response<pb::GetHeadResponse>, Status> {
-        let principal = principal(&request)?;
-        principal.check_read_log().map_err(to_status)?;
-        let head = self.app.store().head().await.map_err(|error| to_status(AppError::from(error)))?;
-        Ok(Response::new(pb::GetHeadResponse { position: head.map_or(0, |position| position.0) }))
-    }
-
-    async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
+    async fn verify_chains(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
         let principal = principal(&request)?;
         principal.check_verify().map_err(to_status)?;
         let m = request.into_inner();

@@ -1,4 +1,5 @@
-//! `tousu.v1.ComplaintCommands`.
+//! `tousu.v1.ComplaintCommands`. Every refusal names a rule: the procedure's own, or the rule
+//! of the command's RPC (`crate::rules`) for a request that cannot become the command.
 
 use std::sync::Arc;
 
@@ -8,11 +9,10 @@ use tousu_domain::complaint::{ComplaintCommand, PenaltyDecision, Registration, R
 use tousu_store::EventStore;
 
 use crate::auth::principal;
-use crate::convert;
-use crate::pb;
 use crate::pb::complaint_commands_server::ComplaintCommands;
-use crate::status::to_status;
+use crate::status::{naming_rule_of, to_status};
 use crate::views::command_result;
+use crate::{convert, own_writes, pb};
 
 /// The lead command service.
 pub struct ComplaintService<S> {
@@ -29,59 +29,73 @@ impl<S> ComplaintService<S> {
 type Reply = Result<Response<pb::CommandResult>, Status>;
 
 impl<S: EventStore + 'static> ComplaintService<S> {
-    async fn run<T>(
+    /// Carries out the command of a request on an existing lead; a refusal names the rule of
+    /// the RPC whose request is `T` where it names none of its own.
+    async fn run<T: prost::Name>(
         &self,
         request: &Request<T>,
         request_id: &str,
         complaint_id: &str,
         command: impl FnOnce() -> Result<ComplaintCommand, Status>,
     ) -> Reply {
-        let principal = principal(request)?;
-        let request_id_value = convert::request_id(request_id)?;
-        let complaint_id = convert::complaint_id("complaint_id", complaint_id)?;
-        let command = command()?;
-        let reply = self
-            .app
-            .complaint_command(&principal, &request_id_value, &complaint_id, command)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(command_result(request_id, reply)))
+        naming_rule_of::<T, _>(async {
+            let principal = principal(request)?;
+            let request_id_value = convert::request_id(request_id)?;
+            let complaint_id = convert::complaint_id("complaint_id", complaint_id)?;
+            let command = command()?;
+            let reply = self
+                .app
+                .complaint_command(&principal, &request_id_value, &complaint_id, command)
+                .await
+                .map_err(to_status)?;
+            own_writes::record(request, &principal, reply.written.position);
+            Ok(Response::new(command_result(request_id, reply)))
+        })
+        .await
     }
 }
 
 #[tonic::async_trait]
 impl<S: EventStore + 'static> ComplaintCommands for ComplaintService<S> {
-    async fn register(&self, request: Request<pb::RegisterRequest>) -> Reply {
-        let principal = principal(&request)?;
-        let message = request.into_inner();
-        let request_id = convert::request_id(&message.request_id)?;
-        let registration = Registration {
-            channel: convert::channel("channel", message.channel)?,
-            received_at: convert::instant("received_at", message.received_at)?,
-            complainant: convert::complainant(message.complainant)?,
-            content: message.content,
-            company: convert::company(message.company)?,
-            place: convert::place(message.place)?,
-            hotline_ticket: (!message.hotline_ticket.is_empty()).then_some(message.hotline_ticket),
-        };
-        let reply = self.app.register(&principal, &request_id, registration).await.map_err(to_status)?;
-        Ok(Response::new(command_result(&message.request_id, reply)))
+    async fn register(&self, mut request: Request<pb::RegisterRequest>) -> Reply {
+        naming_rule_of::<pb::RegisterRequest, _>(async {
+            let principal = principal(&request)?;
+            let message = std::mem::take(request.get_mut());
+            let request_id = convert::request_id(&message.request_id)?;
+            let registration = Registration {
+                channel: convert::channel("channel", message.channel)?,
+                received_at: convert::instant("received_at", message.received_at)?,
+                complainant: convert::complainant(message.complainant)?,
+                content: message.content,
+                company: convert::company(message.company)?,
+                place: convert::place(message.place)?,
+                hotline_ticket: (!message.hotline_ticket.is_empty()).then_some(message.hotline_ticket),
+            };
+            let reply = self.app.register(&principal, &request_id, registration).await.map_err(to_status)?;
+            own_writes::record(&request, &principal, reply.written.position);
+            Ok(Response::new(command_result(&message.request_id, reply)))
+        })
+        .await
     }
 
-    async fn classify(&self, request: Request<pb::ClassifyRequest>) -> Reply {
-        let principal = principal(&request)?;
-        let message = request.into_inner();
-        let request_id = convert::request_id(&message.request_id)?;
-        let complaint_id = convert::complaint_id("complaint_id", &message.complaint_id)?;
-        let urgency = convert::urgency("urgency", message.urgency)?;
-        let complexity = convert::complexity("complexity", message.complexity)?;
-        let split = message.split.into_iter().map(|split| split.category).collect();
-        let reply = self
-            .app
-            .classify(&principal, &request_id, &complaint_id, message.category, urgency, complexity, split)
-            .await
-            .map_err(to_status)?;
-        Ok(Response::new(command_result(&message.request_id, reply)))
+    async fn classify(&self, mut request: Request<pb::ClassifyRequest>) -> Reply {
+        naming_rule_of::<pb::ClassifyRequest, _>(async {
+            let principal = principal(&request)?;
+            let message = std::mem::take(request.get_mut());
+            let request_id = convert::request_id(&message.request_id)?;
+            let complaint_id = convert::complaint_id("complaint_id", &message.complaint_id)?;
+            let urgency = convert::urgency("urgency", message.urgency)?;
+            let complexity = convert::complexity("complexity", message.complexity)?;
+            let split = convert::split_categories(message.split)?;
+            let reply = self
+                .app
+                .classify(&principal, &request_id, &complaint_id, message.category, urgency, complexity, split)
+                .await
+                .map_err(to_status)?;
+            own_writes::record(&request, &principal, reply.written.position);
+            Ok(Response::new(command_result(&message.request_id, reply)))
+        })
+        .await
     }
 
     async fn notify_urgent(&self, request: Request<pb::NotifyUrgentRequest>) -> Reply {

@@ -1,4 +1,5 @@
-//! `tousu.v1.EnterpriseCommands`.
+//! `tousu.v1.EnterpriseCommands`. Every refusal names a rule: the procedure's own, or the rule
+//! of the command's RPC (`crate::rules`) for a request that cannot become the command.
 
 use std::sync::Arc;
 
@@ -8,11 +9,10 @@ use tousu_domain::enterprise::EnterpriseCommand;
 use tousu_store::EventStore;
 
 use crate::auth::principal;
-use crate::convert;
-use crate::pb;
 use crate::pb::enterprise_commands_server::EnterpriseCommands;
-use crate::status::{invalid, to_status};
+use crate::status::{invalid, naming_rule_of, to_status};
 use crate::views::command_result;
+use crate::{convert, own_writes, pb};
 
 /// The company command service.
 pub struct EnterpriseService<S> {
@@ -29,20 +29,26 @@ impl<S> EnterpriseService<S> {
 type Reply = Result<Response<pb::CommandResult>, Status>;
 
 impl<S: EventStore + 'static> EnterpriseService<S> {
-    async fn run<T>(
+    /// Carries out the command of a request on a company; a refusal names the rule of the RPC
+    /// whose request is `T` where it names none of its own.
+    async fn run<T: prost::Name>(
         &self,
         request: &Request<T>,
         request_id: &str,
         uscc: &str,
         command: impl FnOnce() -> Result<EnterpriseCommand, Status>,
     ) -> Reply {
-        let principal = principal(request)?;
-        let request_id_value = convert::request_id(request_id)?;
-        let uscc = convert::uscc("uscc", uscc)?;
-        let command = command()?;
-        let reply =
-            self.app.enterprise_command(&principal, &request_id_value, &uscc, command).await.map_err(to_status)?;
-        Ok(Response::new(command_result(request_id, reply)))
+        naming_rule_of::<T, _>(async {
+            let principal = principal(request)?;
+            let request_id_value = convert::request_id(request_id)?;
+            let uscc = convert::uscc("uscc", uscc)?;
+            let command = command()?;
+            let reply =
+                self.app.enterprise_command(&principal, &request_id_value, &uscc, command).await.map_err(to_status)?;
+            own_writes::record(request, &principal, reply.written.position);
+            Ok(Response::new(command_result(request_id, reply)))
+        })
+        .await
     }
 }
 

@@ -1,4 +1,5 @@
-//! `tousu.v1.Queries`.
+//! `tousu.v1.Queries`. A refusal names the rule the query serves (`crate::rules`) where it
+//! names none of its own.
 
 use std::sync::Arc;
 
@@ -6,6 +7,8 @@ use tonic::{Request, Response, Status};
 use tousu_app::{App, AppError};
 use tousu_domain::calendar::{Period, shanghai};
 use tousu_domain::deadline::DeadlineKind;
+use tousu_domain::limits::{PLACE_MAX_CHARS, REFERENCE_MAX_CHARS};
+use tousu_domain::rule::RuleId;
 use tousu_read_leads::LeadFilter;
 use tousu_store::EventStore;
 
@@ -14,7 +17,7 @@ use crate::convert;
 use crate::pb;
 use crate::pb::queries_server::Queries;
 use crate::read::ReadModels;
-use crate::status::{invalid, to_status};
+use crate::status::{invalid, naming_rule, naming_rule_of, to_status};
 use crate::views;
 
 /// The default page size of a list.
@@ -39,23 +42,51 @@ impl<S> QueryService<S> {
 /// client sees its own writes.
 const LIST_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn optional_text(text: String) -> Option<String> {
-    (!text.is_empty()).then_some(text)
-}
-
 #[tonic::async_trait]
 impl<S: EventStore + 'static> Queries for QueryService<S> {
     async fn get_complaint(
         &self,
         request: Request<pb::GetComplaintRequest>,
     ) -> Result<Response<pb::Complaint>, Status> {
-        let principal = principal(&request)?;
-        let id = convert::complaint_id("complaint_id", &request.get_ref().complaint_id)?;
-        let view = self.app.complaint(&principal, &id).await.map_err(to_status)?;
-        Ok(Response::new(views::complaint(&view, &principal, self.app.now())))
+        naming_rule_of::<pb::GetComplaintRequest, _>(async {
+            let principal = principal(&request)?;
+            let id = convert::complaint_id("complaint_id", &request.get_ref().complaint_id)?;
+            let view = self.app.complaint(&principal, &id).await.map_err(to_status)?;
+            Ok(Response::new(views::complaint(&view, &principal, self.app.now())))
+        })
+        .await
     }
 
     async fn list_complaints(
+        &self,
+        request: Request<pb::ListComplaintsRequest>,
+    ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
+        naming_rule_of::<pb::ListComplaintsRequest, _>(self.list(request)).await
+    }
+
+    async fn get_enterprise(
+        &self,
+        request: Request<pb::GetEnterpriseRequest>,
+    ) -> Result<Response<pb::Enterprise>, Status> {
+        naming_rule_of::<pb::GetEnterpriseRequest, _>(async {
+            let principal = principal(&request)?;
+            let uscc = convert::uscc("uscc", &request.get_ref().uscc)?;
+            let company = self.app.enterprise(&principal, &uscc).await.map_err(to_status)?;
+            Ok(Response::new(views::enterprise(&company, &self.app.domain().policy, self.app.now())))
+        })
+        .await
+    }
+
+    async fn calculate_deadline(
+        &self,
+        request: Request<pb::CalculateDeadlineRequest>,
+    ) -> Result<Response<pb::CalculateDeadlineResponse>, Status> {
+        naming_rule_of::<pb::CalculateDeadlineRequest, _>(self.calculate(request)).await
+    }
+}
+
+impl<S: EventStore + 'static> QueryService<S> {
+    async fn list(
         &self,
         request: Request<pb::ListComplaintsRequest>,
     ) -> Result<Response<pb::ListComplaintsResponse>, Status> {
@@ -65,12 +96,12 @@ impl<S: EventStore + 'static> Queries for QueryService<S> {
         let mut filter = LeadFilter {
             status: convert::optional_status("status", m.status)?,
             body: convert::optional_body("body", m.body)?,
-            category: optional_text(m.category),
-            district: optional_text(m.district),
-            street: optional_text(m.street),
-            company: match optional_text(m.company_uscc) {
-                Some(uscc) => Some(convert::uscc("company_uscc", &uscc)?.to_string()),
-                None => None,
+            category: convert::text_filter("category", m.category, REFERENCE_MAX_CHARS)?,
+            district: convert::text_filter("district", m.district, PLACE_MAX_CHARS)?,
+            street: convert::text_filter("street", m.street, PLACE_MAX_CHARS)?,
+            company: match m.company_uscc.as_str() {
+                "" => None,
+                uscc => Some(convert::uscc("company_uscc", uscc)?.to_string()),
             },
             registered_from: convert::optional_instant("registered_from", m.registered_from)?,
             registered_until: convert::optional_instant("registered_to", m.registered_to)?,
@@ -112,17 +143,7 @@ impl<S: EventStore + 'static> Queries for QueryService<S> {
         }))
     }
 
-    async fn get_enterprise(
-        &self,
-        request: Request<pb::GetEnterpriseRequest>,
-    ) -> Result<Response<pb::Enterprise>, Status> {
-        let principal = principal(&request)?;
-        let uscc = convert::uscc("uscc", &request.get_ref().uscc)?;
-        let company = self.app.enterprise(&principal, &uscc).await.map_err(to_status)?;
-        Ok(Response::new(views::enterprise(&company, &self.app.domain().policy, self.app.now())))
-    }
-
-    async fn calculate_deadline(
+    async fn calculate(
         &self,
         request: Request<pb::CalculateDeadlineRequest>,
     ) -> Result<Response<pb::CalculateDeadlineResponse>, Status> {
@@ -134,11 +155,14 @@ impl<S: EventStore + 'static> Queries for QueryService<S> {
         let mut period = kind.period(&domain.policy);
         if m.extension_days > 0 {
             let max = domain.policy.periods.penalty_extension_max_days;
+            // The extension is PEN-1's, whatever deadline the query serves.
             if kind != DeadlineKind::PenaltyComplete {
-                return Err(invalid("extension_days", "applies to DEADLINE_KIND_PENALTY_COMPLETE only (PEN-1)"));
+                let refusal = invalid("extension_days", "applies to DEADLINE_KIND_PENALTY_COMPLETE only (PEN-1)");
+                return Err(naming_rule(refusal, RuleId::Pen1));
             }
             if m.extension_days > max {
-                return Err(invalid("extension_days", format!("PEN-1 allows at most {max} days")));
+                let refusal = invalid("extension_days", format!("PEN-1 allows at most {max} days"));
+                return Err(naming_rule(refusal, RuleId::Pen1));
             }
             period = Period::Days(domain.policy.periods.penalty_complete_days + m.extension_days);
         }

@@ -2,6 +2,9 @@
 //! overdue obligations, dashboard, bulletin), each answered from the live read model in one
 //! read transaction, or, with `as_of`, from a replay of the log to that instant.
 //!
+//! A refusal names the rule the read model serves (`crate::rules`) where it names none of its
+//! own.
+//!
 //! Who reads which read model is decided by [`tousu_app::Principal`] (`check_read_watchlist`,
 //! `check_read_weekly_summary`, `overdue_restriction`, `check_read_shared_reports`); the
 //! reasons are in `proto/tousu/v1/read_models.proto`. The role is checked before anything in
@@ -15,26 +18,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 use tousu_app::{App, AppError, Principal};
 use tousu_domain::calendar::Calendar;
 use tousu_domain::deadline::EscalationLevel;
+use tousu_domain::limits::{Echo, FIRST_YEAR, LAST_YEAR, PLACE_MAX_CHARS};
 use tousu_domain::policy::Policy;
 use tousu_projection::{SqlError, SqlTx};
 use tousu_read_overdue::OverdueFilter;
 use tousu_read_watchlist::{Flag, Scope, WatchlistFilter};
+use tousu_read_weekly_summary::signing::AnchorSigner;
 use tousu_store::EventStore;
 
 use crate::auth::principal;
-use crate::convert;
-use crate::pb;
 use crate::pb::read_models_server::ReadModels as ReadModelsRpc;
 use crate::read::ReadModels;
 use crate::read_views;
-use crate::status::{invalid, to_status};
+use crate::status::{invalid, naming_rule_of, to_status};
 use crate::watchlist_cache::{CachedWatchlist, WatchlistCache, WatchlistKey};
+use crate::{convert, own_writes, pb};
 
 /// The default page size of a list.
 const DEFAULT_PAGE: usize = 50;
@@ -52,6 +56,7 @@ pub struct ReadModelService<S> {
     policy: Arc<Policy>,
     watchlist_cache: WatchlistCache,
     replays: Arc<Semaphore>,
+    anchor_signer: Option<Arc<AnchorSigner>>,
 }
 
 impl<S> ReadModelService<S> {
@@ -67,12 +72,15 @@ impl<S> ReadModelService<S> {
             policy,
             watchlist_cache: WatchlistCache::default(),
             replays: Arc::new(Semaphore::new(1)),
+            anchor_signer: None,
         }
     }
-}
 
-fn optional_text(text: String) -> Option<String> {
-    (!text.is_empty()).then_some(text)
+    /// The service signing the history anchor of every settled week it serves with `signer`
+    /// (none: anchors are served unsigned).
+    pub fn with_anchor_signer(self, signer: Option<Arc<AnchorSigner>>) -> Self {
+        ReadModelService { anchor_signer: signer, ..self }
+    }
 }
 
 /// The offset and size of the page a request asks for.
@@ -151,7 +159,14 @@ fn month(field: &'static str, text: &str) -> Result<NaiveDate, Status> {
     well_formed
         .then(|| NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d").ok())
         .flatten()
-        .ok_or_else(|| invalid(field, format!("{text:?} is not a month YYYY-MM")))
+        .ok_or_else(|| invalid(field, format!("{} is not a month YYYY-MM", Echo(text))))
+        .and_then(|first| {
+            if (FIRST_YEAR..=LAST_YEAR).contains(&first.year()) {
+                Ok(first)
+            } else {
+                Err(invalid(field, format!("{text} lies outside the years {FIRST_YEAR} to {LAST_YEAR}")))
+            }
+        })
 }
 
 impl<S: EventStore + 'static> ReadModelService<S> {
@@ -198,8 +213,13 @@ impl<S: EventStore + 'static> ReadModelService<S> {
             .unwrap_or_else(|| self.app.now())
     }
 
-    /// The whole watchlist for a filter at the default instant, from the cache.
-    async fn cached_watchlist(&self, key: WatchlistKey) -> Result<(Arc<CachedWatchlist>, bool), Status> {
+    /// The whole watchlist for a filter at the default instant, from the cache unless the
+    /// cached list predates the caller's own writes (`own_writes`: the position they reached).
+    async fn cached_watchlist(
+        &self,
+        key: WatchlistKey,
+        own_writes: Option<u64>,
+    ) -> Result<(Arc<CachedWatchlist>, bool), Status> {
         let filter = WatchlistFilter {
             district: key.district.clone(),
             flag: key.flag,
@@ -210,7 +230,7 @@ impl<S: EventStore + 'static> ReadModelService<S> {
         let policy = self.policy.clone();
         let at = self.app.now();
         self.watchlist_cache
-            .get(key, || async move {
+            .get(key, own_writes, || async move {
                 let (page, snapshot) = self
                     .run(tousu_read_watchlist::NAME, None, move |tx, prefix| {
                         tousu_read_watchlist::query(tx, prefix, at, &filter, &policy)
@@ -232,10 +252,60 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         &self,
         request: Request<pb::GetWatchlistRequest>,
     ) -> Result<Response<pb::GetWatchlistResponse>, Status> {
+        naming_rule_of::<pb::GetWatchlistRequest, _>(self.watchlist(request)).await
+    }
+
+    async fn get_watchlist_company(
+        &self,
+        request: Request<pb::GetWatchlistCompanyRequest>,
+    ) -> Result<Response<pb::WatchlistCompany>, Status> {
+        naming_rule_of::<pb::GetWatchlistCompanyRequest, _>(self.watchlist_company(request)).await
+    }
+
+    async fn get_weekly_summary(
+        &self,
+        request: Request<pb::GetWeeklySummaryRequest>,
+    ) -> Result<Response<pb::WeeklySummary>, Status> {
+        naming_rule_of::<pb::GetWeeklySummaryRequest, _>(self.weekly_summary(request)).await
+    }
+
+    async fn list_weeks(
+        &self,
+        request: Request<pb::ListWeeksRequest>,
+    ) -> Result<Response<pb::ListWeeksResponse>, Status> {
+        naming_rule_of::<pb::ListWeeksRequest, _>(self.weeks(request)).await
+    }
+
+    async fn list_overdue(
+        &self,
+        request: Request<pb::ListOverdueRequest>,
+    ) -> Result<Response<pb::ListOverdueResponse>, Status> {
+        naming_rule_of::<pb::ListOverdueRequest, _>(self.overdue(request)).await
+    }
+
+    async fn get_dashboard(
+        &self,
+        request: Request<pb::GetDashboardRequest>,
+    ) -> Result<Response<pb::Dashboard>, Status> {
+        naming_rule_of::<pb::GetDashboardRequest, _>(self.dashboard(request)).await
+    }
+
+    async fn get_bulletin(&self, request: Request<pb::GetBulletinRequest>) -> Result<Response<pb::Bulletin>, Status> {
+        naming_rule_of::<pb::GetBulletinRequest, _>(self.bulletin(request)).await
+    }
+}
+
+/// The RPCs, each refusing with no rule of its own; [`ReadModelsRpc`] names the RPC's.
+impl<S: EventStore + 'static> ReadModelService<S> {
+    async fn watchlist(
+        &self,
+        request: Request<pb::GetWatchlistRequest>,
+    ) -> Result<Response<pb::GetWatchlistResponse>, Status> {
         let principal = principal(&request)?;
         principal.check_read_watchlist().map_err(to_status)?;
+        let own_writes = own_writes::position(&request, &principal);
         let m = request.into_inner();
-        let district = optional_text(m.district);
+        let district = convert::text_filter("district", m.district, PLACE_MAX_CHARS)?;
         let flag = optional_flag("flag", m.flag)?;
         let scope = scope("scope", m.scope)?;
         let (offset, size) = page(m.page_size, &m.page_token)?;
@@ -243,7 +313,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         let as_of = as_of(&principal, m.as_of)?;
         if at.is_none() && as_of.is_none() {
             let key = WatchlistKey { district, flag, every: scope == Scope::Every };
-            let (list, cached) = self.cached_watchlist(key).await?;
+            let (list, cached) = self.cached_watchlist(key, own_writes).await?;
             let entries: Vec<pb::WatchlistEntry> = list.entries.iter().skip(offset).take(size).cloned().collect();
             let total = list.entries.len() as u64;
             return Ok(Response::new(pb::GetWatchlistResponse {
@@ -271,7 +341,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         }))
     }
 
-    async fn get_watchlist_company(
+    async fn watchlist_company(
         &self,
         request: Request<pb::GetWatchlistCompanyRequest>,
     ) -> Result<Response<pb::WatchlistCompany>, Status> {
@@ -293,18 +363,15 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         Ok(Response::new(read_views::watchlist_company(&detail, at, snapshot)))
     }
 
-    async fn get_weekly_summary(
+    async fn weekly_summary(
         &self,
         request: Request<pb::GetWeeklySummaryRequest>,
     ) -> Result<Response<pb::WeeklySummary>, Status> {
         let principal = principal(&request)?;
         principal.check_read_weekly_summary().map_err(to_status)?;
         let m = request.into_inner();
-        if m.week_start.is_empty() {
-            return Err(invalid("week_start", "is required"));
-        }
         let week = convert::date("week_start", &m.week_start)?;
-        let district = optional_text(m.district);
+        let district = convert::text_filter("district", m.district, PLACE_MAX_CHARS)?;
         let at = convert::optional_instant("at", m.at)?;
         let as_of = as_of(&principal, m.as_of)?;
         let at = self.instant(at, as_of);
@@ -313,17 +380,19 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
                 tousu_read_weekly_summary::week(tx, prefix, week, district.as_deref(), at)
             })
             .await?;
-        Ok(Response::new(read_views::weekly_summary(&summary, snapshot)))
+        // A week's anchor is signed once the week is over by the clock that records the log
+        // (and, replayed, before the instant replayed to), not merely by the `at` a client asks
+        // about: a signature must never cover a week that events may still join.
+        let over = summary.week_end.to_utc() <= as_of.unwrap_or_else(Utc::now);
+        let signer = self.anchor_signer.as_deref().filter(|_| over);
+        Ok(Response::new(read_views::weekly_summary(&summary, snapshot, signer)))
     }
 
-    async fn list_weeks(
-        &self,
-        request: Request<pb::ListWeeksRequest>,
-    ) -> Result<Response<pb::ListWeeksResponse>, Status> {
+    async fn weeks(&self, request: Request<pb::ListWeeksRequest>) -> Result<Response<pb::ListWeeksResponse>, Status> {
         let principal = principal(&request)?;
         principal.check_read_weekly_summary().map_err(to_status)?;
         let m = request.into_inner();
-        let district = optional_text(m.district);
+        let district = convert::text_filter("district", m.district, PLACE_MAX_CHARS)?;
         let as_of = as_of(&principal, m.as_of)?;
         let (weeks, snapshot) = self
             .run(tousu_read_weekly_summary::NAME, as_of, move |tx, prefix| {
@@ -336,7 +405,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         }))
     }
 
-    async fn list_overdue(
+    async fn overdue(
         &self,
         request: Request<pb::ListOverdueRequest>,
     ) -> Result<Response<pb::ListOverdueResponse>, Status> {
@@ -355,7 +424,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
             body = Some(own);
         }
         let level = optional_level("level", m.level)?;
-        let district = optional_text(m.district);
+        let district = convert::text_filter("district", m.district, PLACE_MAX_CHARS)?;
         let (offset, size) = page(m.page_size, &m.page_token)?;
         let at = convert::optional_instant("at", m.at)?;
         let as_of = as_of(&principal, m.as_of)?;
@@ -376,10 +445,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         }))
     }
 
-    async fn get_dashboard(
-        &self,
-        request: Request<pb::GetDashboardRequest>,
-    ) -> Result<Response<pb::Dashboard>, Status> {
+    async fn dashboard(&self, request: Request<pb::GetDashboardRequest>) -> Result<Response<pb::Dashboard>, Status> {
         let principal = principal(&request)?;
         principal.check_read_shared_reports().map_err(to_status)?;
         let m = request.into_inner();
@@ -392,7 +458,7 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         Ok(Response::new(read_views::dashboard(&dashboard, snapshot)))
     }
 
-    async fn get_bulletin(&self, request: Request<pb::GetBulletinRequest>) -> Result<Response<pb::Bulletin>, Status> {
+    async fn bulletin(&self, request: Request<pb::GetBulletinRequest>) -> Result<Response<pb::Bulletin>, Status> {
         let principal = principal(&request)?;
         principal.check_read_shared_reports().map_err(to_status)?;
         let m = request.into_inner();
