@@ -3,9 +3,7 @@
 //! Ctrl-C, or until the event store refuses writes: then it exits with status 74, for its
 //! supervisor to start it again.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -239,16 +237,7 @@ fn identity_secret(path: &Path, new_secret: NewSecret) -> Result<IdentitySecret>
             if new_secret == NewSecret::Accepted {
                 tracing::warn!(path = %path.display(), "a new identity secret beside a log that holds events, as asked: earlier complainants no longer match later ones");
             }
-            let mut secret = [0u8; 32];
-            getrandom::fill(&mut secret).map_err(|error| anyhow::anyhow!("no randomness from the system: {error}"))?;
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("cannot create identity secret {}", path.display()))?;
-            file.write_all(&secret)?;
-            file.sync_all()?;
+            let secret = crate::signing::create_random_secret(path, "identity secret")?;
             tracing::info!(path = %path.display(), "created a new identity secret; back it up with the data");
             Ok(IdentitySecret::new(secret.to_vec()))
         }

@@ -40,22 +40,29 @@ impl SigningKeyArgs {
     }
 }
 
+/// Creates a file holding 32 random bytes, readable and writable by its owner only, synced;
+/// refuses to replace an existing file. `what` names it in errors.
+pub fn create_random_secret(path: &Path, what: &str) -> Result<[u8; 32]> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|error| anyhow::anyhow!("no randomness from the system: {error}"))?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {what} {}", path.display()))?;
+    file.write_all(&secret)?;
+    file.sync_all()?;
+    Ok(secret)
+}
+
 /// Reads the signing key, creating a random one (readable by the owner only) on the first
 /// start.
 pub fn load_or_create(path: &Path) -> Result<AnchorSigner> {
     match fs::read(path) {
         Ok(bytes) => from_file_bytes(path, &bytes),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let mut secret = [0u8; 32];
-            getrandom::fill(&mut secret).map_err(|error| anyhow::anyhow!("no randomness from the system: {error}"))?;
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("cannot create signing key {}", path.display()))?;
-            file.write_all(&secret)?;
-            file.sync_all()?;
+            let secret = create_random_secret(path, "signing key")?;
             let signer = AnchorSigner::from_secret(&secret);
             tracing::info!(
                 path = %path.display(),
