@@ -348,9 +348,11 @@ async fn a_message_over_the_size_limit_is_refused_and_nothing_is_written() {
     let head = server.log_head().await;
     let oversized = pb::RegisterRequest { content: "投".repeat(100 * 1024 / 3), ..registration(&unique_uscc()) };
     let refusal = refused(server.complaints(REGISTRAR_ZJ).register(oversized).await);
-    // tonic refuses a message over the decoding limit with OUT_OF_RANGE, before tousu sees it:
-    // the one refusal that carries none of tousu's details, and so names no rule (docs/api.md).
-    refusal.code(Code::OutOfRange);
+    // tonic refuses a message over the decoding limit with OUT_OF_RANGE, before tousu's
+    // service sees it; tousu gives that refusal its details all the same, naming the RPC's
+    // rule (docs/api.md).
+    refusal.code(Code::OutOfRange).rule("REG-1");
+    assert_eq!(refusal.reason.as_deref(), Some("MESSAGE_TOO_LARGE"), "{refusal:#?}");
     assert!(refusal.message.contains("65536"), "{refusal:#?}");
     server.assert_nothing_written_after(head, "an oversized registration").await;
     // The connection and the server are fine, and a message under the limit goes through.

@@ -20,6 +20,7 @@ mod read_views;
 pub mod rules;
 mod services;
 pub mod status;
+mod transport_refusals;
 mod views;
 mod watchlist_cache;
 

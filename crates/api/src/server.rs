@@ -185,6 +185,7 @@ pub async fn serve<S: EventStore + 'static>(
         .http2_keepalive_timeout(Some(options.keepalive_timeout))
         .max_concurrent_streams(options.max_concurrent_streams)
         .layer(CountStreamsLayer)
+        .layer(crate::transport_refusals::NameTransportRefusalsLayer::new())
         .add_optional_service(admin)
         .add_service(health)
         .add_service(reflection_v1)

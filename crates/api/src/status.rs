@@ -173,6 +173,12 @@ pub fn undecodable(message: &str, error: &prost::DecodeError, rule: Option<RuleI
     )
 }
 
+/// A request message over the server's size limit, refused by tonic's decoder before tousu's
+/// service saw it (`transport_refusals`), with tonic's message and the RPC's rule.
+pub fn message_too_large(message: &str, rule: RuleId) -> Status {
+    with_details(Code::OutOfRange, message.to_owned(), "message_too_large", Some(rule), None)
+}
+
 /// A call without a valid token.
 pub fn unauthenticated(message: impl Into<String>) -> Status {
     with_details(Code::Unauthenticated, message.into(), "unauthenticated", Some(AUTHENTICATION_RULE), None)
