@@ -218,3 +218,22 @@ pub fn end_of_day(date: chrono::NaiveDate) -> prost_types::Timestamp {
 pub fn shanghai_today() -> chrono::NaiveDate {
     chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("+08:00")).date_naive()
 }
+
+/// The lead, read until `check` holds (the deadline reactor and the read models act a moment
+/// after the clock); fails after 30 s with the server's log.
+pub async fn lead_until(
+    server: &TestServer,
+    id: &str,
+    what: &str,
+    check: impl Fn(&pb::Complaint) -> bool,
+) -> pb::Complaint {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let lead = server.complaint(id).await;
+        if check(&lead) {
+            return lead;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: not within 30 s\n{}", server.log());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -81,6 +81,8 @@ pub const STREET_OFFICE_JB: Principal = Principal { role: "street_office", body:
 pub const CITY_REVIEWER_ZJ: Principal = Principal { role: "city_reviewer", body: Some("ZJ") };
 /// The city 市场监管: reviews 市场监管's closures.
 pub const CITY_REVIEWER_SJ: Principal = Principal { role: "city_reviewer", body: Some("SJ") };
+/// A 住建 official, who decides recommendations to refer (interpretation 9).
+pub const OFFICIAL_ZJ: Principal = Principal { role: "official", body: Some("ZJ") };
 /// The discipline commission: reads everything (ACC-1).
 pub const AUDITOR: Principal = Principal { role: "auditor", body: None };
 /// Runs the service.
@@ -89,7 +91,7 @@ pub const OPERATOR: Principal = Principal { role: "operator", body: None };
 pub const SYSTEM: Principal = Principal { role: "system", body: None };
 
 /// Every principal a [`TestServer`] issues a token for when it starts.
-pub const PRINCIPALS: [Principal; 13] = [
+pub const PRINCIPALS: [Principal; 14] = [
     REGISTRAR_ZJ,
     REGISTRAR_XZ,
     HANDLER_ZJ,
@@ -100,6 +102,7 @@ pub const PRINCIPALS: [Principal; 13] = [
     STREET_OFFICE_JB,
     CITY_REVIEWER_ZJ,
     CITY_REVIEWER_SJ,
+    OFFICIAL_ZJ,
     AUDITOR,
     OPERATOR,
     SYSTEM,

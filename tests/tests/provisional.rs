@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use tousu_api::pb;
 use tousu_e2e::flows::{
-    accept, cancel_case, classify, give_feedback, open_deadline, record_finding, sign_closure, timeline_types, transfer,
+    accept, cancel_case, classify, give_feedback, lead_until, open_deadline, record_finding, sign_closure,
+    timeline_types, transfer,
 };
 use tousu_e2e::refusal::{ok, refused};
 use tousu_e2e::requests::{request_id, unique_complainant, unique_uscc};
@@ -106,24 +107,6 @@ async fn interp_21_the_readme_path_works_in_2027_2030_and_2040_and_every_deadlin
         // The operator is warned that no schedule is loaded after 2026.
         let projections = ok(server.admin(OPERATOR).list_projections(pb::ListProjectionsRequest {}).await, "List");
         assert!(projections.calendar_warning.contains("after 2026"), "{year}: {projections:?}");
-    }
-}
-
-/// Waits until `check` holds of the lead, at most 30 s.
-async fn lead_until(
-    server: &TestServer,
-    id: &str,
-    what: &str,
-    check: impl Fn(&pb::Complaint) -> bool,
-) -> pb::Complaint {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let lead = server.complaint(id).await;
-        if check(&lead) {
-            return lead;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within 30 s\n{}", server.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -14,14 +14,24 @@ use tousu_e2e::flows::{
 use tousu_e2e::refusal::{Refusal, ok};
 use tousu_e2e::requests::{hotline_12345_registration, registration, request_id, timestamp, unique_uscc};
 use tousu_e2e::server::{
-    AUDITOR, CITY_REVIEWER_SJ, CITY_REVIEWER_ZJ, HANDLER_FG, HANDLER_SJ, HANDLER_ZJ, OPERATOR, Principal, REGISTRAR_XZ,
-    REGISTRAR_ZJ, STREET_OFFICE_JB, SYSTEM, TestServer,
+    AUDITOR, CITY_REVIEWER_SJ, CITY_REVIEWER_ZJ, HANDLER_FG, HANDLER_SJ, HANDLER_ZJ, OFFICIAL_ZJ, OPERATOR, Principal,
+    REGISTRAR_XZ, REGISTRAR_ZJ, STREET_OFFICE_JB, SYSTEM, TestServer,
 };
 
 /// The principals of the matrix: every role, and a second body for the registrar and the
 /// handler.
-const MATRIX_PRINCIPALS: [Principal; 9] =
-    [REGISTRAR_ZJ, REGISTRAR_XZ, HANDLER_ZJ, HANDLER_SJ, STREET_OFFICE_JB, CITY_REVIEWER_SJ, AUDITOR, OPERATOR, SYSTEM];
+const MATRIX_PRINCIPALS: [Principal; 10] = [
+    REGISTRAR_ZJ,
+    REGISTRAR_XZ,
+    HANDLER_ZJ,
+    HANDLER_SJ,
+    STREET_OFFICE_JB,
+    CITY_REVIEWER_SJ,
+    OFFICIAL_ZJ,
+    AUDITOR,
+    OPERATOR,
+    SYSTEM,
+];
 
 /// Who may call an RPC: the roles, and the bodies when the protocol names them.
 struct Grant {
@@ -71,15 +81,17 @@ const CITY_REVIEWER: &str = "city_reviewer";
 const AUDITOR_ROLE: &str = "auditor";
 const OPERATOR_ROLE: &str = "operator";
 const SYSTEM_ROLE: &str = "system";
+const OFFICIAL: &str = "official";
 const EVERY_ROLE: &[&str] =
-    &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, AUDITOR_ROLE, OPERATOR_ROLE, SYSTEM_ROLE];
+    &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, OFFICIAL, AUDITOR_ROLE, OPERATOR_ROLE, SYSTEM_ROLE];
 const HANDLING: &[&str] = &[HANDLER, STREET_OFFICE];
-const READERS: &[&str] = &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, AUDITOR_ROLE, SYSTEM_ROLE];
-/// Who reads every read model: auditors, registrars, city reviewers and tousu's own workers.
-const ALL_READ_MODELS: &[&str] = &[REGISTRAR, CITY_REVIEWER, AUDITOR_ROLE, SYSTEM_ROLE];
+const READERS: &[&str] = &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, OFFICIAL, AUDITOR_ROLE, SYSTEM_ROLE];
+/// Who reads every read model: auditors, registrars, city reviewers, 住建's officials and
+/// tousu's own workers.
+const ALL_READ_MODELS: &[&str] = &[REGISTRAR, CITY_REVIEWER, OFFICIAL, AUDITOR_ROLE, SYSTEM_ROLE];
 /// The watchlist: also handlers (of 住建 only) and street offices, who carry out its flags.
 const WATCHLIST: Grant = Grant {
-    roles: &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, AUDITOR_ROLE, SYSTEM_ROLE],
+    roles: &[REGISTRAR, HANDLER, STREET_OFFICE, CITY_REVIEWER, OFFICIAL, AUDITOR_ROLE, SYSTEM_ROLE],
     bodies: &["ZJ"],
     bodies_for: &[HANDLER],
 };
@@ -96,6 +108,7 @@ const MATRIX: &[(&str, Grant)] = &[
     ("Accept", any_body(HANDLING)),
     ("ReturnTransfer", any_body(HANDLING)),
     ("Regrade", any_body(HANDLING)),
+    ("DeclarePlanNeeded", any_body(HANDLING)),
     ("SubmitPlan", any_body(HANDLING)),
     ("ReportProgress", any_body(HANDLING)),
     ("RecordFinding", any_body(HANDLING)),
@@ -109,6 +122,7 @@ const MATRIX: &[(&str, Grant)] = &[
     ("CountersignClosure", any_body(&[STREET_OFFICE])),
     ("ReviewClosure", any_body(&[CITY_REVIEWER])),
     ("RecordSatisfaction", of(&[REGISTRAR, HANDLER], &["XZ"])),
+    ("DecideReferral", of(&[OFFICIAL], &["ZJ"])),
     // EnterpriseCommands
     ("RecordCreditRating", of(&[REGISTRAR], &["ZJ"])),
     ("RecordBlacklisting", of(&[REGISTRAR], &["ZJ"])),
@@ -121,6 +135,7 @@ const MATRIX: &[(&str, Grant)] = &[
     ("OrderRefund", of(&[HANDLER], &["SJ"])),
     ("StartExitProcedure", of(&[HANDLER], &["ZJ"])),
     ("EvaluateConditions", any_body(&[OPERATOR_ROLE])),
+    ("DecideCompanyReferral", of(&[OFFICIAL], &["ZJ"])),
     // Queries: "every role but operators reads" (docs/api.md); the comment on ListComplaints
     // names no roles and the list follows GetComplaint.
     ("GetComplaint", any_body(READERS)),
@@ -142,6 +157,8 @@ const MATRIX: &[(&str, Grant)] = &[
     ("GetWeeklySummary", any_body(ALL_READ_MODELS)),
     ("ListWeeks", any_body(ALL_READ_MODELS)),
     ("ListOverdue", any_body(READERS)),
+    // Interpretation 9: the recommendations to refer, for those who read every body's.
+    ("ListReferrals", any_body(ALL_READ_MODELS)),
     ("GetDashboard", any_body(READERS)),
     ("GetBulletin", any_body(READERS)),
     // Admin: operators only (admin.proto).
@@ -154,7 +171,8 @@ const MATRIX: &[(&str, Grant)] = &[
 
 /// Lead commands whose body is checked against the lead, so that on a lead that does not
 /// exist a principal of the wrong body learns only that: the answer is `NOT_FOUND`.
-const BODY_CHECKED_AGAINST_THE_LEAD: &[&str] = &["Classify", "NotifyUrgent", "Transfer", "RecordSatisfaction"];
+const BODY_CHECKED_AGAINST_THE_LEAD: &[&str] =
+    &["Classify", "NotifyUrgent", "Transfer", "RecordSatisfaction", "DecideReferral", "DecideCompanyReferral"];
 
 /// A lead id and a company code that are well formed and exist nowhere, so every request gets
 /// past the conversion of its fields (which runs before the role is checked) and no call
@@ -312,6 +330,34 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
             })
             .await
             .map(drop),
+        "DeclarePlanNeeded" => complaints
+            .declare_plan_needed(pb::DeclarePlanNeededRequest {
+                request_id: rid(),
+                complaint_id: lead(),
+                reason: text(),
+            })
+            .await
+            .map(drop),
+        "DecideReferral" => complaints
+            .decide_referral(pb::DecideReferralRequest {
+                request_id: rid(),
+                complaint_id: lead(),
+                seq: 0,
+                decision: pb::ReferralDecision::Dismissed.into(),
+                reason: text(),
+            })
+            .await
+            .map(drop),
+        "DecideCompanyReferral" => enterprises
+            .decide_company_referral(pb::DecideCompanyReferralRequest {
+                request_id: rid(),
+                uscc: company(),
+                seq: 0,
+                decision: pb::ReferralDecision::Dismissed.into(),
+                reason: text(),
+            })
+            .await
+            .map(drop),
         "RecordSatisfaction" => complaints
             .record_satisfaction(pb::RecordSatisfactionRequest {
                 request_id: rid(),
@@ -452,6 +498,7 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
             .map(drop),
         "ListWeeks" => read_models.list_weeks(pb::ListWeeksRequest::default()).await.map(drop),
         "ListOverdue" => read_models.list_overdue(pb::ListOverdueRequest::default()).await.map(drop),
+        "ListReferrals" => read_models.list_referrals(pb::ListReferralsRequest::default()).await.map(drop),
         "GetDashboard" => read_models.get_dashboard(pb::GetDashboardRequest::default()).await.map(drop),
         "GetBulletin" => read_models
             .get_bulletin(pb::GetBulletinRequest { month: "2026-11".to_owned(), ..Default::default() })

@@ -186,6 +186,11 @@ required_enum!(satisfaction, pb::Satisfaction, Satisfaction, {
     pb::Satisfaction::Satisfied => Satisfaction::Satisfied, pb::Satisfaction::Dissatisfied => Satisfaction::Dissatisfied,
 });
 
+required_enum!(referral_decision, pb::ReferralDecision, tousu_domain::obligations::ReferralDecision, {
+    pb::ReferralDecision::Referred => tousu_domain::obligations::ReferralDecision::Referred,
+    pb::ReferralDecision::Dismissed => tousu_domain::obligations::ReferralDecision::Dismissed,
+});
+
 required_enum!(deadline_kind, pb::DeadlineKind, DeadlineKind, {
     pb::DeadlineKind::UrgentNotify => DeadlineKind::UrgentNotify, pb::DeadlineKind::Transfer => DeadlineKind::Transfer,
     pb::DeadlineKind::GeneralClose => DeadlineKind::GeneralClose, pb::DeadlineKind::MajorResolve => DeadlineKind::MajorResolve,
@@ -241,6 +246,7 @@ pub fn role_to_pb(role: Role) -> pb::Role {
         Role::Handler => pb::Role::Handler,
         Role::StreetOffice => pb::Role::StreetOffice,
         Role::CityReviewer => pb::Role::CityReviewer,
+        Role::Official => pb::Role::Official,
         Role::Auditor => pb::Role::Auditor,
         Role::Operator => pb::Role::Operator,
         Role::System => pb::Role::System,

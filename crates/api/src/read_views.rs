@@ -12,7 +12,7 @@ use tousu_domain::ids::BodyCode;
 use tousu_domain::policy::Bulletin as BulletinCriteria;
 use tousu_domain::reporting::{BulletinReason, BulletinVerdict};
 use tousu_projection::meta::Checkpoint;
-use tousu_read_overdue::{LatenessUnit, OverdueRow, Subject};
+use tousu_read_overdue::{LatenessUnit, OverdueRow, ReferralRow, ReferralStatus, Subject};
 use tousu_read_watchlist::{CompanyDetail, Flag, WatchlistEntry, WindowCount};
 use tousu_read_weekly_summary::signing::{AnchorSigner, WeekAnchor, unhex};
 use tousu_read_weekly_summary::{Count, HistoryAnchor, WeekFigures, WeeklySummary};
@@ -335,6 +335,37 @@ pub fn week_start(week: NaiveDate) -> String {
 }
 
 /// An overdue obligation.
+/// A recommendation to refer and its decision (interpretation 9).
+pub fn referral(row: &ReferralRow) -> pb::Referral {
+    pb::Referral {
+        stream: row.stream.clone(),
+        seq: row.seq,
+        complaint_id: match &row.subject {
+            Subject::Lead(lead) => lead.to_string(),
+            Subject::Company(_) => String::new(),
+        },
+        company_uscc: row.company.clone(),
+        kind: deadline_kind_to_pb(row.kind).into(),
+        body: body_to_pb(row.body).into(),
+        recommended_at: Some(timestamp(row.recommended_at)),
+        reason: match row.reason {
+            EscalationReason::Lateness => pb::EscalationReason::Lateness,
+            EscalationReason::RepeatMiss => pb::EscalationReason::RepeatMiss,
+        }
+        .into(),
+        working_days_late: row.working_days_late,
+        status: match row.status {
+            ReferralStatus::Pending => pb::ReferralStatus::Pending,
+            ReferralStatus::Referred => pb::ReferralStatus::Referred,
+            ReferralStatus::Dismissed => pb::ReferralStatus::Dismissed,
+        }
+        .into(),
+        decided_at: row.decided_at.map(timestamp),
+        decided_by: row.decided_by.clone(),
+        decision_reason: row.decision_reason.clone(),
+    }
+}
+
 pub fn overdue_obligation(row: &OverdueRow) -> pb::OverdueObligation {
     let (late_days, lateness_unit) = match row.lateness {
         Some(lateness) => (

@@ -26,7 +26,7 @@ pub fn rule_of_request(message: &str) -> Option<RuleId> {
         "ClassifyRequest" | "ReturnTransferRequest" => RuleId::Trf3,
         "NotifyUrgentRequest" => RuleId::Trf1,
         "TransferRequest" | "AcceptRequest" => RuleId::Trf2,
-        "RegradeRequest" | "SubmitPlanRequest" | "ReportProgressRequest" => RuleId::Hdl2,
+        "RegradeRequest" | "DeclarePlanNeededRequest" | "SubmitPlanRequest" | "ReportProgressRequest" => RuleId::Hdl2,
         "GiveFeedbackRequest" => RuleId::Hdl1,
         "RecordFindingRequest" | "SignClosureRequest" | "CountersignClosureRequest" | "ReviewClosureRequest" => {
             RuleId::Hdl3
@@ -37,6 +37,8 @@ pub fn rule_of_request(message: &str) -> Option<RuleId> {
         | "ExtendPenaltyPeriodRequest"
         | "DecidePenaltyRequest" => RuleId::Pen1,
         "RecordSatisfactionRequest" => RuleId::Hdl4,
+        // Interpretation 9: the decision on a recommendation to refer is ACC-2's.
+        "DecideReferralRequest" | "DecideCompanyReferralRequest" => RuleId::Acc2,
         // EnterpriseCommands.
         "RecordCreditRatingRequest"
         | "RecordBlacklistingRequest"
@@ -59,7 +61,7 @@ pub fn rule_of_request(message: &str) -> Option<RuleId> {
         // ReadModels: the rule each read model serves.
         "GetWatchlistRequest" | "GetWatchlistCompanyRequest" => RuleId::Reg4,
         "GetWeeklySummaryRequest" | "ListWeeksRequest" => RuleId::Reg3,
-        "ListOverdueRequest" => RuleId::Acc2,
+        "ListOverdueRequest" | "ListReferralsRequest" => RuleId::Acc2,
         "GetDashboardRequest" => RuleId::Dsp1,
         "GetBulletinRequest" => RuleId::Pub1,
         // Admin: the read models are how the system is open to supervision in real time
@@ -97,7 +99,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(rpcs, 51, "every RPC of the six services");
+        assert_eq!(rpcs, 55, "every RPC of the six services");
     }
 
     #[test]
@@ -111,6 +113,15 @@ mod tests {
             (rule_of::<pb::SignClosureRequest>(), ComplaintCommand::SignClosure { opinion: String::new() }),
             (rule_of::<pb::FilePenaltyCaseRequest>(), ComplaintCommand::FilePenaltyCase { case_number: String::new() }),
             (rule_of::<pb::ReturnTransferRequest>(), ComplaintCommand::ReturnTransfer { reason: String::new() }),
+            (rule_of::<pb::DeclarePlanNeededRequest>(), ComplaintCommand::DeclarePlanNeeded { reason: String::new() }),
+            (
+                rule_of::<pb::DecideReferralRequest>(),
+                ComplaintCommand::DecideReferral {
+                    seq: 0,
+                    decision: tousu_domain::obligations::ReferralDecision::Referred,
+                    reason: String::new(),
+                },
+            ),
         ];
         for (rpc, command) in complaints {
             assert_eq!(rpc, Some(command.rule()), "{}", command.name());

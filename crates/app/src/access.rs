@@ -49,7 +49,7 @@ impl Principal {
     /// tousu's workers read every lead; handlers and street offices the leads their body holds).
     pub fn may_read_lead(&self, lead: &Lead) -> bool {
         match self.role {
-            Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System => true,
+            Role::Registrar | Role::CityReviewer | Role::Official | Role::Auditor | Role::System => true,
             Role::Handler | Role::StreetOffice => self.body.is_some() && lead.handling_body == self.body,
             Role::Operator => false,
         }
@@ -68,7 +68,7 @@ impl Principal {
     /// The body a list of leads is restricted to for this principal, or `None` for all.
     pub fn list_restriction(&self) -> Result<Option<BodyCode>, AppError> {
         match self.role {
-            Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System => Ok(None),
+            Role::Registrar | Role::CityReviewer | Role::Official | Role::Auditor | Role::System => Ok(None),
             Role::Handler | Role::StreetOffice => self.body.map(Some).ok_or_else(|| self.denied("list leads")),
             Role::Operator => Err(self.denied("list leads")),
         }
@@ -87,7 +87,15 @@ impl Principal {
     /// downgrades and exits its flags call for (住建's handlers with 街办 and 社区).
     pub fn check_read_watchlist(&self) -> Result<(), AppError> {
         match (self.role, self.body) {
-            (Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System | Role::StreetOffice, _) => Ok(()),
+            (
+                Role::Registrar
+                | Role::CityReviewer
+                | Role::Official
+                | Role::Auditor
+                | Role::System
+                | Role::StreetOffice,
+                _,
+            ) => Ok(()),
             (Role::Handler, Some(BodyCode::ZJ)) => Ok(()),
             _ => Err(self.denied("read the watchlist")),
         }
@@ -97,8 +105,18 @@ impl Principal {
     /// discipline commission: not the handling bodies.
     pub fn check_read_weekly_summary(&self) -> Result<(), AppError> {
         match self.role {
-            Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System => Ok(()),
+            Role::Registrar | Role::CityReviewer | Role::Official | Role::Auditor | Role::System => Ok(()),
             _ => Err(self.denied("read the weekly summary")),
+        }
+    }
+
+    /// Checks the principal may read the recommendations to refer and their decisions (ACC-2,
+    /// interpretation 9): the discipline organ, the 住建 officials who decide them, and those who
+    /// read every body's overdue obligations.
+    pub fn check_read_referrals(&self) -> Result<(), AppError> {
+        match self.role {
+            Role::Auditor | Role::Official | Role::Registrar | Role::CityReviewer | Role::System => Ok(()),
+            _ => Err(self.denied("read the recommendations to refer")),
         }
     }
 
@@ -106,7 +124,7 @@ impl Principal {
     /// `None` for every body: handlers and street offices see what their own body owes.
     pub fn overdue_restriction(&self) -> Result<Option<BodyCode>, AppError> {
         match self.role {
-            Role::Registrar | Role::CityReviewer | Role::Auditor | Role::System => Ok(None),
+            Role::Registrar | Role::CityReviewer | Role::Official | Role::Auditor | Role::System => Ok(None),
             Role::Handler | Role::StreetOffice => {
                 self.body.map(Some).ok_or_else(|| self.denied("read overdue obligations"))
             }

@@ -26,7 +26,7 @@ pub enum TokenCommand {
     Issue {
         #[command(flatten)]
         data: DataDir,
-        /// registrar, handler, street_office, city_reviewer, auditor, operator or system.
+        /// registrar, handler, street_office, city_reviewer, official, auditor, operator or system.
         #[arg(long)]
         role: String,
         /// The body: ZJ FG SJ XF ZR GA NY WT XZ ZF JB SQ (required for registrar, handler,

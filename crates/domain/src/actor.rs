@@ -24,6 +24,9 @@ pub enum Role {
     StreetOffice,
     /// Reviews closures at the city level and cancels or sends them back (HDL-3).
     CityReviewer,
+    /// A 住建 official (领导): decides whether a body recommended for referral to the discipline
+    /// organ is referred or not, with a reason (ACC-2, interpretation 9 as amended).
+    Official,
     /// Reads everything, changes nothing: other departments and the discipline organs (ACC-1).
     Auditor,
     /// Runs the service: projections, tokens, manual deadline checks.
@@ -34,11 +37,12 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Registrar,
         Role::Handler,
         Role::StreetOffice,
         Role::CityReviewer,
+        Role::Official,
         Role::Auditor,
         Role::Operator,
         Role::System,
@@ -51,6 +55,7 @@ impl Role {
             Role::Handler => "handler",
             Role::StreetOffice => "street_office",
             Role::CityReviewer => "city_reviewer",
+            Role::Official => "official",
             Role::Auditor => "auditor",
             Role::Operator => "operator",
             Role::System => "system",
@@ -63,7 +68,7 @@ impl Role {
     pub fn sees_contact_details(self) -> bool {
         match self {
             Role::Registrar | Role::Handler | Role::StreetOffice | Role::Auditor => true,
-            Role::CityReviewer | Role::Operator | Role::System => false,
+            Role::CityReviewer | Role::Official | Role::Operator | Role::System => false,
         }
     }
 }
@@ -76,7 +81,9 @@ impl fmt::Display for Role {
 
 /// The text does not name a role.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}: expected registrar, handler, street_office, city_reviewer, auditor, operator or system")]
+#[error(
+    "unknown role {0:?}: expected registrar, handler, street_office, city_reviewer, official, auditor, operator or system"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

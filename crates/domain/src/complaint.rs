@@ -19,7 +19,7 @@ use crate::limits::{
     COMPANY_NAME_MAX_CHARS, CONTACT_MAX_CHARS, CONTENT_MAX_CHARS, ID_NUMBER_MAX_CHARS, PERSON_NAME_MAX_CHARS,
     PLACE_MAX_CHARS, REFERENCE_MAX_CHARS, TEXT_MAX_CHARS, amount, required_within, within,
 };
-use crate::obligations::{EscalationFact, Obligations};
+use crate::obligations::{EscalationFact, Obligations, ReferralDecision};
 use crate::rule::RuleId;
 use crate::taxonomy::CategoryCode;
 
@@ -154,6 +154,20 @@ pub enum Finding {
     Substantiated,
     /// 不属实.
     Unsubstantiated,
+}
+
+/// What made a major matter owe a plan (HDL-2, interpretation 25).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanCause {
+    /// The body declared that the matter cannot be resolved within the month.
+    Declared,
+    /// The body submitted its plan after the first 7 days without having declared: the plan
+    /// deadline is opened and met late by the same command.
+    SubmittedLate,
+    /// The month ended with the matter open and no plan: the plan deadline is missed, and the
+    /// miss is recorded with it.
+    MonthEnded,
 }
 
 /// Who receives feedback.
@@ -309,6 +323,12 @@ pub enum ComplaintCommand {
         /// Why.
         reason: String,
     },
+    /// HDL-2, interpretation 25: the body declares that a major matter cannot be resolved
+    /// within the month, and so owes a plan within the first 7 days.
+    DeclarePlanNeeded {
+        /// Why the matter cannot be resolved within the month.
+        reason: String,
+    },
     /// HDL-2: a timeline and plan for a major matter.
     SubmitPlan {
         /// The plan.
@@ -400,6 +420,16 @@ pub enum ComplaintCommand {
         /// The deadline.
         seq: u32,
     },
+    /// ACC-2, interpretation 9 (amended): a 住建 official refers the body recommended for
+    /// referral to the discipline organ, or dismisses the recommendation.
+    DecideReferral {
+        /// The deadline whose recommendation is decided.
+        seq: u32,
+        /// Referred or dismissed.
+        decision: ReferralDecision,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ComplaintCommand {
@@ -414,6 +444,7 @@ impl ComplaintCommand {
             ComplaintCommand::Accept => "accept",
             ComplaintCommand::ReturnTransfer { .. } => "return_transfer",
             ComplaintCommand::Regrade { .. } => "regrade",
+            ComplaintCommand::DeclarePlanNeeded { .. } => "declare_plan_needed",
             ComplaintCommand::SubmitPlan { .. } => "submit_plan",
             ComplaintCommand::ReportProgress { .. } => "report_progress",
             ComplaintCommand::RecordFinding { .. } => "record_finding",
@@ -429,6 +460,7 @@ impl ComplaintCommand {
             ComplaintCommand::RecordSatisfaction { .. } => "record_satisfaction",
             ComplaintCommand::Escalate { .. } => "escalate",
             ComplaintCommand::RecomputeDeadline { .. } => "recompute_deadline",
+            ComplaintCommand::DecideReferral { .. } => "decide_referral",
         }
     }
 
@@ -444,6 +476,7 @@ impl ComplaintCommand {
             ComplaintCommand::NotifyUrgent { .. } => RuleId::Trf1,
             ComplaintCommand::Transfer { .. } | ComplaintCommand::Accept => RuleId::Trf2,
             ComplaintCommand::Regrade { .. }
+            | ComplaintCommand::DeclarePlanNeeded { .. }
             | ComplaintCommand::SubmitPlan { .. }
             | ComplaintCommand::ReportProgress { .. } => RuleId::Hdl2,
             ComplaintCommand::GiveFeedback { .. } => RuleId::Hdl1,
@@ -457,7 +490,9 @@ impl ComplaintCommand {
             | ComplaintCommand::ExtendPenaltyPeriod { .. }
             | ComplaintCommand::DecidePenalty { .. } => RuleId::Pen1,
             ComplaintCommand::RecordSatisfaction { .. } => RuleId::Hdl4,
-            ComplaintCommand::Escalate { .. } | ComplaintCommand::RecomputeDeadline { .. } => RuleId::Acc2,
+            ComplaintCommand::Escalate { .. }
+            | ComplaintCommand::RecomputeDeadline { .. }
+            | ComplaintCommand::DecideReferral { .. } => RuleId::Acc2,
         }
     }
 
@@ -473,6 +508,7 @@ impl ComplaintCommand {
             ComplaintCommand::Accept
             | ComplaintCommand::ReturnTransfer { .. }
             | ComplaintCommand::Regrade { .. }
+            | ComplaintCommand::DeclarePlanNeeded { .. }
             | ComplaintCommand::SubmitPlan { .. }
             | ComplaintCommand::ReportProgress { .. }
             | ComplaintCommand::RecordFinding { .. }
@@ -489,6 +525,7 @@ impl ComplaintCommand {
             ComplaintCommand::Escalate { .. } | ComplaintCommand::RecomputeDeadline { .. } => {
                 matches!(role, Role::System | Role::Operator)
             }
+            ComplaintCommand::DecideReferral { .. } => role == Role::Official,
         }
     }
 }
@@ -583,6 +620,15 @@ pub enum ComplaintFact {
     Regraded {
         /// Why.
         reason: String,
+    },
+    /// HDL-2, interpretation 25: the matter owes a plan; the event opens the plan deadline,
+    /// due 7 days after the handling period started.
+    PlanRequired {
+        /// What made the plan owed.
+        cause: PlanCause,
+        /// The body's reason, when it declared the plan needed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// HDL-2: a plan was submitted.
     PlanSubmitted {
@@ -709,6 +755,7 @@ impl ComplaintEvent {
             ComplaintFact::Accepted { .. } => "complaint.accepted",
             ComplaintFact::TransferReturned { .. } => "complaint.transfer_returned",
             ComplaintFact::Regraded { .. } => "complaint.regraded",
+            ComplaintFact::PlanRequired { .. } => "complaint.plan_required",
             ComplaintFact::PlanSubmitted { .. } => "complaint.plan_submitted",
             ComplaintFact::ProgressReported { .. } => "complaint.progress_reported",
             ComplaintFact::FindingRecorded { .. } => "complaint.finding_recorded",
@@ -726,6 +773,7 @@ impl ComplaintEvent {
             ComplaintFact::Escalation(EscalationFact::DeadlineMissed { .. }) => "complaint.deadline_missed",
             ComplaintFact::Escalation(EscalationFact::Escalated { .. }) => "complaint.escalated",
             ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { .. }) => "complaint.deadline_recomputed",
+            ComplaintFact::Escalation(EscalationFact::ReferralDecided { .. }) => "complaint.referral_decided",
         }
     }
 }
@@ -998,26 +1046,42 @@ fn classification<'a>(lead: &'a Lead, command: &'static str, rule: RuleId) -> Re
     lead.classification.as_ref().ok_or(DomainError::Unmet { rule, command, requirement: Requirement::Classification })
 }
 
-/// The deadlines of a fresh handling period of the lead's grade starting at `start`
-/// (HDL-1 for general matters, HDL-2 for major ones; interpretations 17 and 18).
+/// The deadline of a fresh handling period of the lead's grade starting at `start` (HDL-1 for
+/// general matters, HDL-2 for major ones; interpretations 17 and 18). A major matter's plan
+/// is owed only when it cannot be resolved within the month (interpretation 25): its deadline
+/// is opened by a [`ComplaintFact::PlanRequired`], never with the period.
 fn handling_period(
     ctx: &Context<'_>,
-    first_seq: u32,
+    seq: u32,
     complexity: Complexity,
     body: BodyCode,
     start: DateTime<FixedOffset>,
-    with_plan_deadline: bool,
 ) -> Result<Vec<Deadline>, DomainError> {
-    match complexity {
-        Complexity::General => Ok(vec![ctx.deadline(first_seq, DeadlineKind::GeneralClose, body, start)?]),
-        Complexity::Major => {
-            let mut deadlines = vec![ctx.deadline(first_seq, DeadlineKind::MajorResolve, body, start)?];
-            if with_plan_deadline {
-                deadlines.push(ctx.deadline(first_seq + 1, DeadlineKind::MajorPlan, body, start)?);
-            }
-            Ok(deadlines)
-        }
-    }
+    let kind = match complexity {
+        Complexity::General => DeadlineKind::GeneralClose,
+        Complexity::Major => DeadlineKind::MajorResolve,
+    };
+    Ok(vec![ctx.deadline(seq, kind, body, start)?])
+}
+
+/// The month a major matter has to be resolved in (HDL-2): its open resolution deadline that
+/// runs for the policy's period (not to a plan's own date), with the instant it started.
+fn open_month(lead: &Lead) -> Option<(&Deadline, DateTime<FixedOffset>)> {
+    lead.obligations.open().find_map(|deadline| match (&deadline.kind, &deadline.basis) {
+        (DeadlineKind::MajorResolve, DueBasis::Period { start, .. }) => Some((deadline, *start)),
+        _ => None,
+    })
+}
+
+/// Interpretation 25: the plan deadline a major matter owes once it is required, due 7 days
+/// (the policy's HDL-2 plan period) after its month started.
+fn plan_deadline(
+    ctx: &Context<'_>,
+    seq: u32,
+    month: &Deadline,
+    start: DateTime<FixedOffset>,
+) -> Result<Deadline, DomainError> {
+    ctx.deadline(seq, DeadlineKind::MajorPlan, month.body, start)
 }
 
 /// Decides a command on a lead.
@@ -1140,7 +1204,7 @@ pub fn decide(
             let mut event =
                 event(ctx, ComplaintFact::Transferred { to, method, note, street_office_informed: to != BodyCode::JB });
             event.closes = lead.obligations.close_kinds(&[DeadlineKind::Transfer], ClosedHow::Met);
-            event.opens = handling_period(ctx, seq, classification.complexity, to, ctx.now, true)?;
+            event.opens = handling_period(ctx, seq, classification.complexity, to, ctx.now)?;
             Ok(vec![event])
         }
         ComplaintCommand::Accept => {
@@ -1196,12 +1260,39 @@ pub fn decide(
             let body = lead.accountable_body();
             let mut event = event(ctx, ComplaintFact::Regraded { reason });
             event.closes = lead.obligations.close_kinds(&[DeadlineKind::GeneralClose], ClosedHow::Superseded);
-            event.opens = handling_period(ctx, seq, Complexity::Major, body, start, true)?;
+            event.opens = handling_period(ctx, seq, Complexity::Major, body, start)?;
+            Ok(vec![event])
+        }
+        ComplaintCommand::DeclarePlanNeeded { reason } => {
+            require_status(lead, name, RuleId::Hdl2, &[LeadStatus::Handling])?;
+            require_body(lead, name, RuleId::Hdl2, ctx)?;
+            refuse_under_penalty_case(lead, name)?;
+            if lead.plan.is_some() || lead.obligations.open_of_kind(DeadlineKind::MajorPlan, None).is_some() {
+                return Err(DomainError::WrongState {
+                    rule: RuleId::Hdl2,
+                    command: name,
+                    subject: "lead",
+                    state: "already owing or having a plan",
+                });
+            }
+            let (month, start) = open_month(lead).ok_or(DomainError::WrongState {
+                rule: RuleId::Hdl2,
+                command: name,
+                subject: "lead",
+                state: "not a major matter within its month",
+            })?;
+            required_within(RuleId::Hdl2, "reason", &reason, TEXT_MAX_CHARS)?;
+            // Interpretation 25: declared, the plan is owed within the first 7 days of the
+            // month; a declaration after them opens a deadline already passed.
+            let mut event =
+                event(ctx, ComplaintFact::PlanRequired { cause: PlanCause::Declared, reason: Some(reason) });
+            event.opens.push(plan_deadline(ctx, seq, month, start)?);
             Ok(vec![event])
         }
         ComplaintCommand::SubmitPlan { plan, resolve_by } => {
             require_status(lead, name, RuleId::Hdl2, &[LeadStatus::Handling])?;
             require_body(lead, name, RuleId::Hdl2, ctx)?;
+            refuse_under_penalty_case(lead, name)?;
             if classification(lead, name, RuleId::Hdl2)?.complexity != Complexity::Major {
                 return Err(DomainError::WrongState {
                     rule: RuleId::Hdl2,
@@ -1219,8 +1310,32 @@ pub fn decide(
                 });
             }
             let body = lead.accountable_body();
+            let mut events = Vec::with_capacity(2);
+            let mut seq = seq;
+            // Interpretation 25: a first plan submitted after the first 7 days, undeclared, is
+            // a plan owed and met late: its deadline is opened to be closed at once.
+            if lead.plan.is_none()
+                && lead.obligations.open_of_kind(DeadlineKind::MajorPlan, None).is_none()
+                && let Some((month, start)) = open_month(lead)
+            {
+                let owed = plan_deadline(ctx, seq, month, start)?;
+                if ctx.now > owed.due {
+                    let mut required =
+                        event(ctx, ComplaintFact::PlanRequired { cause: PlanCause::SubmittedLate, reason: None });
+                    required.opens.push(owed);
+                    events.push(required);
+                    seq += 1;
+                }
+            }
             let mut event = event(ctx, ComplaintFact::PlanSubmitted { plan, resolve_by });
-            event.closes = lead.obligations.close_kinds(&[DeadlineKind::MajorPlan], ClosedHow::Met);
+            event.closes = match events.first() {
+                Some(required) => required
+                    .opens
+                    .iter()
+                    .map(|d| DeadlineClosure { seq: d.seq, kind: d.kind, how: ClosedHow::Met })
+                    .collect(),
+                None => lead.obligations.close_kinds(&[DeadlineKind::MajorPlan], ClosedHow::Met),
+            };
             event.closes.extend(lead.obligations.close_kinds(&[DeadlineKind::MajorResolve], ClosedHow::Superseded));
             event.opens.push(Deadline {
                 seq,
@@ -1237,11 +1352,13 @@ pub fn decide(
             if lead.plan.is_none() {
                 event.opens.push(ctx.deadline(seq + 1, DeadlineKind::ProgressReport, body, ctx.now)?);
             }
-            Ok(vec![event])
+            events.push(event);
+            Ok(events)
         }
         ComplaintCommand::ReportProgress { summary } => {
             require_status(lead, name, RuleId::Hdl2, &[LeadStatus::Handling])?;
             require_body(lead, name, RuleId::Hdl2, ctx)?;
+            refuse_under_penalty_case(lead, name)?;
             let (_, plan_at) = lead.plan.ok_or(DomainError::Unmet {
                 rule: RuleId::Hdl2,
                 command: name,
@@ -1359,6 +1476,10 @@ pub fn decide(
             }
             required_within(RuleId::Pen1, "case_number", &case_number, REFERENCE_MAX_CHARS)?;
             let mut event = event(ctx, ComplaintFact::PenaltyCaseFiled { case_number });
+            // Interpretation 24: the penalty case supersedes the HDL-1 or HDL-2 handling
+            // deadline; PEN-1's periods govern from here, and its outcome feedback meets the
+            // duty of feedback to the complainant.
+            event.closes = lead.obligations.close_kinds(&HANDLING_DEADLINES, ClosedHow::Superseded);
             event.opens.push(ctx.deadline(seq, DeadlineKind::PenaltyComplete, ctx.actor.body, ctx.now)?);
             Ok(vec![event])
         }
@@ -1468,7 +1589,7 @@ pub fn decide(
             // HDL-3: a matter 住建 handles directly is closed only once the street office (or
             // the community it entrusts) has countersigned.
             if lead.handling_body != Some(BodyCode::ZJ) {
-                event.closes = lead.obligations.close_kinds(&HANDLING_DEADLINES, ClosedHow::Met);
+                event.closes = closing_handling(lead);
             }
             Ok(vec![event])
         }
@@ -1499,7 +1620,7 @@ pub fn decide(
             }
             required_within(RuleId::Hdl3, "opinion", &opinion, TEXT_MAX_CHARS)?;
             let mut event = event(ctx, ComplaintFact::ClosureCountersigned { body: ctx.actor.body, opinion });
-            event.closes = lead.obligations.close_kinds(&HANDLING_DEADLINES, ClosedHow::Met);
+            event.closes = closing_handling(lead);
             Ok(vec![event])
         }
         ComplaintCommand::ReviewClosure { outcome } => {
@@ -1522,7 +1643,7 @@ pub fn decide(
                 // A closure sent back is handled again under a fresh period of its grade, as
                 // a reopening is under interpretation 18.
                 let complexity = classification(lead, name, RuleId::Hdl3)?.complexity;
-                event.opens = handling_period(ctx, seq, complexity, lead.accountable_body(), ctx.now, false)?;
+                event.opens = handling_period(ctx, seq, complexity, lead.accountable_body(), ctx.now)?;
             }
             Ok(vec![event])
         }
@@ -1565,14 +1686,21 @@ pub fn decide(
                 // again from the reopening.
                 let complexity = classification(lead, name, RuleId::Hdl4)?.complexity;
                 let mut reopened = event(ctx, ComplaintFact::Reopened { count: lead.reopen_count + 1 });
-                reopened.opens = handling_period(ctx, seq, complexity, lead.accountable_body(), ctx.now, false)?;
+                reopened.opens = handling_period(ctx, seq, complexity, lead.accountable_body(), ctx.now)?;
                 events.push(reopened);
             }
             Ok(events)
         }
-        ComplaintCommand::Escalate { seq, level } => {
-            let facts = lead.obligations.decide_escalation(seq, level, ctx)?;
-            Ok(facts.into_iter().map(|fact| event(ctx, ComplaintFact::Escalation(fact))).collect())
+        ComplaintCommand::Escalate { seq: escalated, level } => {
+            let facts = lead.obligations.decide_escalation(escalated, level, ctx)?;
+            let mut events: Vec<ComplaintEvent> =
+                facts.into_iter().map(|fact| event(ctx, ComplaintFact::Escalation(fact))).collect();
+            events.extend(month_ended_without_plan(lead, escalated, seq, ctx)?);
+            Ok(events)
+        }
+        ComplaintCommand::DecideReferral { seq, decision, reason } => {
+            let fact = lead.obligations.decide_referral(seq, decision, &reason, name, ctx)?;
+            Ok(vec![event(ctx, ComplaintFact::Escalation(fact))])
         }
         ComplaintCommand::RecomputeDeadline { seq } => {
             // A reinstated TRF-1 or TRF-2 deadline (interpretation 15) recomputes the period
@@ -1705,6 +1833,65 @@ fn decide_split(
         leads.push(SplitLead { lead: request.lead, category, body: split_body });
     }
     Ok(leads)
+}
+
+/// HDL-3: the closings of a complete closure. The handling deadlines are met; a plan the
+/// body declared needed but never submitted is no longer owed once the matter is resolved
+/// within its month (interpretation 25).
+fn closing_handling(lead: &Lead) -> Vec<DeadlineClosure> {
+    let mut closes = lead.obligations.close_kinds(
+        &[DeadlineKind::GeneralClose, DeadlineKind::MajorResolve, DeadlineKind::ProgressReport],
+        ClosedHow::Met,
+    );
+    closes.extend(lead.obligations.close_kinds(&[DeadlineKind::MajorPlan], ClosedHow::Superseded));
+    closes.sort_by_key(|closure| closure.seq);
+    closes
+}
+
+/// Interpretation 25: when the reactor records the miss of a major matter's month and the
+/// body neither declared nor submitted a plan, the plan deadline is opened, due 7 days into
+/// the month, and its miss recorded, at the month's end.
+fn month_ended_without_plan(
+    lead: &Lead,
+    escalated: u32,
+    next_seq: u32,
+    ctx: &Context<'_>,
+) -> Result<Vec<ComplaintEvent>, DomainError> {
+    let Some((month, start)) = open_month(lead).filter(|(month, _)| month.seq == escalated) else {
+        return Ok(Vec::new());
+    };
+    let owes_nothing_yet = lead.plan.is_none()
+        && !lead.obligations.miss_recorded(escalated)
+        && lead.obligations.open_of_kind(DeadlineKind::MajorPlan, None).is_none()
+        && lead.penalty.as_ref().is_none_or(|penalty| penalty.filed_at.is_none());
+    if !owes_nothing_yet {
+        return Ok(Vec::new());
+    }
+    let owed = plan_deadline(ctx, next_seq, month, start)?;
+    let missed = EscalationFact::DeadlineMissed {
+        seq: owed.seq,
+        kind: owed.kind,
+        rule: owed.rule,
+        body: owed.body,
+        due: owed.due,
+    };
+    let mut required = event(ctx, ComplaintFact::PlanRequired { cause: PlanCause::MonthEnded, reason: None });
+    required.opens.push(owed);
+    Ok(vec![required, event(ctx, ComplaintFact::Escalation(missed))])
+}
+
+/// Interpretation 24: once a penalty case is filed, PEN-1's periods govern the lead; HDL-2's
+/// plan and progress reports, whose deadlines the filing closed, are no longer owed.
+fn refuse_under_penalty_case(lead: &Lead, command: &'static str) -> Result<(), DomainError> {
+    if lead.penalty.as_ref().is_some_and(|penalty| penalty.filed_at.is_some()) {
+        return Err(DomainError::WrongState {
+            rule: RuleId::Hdl2,
+            command,
+            subject: "lead",
+            state: "under a filed penalty case, whose periods govern it (interpretation 24)",
+        });
+    }
+    Ok(())
 }
 
 fn open_penalty<'a>(lead: &'a Lead, command: &'static str) -> Result<&'a Penalty, DomainError> {
@@ -1883,6 +2070,7 @@ fn apply(lead: &mut Lead, fact: &ComplaintFact, event: &ComplaintEvent) {
                 classification.complexity = Complexity::Major;
             }
         }
+        ComplaintFact::PlanRequired { .. } => {}
         ComplaintFact::PlanSubmitted { resolve_by, .. } => {
             let first_submitted = lead.plan.map_or(event.at, |(_, at)| at);
             lead.plan = Some((*resolve_by, first_submitted));

@@ -282,6 +282,21 @@ pub enum EscalationReason {
     RepeatMiss,
 }
 
+impl EscalationReason {
+    /// The reason's name in the API and the read models.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationReason::Lateness => "lateness",
+            EscalationReason::RepeatMiss => "repeat_miss",
+        }
+    }
+
+    /// The reason named `text`, as [`EscalationReason::as_str`] spells it.
+    pub fn from_name(text: &str) -> Option<EscalationReason> {
+        [EscalationReason::Lateness, EscalationReason::RepeatMiss].into_iter().find(|reason| reason.as_str() == text)
+    }
+}
+
 /// The highest escalation level an open deadline has reached at `at`, with its reason, or
 /// `None` while it is not yet missed (ACC-2, interpretation 9). `earlier_misses` is the
 /// number of other deadlines of this lead that the same body has already missed.

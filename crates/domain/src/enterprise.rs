@@ -159,6 +159,16 @@ pub enum EnterpriseCommand {
         /// The deadline.
         seq: u32,
     },
+    /// ACC-2, interpretation 9 (amended): a 住建 official refers the body recommended for
+    /// referral to the discipline organ, or dismisses the recommendation.
+    DecideReferral {
+        /// The deadline whose recommendation is decided.
+        seq: u32,
+        /// Referred or dismissed.
+        decision: crate::obligations::ReferralDecision,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl EnterpriseCommand {
@@ -179,6 +189,7 @@ impl EnterpriseCommand {
             EnterpriseCommand::StartExitProcedure { .. } => "start_exit_procedure",
             EnterpriseCommand::Escalate { .. } => "escalate",
             EnterpriseCommand::RecomputeDeadline { .. } => "recompute_deadline",
+            EnterpriseCommand::DecideReferral { .. } => "decide_referral",
         }
     }
 
@@ -200,7 +211,9 @@ impl EnterpriseCommand {
             EnterpriseCommand::EnforceFeeStandard { .. } => RuleId::Grd3,
             EnterpriseCommand::RefuseFeeStandard { .. } | EnterpriseCommand::OrderRefund { .. } => RuleId::Grd4,
             EnterpriseCommand::StartExitProcedure { .. } => RuleId::Ext1,
-            EnterpriseCommand::Escalate { .. } | EnterpriseCommand::RecomputeDeadline { .. } => RuleId::Acc2,
+            EnterpriseCommand::Escalate { .. }
+            | EnterpriseCommand::RecomputeDeadline { .. }
+            | EnterpriseCommand::DecideReferral { .. } => RuleId::Acc2,
         }
     }
 
@@ -222,6 +235,7 @@ impl EnterpriseCommand {
             | EnterpriseCommand::RefuseFeeStandard { .. }
             | EnterpriseCommand::OrderRefund { .. }
             | EnterpriseCommand::StartExitProcedure { .. } => role == Role::Handler,
+            EnterpriseCommand::DecideReferral { .. } => role == Role::Official,
         }
     }
 }
@@ -489,6 +503,7 @@ impl EnterpriseEvent {
             EnterpriseFact::Escalation(EscalationFact::DeadlineMissed { .. }) => "enterprise.deadline_missed",
             EnterpriseFact::Escalation(EscalationFact::Escalated { .. }) => "enterprise.escalated",
             EnterpriseFact::Escalation(EscalationFact::DeadlineRecomputed { .. }) => "enterprise.deadline_recomputed",
+            EnterpriseFact::Escalation(EscalationFact::ReferralDecided { .. }) => "enterprise.referral_decided",
         }
     }
 }
@@ -1414,6 +1429,10 @@ fn decide_command(
         }
         EnterpriseCommand::RecomputeDeadline { seq } => {
             let fact = company.obligations.decide_recompute(seq, None, ctx)?;
+            Ok(vec![event(ctx, EnterpriseFact::Escalation(fact))])
+        }
+        EnterpriseCommand::DecideReferral { seq, decision, reason } => {
+            let fact = company.obligations.decide_referral(seq, decision, &reason, name, ctx)?;
             Ok(vec![event(ctx, EnterpriseFact::Escalation(fact))])
         }
     }

@@ -195,6 +195,20 @@ pub enum DomainError {
         /// The level already recorded.
         level: EscalationLevel,
     },
+    /// Interpretation 9: no recommendation to refer is recorded for the deadline.
+    #[error("ACC-2: deadline #{seq} carries no recommendation to refer to the discipline organ")]
+    NoReferralRecommendation {
+        /// The deadline given.
+        seq: u32,
+    },
+    /// Interpretation 9: the recommendation was already referred or dismissed.
+    #[error("ACC-2: the recommendation to refer for deadline #{seq} was already decided: {}", decision.as_str())]
+    ReferralAlreadyDecided {
+        /// The deadline.
+        seq: u32,
+        /// The decision recorded.
+        decision: crate::obligations::ReferralDecision,
+    },
     /// Interpretation 21: only a provisional due instant is recomputed.
     #[error("{rule}: deadline #{seq} is not provisional: its due instant rests on official calendar data")]
     NotProvisional {
@@ -272,7 +286,9 @@ impl DomainError {
             }
             DomainError::DeadlineNotOpen { .. }
             | DomainError::NotEscalable { .. }
-            | DomainError::AlreadyEscalated { .. } => Some(RuleId::Acc2),
+            | DomainError::AlreadyEscalated { .. }
+            | DomainError::NoReferralRecommendation { .. }
+            | DomainError::ReferralAlreadyDecided { .. } => Some(RuleId::Acc2),
             // Interpretation 21's schedules belong to no rule of the catalogue: the API names the
             // rule of the request that carried the file.
             DomainError::Schedule { .. } => None,
@@ -307,6 +323,8 @@ impl DomainError {
             DomainError::DeadlineNotOpen { .. } => "deadline_not_open",
             DomainError::NotEscalable { .. } => "not_escalable",
             DomainError::AlreadyEscalated { .. } => "already_escalated",
+            DomainError::NoReferralRecommendation { .. } => "no_referral_recommendation",
+            DomainError::ReferralAlreadyDecided { .. } => "referral_already_decided",
             DomainError::NotProvisional { .. } => "not_provisional",
             DomainError::RecomputationUnchanged { .. } => "recomputation_unchanged",
             DomainError::AlreadyExists { .. } => "already_exists",

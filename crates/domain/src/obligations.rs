@@ -4,6 +4,9 @@
 //! misses recorded against them and the escalation levels reached, and decides the deadline
 //! reactor's commands: the ACC-2 escalations (interpretation 9) and the recomputation of a
 //! provisional due instant once its year's official schedule is loaded (interpretation 21).
+//! The ladder's third rung is a recommendation to refer the body to the discipline organ; a
+//! named 住建 official refers or dismisses it, with a reason (interpretation 9, amended), and
+//! the fold keeps every recommendation and its decision after the deadline closes.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,7 +21,41 @@ use crate::deadline::{
 };
 use crate::error::DomainError;
 use crate::ids::BodyCode;
+use crate::limits::{TEXT_MAX_CHARS, required_within};
 use crate::rule::RuleId;
+
+/// What a 住建 official decided about a recommendation to refer a body to the discipline organ
+/// (ACC-2, interpretation 9 as amended): whether conduct breaks law or discipline is a human
+/// judgement, never a timer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReferralDecision {
+    /// Referred to the district discipline inspection organ (移送纪检监察机关).
+    Referred,
+    /// Not referred (不予移送).
+    Dismissed,
+}
+
+impl ReferralDecision {
+    /// The decision's name in the API, the read models and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralDecision::Referred => "referred",
+            ReferralDecision::Dismissed => "dismissed",
+        }
+    }
+}
+
+/// A recommendation to refer, as the fold keeps it (interpretation 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recommendation {
+    /// The kind of the deadline whose miss it answers.
+    pub kind: DeadlineKind,
+    /// The body it concerns.
+    pub body: BodyCode,
+    /// The decision, once made.
+    pub decision: Option<ReferralDecision>,
+}
 
 /// What the deadline reactor records about an open deadline: a miss, a rung of the
 /// escalation ladder, or a recomputed due instant.
@@ -86,6 +123,22 @@ pub enum EscalationFact {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         miss_withdrawn: bool,
     },
+    /// ACC-2, interpretation 9 (amended): a named 住建 official referred the body to the
+    /// discipline organ, or dismissed the recommendation, with a reason.
+    ReferralDecided {
+        /// The deadline whose miss the recommendation answers.
+        seq: u32,
+        /// Its kind.
+        kind: DeadlineKind,
+        /// The body the recommendation concerns.
+        body: BodyCode,
+        /// Referred or dismissed.
+        decision: ReferralDecision,
+        /// Why.
+        reason: String,
+        /// The official who decided (the principal's person).
+        official: String,
+    },
 }
 
 /// The open deadlines of a stream, with misses and escalations.
@@ -95,6 +148,7 @@ pub struct Obligations {
     next_seq: u32,
     missed: BTreeMap<u32, BodyCode>,
     escalated: BTreeMap<u32, BTreeSet<EscalationLevel>>,
+    recommendations: BTreeMap<u32, Recommendation>,
 }
 
 impl Obligations {
@@ -149,8 +203,20 @@ impl Obligations {
             EscalationFact::DeadlineMissed { seq, body, .. } => {
                 self.missed.insert(*seq, *body);
             }
-            EscalationFact::Escalated { seq, level, .. } => {
+            EscalationFact::Escalated { seq, level, kind, body, .. } => {
                 self.escalated.entry(*seq).or_default().insert(*level);
+                if *level == EscalationLevel::DisciplineOrgan {
+                    self.recommendations.entry(*seq).or_insert(Recommendation {
+                        kind: *kind,
+                        body: *body,
+                        decision: None,
+                    });
+                }
+            }
+            EscalationFact::ReferralDecided { seq, decision, .. } => {
+                if let Some(recommendation) = self.recommendations.get_mut(seq) {
+                    recommendation.decision = Some(*decision);
+                }
             }
             EscalationFact::DeadlineRecomputed {
                 seq,
@@ -171,11 +237,62 @@ impl Obligations {
                         levels.remove(level);
                     }
                 }
+                // A recommendation the new due has not reached is withdrawn, unless an official
+                // has already decided it: a decision stays recorded.
+                if withdrawn_levels.contains(&EscalationLevel::DisciplineOrgan)
+                    && self.recommendations.get(seq).is_some_and(|recommendation| recommendation.decision.is_none())
+                {
+                    self.recommendations.remove(seq);
+                }
                 if *miss_withdrawn {
                     self.missed.remove(seq);
                 }
             }
         }
+    }
+
+    /// The recommendation to refer recorded for deadline `seq`, open or closed (interpretation 9).
+    pub fn recommendation(&self, seq: u32) -> Option<&Recommendation> {
+        self.recommendations.get(&seq)
+    }
+
+    /// Every recommendation to refer recorded on this stream, with its deadline's number.
+    pub fn recommendations(&self) -> impl Iterator<Item = (u32, &Recommendation)> {
+        self.recommendations.iter().map(|(seq, recommendation)| (*seq, recommendation))
+    }
+
+    /// Decides a 住建 official's decision on the recommendation to refer recorded for deadline
+    /// `seq` (ACC-2, interpretation 9 as amended): refused where there is none, where it is
+    /// decided already, without a reason, and for anyone but 住建.
+    pub fn decide_referral(
+        &self,
+        seq: u32,
+        decision: ReferralDecision,
+        reason: &str,
+        command: &'static str,
+        ctx: &Context<'_>,
+    ) -> Result<EscalationFact, DomainError> {
+        if ctx.actor.body != BodyCode::ZJ {
+            return Err(DomainError::WrongBody {
+                rule: RuleId::Acc2,
+                command,
+                acting: ctx.actor.body,
+                responsible: Some(BodyCode::ZJ),
+            });
+        }
+        let recommendation = self.recommendations.get(&seq).ok_or(DomainError::NoReferralRecommendation { seq })?;
+        if let Some(decided) = recommendation.decision {
+            return Err(DomainError::ReferralAlreadyDecided { seq, decision: decided });
+        }
+        required_within(RuleId::Acc2, "reason", reason, TEXT_MAX_CHARS)?;
+        Ok(EscalationFact::ReferralDecided {
+            seq,
+            kind: recommendation.kind,
+            body: recommendation.body,
+            decision,
+            reason: reason.to_owned(),
+            official: ctx.actor.person.clone(),
+        })
     }
 
     /// Whether the miss of deadline `seq` is recorded.

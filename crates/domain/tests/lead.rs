@@ -10,14 +10,14 @@ use tousu_domain::actor::Role;
 use tousu_domain::calendar::Period;
 use tousu_domain::complaint::{
     Channel, Complainant, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding,
-    LeadStatus, PenaltyDecision, PenaltyVerification, ReviewOutcome, Satisfaction, SplitRequest, TransferMethod,
-    Urgency,
+    LeadStatus, PenaltyDecision, PenaltyVerification, PlanCause, ReviewOutcome, Satisfaction, SplitRequest,
+    TransferMethod, Urgency,
 };
 use tousu_domain::deadline::{ClosedHow, DeadlineKind, DueBasis, EscalationLevel, EscalationReason};
 use tousu_domain::error::Requirement;
 use tousu_domain::ids::BodyCode;
 use tousu_domain::limits;
-use tousu_domain::obligations::EscalationFact;
+use tousu_domain::obligations::{EscalationFact, ReferralDecision};
 use tousu_domain::rule::RuleId;
 
 fn open_kinds(lead: &LeadStream) -> Vec<(DeadlineKind, String)> {
@@ -582,15 +582,117 @@ fn hdl_3_a_closure_sent_back_is_handled_again_under_a_fresh_period() {
 }
 
 #[test]
-fn hdl_2_a_major_matter_has_a_month_to_resolve_and_seven_days_to_plan() {
+fn hdl_2_interp_25_a_major_matter_has_a_month_to_resolve_and_owes_no_plan_at_first() {
     let lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
     assert_eq!(
         open_kinds(&lead),
-        vec![
-            // 8 October + 1 month = 8 November 2026, a Sunday: rolled to Monday 9 November.
-            (DeadlineKind::MajorResolve, "2026-11-10T00:00:00+08:00".to_owned()),
-            (DeadlineKind::MajorPlan, "2026-10-16T00:00:00+08:00".to_owned()),
-        ]
+        // 8 October + 1 month = 8 November 2026, a Sunday: rolled to Monday 9 November.
+        vec![(DeadlineKind::MajorResolve, "2026-11-10T00:00:00+08:00".to_owned())]
+    );
+}
+
+#[test]
+fn hdl_2_interp_25_a_major_matter_resolved_within_its_month_never_owes_a_plan() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
+    let sj = handler(BodyCode::SJ);
+    // Past the seventh day without a plan, the reactor has nothing to escalate.
+    assert!(lead.lead().obligations.open_of_kind(DeadlineKind::MajorPlan, None).is_none());
+    lead.given(&sj, "2026-10-30T09:00:00+08:00", finding(Finding::Substantiated));
+    lead.given(&sj, "2026-10-30T10:00:00+08:00", feedback(FeedbackRecipient::Complainant));
+    let events = lead.given(&sj, "2026-10-30T11:00:00+08:00", sign());
+    let closed: Vec<_> = events[0].closes.iter().map(|c| (c.kind, c.how)).collect();
+    assert_eq!(closed, vec![(DeadlineKind::MajorResolve, ClosedHow::Met)]);
+    assert!(open_kinds(&lead).is_empty());
+}
+
+#[test]
+fn hdl_2_interp_25_a_declared_matter_owes_its_plan_within_the_first_seven_days() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
+    let sj = handler(BodyCode::SJ);
+    assert_eq!(
+        lead.when(&sj, "2026-10-09T09:00:00+08:00", ComplaintCommand::DeclarePlanNeeded { reason: " ".into() }),
+        Err(DomainError::MissingField { rule: RuleId::Hdl2, field: "reason" })
+    );
+    let events = lead.given(
+        &sj,
+        "2026-10-09T09:00:00+08:00",
+        ComplaintCommand::DeclarePlanNeeded { reason: "需业主大会表决使用维修资金".into() },
+    );
+    assert!(matches!(events[0].fact, ComplaintFact::PlanRequired { cause: PlanCause::Declared, .. }));
+    // Seven days from the transfer of 8 October: 24:00 on Thursday 15 October.
+    let plan = lead.lead().obligations.open_of_kind(DeadlineKind::MajorPlan, None).expect("plan owed").clone();
+    assert_eq!(plan.due, at("2026-10-16T00:00:00+08:00"));
+    assert_eq!(plan.rule, RuleId::Hdl2);
+    assert!(matches!(
+        lead.when(&sj, "2026-10-10T09:00:00+08:00", ComplaintCommand::DeclarePlanNeeded { reason: "再次".into() }),
+        Err(DomainError::WrongState { rule: RuleId::Hdl2, .. })
+    ));
+    // Missed on the day it passes, like any deadline.
+    let missed = lead.given(&reactor(), "2026-10-16T00:00:01+08:00", escalate(plan.seq, EscalationLevel::Reminder));
+    assert!(matches!(missed[0].fact, ComplaintFact::Escalation(EscalationFact::DeadlineMissed { .. })));
+    // The plan, when it comes, meets the deadline late.
+    let events = lead.given(
+        &sj,
+        "2026-10-19T09:00:00+08:00",
+        ComplaintCommand::SubmitPlan { plan: "分步实施".into(), resolve_by: "2027-01-20".parse().unwrap() },
+    );
+    assert_eq!(events.len(), 1, "a declared plan is met by the plan itself");
+    assert!(events[0].closes.contains(&tousu_domain::deadline::DeadlineClosure {
+        seq: plan.seq,
+        kind: DeadlineKind::MajorPlan,
+        how: ClosedHow::Met
+    }));
+}
+
+#[test]
+fn hdl_2_interp_25_a_month_ended_without_a_plan_records_the_plan_missed_then() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
+    let month = lead.lead().obligations.open_of_kind(DeadlineKind::MajorResolve, None).expect("month").clone();
+    // The month ends at 24:00 on Monday 9 November; the reactor records its miss just after.
+    let events = lead.given(&reactor(), "2026-11-10T00:00:01+08:00", escalate(month.seq, EscalationLevel::Reminder));
+    let facts = LeadStream::facts(&events);
+    assert!(matches!(
+        facts[0],
+        ComplaintFact::Escalation(EscalationFact::DeadlineMissed { kind: DeadlineKind::MajorResolve, .. })
+    ));
+    assert!(matches!(
+        facts[1],
+        ComplaintFact::Escalation(EscalationFact::Escalated { kind: DeadlineKind::MajorResolve, .. })
+    ));
+    assert!(matches!(facts[2], ComplaintFact::PlanRequired { cause: PlanCause::MonthEnded, reason: None }));
+    let ComplaintFact::Escalation(EscalationFact::DeadlineMissed { kind, due, body, .. }) = facts[3] else {
+        panic!("expected the plan's miss, got {:?}", facts[3]);
+    };
+    assert_eq!((*kind, *body), (DeadlineKind::MajorPlan, BodyCode::SJ));
+    // Its legal due stays the seventh day; the miss is recorded when the month ends.
+    assert_eq!(*due, at("2026-10-16T00:00:00+08:00"));
+    assert_eq!(events[3].at, at("2026-11-10T00:00:01+08:00"));
+    let plan = lead.lead().obligations.open_of_kind(DeadlineKind::MajorPlan, None).expect("plan owed").seq;
+    assert!(lead.lead().obligations.miss_recorded(plan));
+    // A second rung of the month's ladder does not record the plan again.
+    let later =
+        lead.given(&reactor(), "2026-11-13T00:00:01+08:00", escalate(month.seq, EscalationLevel::DistrictLeadership));
+    assert!(later.iter().all(|event| !matches!(event.fact, ComplaintFact::PlanRequired { .. })));
+}
+
+#[test]
+fn hdl_2_interp_25_an_undeclared_plan_after_the_seventh_day_is_owed_and_met_late() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
+    let events = lead.given(
+        &handler(BodyCode::SJ),
+        "2026-10-20T09:00:00+08:00",
+        ComplaintCommand::SubmitPlan { plan: "分步实施".into(), resolve_by: "2027-01-20".parse().unwrap() },
+    );
+    assert_eq!(events.len(), 2);
+    assert!(matches!(events[0].fact, ComplaintFact::PlanRequired { cause: PlanCause::SubmittedLate, .. }));
+    let owed = &events[0].opens[0];
+    assert_eq!((owed.kind, owed.due), (DeadlineKind::MajorPlan, at("2026-10-16T00:00:00+08:00")));
+    let closed: Vec<_> = events[1].closes.iter().map(|c| (c.seq, c.kind, c.how)).collect();
+    assert_eq!(closed[0], (owed.seq, DeadlineKind::MajorPlan, ClosedHow::Met));
+    assert!(events[1].at > owed.due, "met late");
+    assert_eq!(
+        open_kinds(&lead).into_iter().map(|(kind, _)| kind).collect::<Vec<_>>(),
+        vec![DeadlineKind::MajorResolve, DeadlineKind::ProgressReport]
     );
 }
 
@@ -614,10 +716,8 @@ fn hdl_2_a_plan_sets_its_own_date_and_monthly_progress_reports_follow() {
         },
     );
     let closed: Vec<_> = events[0].closes.iter().map(|c| (c.kind, c.how)).collect();
-    assert_eq!(
-        closed,
-        vec![(DeadlineKind::MajorPlan, ClosedHow::Met), (DeadlineKind::MajorResolve, ClosedHow::Superseded)]
-    );
+    // Within the first seven days, undeclared: no plan deadline was open (interpretation 25).
+    assert_eq!(closed, vec![(DeadlineKind::MajorResolve, ClosedHow::Superseded)]);
     assert_eq!(
         open_kinds(&lead),
         vec![
@@ -648,13 +748,7 @@ fn hdl_2_interp_17_a_general_matter_regraded_as_major_keeps_its_start() {
         ComplaintCommand::Regrade { reason: "需更换主机，涉及维修资金".into() },
     );
     assert_eq!(events[0].closes[0].how, ClosedHow::Superseded);
-    assert_eq!(
-        open_kinds(&lead),
-        vec![
-            (DeadlineKind::MajorResolve, "2026-11-10T00:00:00+08:00".to_owned()),
-            (DeadlineKind::MajorPlan, "2026-10-16T00:00:00+08:00".to_owned()),
-        ]
-    );
+    assert_eq!(open_kinds(&lead), vec![(DeadlineKind::MajorResolve, "2026-11-10T00:00:00+08:00".to_owned())]);
 }
 
 #[test]
@@ -973,6 +1067,58 @@ fn pen_1_interp_21_a_case_filed_where_the_period_runs_into_2027_gets_a_provision
     assert_eq!(deadline.calendar.as_ref().map(|version| version.as_str()), Some("2027.provisional"));
 }
 
+#[test]
+fn pen_1_interp_24_a_penalty_case_supersedes_the_handling_deadline() {
+    // A general 综合执法 matter transferred Friday 8 May 2026 is due (HDL-1) at 24:00 on
+    // Friday 15 May; filing the penalty case on 12 May closes that deadline as superseded and
+    // PEN-1's 90 days govern, so doing the lawful thing never makes the body late.
+    let mut lead = penalty_lead();
+    let zf = handler(BodyCode::ZF);
+    assert!(lead.lead().obligations.open_of_kind(DeadlineKind::GeneralClose, None).is_some());
+    lead.given(
+        &zf,
+        "2026-05-11T09:00:00+08:00",
+        ComplaintCommand::VerifyPenaltyMatter { outcome: PenaltyVerification::CaseWarranted, summary: "属实".into() },
+    );
+    let events =
+        lead.given(&zf, "2026-05-12T09:00:00+08:00", ComplaintCommand::FilePenaltyCase { case_number: "101".into() });
+    let closed: Vec<_> = events[0].closes.iter().map(|closure| (closure.kind, closure.how)).collect();
+    assert_eq!(closed, vec![(DeadlineKind::GeneralClose, ClosedHow::Superseded)]);
+    let open: Vec<_> = open_kinds(&lead).into_iter().map(|(kind, _)| kind).collect();
+    assert_eq!(open, vec![DeadlineKind::PenaltyComplete], "only PEN-1's period is open");
+    // Past the old handling due, the reactor has nothing of HDL-1's left to escalate.
+    let general_seq = 1;
+    assert!(matches!(
+        lead.when(&reactor(), "2026-05-20T09:00:00+08:00", escalate(general_seq, EscalationLevel::Reminder)),
+        Err(DomainError::DeadlineNotOpen { seq: 1 })
+    ));
+    // HDL-2's plan is not owed under a penalty case.
+    let plan = lead.when(
+        &zf,
+        "2026-05-13T09:00:00+08:00",
+        ComplaintCommand::SubmitPlan {
+            plan: "分步整改".into(),
+            resolve_by: at("2026-07-01T00:00:00+08:00").date_naive(),
+        },
+    );
+    assert!(matches!(plan, Err(DomainError::WrongState { rule: RuleId::Hdl2, .. })), "{plan:?}");
+    // PEN-1's outcome feedback meets the duty of feedback to the complainant: one feedback
+    // after the decision lets the closure be signed.
+    lead.given(&zf, "2026-05-13T09:00:00+08:00", finding(Finding::Substantiated));
+    lead.given(
+        &zf,
+        "2026-06-20T09:00:00+08:00",
+        ComplaintCommand::DecidePenalty {
+            decision: PenaltyDecision::Imposed { description: "罚款".into(), fine_fen: 100 },
+        },
+    );
+    lead.given(&zf, "2026-06-20T10:00:00+08:00", feedback(FeedbackRecipient::Complainant));
+    lead.given(&zf, "2026-06-20T10:30:00+08:00", feedback(FeedbackRecipient::TransferringBody));
+    let signed = lead.given(&zf, "2026-06-20T11:00:00+08:00", sign());
+    assert!(signed[0].closes.is_empty(), "no handling deadline was left to meet: {:?}", signed[0].closes);
+    assert_eq!(lead.lead().status, LeadStatus::Closed);
+}
+
 // ---------------------------------------------------------------- ACC-2
 
 fn escalate(seq: u32, level: EscalationLevel) -> ComplaintCommand {
@@ -1031,7 +1177,13 @@ fn acc_2_interp_9_a_missed_deadline_climbs_the_ladder_by_working_days_late() {
 #[test]
 fn acc_2_interp_9_a_second_miss_by_the_same_body_on_the_same_lead_is_referred_at_once() {
     let mut lead = accepted_lead("SJ-3-1", Complexity::Major, Channel::Hotline, BodyCode::SJ);
-    // The plan deadline (seq 2) is missed first, then resolution (seq 1) much later.
+    // The body declares a plan needed (interpretation 25); the plan deadline (seq 2) is missed
+    // first, then resolution (seq 1) much later.
+    lead.given(
+        &handler(BodyCode::SJ),
+        "2026-10-09T09:00:00+08:00",
+        ComplaintCommand::DeclarePlanNeeded { reason: "涉及维修资金".into() },
+    );
     lead.given(&reactor(), "2026-10-16T08:00:00+08:00", escalate(2, EscalationLevel::Reminder));
     let events = lead.given(&reactor(), "2026-11-10T08:00:00+08:00", escalate(1, EscalationLevel::DisciplineOrgan));
     assert!(matches!(
@@ -1043,6 +1195,99 @@ fn acc_2_interp_9_a_second_miss_by_the_same_body_on_the_same_lead_is_referred_at
             ..
         }))
     ));
+}
+
+fn official() -> tousu_domain::actor::Actor {
+    tousu_domain::actor::Actor {
+        person: "李明（住建局副局长）".into(), body: BodyCode::ZJ, role: Role::Official
+    }
+}
+
+fn refer(seq: u32, decision: ReferralDecision, reason: &str) -> ComplaintCommand {
+    ComplaintCommand::DecideReferral { seq, decision, reason: reason.into() }
+}
+
+/// The lead of `acc_2_interp_9_a_missed_deadline_climbs_the_ladder_by_working_days_late`,
+/// its TRF-2 deadline ten working days late and recommended for referral.
+fn recommended_lead() -> LeadStream {
+    let mut lead = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    lead.given(&reactor(), "2026-10-29T00:00:00+08:00", escalate(0, EscalationLevel::DisciplineOrgan));
+    lead
+}
+
+#[test]
+fn acc_2_interp_9_the_third_rung_is_a_recommendation_until_an_official_decides() {
+    let mut lead = recommended_lead();
+    let recommendation = lead.lead().obligations.recommendation(0).expect("recommended").clone();
+    assert_eq!(
+        (recommendation.kind, recommendation.body, recommendation.decision),
+        (DeadlineKind::Transfer, BodyCode::ZJ, None)
+    );
+    // The timer never refers: only the official's command records a referral.
+    assert_eq!(
+        lead.when(&official(), "2026-10-30T09:00:00+08:00", refer(0, ReferralDecision::Referred, "")),
+        Err(DomainError::MissingField { rule: RuleId::Acc2, field: "reason" })
+    );
+    let events = lead.given(
+        &official(),
+        "2026-10-30T09:00:00+08:00",
+        refer(0, ReferralDecision::Referred, "逾期十个工作日未转办，且无正当理由"),
+    );
+    let ComplaintFact::Escalation(EscalationFact::ReferralDecided { seq, kind, body, decision, reason, official: by }) =
+        &events[0].fact
+    else {
+        panic!("expected a referral decision, got {:?}", events[0].fact);
+    };
+    assert_eq!((*seq, *kind, *body, *decision), (0, DeadlineKind::Transfer, BodyCode::ZJ, ReferralDecision::Referred));
+    assert_eq!(reason, "逾期十个工作日未转办，且无正当理由");
+    assert_eq!(by, "李明（住建局副局长）");
+    assert_eq!(events[0].event_type(), "complaint.referral_decided");
+    assert_eq!(
+        lead.when(&official(), "2026-10-30T10:00:00+08:00", refer(0, ReferralDecision::Dismissed, "改判")),
+        Err(DomainError::ReferralAlreadyDecided { seq: 0, decision: ReferralDecision::Referred })
+    );
+}
+
+#[test]
+fn acc_2_interp_9_a_recommendation_is_dismissed_with_a_reason_even_after_its_deadline_closed() {
+    let mut lead = recommended_lead();
+    // The transfer is made late: the deadline closes, the recommendation stays to be decided.
+    lead.given(
+        &registrar(),
+        "2026-10-29T09:00:00+08:00",
+        ComplaintCommand::Transfer { to: BodyCode::SJ, method: TransferMethod::System, note: String::new() },
+    );
+    assert!(lead.lead().obligations.get(0).is_none());
+    let events = lead.given(
+        &official(),
+        "2026-10-30T09:00:00+08:00",
+        refer(0, ReferralDecision::Dismissed, "系统故障导致延误，已书面说明"),
+    );
+    assert!(matches!(
+        events[0].fact,
+        ComplaintFact::Escalation(EscalationFact::ReferralDecided { decision: ReferralDecision::Dismissed, .. })
+    ));
+    assert_eq!(lead.lead().obligations.recommendation(0).and_then(|r| r.decision), Some(ReferralDecision::Dismissed));
+}
+
+#[test]
+fn acc_2_interp_9_only_a_zhujian_official_decides_and_only_a_recommendation() {
+    let lead = recommended_lead();
+    let command = refer(0, ReferralDecision::Referred, "理由");
+    assert!(command.permitted(Role::Official));
+    for role in [Role::Registrar, Role::Handler, Role::Auditor, Role::Operator, Role::System] {
+        assert!(!command.permitted(role), "{role} may not decide a referral");
+    }
+    let elsewhere = tousu_domain::actor::Actor { person: "王".into(), body: BodyCode::SJ, role: Role::Official };
+    assert!(matches!(
+        lead.when(&elsewhere, "2026-10-30T09:00:00+08:00", refer(0, ReferralDecision::Referred, "理由")),
+        Err(DomainError::WrongBody { rule: RuleId::Acc2, .. })
+    ));
+    let fresh = classified_lead("SJ-3-1", Complexity::General, Channel::Hotline);
+    assert_eq!(
+        fresh.when(&official(), "2026-10-30T09:00:00+08:00", refer(0, ReferralDecision::Referred, "理由")),
+        Err(DomainError::NoReferralRecommendation { seq: 0 })
+    );
 }
 
 // ---------------------------------------------------------------- Interpretation 21

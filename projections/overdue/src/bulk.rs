@@ -23,10 +23,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Registration};
-use tousu_domain::deadline::{ClosedHow, DeadlineClosure, DeadlineKind, DueBasis};
+use tousu_domain::deadline::{ClosedHow, DeadlineClosure, DeadlineKind, DueBasis, EscalationLevel, EscalationReason};
 use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
-use tousu_domain::obligations::EscalationFact;
+use tousu_domain::obligations::{EscalationFact, ReferralDecision};
 use tousu_domain::rule::RuleId;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, Row, SqlTx, Value};
 
@@ -48,6 +48,8 @@ pub struct OverdueBulk {
     names: HashSet<Arc<str>>,
     /// The rows of `closures`.
     closures: Closures,
+    /// The rows of `referrals`, by stream and sequence number (interpretation 9).
+    referrals: BTreeMap<(Box<str>, u32), Referral>,
     /// The empty text, which the writer's `COALESCE(…, '')` stores where a lookup finds nothing.
     empty: Arc<str>,
 }
@@ -119,6 +121,32 @@ struct Obligation {
     calendar: Arc<str>,
     provisional_first: i64,
     provisional_last: i64,
+}
+
+/// A row of `referrals` without its key (interpretation 9).
+#[derive(Debug)]
+struct Referral {
+    subject_kind: SubjectKind,
+    subject: Arc<str>,
+    company: Arc<str>,
+    kind: DeadlineKind,
+    body: BodyCode,
+    recommended_at: i64,
+    reason: EscalationReason,
+    working_days_late: u32,
+    /// `None` while pending.
+    decision: Option<ReferralDecision>,
+    decided_at: i64,
+    decided_by: String,
+    decision_reason: String,
+}
+
+/// Whose escalation fact is folded: the writer's `subject_kind` and `subject`, and the company
+/// a recommendation names.
+struct Whose {
+    kind: SubjectKind,
+    subject: Arc<str>,
+    company: Arc<str>,
 }
 
 /// The writer's `subject_kind`: whose deadline it is.
@@ -250,6 +278,7 @@ impl OverdueBulk {
             companies: HashMap::new(),
             names: HashSet::new(),
             closures: [[ClosureCounts::default(); DeadlineKind::ALL.len()]; BodyCode::ALL.len()],
+            referrals: BTreeMap::new(),
             empty: Arc::from(""),
         }
     }
@@ -268,7 +297,9 @@ impl OverdueBulk {
                 Some(self.record_lead(lead, registration, millis(*registered_at)))
             }
             ComplaintFact::Escalation(fact) => {
-                self.record_escalation(stream, fact);
+                let place = self.lead_place(lead);
+                let whose = Whose { kind: SubjectKind::Lead, subject: place.subject, company: place.company };
+                self.record_escalation(stream, &whose, millis(event.at), fact);
                 None
             }
             _ => None,
@@ -333,7 +364,9 @@ impl OverdueBulk {
     /// at the period's start, or at the event's instant.
     fn fold_company(&mut self, stream: &str, uscc: &Uscc, event: &EnterpriseEvent) {
         if let EnterpriseFact::Escalation(fact) = &event.fact {
-            self.record_escalation(stream, fact);
+            let uscc: Arc<str> = company_entry(&mut self.companies, uscc.as_str()).uscc.clone();
+            let whose = Whose { kind: SubjectKind::Company, subject: uscc.clone(), company: uscc };
+            self.record_escalation(stream, &whose, millis(event.at), fact);
         }
         if event.opens.is_empty() {
             self.close_only(stream, millis(event.at), &event.closes);
@@ -426,8 +459,10 @@ impl OverdueBulk {
         }
     }
 
-    /// ACC-2, interpretation 9: a recorded miss, or a rung of the escalation ladder reached.
-    fn record_escalation(&mut self, stream: &str, fact: &EscalationFact) {
+    /// ACC-2, interpretation 9: a recorded miss, a rung of the escalation ladder reached (the
+    /// third a recommendation to refer, kept in `referrals` whether or not the deadline has a
+    /// row, first one kept), a recomputed due, or an official's decision on a recommendation.
+    fn record_escalation(&mut self, stream: &str, whose: &Whose, at: i64, fact: &EscalationFact) {
         match fact {
             EscalationFact::DeadlineMissed { seq, body, .. } => {
                 // The writer inserts the miss whether or not the deadline still has a row, and
@@ -440,7 +475,23 @@ impl OverdueBulk {
                     rows.obligations[position].missed = true;
                 }
             }
-            EscalationFact::Escalated { seq, level, .. } => {
+            EscalationFact::Escalated { seq, level, kind, body, reason, working_days_late } => {
+                if *level == EscalationLevel::DisciplineOrgan {
+                    self.referrals.entry((Box::from(stream), *seq)).or_insert_with(|| Referral {
+                        subject_kind: whose.kind,
+                        subject: whose.subject.clone(),
+                        company: whose.company.clone(),
+                        kind: *kind,
+                        body: *body,
+                        recommended_at: at,
+                        reason: *reason,
+                        working_days_late: *working_days_late,
+                        decision: None,
+                        decided_at: 0,
+                        decided_by: String::new(),
+                        decision_reason: String::new(),
+                    });
+                }
                 let Some(rows) = self.streams.get_mut(stream) else { return };
                 let obligations = &mut rows.obligations;
                 if let Ok(position) = obligations.binary_search_by_key(seq, |obligation| obligation.seq) {
@@ -460,6 +511,12 @@ impl OverdueBulk {
             } => {
                 let (calendar, first, last) = provisional_columns(*provisional, Some(calendar));
                 let calendar = intern(&mut self.names, &calendar);
+                if withdrawn_levels.contains(&EscalationLevel::DisciplineOrgan) {
+                    let key = (Box::from(stream), *seq);
+                    if self.referrals.get(&key).is_some_and(|referral| referral.decision.is_none()) {
+                        self.referrals.remove(&key);
+                    }
+                }
                 let Some(rows) = self.streams.get_mut(stream) else { return };
                 if *miss_withdrawn && let Ok(position) = rows.misses.binary_search_by_key(seq, |(seq, _)| *seq) {
                     rows.misses.remove(position);
@@ -474,6 +531,14 @@ impl OverdueBulk {
                         obligation.levels &= !level_bit(*level);
                     }
                     obligation.missed &= !*miss_withdrawn;
+                }
+            }
+            EscalationFact::ReferralDecided { seq, decision, reason, official, .. } => {
+                if let Some(referral) = self.referrals.get_mut(&(Box::from(stream), *seq)) {
+                    referral.decision = Some(*decision);
+                    referral.decided_at = at;
+                    referral.decided_by.clone_from(official);
+                    referral.decision_reason.clone_from(reason);
                 }
             }
         }
@@ -648,6 +713,44 @@ impl BulkBuilder for OverdueBulk {
                     Value::int(counts.met_on_time),
                     Value::int(counts.met_late),
                     Value::int(counts.superseded),
+                ]
+            }),
+        )?;
+
+        tx.insert_rows(
+            &format!("{p}referrals"),
+            &[
+                "stream",
+                "seq",
+                "subject_kind",
+                "subject",
+                "company",
+                "kind",
+                "body",
+                "recommended_at",
+                "reason",
+                "working_days_late",
+                "status",
+                "decided_at",
+                "decided_by",
+                "decision_reason",
+            ],
+            &mut self.referrals.iter().map(|((stream, seq), referral)| -> Row {
+                vec![
+                    Value::text(&**stream),
+                    Value::int(i64::from(*seq)),
+                    Value::text(referral.subject_kind.as_str()),
+                    Value::text(&*referral.subject),
+                    Value::text(&*referral.company),
+                    Value::text(referral.kind.as_str()),
+                    Value::text(referral.body.as_str()),
+                    Value::int(referral.recommended_at),
+                    Value::text(referral.reason.as_str()),
+                    Value::int(i64::from(referral.working_days_late)),
+                    Value::text(referral.decision.map_or("pending", ReferralDecision::as_str)),
+                    Value::int(referral.decided_at),
+                    Value::text(referral.decided_by.as_str()),
+                    Value::text(referral.decision_reason.as_str()),
                 ]
             }),
         )?;

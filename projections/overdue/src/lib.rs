@@ -26,6 +26,13 @@
 //! - `leads`: each lead's company, community, district and registration instant, from its
 //!   registration, to place its deadlines and the deadlines of its company.
 //! - `closures`: per body and kind, deadlines met on time, met late and superseded.
+//! - `referrals`: every recommendation to refer a body to the discipline organ (the ladder's
+//!   third rung, interpretation 9 as amended), kept after its deadline closes: the subject,
+//!   the company, the deadline's kind and body, when and why it was recommended, and its
+//!   status (`pending`, `referred` or `dismissed`) with the official's decision. A
+//!   recommendation a recomputed due no longer reaches (interpretation 21) is deleted while
+//!   still pending. Old logs are read the same way: a third rung recorded before referrals
+//!   were decisions is a recommendation pending.
 
 #![forbid(unsafe_code)]
 
@@ -38,8 +45,9 @@ use tousu_projection::{BulkBuilder, ModelWriter, ReadModel, SqlError};
 
 pub use bulk::OverdueBulk;
 pub use query::{
-    ClosureCount, DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueRow, ProvisionalCandidate, Subject,
-    closure_counts, due_escalations, late_cutoff, open_obligations, overdue, provisional_candidates,
+    ClosureCount, DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueRow, ProvisionalCandidate,
+    ReferralFilter, ReferralRow, ReferralStatus, Subject, closure_counts, due_escalations, late_cutoff,
+    open_obligations, overdue, provisional_candidates, referrals,
 };
 pub use writer::OverdueWriter;
 
@@ -48,10 +56,11 @@ pub const NAME: &str = "overdue-escalation";
 
 /// The version of the schema and of the projection logic; raising it rebuilds the model.
 /// Version 2: provisional due instants and their recomputation (interpretation 21).
-pub const VERSION: u32 = 2;
+/// Version 3: the recommendations to refer and their decisions (interpretation 9, amended).
+pub const VERSION: u32 = 3;
 
 /// The tables of one generation, without prefix.
-pub const TABLES: &[&str] = &["obligations", "misses", "leads", "closures"];
+pub const TABLES: &[&str] = &["obligations", "misses", "leads", "closures", "referrals"];
 
 /// The `overdue-escalation` read model.
 #[derive(Debug, Clone, Copy, Default)]
@@ -136,7 +145,25 @@ pub fn schema(prefix: &str) -> String {
             met_late BIGINT NOT NULL,
             superseded BIGINT NOT NULL,
             PRIMARY KEY (body, kind)
-        );"
+        );
+        CREATE TABLE IF NOT EXISTS {prefix}referrals (
+            stream TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            subject_kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            company TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            recommended_at BIGINT NOT NULL,
+            reason TEXT NOT NULL,
+            working_days_late BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            decided_at BIGINT NOT NULL,
+            decided_by TEXT NOT NULL,
+            decision_reason TEXT NOT NULL,
+            PRIMARY KEY (stream, seq)
+        );
+        CREATE INDEX IF NOT EXISTS {prefix}referrals_status ON {prefix}referrals (status, recommended_at, stream, seq);"
     )
 }
 

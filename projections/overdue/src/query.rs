@@ -494,6 +494,115 @@ pub fn provisional_candidates(
     Ok(candidates)
 }
 
+/// Where a recommendation to refer stands (interpretation 9, amended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ReferralStatus {
+    /// Awaiting a 住建 official's decision.
+    Pending,
+    /// Referred to the discipline organ.
+    Referred,
+    /// Not referred.
+    Dismissed,
+}
+
+impl ReferralStatus {
+    /// The status as stored and as the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReferralStatus::Pending => "pending",
+            ReferralStatus::Referred => "referred",
+            ReferralStatus::Dismissed => "dismissed",
+        }
+    }
+
+    fn from_name(text: &str) -> Option<ReferralStatus> {
+        [ReferralStatus::Pending, ReferralStatus::Referred, ReferralStatus::Dismissed]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
+/// Filters of [`referrals`]; `None` does not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReferralFilter {
+    /// Only recommendations in this status.
+    pub status: Option<ReferralStatus>,
+    /// Only recommendations concerning this body.
+    pub body: Option<BodyCode>,
+}
+
+/// A recommendation to refer a body to the discipline organ and its decision, as
+/// [`referrals`] returns it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReferralRow {
+    /// The stream of the missed deadline.
+    pub stream: String,
+    /// The deadline's sequence number in its stream: what a decision names.
+    pub seq: u32,
+    /// The lead or company.
+    pub subject: Subject,
+    /// The company concerned (the lead's company for a lead's deadline; empty when unknown).
+    pub company: String,
+    /// The kind of the missed deadline.
+    pub kind: DeadlineKind,
+    /// The body recommended for referral.
+    pub body: BodyCode,
+    /// When the deadline reactor recorded the recommendation.
+    pub recommended_at: DateTime<FixedOffset>,
+    /// Why: lateness, or a repeated miss.
+    pub reason: EscalationReason,
+    /// Working days late when recommended.
+    pub working_days_late: u32,
+    /// Pending, referred or dismissed.
+    pub status: ReferralStatus,
+    /// When an official decided; `None` while pending.
+    pub decided_at: Option<DateTime<FixedOffset>>,
+    /// The official who decided; empty while pending.
+    pub decided_by: String,
+    /// The official's reason; empty while pending.
+    pub decision_reason: String,
+}
+
+/// The recommendations to refer, oldest first, filtered (interpretation 9, amended): what the
+/// discipline organ and 住建's officials see pending, referred and dismissed, in real time.
+pub fn referrals(tx: &mut dyn SqlTx, prefix: &str, filter: &ReferralFilter) -> Result<Vec<ReferralRow>, SqlError> {
+    let rows = tx.query(
+        &format!(
+            "SELECT stream, seq, subject_kind, subject, company, kind, body, recommended_at, reason,
+             working_days_late, status, decided_at, decided_by, decision_reason
+             FROM {prefix}referrals
+             WHERE ($1 = '' OR status = $1) AND ($2 = '' OR body = $2)
+             ORDER BY recommended_at, stream, seq"
+        ),
+        &[
+            Value::text(filter.status.map_or("", ReferralStatus::as_str)),
+            Value::text(filter.body.map_or("", BodyCode::as_str)),
+        ],
+    )?;
+    rows.iter()
+        .map(|row| {
+            let reason = read_text(&row[8], "reason")?;
+            let status = read_text(&row[10], "status")?;
+            let decided_at = read_i64(&row[11], "decided_at")?;
+            Ok(ReferralRow {
+                stream: read_text(&row[0], "stream")?,
+                seq: read_u32(&row[1], "seq")?,
+                subject: read_subject(&row[2], &row[3])?,
+                company: read_text(&row[4], "company")?,
+                kind: read_parsed(&row[5], "kind")?,
+                body: read_parsed(&row[6], "body")?,
+                recommended_at: instant(read_i64(&row[7], "recommended_at")?)?,
+                reason: EscalationReason::from_name(&reason).ok_or_else(|| bad_value("reason", &reason))?,
+                working_days_late: read_u32(&row[9], "working_days_late")?,
+                status: ReferralStatus::from_name(&status).ok_or_else(|| bad_value("status", &status))?,
+                decided_at: if decided_at == 0 { None } else { Some(instant(decided_at)?) },
+                decided_by: read_text(&row[12], "decided_by")?,
+                decision_reason: read_text(&row[13], "decision_reason")?,
+            })
+        })
+        .collect()
+}
+
 /// Deadlines closed so far, per body and kind, in body and kind order.
 pub fn closure_counts(tx: &mut dyn SqlTx, prefix: &str) -> Result<Vec<ClosureCount>, SqlError> {
     let rows = tx.query(

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Registration};
-use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DueBasis};
+use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DueBasis, EscalationLevel};
 use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::{ComplaintId, Uscc};
 use tousu_domain::obligations::EscalationFact;
@@ -26,6 +26,9 @@ pub struct OverdueWriter {
     record_level: String,
     recompute: String,
     withdraw_miss: String,
+    recommend: String,
+    decide_referral: String,
+    withdraw_recommendation: String,
 }
 
 impl OverdueWriter {
@@ -92,6 +95,23 @@ impl OverdueWriter {
                  levels = levels & $7, missed = missed * $8 WHERE stream = $1 AND seq = $2"
             ),
             withdraw_miss: format!("DELETE FROM {p}misses WHERE stream = $1 AND seq = $2"),
+            // Interpretation 9: a lead's recommendation names the lead's company as its row in
+            // `leads` has it (empty where it has none); a company's, the company.
+            recommend: format!(
+                "INSERT INTO {p}referrals (stream, seq, subject_kind, subject, company, kind, body, recommended_at,
+                 reason, working_days_late, status, decided_at, decided_by, decision_reason)
+                 VALUES ($1, $2, $3, $4,
+                   CASE WHEN $3 = 'lead' THEN COALESCE((SELECT company FROM {p}leads WHERE lead = $4), '') ELSE $4 END,
+                   $5, $6, $7, $8, $9, 'pending', 0, '', '')
+                 ON CONFLICT (stream, seq) DO NOTHING"
+            ),
+            decide_referral: format!(
+                "UPDATE {p}referrals SET status = $3, decided_at = $4, decided_by = $5, decision_reason = $6
+                 WHERE stream = $1 AND seq = $2"
+            ),
+            withdraw_recommendation: format!(
+                "DELETE FROM {p}referrals WHERE stream = $1 AND seq = $2 AND status = 'pending'"
+            ),
         }
     }
 
@@ -109,7 +129,9 @@ impl OverdueWriter {
             ComplaintFact::SplitFrom { registration, registered_at, .. } => {
                 self.record_lead(tx, lead, registration, *registered_at)?;
             }
-            ComplaintFact::Escalation(fact) => self.apply_escalation(tx, stream, fact)?,
+            ComplaintFact::Escalation(fact) => {
+                self.apply_escalation(tx, stream, ("lead", lead.as_str()), event.at, fact)?;
+            }
             _ => {}
         }
         self.apply_closures(tx, stream, event.at, &event.closes)?;
@@ -170,7 +192,7 @@ impl OverdueWriter {
         event: &EnterpriseEvent,
     ) -> Result<(), SqlError> {
         if let EnterpriseFact::Escalation(fact) = &event.fact {
-            self.apply_escalation(tx, stream, fact)?;
+            self.apply_escalation(tx, stream, ("company", uscc.as_str()), event.at, fact)?;
         }
         self.apply_closures(tx, stream, event.at, &event.closes)?;
         for deadline in &event.opens {
@@ -240,17 +262,55 @@ impl OverdueWriter {
         Ok(())
     }
 
-    fn apply_escalation(&self, tx: &mut dyn SqlTx, stream: &str, fact: &EscalationFact) -> Result<(), SqlError> {
+    /// A recorded miss, rung, recomputation or referral decision; `subject` is the subject's
+    /// kind (`lead` or `company`) and name.
+    fn apply_escalation(
+        &self,
+        tx: &mut dyn SqlTx,
+        stream: &str,
+        subject: (&str, &str),
+        at: DateTime<FixedOffset>,
+        fact: &EscalationFact,
+    ) -> Result<(), SqlError> {
         match fact {
             EscalationFact::DeadlineMissed { seq, body, .. } => {
                 let key = [Value::text(stream), Value::int(i64::from(*seq))];
                 tx.execute(&self.record_miss, &[key[0].clone(), key[1].clone(), Value::text(body.as_str())])?;
                 tx.execute(&self.mark_missed, &key)?;
             }
-            EscalationFact::Escalated { seq, level, .. } => {
+            EscalationFact::Escalated { seq, level, kind, body, reason, working_days_late } => {
                 tx.execute(
                     &self.record_level,
                     &[Value::text(stream), Value::int(i64::from(*seq)), Value::int(crate::query::level_bit(*level))],
+                )?;
+                if *level == EscalationLevel::DisciplineOrgan {
+                    tx.execute(
+                        &self.recommend,
+                        &[
+                            Value::text(stream),
+                            Value::int(i64::from(*seq)),
+                            Value::text(subject.0),
+                            Value::text(subject.1),
+                            Value::text(kind.as_str()),
+                            Value::text(body.as_str()),
+                            Value::int(millis(at)),
+                            Value::text(reason.as_str()),
+                            Value::int(i64::from(*working_days_late)),
+                        ],
+                    )?;
+                }
+            }
+            EscalationFact::ReferralDecided { seq, decision, reason, official, .. } => {
+                tx.execute(
+                    &self.decide_referral,
+                    &[
+                        Value::text(stream),
+                        Value::int(i64::from(*seq)),
+                        Value::text(decision.as_str()),
+                        Value::int(millis(at)),
+                        Value::text(official.as_str()),
+                        Value::text(reason.as_str()),
+                    ],
                 )?;
             }
             EscalationFact::DeadlineRecomputed {
@@ -282,6 +342,9 @@ impl OverdueWriter {
                 )?;
                 if *miss_withdrawn {
                     tx.execute(&self.withdraw_miss, &key)?;
+                }
+                if withdrawn_levels.contains(&EscalationLevel::DisciplineOrgan) {
+                    tx.execute(&self.withdraw_recommendation, &key)?;
                 }
             }
         }

@@ -4,16 +4,19 @@
 //! escalations the reactor has to record; filters and paging; company deadlines; years without
 //! calendar data; and the same answers from PostgreSQL.
 
+use tousu_domain::actor::{Actor, Role};
 use tousu_domain::calendar::{Calendar, Period};
 use tousu_domain::complaint::{Channel, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, Registration};
 use tousu_domain::deadline::{Deadline, DeadlineKind, DueBasis, EscalationLevel, EscalationReason, escalation_level};
 use tousu_domain::enterprise::{EnterpriseCommand, LeadRecord};
 use tousu_domain::ids::{BodyCode, ComplaintId};
+use tousu_domain::obligations::ReferralDecision;
 use tousu_domain::rule::RuleId;
 use tousu_projection_testkit::*;
 use tousu_read_overdue::{
-    DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueModel, OverdueRow, ProvisionalCandidate, Subject,
-    closure_counts, due_escalations, late_cutoff, open_obligations, overdue, provisional_candidates,
+    DueEscalation, Lateness, LatenessUnit, OverdueFilter, OverdueModel, OverdueRow, ProvisionalCandidate,
+    ReferralFilter, ReferralRow, ReferralStatus, Subject, closure_counts, due_escalations, late_cutoff,
+    open_obligations, overdue, provisional_candidates, referrals,
 };
 
 fn overdue_at(store: &mut Store, world: &World, instant: &str, filter: &OverdueFilter) -> (Vec<OverdueRow>, u64) {
@@ -79,6 +82,12 @@ fn accepted(
     lead.classify(world, log, registered_at, category, complexity);
     lead.transfer(world, log, transferred, body);
     lead.given(world, log, &handler(body), transferred, ComplaintCommand::Accept);
+    if complexity == Complexity::Major {
+        // Interpretation 25: the body declares at once that the matter cannot be resolved within
+        // the month, so that it owes the plan within 7 days, as every major matter did before.
+        let declare = ComplaintCommand::DeclarePlanNeeded { reason: "需动用专项维修资金".to_owned() };
+        lead.given(world, log, &handler(body), transferred, declare);
+    }
     lead
 }
 
@@ -667,4 +676,55 @@ fn acc_2_interp_21_a_provisional_due_is_listed_as_such_and_found_for_recomputati
     let due = escalations_at(&mut store, &world, "2027-02-21T00:00:01+08:00");
     assert_eq!(due.len(), 1);
     assert_eq!((due[0].level, due[0].due), (EscalationLevel::Reminder, at("2027-02-21T00:00:00+08:00")));
+}
+
+fn referrals_of(store: &mut Store, filter: &ReferralFilter) -> Vec<ReferralRow> {
+    let prefix = store.prefix.clone();
+    store.read(|tx| referrals(tx, &prefix, filter))
+}
+
+#[test]
+fn acc_2_interp_9_a_recommendation_stays_pending_until_an_official_decides_and_outlives_its_deadline() {
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&OverdueModel));
+    let mut lead = registered(&world, &mut log, "C-1", "2026-09-30T10:00:00+08:00", &GULOU);
+    store.catch_up(&log);
+    // Ten working days late on Thursday 29 October: the reactor records all three rungs.
+    assert_eq!(react(&mut store, &world, &mut log, &mut [&mut lead], "2026-10-29T00:00:00+08:00"), 3);
+    let rows = referrals_of(&mut store, &ReferralFilter::default());
+    let [pending] = rows.as_slice() else { panic!("one recommendation: {rows:?}") };
+    assert_eq!((pending.stream.as_str(), pending.seq, pending.kind), ("complaint-C-1", 0, DeadlineKind::Transfer));
+    assert_eq!(
+        (pending.body, pending.status, pending.company.as_str()),
+        (BodyCode::ZJ, ReferralStatus::Pending, COMPANY)
+    );
+    assert_eq!((pending.reason, pending.working_days_late), (EscalationReason::Lateness, 10));
+    assert_eq!(pending.recommended_at, at("2026-10-29T00:00:00+08:00"));
+    assert!(pending.decided_at.is_none() && pending.decided_by.is_empty());
+
+    // The late transfer closes the deadline; the recommendation stays, to be decided.
+    lead.classify(&world, &mut log, "2026-10-29T09:00:00+08:00", "SJ-3-1", Complexity::General);
+    lead.transfer(&world, &mut log, "2026-10-29T10:00:00+08:00", BodyCode::SJ);
+    let official = Actor { person: "李明".to_owned(), body: BodyCode::ZJ, role: Role::Official };
+    let decision = ComplaintCommand::DecideReferral {
+        seq: 0,
+        decision: ReferralDecision::Dismissed,
+        reason: "系统故障导致延误".to_owned(),
+    };
+    lead.given(&world, &mut log, &official, "2026-10-30T09:00:00+08:00", decision);
+    store.catch_up(&log);
+    assert!(open_of(&mut store, &world, "complaint-C-1", "2026-10-30T09:00:00+08:00").iter().all(|row| row.seq != 0));
+    let rows = referrals_of(&mut store, &ReferralFilter::default());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, ReferralStatus::Dismissed);
+    assert_eq!((rows[0].decided_by.as_str(), rows[0].decision_reason.as_str()), ("李明", "系统故障导致延误"));
+    assert_eq!(rows[0].decided_at, Some(at("2026-10-30T09:00:00+08:00")));
+    // Filters by status and body.
+    let pending = ReferralFilter { status: Some(ReferralStatus::Pending), ..ReferralFilter::default() };
+    assert!(referrals_of(&mut store, &pending).is_empty());
+    let dismissed_sj = ReferralFilter { status: Some(ReferralStatus::Dismissed), body: Some(BodyCode::SJ) };
+    assert!(referrals_of(&mut store, &dismissed_sj).is_empty());
+    let dismissed_zj = ReferralFilter { status: Some(ReferralStatus::Dismissed), body: Some(BodyCode::ZJ) };
+    assert_eq!(referrals_of(&mut store, &dismissed_zj).len(), 1);
+    // The bulk builder leaves the same rows.
+    assert_bulk_matches(&OverdueModel, &log.events, 3, &mut store.connection, &store.prefix);
 }

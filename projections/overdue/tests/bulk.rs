@@ -23,7 +23,7 @@ use tousu_domain::deadline::{
 };
 use tousu_domain::enterprise::{EnterpriseCommand, EnterpriseEvent, EnterpriseFact, LeadRecord};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
-use tousu_domain::obligations::EscalationFact;
+use tousu_domain::obligations::{EscalationFact, ReferralDecision};
 use tousu_domain::rule::RuleId;
 use tousu_projection::{Payload, ProjectionError, ReadModel, SqlConnection, SqlError};
 use tousu_projection_testkit::*;
@@ -338,6 +338,16 @@ fn made_by_hand(log: &mut Log, split_from: &ComplaintFact, dice: &mut Dice, even
                 withdrawn_levels: EscalationLevel::ALL.into_iter().filter(|_| dice.chance(40)).collect(),
                 miss_withdrawn: dice.chance(50),
             }
+        } else if dice.chance(25) {
+            // Interpretation 9: an official's decision, on a recommendation or (by hand) on none.
+            EscalationFact::ReferralDecided {
+                seq,
+                kind,
+                body,
+                decision: *dice.pick(&[ReferralDecision::Referred, ReferralDecision::Dismissed]),
+                reason: "经核实".to_owned(),
+                official: (*dice.pick(&["李明", "王强"])).to_owned(),
+            }
         } else {
             let level = *dice.pick(&EscalationLevel::ALL);
             EscalationFact::Escalated {
@@ -443,7 +453,7 @@ fn long_log(world: &World, store: &mut Store) -> Log {
             ),
         ],
     );
-    let mut dice = Dice::new(0x0dd_c0de_2026_1001);
+    let mut dice = Dice::new(0x0dd_c0de_2026_1207);
     for _ in 0..6 {
         made_by_hand(&mut log, &split_from, &mut dice, 400);
         store.catch_up(&log);
@@ -468,6 +478,10 @@ fn long_log(world: &World, store: &mut Store) -> Log {
                 "due instants recomputed from provisional",
                 "SELECT COUNT(*) FROM {p}obligations WHERE calendar = '2027.official.1c2d3e4f+2028.provisional'",
             ),
+            ("recommendations pending", "SELECT COUNT(*) FROM {p}referrals WHERE status = 'pending'"),
+            ("recommendations referred", "SELECT COUNT(*) FROM {p}referrals WHERE status = 'referred'"),
+            ("recommendations dismissed", "SELECT COUNT(*) FROM {p}referrals WHERE status = 'dismissed'"),
+            ("company recommendations", "SELECT COUNT(*) FROM {p}referrals WHERE subject_kind = 'company'"),
         ],
     );
     log

@@ -143,6 +143,14 @@ impl<S: EventStore + 'static> ComplaintCommands for ComplaintService<S> {
         .await
     }
 
+    async fn declare_plan_needed(&self, request: Request<pb::DeclarePlanNeededRequest>) -> Reply {
+        let m = request.get_ref();
+        self.run(&request, &m.request_id, &m.complaint_id, || {
+            Ok(ComplaintCommand::DeclarePlanNeeded { reason: m.reason.clone() })
+        })
+        .await
+    }
+
     async fn submit_plan(&self, request: Request<pb::SubmitPlanRequest>) -> Reply {
         let m = request.get_ref();
         self.run(&request, &m.request_id, &m.complaint_id, || {
@@ -264,6 +272,18 @@ impl<S: EventStore + 'static> ComplaintCommands for ComplaintService<S> {
             Ok(ComplaintCommand::RecordSatisfaction {
                 satisfaction: convert::satisfaction("satisfaction", m.satisfaction)?,
                 comment: m.comment.clone(),
+            })
+        })
+        .await
+    }
+
+    async fn decide_referral(&self, request: Request<pb::DecideReferralRequest>) -> Reply {
+        let m = request.get_ref();
+        self.run(&request, &m.request_id, &m.complaint_id, || {
+            Ok(ComplaintCommand::DecideReferral {
+                seq: m.seq,
+                decision: convert::referral_decision("decision", m.decision)?,
+                reason: m.reason.clone(),
             })
         })
         .await

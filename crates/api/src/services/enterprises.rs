@@ -155,4 +155,16 @@ impl<S: EventStore + 'static> EnterpriseCommands for EnterpriseService<S> {
         let m = request.get_ref();
         self.run(&request, &m.request_id, &m.uscc, || Ok(EnterpriseCommand::EvaluateConditions)).await
     }
+
+    async fn decide_company_referral(&self, request: Request<pb::DecideCompanyReferralRequest>) -> Reply {
+        let m = request.get_ref();
+        self.run(&request, &m.request_id, &m.uscc, || {
+            Ok(EnterpriseCommand::DecideReferral {
+                seq: m.seq,
+                decision: convert::referral_decision("decision", m.decision)?,
+                reason: m.reason.clone(),
+            })
+        })
+        .await
+    }
 }

@@ -27,7 +27,7 @@ use tousu_domain::deadline::EscalationLevel;
 use tousu_domain::limits::{Echo, FIRST_YEAR, LAST_YEAR, PLACE_MAX_CHARS};
 use tousu_domain::policy::Policy;
 use tousu_projection::{SqlError, SqlTx};
-use tousu_read_overdue::OverdueFilter;
+use tousu_read_overdue::{OverdueFilter, ReferralFilter, ReferralStatus};
 use tousu_read_watchlist::{Flag, Scope, WatchlistFilter};
 use tousu_read_weekly_summary::signing::AnchorSigner;
 use tousu_store::EventStore;
@@ -283,6 +283,13 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
         naming_rule_of::<pb::ListOverdueRequest, _>(self.overdue(request)).await
     }
 
+    async fn list_referrals(
+        &self,
+        request: Request<pb::ListReferralsRequest>,
+    ) -> Result<Response<pb::ListReferralsResponse>, Status> {
+        naming_rule_of::<pb::ListReferralsRequest, _>(self.referrals(request)).await
+    }
+
     async fn get_dashboard(
         &self,
         request: Request<pb::GetDashboardRequest>,
@@ -441,6 +448,37 @@ impl<S: EventStore + 'static> ReadModelService<S> {
             next_page_token: next_page_token(offset, rows.len(), total),
             obligations: rows.iter().map(read_views::overdue_obligation).collect(),
             total,
+            snapshot: Some(snapshot),
+        }))
+    }
+
+    /// ACC-2, interpretation 9: the recommendations to refer and their decisions.
+    async fn referrals(
+        &self,
+        request: Request<pb::ListReferralsRequest>,
+    ) -> Result<Response<pb::ListReferralsResponse>, Status> {
+        let principal = principal(&request)?;
+        principal.check_read_referrals().map_err(to_status)?;
+        let m = request.into_inner();
+        let status = match pb::ReferralStatus::try_from(m.status) {
+            Ok(pb::ReferralStatus::Unspecified) => None,
+            Ok(pb::ReferralStatus::Pending) => Some(ReferralStatus::Pending),
+            Ok(pb::ReferralStatus::Referred) => Some(ReferralStatus::Referred),
+            Ok(pb::ReferralStatus::Dismissed) => Some(ReferralStatus::Dismissed),
+            Err(_) => return Err(invalid("status", format!("{} is not a known value", m.status))),
+        };
+        let body = convert::optional_body("body", m.body)?;
+        let as_of = as_of(&principal, m.as_of)?;
+        let filter = ReferralFilter { status, body };
+        let (rows, snapshot) = self
+            .run(tousu_read_overdue::NAME, as_of, move |tx, prefix| tousu_read_overdue::referrals(tx, prefix, &filter))
+            .await?;
+        let count = |wanted: ReferralStatus| rows.iter().filter(|row| row.status == wanted).count() as u64;
+        Ok(Response::new(pb::ListReferralsResponse {
+            pending: count(ReferralStatus::Pending),
+            referred: count(ReferralStatus::Referred),
+            dismissed: count(ReferralStatus::Dismissed),
+            referrals: rows.iter().map(read_views::referral).collect(),
             snapshot: Some(snapshot),
         }))
     }

@@ -1,0 +1,290 @@
+//! Fair accountability against the real server (the second revision's interpretations 9, 24
+//! and 25): the deadline reactor only *recommends* a referral to the discipline organ and a
+//! named 住建 official decides it; a penalty case supersedes the handling deadline; a major
+//! matter owes a plan only when it is not resolved within its month.
+//!
+//! The servers run on a shifted clock (`--clock-start`), so these tests run on the dates they
+//! name whatever the day they run; a restart on a later clock lets the reactor act.
+
+use std::time::{Duration, Instant};
+
+use tonic::Code;
+use tousu_api::pb;
+use tousu_e2e::flows::{
+    accept, classify, give_feedback, lead_until, open_kinds, record_finding, register, sign_closure, timeline_types,
+    transfer,
+};
+use tousu_e2e::refusal::{ok, refused};
+use tousu_e2e::requests::{request_id, unique_complainant, unique_uscc};
+use tousu_e2e::server::{AUDITOR, HANDLER_SJ, HANDLER_ZF, OFFICIAL_ZJ, REGISTRAR_ZJ, ServerOptions, TestServer};
+
+fn timestamp(text: &str) -> prost_types::Timestamp {
+    let instant = chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|error| panic!("{text}: {error}"));
+    prost_types::Timestamp { seconds: instant.timestamp(), nanos: 0 }
+}
+
+fn at_clock(start: &str) -> ServerOptions {
+    ServerOptions { clock_start: Some(start.to_owned()), ..ServerOptions::default() }
+}
+
+/// Where the reactor acts every second.
+fn reacting_at(start: &str) -> ServerOptions {
+    ServerOptions { deadline_interval_seconds: Some(1), ..at_clock(start) }
+}
+
+/// A lead received half an hour before `registered_at`, the server's clock then.
+async fn lead_registered(server: &TestServer, received_at: &str, uscc: &str) -> String {
+    let request = pb::RegisterRequest {
+        request_id: request_id(),
+        channel: pb::Channel::Hotline.into(),
+        received_at: Some(timestamp(received_at)),
+        complainant: Some(unique_complainant()),
+        content: "3号楼电梯停运三天无人维修".to_owned(),
+        company: Some(pb::CompanyRef { uscc: uscc.to_owned(), name: "榕城物业服务有限公司".to_owned() }),
+        place: Some(pb::Place {
+            community: "福苑小区".to_owned(),
+            district: "鼓楼区".to_owned(),
+            street: "东街街道".to_owned(),
+        }),
+        hotline_ticket: String::new(),
+    };
+    register(server, request).await.complaint_id
+}
+
+/// The recommendations concerning `id`, read by the auditor until `check` holds of them.
+async fn referrals_until(
+    server: &TestServer,
+    id: &str,
+    what: &str,
+    check: impl Fn(&[pb::Referral]) -> bool,
+) -> Vec<pb::Referral> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer =
+            ok(server.read_models(AUDITOR).list_referrals(pb::ListReferralsRequest::default()).await, "ListReferrals");
+        let of_lead: Vec<pb::Referral> =
+            answer.referrals.into_iter().filter(|referral| referral.complaint_id == id).collect();
+        if check(&of_lead) {
+            return of_lead;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 30 s: {of_lead:?}\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn decide(id: &str, seq: u32, decision: pb::ReferralDecision, reason: &str) -> pb::DecideReferralRequest {
+    pb::DecideReferralRequest {
+        request_id: request_id(),
+        complaint_id: id.to_owned(),
+        seq,
+        decision: decision.into(),
+        reason: reason.to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn acc_2_interp_9_the_reactor_recommends_a_referral_and_a_named_official_decides_it() {
+    // Registered Monday 2 March 2026 and never transferred: TRF-2 is due at 24:00 on Wednesday
+    // 11 March, and ten working days late on Wednesday 25 March.
+    let mut server = TestServer::start_with(at_clock("2026-03-02T09:00:00+08:00")).await;
+    let id = lead_registered(&server, "2026-03-02T08:30:00+08:00", &unique_uscc()).await;
+    classify(&server, &id, "SJ-3-1", pb::Urgency::Normal, pb::Complexity::General).await;
+    server.terminate();
+    server.wait_exit(Duration::from_secs(30)).await.expect("the server stops");
+    server.restart_with(reacting_at("2026-03-26T09:00:00+08:00")).await;
+
+    lead_until(&server, &id, "the three rungs", |lead| {
+        timeline_types(lead).iter().filter(|kind| **kind == "complaint.escalated").count() == 3
+    })
+    .await;
+    let referrals = referrals_until(&server, &id, "the recommendation", |referrals| !referrals.is_empty()).await;
+    let [recommended] = referrals.as_slice() else { panic!("one recommendation: {referrals:?}") };
+    assert_eq!(recommended.status(), pb::ReferralStatus::Pending, "the timer refers no one: {recommended:?}");
+    assert_eq!(
+        (recommended.seq, recommended.kind(), recommended.body()),
+        (0, pb::DeadlineKind::Transfer, pb::Body::Zj)
+    );
+    assert_eq!(recommended.reason(), pb::EscalationReason::Lateness);
+    assert!(recommended.working_days_late >= 10, "{recommended:?}");
+    assert!(recommended.decided_by.is_empty() && recommended.decided_at.is_none());
+
+    // Only an official of 住建 decides, with a reason; a refusal writes nothing.
+    let head = server.log_head().await;
+    let denied = refused(
+        server.complaints(REGISTRAR_ZJ).decide_referral(decide(&id, 0, pb::ReferralDecision::Referred, "理由")).await,
+    );
+    assert_eq!(denied.code, Code::PermissionDenied, "{denied:?}");
+    let no_reason = refused(
+        server.complaints(OFFICIAL_ZJ).decide_referral(decide(&id, 0, pb::ReferralDecision::Referred, " ")).await,
+    );
+    assert_eq!((no_reason.code, no_reason.rule.as_deref()), (Code::InvalidArgument, Some("ACC-2")), "{no_reason:?}");
+    let no_recommendation = refused(
+        server.complaints(OFFICIAL_ZJ).decide_referral(decide(&id, 7, pb::ReferralDecision::Referred, "理由")).await,
+    );
+    assert_eq!(no_recommendation.code, Code::FailedPrecondition, "{no_recommendation:?}");
+    assert_eq!(no_recommendation.reason.as_deref(), Some("NO_REFERRAL_RECOMMENDATION"));
+    server.assert_nothing_written_after(head, "refused referral decisions").await;
+
+    let reason = "逾期十个工作日未转办，经核实无正当理由";
+    ok(
+        server.complaints(OFFICIAL_ZJ).decide_referral(decide(&id, 0, pb::ReferralDecision::Referred, reason)).await,
+        "DecideReferral",
+    );
+    let referrals = referrals_until(&server, &id, "the decision", |referrals| {
+        referrals.iter().any(|referral| referral.status() == pb::ReferralStatus::Referred)
+    })
+    .await;
+    assert_eq!(referrals[0].decided_by, OFFICIAL_ZJ.person());
+    assert_eq!(referrals[0].decision_reason, reason);
+    assert!(referrals[0].decided_at.is_some());
+    let again = refused(
+        server.complaints(OFFICIAL_ZJ).decide_referral(decide(&id, 0, pb::ReferralDecision::Dismissed, "改判")).await,
+    );
+    assert_eq!((again.code, again.reason.as_deref()), (Code::FailedPrecondition, Some("REFERRAL_ALREADY_DECIDED")));
+    let lead = server.complaint(&id).await;
+    assert!(timeline_types(&lead).contains(&"complaint.referral_decided"), "{:?}", timeline_types(&lead));
+
+    // The filter by status answers the counts the commission reads.
+    let answer = ok(
+        server
+            .read_models(OFFICIAL_ZJ)
+            .list_referrals(pb::ListReferralsRequest {
+                status: pb::ReferralStatus::Referred.into(),
+                ..Default::default()
+            })
+            .await,
+        "ListReferrals",
+    );
+    assert!(answer.referrals.iter().all(|referral| referral.status() == pb::ReferralStatus::Referred));
+    assert_eq!((answer.referred, answer.pending, answer.dismissed), (answer.referrals.len() as u64, 0, 0));
+    let denied = refused(server.read_models(HANDLER_SJ).list_referrals(pb::ListReferralsRequest::default()).await);
+    assert_eq!(denied.code, Code::PermissionDenied);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pen_1_interp_24_a_penalty_case_supersedes_the_handling_deadline() {
+    let server = TestServer::start_with(at_clock("2026-05-06T10:00:00+08:00")).await;
+    let id = lead_registered(&server, "2026-05-06T09:00:00+08:00", &unique_uscc()).await;
+    classify(&server, &id, "ZF-1", pb::Urgency::Normal, pb::Complexity::General).await;
+    transfer(&server, &id, pb::Body::Zf).await;
+    accept(&server, HANDLER_ZF, &id).await;
+    let lead = server.complaint(&id).await;
+    assert_eq!(open_kinds(&lead), [pb::DeadlineKind::GeneralClose]);
+    // The penalty lead is received on acceptance, a moment after the registration.
+    let accepted_at = lead.timeline.last().and_then(|entry| entry.at).expect("the acceptance's instant");
+
+    let mut zf = server.complaints(HANDLER_ZF);
+    ok(
+        zf.open_penalty_matter(pb::OpenPenaltyMatterRequest {
+            request_id: request_id(),
+            complaint_id: id.clone(),
+            received_at: Some(accepted_at),
+        })
+        .await,
+        "OpenPenaltyMatter",
+    );
+    ok(
+        zf.verify_penalty_matter(pb::VerifyPenaltyMatterRequest {
+            request_id: request_id(),
+            complaint_id: id.clone(),
+            outcome: pb::PenaltyVerification::CaseWarranted.into(),
+            summary: "擅自改变物业服务用房用途属实".to_owned(),
+        })
+        .await,
+        "VerifyPenaltyMatter",
+    );
+    ok(
+        zf.file_penalty_case(pb::FilePenaltyCaseRequest {
+            request_id: request_id(),
+            complaint_id: id.clone(),
+            case_number: "榕综执罚〔2026〕101号".to_owned(),
+        })
+        .await,
+        "FilePenaltyCase",
+    );
+    let lead = server.complaint(&id).await;
+    assert_eq!(open_kinds(&lead), [pb::DeadlineKind::PenaltyComplete], "PEN-1's period governs");
+
+    // Judged on 20 May, past the old HDL-1 due (24:00 on 13 May), nothing of the lead is overdue.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = ok(
+            server
+                .read_models(AUDITOR)
+                .list_overdue(pb::ListOverdueRequest {
+                    at: Some(timestamp("2026-05-20T09:00:00+08:00")),
+                    page_size: 500,
+                    ..Default::default()
+                })
+                .await,
+            "ListOverdue",
+        );
+        let head = server.log_head().await;
+        let caught_up = answer.snapshot.as_ref().is_some_and(|snapshot| Some(snapshot.position) >= head);
+        if caught_up {
+            let of_lead: Vec<_> = answer.obligations.iter().filter(|o| o.complaint_id == id).collect();
+            assert!(of_lead.is_empty(), "{of_lead:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the overdue read model did not catch up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hdl_2_interp_25_a_major_matter_owes_a_plan_only_when_not_resolved_within_its_month() {
+    // Transferred Monday 2 March 2026: the month ends at 24:00 on Thursday 2 April; the plan,
+    // where owed, is due at 24:00 on Monday 9 March.
+    let mut server = TestServer::start_with(at_clock("2026-03-02T09:00:00+08:00")).await;
+    let uscc = unique_uscc();
+    let mut leads = Vec::new();
+    for _ in 0..3 {
+        let id = lead_registered(&server, "2026-03-02T08:30:00+08:00", &uscc).await;
+        classify(&server, &id, "SJ-3-1", pb::Urgency::Normal, pb::Complexity::Major).await;
+        transfer(&server, &id, pb::Body::Sj).await;
+        accept(&server, HANDLER_SJ, &id).await;
+        let lead = server.complaint(&id).await;
+        assert_eq!(open_kinds(&lead), [pb::DeadlineKind::MajorResolve], "no plan is owed at first");
+        leads.push(id);
+    }
+    let [open, declared, resolved] = [leads[0].clone(), leads[1].clone(), leads[2].clone()];
+    ok(
+        server
+            .complaints(HANDLER_SJ)
+            .declare_plan_needed(pb::DeclarePlanNeededRequest {
+                request_id: request_id(),
+                complaint_id: declared.clone(),
+                reason: "需业主大会表决动用专项维修资金".to_owned(),
+            })
+            .await,
+        "DeclarePlanNeeded",
+    );
+    let lead = server.complaint(&declared).await;
+    let plan = lead.open_deadlines.iter().find(|d| d.kind() == pb::DeadlineKind::MajorPlan).expect("plan owed");
+    assert_eq!(plan.due, Some(timestamp("2026-03-10T00:00:00+08:00")));
+    record_finding(&server, HANDLER_SJ, &resolved, pb::Finding::Substantiated).await;
+    give_feedback(&server, HANDLER_SJ, &resolved, pb::FeedbackRecipient::Complainant).await;
+    sign_closure(&server, HANDLER_SJ, &resolved).await;
+
+    server.terminate();
+    server.wait_exit(Duration::from_secs(30)).await.expect("the server stops");
+    server.restart_with(reacting_at("2026-04-03T09:00:00+08:00")).await;
+    // The month ended with the first lead open and no plan: the plan is owed and missed then.
+    let lead =
+        lead_until(&server, &open, "the plan's miss", |lead| timeline_types(lead).contains(&"complaint.plan_required"))
+            .await;
+    let required = lead.timeline.iter().find(|entry| entry.event_type == "complaint.plan_required").unwrap();
+    assert!(required.payload_json.contains("\"cause\":\"month_ended\""), "{}", required.payload_json);
+    assert!(
+        lead.timeline.iter().any(|entry| entry.event_type == "complaint.deadline_missed"
+            && entry.payload_json.contains("\"kind\":\"major-plan\"")),
+        "{:?}",
+        timeline_types(&lead)
+    );
+    // The declared lead's plan was missed on its day, not again at the month's end.
+    let lead = server.complaint(&declared).await;
+    assert_eq!(timeline_types(&lead).iter().filter(|kind| **kind == "complaint.plan_required").count(), 1);
+    // Resolved within its month, the third never owed a plan.
+    let lead = server.complaint(&resolved).await;
+    assert!(!timeline_types(&lead).contains(&"complaint.plan_required"), "{:?}", timeline_types(&lead));
+}
