@@ -12,7 +12,8 @@
 //! countersign 住建's closures; the city level cancels or sends back; 12345 follows its leads
 //! up and the dissatisfied ones reopen. Each body keeps its own pace, so deadlines are met and
 //! missed, and at every day's end the deadline reactor runs over read models that have caught
-//! up and escalates what is late. On the company side, credit ratings and black listings are
+//! up and escalates what is late; on working evenings 住建's official refers or dismisses the
+//! recommendations to refer recorded the days before (interpretation 9). On the company side, credit ratings and black listings are
 //! recorded, and what a company's stream asks for (surveys, downgrades, fee standards,
 //! refunds) is done, mostly in time, with refusals to rectify and an exit procedure where a
 //! company becomes eligible.
@@ -50,6 +51,7 @@ use tousu_api::pb;
 use tousu_api::pb::complaint_commands_client::ComplaintCommandsClient;
 use tousu_api::pb::enterprise_commands_client::EnterpriseCommandsClient;
 use tousu_api::pb::queries_client::QueriesClient;
+use tousu_api::pb::read_models_client::ReadModelsClient;
 use tousu_app::tokens::{self, TokenRegistry};
 use tousu_app::{DomainSetup, ManualClock};
 use tousu_domain::actor::Role;
@@ -895,6 +897,8 @@ enum Who {
     Reviewer(BodyCode),
     /// The district discipline inspection commission.
     Auditor,
+    /// 住建's deputy director, who decides the recommendations to refer (interpretation 9).
+    Official,
 }
 
 const ZJ_REGISTRARS: [&str; 3] = ["王敏", "陈峰", "李静"];
@@ -902,7 +906,7 @@ const ZJ_REGISTRARS: [&str; 3] = ["王敏", "陈峰", "李静"];
 impl Who {
     fn everyone(city: &City) -> Vec<Who> {
         let mut everyone: Vec<Who> = (0..ZJ_REGISTRARS.len()).map(Who::RegistrarZj).collect();
-        everyone.extend([Who::RegistrarXz, Who::FollowUp, Who::Auditor]);
+        everyone.extend([Who::RegistrarXz, Who::FollowUp, Who::Auditor, Who::Official]);
         everyone.extend(
             BodyCode::ALL.into_iter().filter(|body| !matches!(body, BodyCode::JB | BodyCode::SQ)).map(Who::Handler),
         );
@@ -919,12 +923,13 @@ impl Who {
             Who::StreetOffice(_) | Who::Community(_) => Role::StreetOffice,
             Who::Reviewer(_) => Role::CityReviewer,
             Who::Auditor => Role::Auditor,
+            Who::Official => Role::Official,
         }
     }
 
     fn body(self) -> Option<BodyCode> {
         match self {
-            Who::RegistrarZj(_) => Some(BodyCode::ZJ),
+            Who::RegistrarZj(_) | Who::Official => Some(BodyCode::ZJ),
             Who::RegistrarXz | Who::FollowUp => Some(BodyCode::XZ),
             Who::Handler(body) | Who::Reviewer(body) => Some(body),
             Who::StreetOffice(_) => Some(BodyCode::JB),
@@ -968,6 +973,7 @@ impl Who {
             }
             Who::Reviewer(body) => format!("市级{body}审核·{}", ["方正", "翁清", "杜明", "詹宁"][body as usize % 4]),
             Who::Auditor => "区纪委监委·周敏".to_owned(),
+            Who::Official => "区住建局分管副局长·林建国".to_owned(),
         }
     }
 
@@ -1031,6 +1037,7 @@ struct Clients {
     complaints: ComplaintCommandsClient<Authed>,
     enterprises: EnterpriseCommandsClient<Authed>,
     queries: QueriesClient<Authed>,
+    read_models: ReadModelsClient<Authed>,
 }
 
 async fn connect_clients(address: SocketAddr, issued: &[Issued]) -> Result<HashMap<Who, Clients>> {
@@ -1049,7 +1056,8 @@ async fn connect_clients(address: SocketAddr, issued: &[Issued]) -> Result<HashM
             Clients {
                 complaints: ComplaintCommandsClient::with_interceptor(channel.clone(), bearer.clone()),
                 enterprises: EnterpriseCommandsClient::with_interceptor(channel.clone(), bearer.clone()),
-                queries: QueriesClient::with_interceptor(channel.clone(), bearer),
+                queries: QueriesClient::with_interceptor(channel.clone(), bearer.clone()),
+                read_models: ReadModelsClient::with_interceptor(channel.clone(), bearer),
             },
         );
     }
@@ -1093,6 +1101,8 @@ enum Call {
     RefuseFeeStandard(pb::RefuseFeeStandardRequest),
     OrderRefund(pb::OrderRefundRequest),
     StartExitProcedure(pb::StartExitProcedureRequest),
+    DecideReferral(pb::DecideReferralRequest),
+    DecideCompanyReferral(pb::DecideCompanyReferralRequest),
 }
 
 impl Call {
@@ -1128,6 +1138,8 @@ impl Call {
             Call::RefuseFeeStandard(_) => "RefuseFeeStandard",
             Call::OrderRefund(_) => "OrderRefund",
             Call::StartExitProcedure(_) => "StartExitProcedure",
+            Call::DecideReferral(_) => "DecideReferral",
+            Call::DecideCompanyReferral(_) => "DecideCompanyReferral",
         }
     }
 
@@ -1169,6 +1181,8 @@ impl Call {
                 Call::RefuseFeeStandard(request) => enterprises.refuse_fee_standard(request).await,
                 Call::OrderRefund(request) => enterprises.order_refund(request).await,
                 Call::StartExitProcedure(request) => enterprises.start_exit_procedure(request).await,
+                Call::DecideReferral(request) => complaints.decide_referral(request).await,
+                Call::DecideCompanyReferral(request) => enterprises.decide_company_referral(request).await,
             };
             match answer {
                 Err(status) if status.code() == Code::Aborted && attempt < 5 => {
@@ -2200,6 +2214,9 @@ impl Simulation<'_> {
                     None if late => now + self.rng.days(92.0, 105.0),
                     None => now + self.rng.days(20.0, 85.0),
                 };
+                // Interpretation 24: PEN-1's periods govern from the filing; no progress report
+                // is owed.
+                self.leads[index].next_report = None;
                 if let Some(penalty) = &mut self.leads[index].penalty {
                     penalty.filed_at = Some(now);
                     penalty.extension = extension;
@@ -2392,12 +2409,15 @@ impl Simulation<'_> {
         }
         // Interpretation 17: a re-grade only while the general period runs.
         let can_regrade = now + TimeDelta::days(1) < transferred + TimeDelta::days(6);
-        if !lead.major && (lead.regrade || lead.penalty.is_some()) && can_regrade {
+        if !lead.major && lead.regrade && can_regrade {
             let next = self.office_after(now, |rng| rng.days(0.1, 1.0));
             self.set(index, Step::Regrade, next);
             return;
         }
-        if lead.major && (lead.penalty.is_some() || !lead.quick) {
+        // Interpretation 24: a penalty case, once filed, supersedes the handling deadline, so a
+        // penalty lead needs no plan to buy time; interpretation 25: a major matter resolved
+        // within its month owes none.
+        if lead.major && lead.penalty.is_none() && !lead.quick {
             let next = self.plan_time(index, now);
             self.set(index, Step::SubmitPlan, next);
             return;
@@ -2766,6 +2786,67 @@ impl Simulation<'_> {
         if working {
             self.settle().await?;
             self.look_at_companies(evening).await?;
+            self.decide_referrals(date).await?;
+        }
+        Ok(())
+    }
+
+    /// Interpretation 9: on a working day's evening, 住建's official decides the
+    /// recommendations to refer pending since the day before: most are dismissed with the body's
+    /// written explanation, about one in four referred. The draws come from a stream of their
+    /// own, so that nothing else of the city shifts with them.
+    async fn decide_referrals(&mut self, date: NaiveDate) -> Result<()> {
+        let Some(clients) = self.clients.get(&Who::Official).cloned() else { bail!("no official's token") };
+        let mut read_models = clients.read_models.clone();
+        let pending = read_models
+            .list_referrals(pb::ListReferralsRequest {
+                status: pb::ReferralStatus::Pending.into(),
+                ..Default::default()
+            })
+            .await
+            .context("ListReferrals failed")?
+            .into_inner()
+            .referrals;
+        self.report.queries += 1;
+        let cutoff = at(date, hm(0, 0)).timestamp();
+        for referral in pending {
+            if referral.recommended_at.as_ref().is_none_or(|recommended| recommended.seconds >= cutoff) {
+                continue;
+            }
+            let stream_hash = referral
+                .stream
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+            let mut draws = Rng::new(self.seed ^ u64::from(referral.seq) ^ stream_hash);
+            let decision = if draws.chance(0.25) {
+                (pb::ReferralDecision::Referred, "经核查，承办单位逾期无正当理由，移送区纪委监委处理")
+            } else {
+                (pb::ReferralDecision::Dismissed, "承办单位已书面说明逾期原因并完成整改，不予移送")
+            };
+            let request_id = format!("sim{}-referral-{}-{}", self.seed, referral.stream, referral.seq);
+            let call = if referral.complaint_id.is_empty() {
+                Call::DecideCompanyReferral(pb::DecideCompanyReferralRequest {
+                    request_id,
+                    uscc: referral.company_uscc.clone(),
+                    seq: referral.seq,
+                    decision: decision.0.into(),
+                    reason: decision.1.to_owned(),
+                })
+            } else {
+                Call::DecideReferral(pb::DecideReferralRequest {
+                    request_id,
+                    complaint_id: referral.complaint_id.clone(),
+                    seq: referral.seq,
+                    decision: decision.0.into(),
+                    reason: decision.1.to_owned(),
+                })
+            };
+            let name = call.name();
+            match call.clone().send(clients.clone()).await {
+                Ok(_) => *self.report.commands.entry(name).or_default() += 1,
+                Err(status) if is_fatal(status.code()) => bail!("{name} failed: {status}"),
+                Err(status) => self.refused(&call, &referral.stream, &status, at(date, hm(22, 0))),
+            }
         }
         Ok(())
     }
