@@ -288,3 +288,73 @@ async fn hdl_2_interp_25_a_major_matter_owes_a_plan_only_when_not_resolved_withi
     let lead = server.complaint(&resolved).await;
     assert!(!timeline_types(&lead).contains(&"complaint.plan_required"), "{:?}", timeline_types(&lead));
 }
+
+fn week_request(week: &str, district: &str) -> pb::GetWeeklySummaryRequest {
+    pb::GetWeeklySummaryRequest { week_start: week.to_owned(), district: district.to_owned(), ..Default::default() }
+}
+
+/// The summary without the snapshot, which says when it was read.
+async fn weekly(server: &TestServer, week: &str, district: &str) -> pb::WeeklySummary {
+    let answer = ok(server.read_models(AUDITOR).get_weekly_summary(week_request(week, district)).await, "Weekly");
+    pb::WeeklySummary { snapshot: None, ..answer }
+}
+
+async fn issued_count_until(server: &TestServer, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.stream_events("weekly-summaries").await.len() < count {
+        assert!(Instant::now() < deadline, "{count} weekly summaries not issued within 30 s\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reg_3_interp_26_an_issued_weekly_summary_does_not_change_when_a_late_event_about_its_week_arrives() {
+    // A lead registered on Wednesday 4 March 2026 and left unclassified that week.
+    let mut server = TestServer::start_with(at_clock("2026-03-04T10:00:00+08:00")).await;
+    let id = lead_registered(&server, "2026-03-04T09:30:00+08:00", &unique_uscc()).await;
+    server.terminate();
+    server.wait_exit(Duration::from_secs(30)).await.expect("the server stops");
+    // Monday 9 March, 10:00: the week's summary is due (Monday 09:00) and the reactor issues it.
+    server.restart_with(reacting_at("2026-03-09T10:00:00+08:00")).await;
+    issued_count_until(&server, 1).await;
+    let issued = weekly(&server, "2026-03-02", "").await;
+    assert!(issued.issued && issued.issued_at.is_some(), "{issued:?}");
+    assert_eq!(issued.figures.as_ref().map(|figures| figures.received), Some(1));
+
+    // Classified in the week after: the week of 2 March now shows the lead under its category.
+    classify(&server, &id, "SJ-3-1", pb::Urgency::Normal, pb::Complexity::General).await;
+    let live = weekly(&server, "2026-03-02", "鼓楼区").await;
+    assert!(!live.issued, "a district's summary is computed when asked");
+    assert!(
+        live.received_by_category.iter().any(|count| count.category == "SJ-3-1"),
+        "the late event changes the week's live figures: {:?}",
+        live.received_by_category
+    );
+    let again = weekly(&server, "2026-03-02", "").await;
+    assert_eq!(again, issued, "the issued summary never changes");
+
+    // The next summary reports the change as a correction to the earlier week.
+    server.terminate();
+    server.wait_exit(Duration::from_secs(30)).await.expect("the server stops");
+    server.restart_with(reacting_at("2026-03-16T10:00:00+08:00")).await;
+    issued_count_until(&server, 2).await;
+    let next = weekly(&server, "2026-03-09", "").await;
+    assert!(next.issued);
+    let correction = next
+        .corrections
+        .iter()
+        .find(|correction| correction.figure == "received_by_category.SJ-3-1")
+        .unwrap_or_else(|| panic!("a correction of the category: {:?}", next.corrections));
+    assert_eq!((correction.week_start.as_str(), correction.reported, correction.now), ("2026-03-02", 0, 1));
+    let first = weekly(&server, "2026-03-02", "").await;
+    assert_eq!(first.figures, issued.figures, "the first week stays as issued");
+    assert_eq!(first.received_by_category, issued.received_by_category);
+    assert!(
+        first
+            .corrected_later
+            .iter()
+            .any(|c| c.figure == "received_by_category.SJ-3-1" && c.reported_with == "2026-03-09"),
+        "{:?}",
+        first.corrected_later
+    );
+}

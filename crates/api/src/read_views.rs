@@ -11,6 +11,7 @@ use tousu_domain::enterprise::{CountEvidence, ExitEvidence, GradeReviewTrigger};
 use tousu_domain::ids::BodyCode;
 use tousu_domain::policy::Bulletin as BulletinCriteria;
 use tousu_domain::reporting::{BulletinReason, BulletinVerdict};
+use tousu_domain::weekly_report::Correction;
 use tousu_projection::meta::Checkpoint;
 use tousu_read_overdue::{LatenessUnit, OverdueRow, ReferralRow, ReferralStatus, Subject};
 use tousu_read_watchlist::{CompanyDetail, Flag, WatchlistEntry, WindowCount};
@@ -326,6 +327,58 @@ pub fn weekly_summary(
             .iter()
             .map(|count| pb::EscalationCount { level: level_named(&count.key).into(), count: count.n })
             .collect(),
+        issued: false,
+        issued_at: None,
+        matters: Vec::new(),
+        corrections: Vec::new(),
+        corrected_later: Vec::new(),
+    }
+}
+
+/// Interpretation 26: a week's summary as issued, with the matters and corrections issued
+/// with it and the corrections reported about it since. Its anchor is signed: an issued week
+/// is over.
+pub fn issued_weekly_summary(
+    summary: &WeeklySummary,
+    issued: &tousu_read_weekly_summary::IssuedSummary,
+    snapshot: pb::ReadModelSnapshot,
+    signer: Option<&AnchorSigner>,
+) -> pb::WeeklySummary {
+    let correction = |correction: &Correction, reported_with: NaiveDate| pb::WeekCorrection {
+        week_start: date(correction.week_start),
+        figure: correction.figure.clone(),
+        reported: correction.reported,
+        now: correction.now,
+        reported_with: date(reported_with),
+    };
+    pb::WeeklySummary {
+        issued: true,
+        issued_at: Some(timestamp(issued.issued_at)),
+        matters: issued
+            .matters
+            .iter()
+            .map(|matter| pb::WeeklyMatter {
+                stream: matter.stream.clone(),
+                seq: matter.seq,
+                complaint_id: matter.lead.clone(),
+                company_uscc: matter.company.clone(),
+                body: body_to_pb(matter.body).into(),
+                kind: deadline_kind_to_pb(matter.kind).into(),
+                due: Some(timestamp(matter.due)),
+                late_days: matter.days_late.unwrap_or(0),
+                lateness_unit: match matter.days_late {
+                    None => pb::LatenessUnit::Unspecified,
+                    Some(_) if matter.working_days => pb::LatenessUnit::WorkingDays,
+                    Some(_) => pb::LatenessUnit::CalendarDays,
+                }
+                .into(),
+                rung: matter.rung.map_or(pb::EscalationLevel::Unspecified, escalation_to_pb).into(),
+                provisional: matter.provisional,
+            })
+            .collect(),
+        corrections: issued.corrections.iter().map(|c| correction(c, summary.week_start)).collect(),
+        corrected_later: issued.corrected_later.iter().map(|(with, c)| correction(c, *with)).collect(),
+        ..weekly_summary(summary, snapshot, signer)
     }
 }
 
@@ -334,7 +387,6 @@ pub fn week_start(week: NaiveDate) -> String {
     date(week)
 }
 
-/// An overdue obligation.
 /// A recommendation to refer and its decision (interpretation 9).
 pub fn referral(row: &ReferralRow) -> pb::Referral {
     pb::Referral {
@@ -366,6 +418,7 @@ pub fn referral(row: &ReferralRow) -> pb::Referral {
     }
 }
 
+/// An overdue obligation.
 pub fn overdue_obligation(row: &OverdueRow) -> pb::OverdueObligation {
     let (late_days, lateness_unit) = match row.lateness {
         Some(lateness) => (

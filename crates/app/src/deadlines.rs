@@ -23,6 +23,7 @@ use tousu_domain::complaint::ComplaintCommand;
 use tousu_domain::deadline::EscalationLevel;
 use tousu_domain::enterprise::EnterpriseCommand;
 use tousu_domain::ids::{ComplaintId, Uscc};
+use tousu_domain::weekly_report::{OverdueMatter, week_due, week_end};
 use tousu_store::EventStore;
 
 use crate::App;
@@ -70,6 +71,13 @@ pub trait EscalationSource: Send + Sync {
     fn provisional(&self, official_years: &[i32]) -> Result<Vec<ProvisionalDue>, String>;
     /// Every company with a stream.
     fn companies(&self) -> Result<Vec<Uscc>, String>;
+    /// Interpretation 26: the city-wide summary of the week starting on `week_start`, evaluated
+    /// at its end, as the `weekly-summary` read model computes it now (its JSON); none while
+    /// the read model has no live generation.
+    fn week_summary(&self, week_start: NaiveDate) -> Result<Option<serde_json::Value>, String>;
+    /// Interpretation 26: the obligations overdue at `at` and still open, with their lateness
+    /// then; none while the overdue read model has no live generation.
+    fn overdue_at(&self, at: DateTime<FixedOffset>) -> Result<Option<Vec<OverdueMatter>>, String>;
 }
 
 /// What one pass of the reactor did.
@@ -84,6 +92,19 @@ pub struct Pass {
     pub refused: usize,
     /// Companies re-evaluated.
     pub evaluated: usize,
+    /// Weekly summaries issued (interpretation 26).
+    pub issued: usize,
+}
+
+/// Whether a week's summary shows any activity: an event recorded before its end (its
+/// history anchor), or any of its own figures not zero.
+fn has_activity(summary: &serde_json::Value) -> bool {
+    let anchored = summary.get("anchor").is_some_and(|anchor| !anchor.is_null());
+    let counted = summary
+        .get("figures")
+        .and_then(serde_json::Value::as_object)
+        .is_some_and(|figures| figures.values().any(|value| value.as_i64().is_some_and(|n| n != 0)));
+    anchored || counted
 }
 
 /// A command of the reactor on one deadline of a lead's or a company's stream.
@@ -214,6 +235,8 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
             }
         }
 
+        pass.issued = self.issue_due_weeks(now).await?;
+
         let day = now.date_naive();
         let companies = self.ask(|source| source.companies()).await?;
         for uscc in companies {
@@ -239,6 +262,53 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
         Ok(pass)
     }
 
+    /// Interpretation 26: issues the summary of every week due and not yet issued, oldest
+    /// first: after the last week issued, or, on a log that has issued none, the last week due.
+    /// Until a first summary is issued, a week without any activity (nothing recorded, no
+    /// figure) is not: the service was not in use yet. No week is issued while the read
+    /// models are not live, nor by a node whose own log is empty.
+    async fn issue_due_weeks(&self, now: DateTime<FixedOffset>) -> Result<usize, AppError> {
+        // A node whose own log is empty has nothing to report, whatever a shared read store
+        // holds.
+        if self.app.store().head().await.map_err(AppError::from)?.is_none() {
+            return Ok(0);
+        }
+        let hours = self.app.domain().policy.reporting.weekly_issue_hours_after_week_end;
+        let due = week_due(now, hours);
+        let state = self.app.issued_weeks().await?;
+        let first = match state.last_issued() {
+            Some(last) if last >= due => return Ok(0),
+            Some(last) => last + chrono::TimeDelta::days(7),
+            None => due,
+        };
+        let mut issued = 0;
+        let mut week = first;
+        while week <= due {
+            let Some(summary) = self.ask(move |source| source.week_summary(week)).await? else { return Ok(issued) };
+            if state.last_issued().is_none() && !has_activity(&summary) {
+                week += chrono::TimeDelta::days(7);
+                continue;
+            }
+            let Some(matters) = self.ask(move |source| source.overdue_at(week_end(week))).await? else {
+                return Ok(issued);
+            };
+            let mut earlier = std::collections::BTreeMap::new();
+            for earlier_week in self.app.issued_weeks().await?.correction_weeks(week) {
+                let Some(figures) = self.ask(move |source| source.week_summary(earlier_week)).await? else {
+                    return Ok(issued);
+                };
+                earlier.insert(earlier_week, figures);
+            }
+            let written = self.app.issue_week(week, summary, matters, earlier).await?;
+            if !written.replayed {
+                issued += 1;
+                tracing::info!(week = %week, "weekly summary issued to the discipline commission");
+            }
+            week += chrono::TimeDelta::days(7);
+        }
+        Ok(issued)
+    }
+
     /// Runs passes every interval until the store closes.
     pub async fn run(self: Arc<Self>) {
         let mut ticker = tokio::time::interval(self.interval);
@@ -246,7 +316,7 @@ impl<S: EventStore + 'static> DeadlineReactor<S> {
         loop {
             ticker.tick().await;
             match self.pass().await {
-                Ok(pass) if pass.recomputed + pass.escalated + pass.evaluated > 0 => {
+                Ok(pass) if pass.recomputed + pass.escalated + pass.evaluated + pass.issued > 0 => {
                     tracing::info!(
                         recomputed = pass.recomputed,
                         escalated = pass.escalated,

@@ -118,6 +118,12 @@ pub fn daily_evaluation_correlation(uscc: &str, day: chrono::NaiveDate) -> Event
     uuid_from(digest("daily-evaluation", &[uscc.as_bytes(), day.to_string().as_bytes()]))
 }
 
+/// The correlation of the issue of a week's summary (interpretation 26): one per week,
+/// whoever issues it.
+pub fn weekly_issue_correlation(week_start: chrono::NaiveDate) -> EventId {
+    uuid_from(digest("weekly-issue", &[week_start.to_string().as_bytes()]))
+}
+
 /// The id of the `index`-th event written under a correlation id.
 pub fn event_id(correlation: EventId, index: u32) -> EventId {
     uuid_from(digest("event", &[correlation.as_bytes(), &index.to_be_bytes()]))

@@ -21,6 +21,7 @@ pub mod ids;
 pub mod reactions;
 pub mod schedules;
 pub mod tokens;
+pub mod weekly;
 
 use std::sync::Arc;
 
@@ -92,6 +93,7 @@ pub struct App<S> {
     pub(crate) complaints: StreamCache<ComplaintState>,
     pub(crate) enterprises: StreamCache<EnterpriseState>,
     pub(crate) schedules: StreamCache<ScheduleState>,
+    pub(crate) weekly: StreamCache<tousu_domain::weekly_report::WeeklyState>,
     pub(crate) reactions: reactions::ReactionsHealth,
     clock: Arc<dyn Clock>,
 }
@@ -115,6 +117,7 @@ impl<S: EventStore + 'static> App<S> {
             complaints: StreamCache::new(limits.streams, limits.bytes),
             enterprises: StreamCache::new(limits.streams, limits.bytes),
             schedules: StreamCache::new(1, limits.bytes),
+            weekly: StreamCache::new(1, limits.bytes),
             reactions: reactions::ReactionsHealth::default(),
             clock,
         })

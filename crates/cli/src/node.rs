@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tousu_api::ServerOptions;
@@ -21,6 +21,7 @@ use tousu_app::{App, Clock, DomainSetup};
 use tousu_domain::calendar::Calendar;
 use tousu_domain::ids::Uscc;
 use tousu_domain::policy::Policy;
+use tousu_domain::weekly_report::OverdueMatter;
 use tousu_projection::{
     ReadModel, ReadStoreAddress, Readiness, SourceError, SqlConnection, StoreSource, Supervisor, meta,
 };
@@ -60,6 +61,7 @@ struct ReadModelCandidates {
     supervisor: Arc<Supervisor>,
     overdue: Mutex<Option<(u64, SqlConnection)>>,
     watchlist: Mutex<Option<(u64, SqlConnection)>>,
+    weekly: Mutex<Option<(u64, SqlConnection)>>,
     calendar: Arc<dyn Fn() -> Arc<Calendar> + Send + Sync>,
     policy: Policy,
 }
@@ -131,6 +133,54 @@ impl EscalationSource for ReadModelCandidates {
             self.with(&self.watchlist, tousu_read_watchlist::NAME, tousu_read_watchlist::companies, Vec::new())?;
         Ok(codes.into_iter().filter_map(|code| code.parse().ok()).collect())
     }
+
+    fn week_summary(&self, week_start: NaiveDate) -> Result<Option<serde_json::Value>, String> {
+        let end = tousu_domain::weekly_report::week_end(week_start);
+        let summary = self.with(
+            &self.weekly,
+            tousu_read_weekly_summary::NAME,
+            |tx, prefix| tousu_read_weekly_summary::week(tx, prefix, week_start, None, end).map(Some),
+            None,
+        )?;
+        summary.map(|summary| serde_json::to_value(summary).map_err(|error| error.to_string())).transpose()
+    }
+
+    fn overdue_at(&self, at: DateTime<FixedOffset>) -> Result<Option<Vec<OverdueMatter>>, String> {
+        let calendar = (self.calendar)();
+        let rows = self.with(
+            &self.overdue,
+            tousu_read_overdue::NAME,
+            |tx, prefix| {
+                let filter = tousu_read_overdue::OverdueFilter::default();
+                tousu_read_overdue::overdue(tx, prefix, at, &filter, &calendar, &self.policy, 0, u64::MAX)
+                    .map(|(rows, _)| Some(rows))
+            },
+            None,
+        )?;
+        Ok(rows.map(|rows| rows.iter().map(overdue_matter).collect()))
+    }
+}
+
+/// An obligation overdue at a week's end as the issued summary lists it (interpretation 26).
+fn overdue_matter(row: &tousu_read_overdue::OverdueRow) -> OverdueMatter {
+    OverdueMatter {
+        stream: row.stream.clone(),
+        seq: row.seq,
+        lead: match &row.subject {
+            tousu_read_overdue::Subject::Lead(lead) => lead.to_string(),
+            tousu_read_overdue::Subject::Company(_) => String::new(),
+        },
+        company: row.company.clone(),
+        body: row.body,
+        kind: row.kind,
+        due: row.due,
+        days_late: row.lateness.map(|lateness| lateness.days),
+        working_days: row
+            .lateness
+            .is_some_and(|lateness| lateness.unit == tousu_read_overdue::LatenessUnit::WorkingDays),
+        rung: row.recorded_levels.iter().max().copied(),
+        provisional: row.provisional,
+    }
 }
 
 /// A running node, on the embedded store unless told otherwise.
@@ -194,6 +244,7 @@ impl<S: EventStore + 'static> Node<S> {
             supervisor: supervisor.clone(),
             overdue: Mutex::new(None),
             watchlist: Mutex::new(None),
+            weekly: Mutex::new(None),
             calendar,
             policy,
         });

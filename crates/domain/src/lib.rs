@@ -28,6 +28,7 @@ pub mod policy;
 pub mod reporting;
 pub mod rule;
 pub mod taxonomy;
+pub mod weekly_report;
 
 pub use context::Context;
 pub use error::DomainError;
@@ -86,6 +87,27 @@ impl Aggregate for holiday_schedule::ScheduleState {
 
     fn evolve(self, event: &Self::Event) -> Self {
         holiday_schedule::evolve(self, event)
+    }
+
+    fn event_type(event: &Self::Event) -> &'static str {
+        event.event_type()
+    }
+
+    fn occurred_at(event: &Self::Event) -> chrono::DateTime<chrono::FixedOffset> {
+        event.at
+    }
+}
+
+impl Aggregate for weekly_report::WeeklyState {
+    type Command = weekly_report::WeeklyCommand;
+    type Event = weekly_report::WeeklyEvent;
+
+    fn decide(&self, command: Self::Command, ctx: &Context<'_>) -> Result<Vec<Self::Event>, DomainError> {
+        weekly_report::decide(self, command, ctx)
+    }
+
+    fn evolve(self, event: &Self::Event) -> Self {
+        weekly_report::evolve(self, event)
     }
 
     fn event_type(event: &Self::Event) -> &'static str {

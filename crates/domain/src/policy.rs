@@ -19,6 +19,23 @@ pub struct Policy {
     pub bulletin: Bulletin,
     /// The yearly update of the holiday calendar (interpretation 21).
     pub calendar: CalendarUpdate,
+    /// When reports are issued (REG-3, interpretation 26).
+    pub reporting: Reporting,
+}
+
+/// When reports are issued (REG-3, interpretation 26).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Reporting {
+    /// Hours after a week's end (Sunday 24:00) at which its summary is issued to the
+    /// discipline commission: 9 is Monday 09:00.
+    pub weekly_issue_hours_after_week_end: u32,
+}
+
+impl Default for Reporting {
+    fn default() -> Self {
+        Reporting { weekly_issue_hours_after_week_end: 9 }
+    }
 }
 
 /// The yearly update of the holiday calendar (interpretation 21).

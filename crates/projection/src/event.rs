@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use tousu_domain::complaint::ComplaintEvent;
 use tousu_domain::enterprise::EnterpriseEvent;
 use tousu_domain::ids::{ComplaintId, Uscc};
+use tousu_domain::weekly_report::{STREAM as WEEKLY_STREAM, WeeklyEvent};
 use tousu_store::RecordedEvent;
 
 /// The decoded payload.
@@ -24,6 +25,11 @@ pub enum Payload {
         uscc: Uscc,
         /// The event.
         event: Box<EnterpriseEvent>,
+    },
+    /// A weekly summary issued to the discipline commission (interpretation 26).
+    Weekly {
+        /// The event.
+        event: Box<WeeklyEvent>,
     },
     /// An event no read model knows (or cannot decode); it still counts for the checkpoint
     /// and the history anchor.
@@ -81,6 +87,14 @@ impl ProjectedEvent {
                     Payload::Other
                 }
                 (Err(_), _) => Payload::Other,
+            }
+        } else if stream == WEEKLY_STREAM {
+            match decode_json::<WeeklyEvent>(&recorded.event.payload) {
+                Ok(event) => Payload::Weekly { event: Box::new(event) },
+                Err(error) => {
+                    tracing::error!(position = recorded.position.0, %error, "weekly summary event does not decode");
+                    Payload::Other
+                }
             }
         } else {
             Payload::Other

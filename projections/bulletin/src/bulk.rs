@@ -346,7 +346,7 @@ impl BulkBuilder for BulletinBuilder {
                         self.count_refusal(uscc.as_str(), month_key(event.at));
                     }
                 }
-                Payload::Other => {}
+                Payload::Weekly { .. } | Payload::Other => {}
             }
         }
         Ok(())

@@ -210,7 +210,7 @@ impl ModelWriter for BulletinWriter {
             match &event.payload {
                 Payload::Complaint { lead, event: complaint } => self.apply_lead(tx, lead, complaint)?,
                 Payload::Enterprise { uscc, event: company } => self.apply_company(tx, uscc, company)?,
-                Payload::Other => {}
+                Payload::Weekly { .. } | Payload::Other => {}
             }
         }
         Ok(())

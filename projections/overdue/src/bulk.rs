@@ -612,7 +612,7 @@ impl BulkBuilder for OverdueBulk {
             match &event.payload {
                 Payload::Complaint { lead, event: complaint } => self.fold_lead(&event.stream, lead, complaint),
                 Payload::Enterprise { uscc, event: company } => self.fold_company(&event.stream, uscc, company),
-                Payload::Other => {}
+                Payload::Weekly { .. } | Payload::Other => {}
             }
         }
         Ok(())

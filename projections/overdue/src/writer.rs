@@ -362,7 +362,7 @@ impl ModelWriter for OverdueWriter {
                 Payload::Enterprise { uscc, event: company } => {
                     self.apply_company(tx, &event.stream, uscc, company)?;
                 }
-                Payload::Other => {}
+                Payload::Weekly { .. } | Payload::Other => {}
             }
         }
         Ok(())

@@ -477,7 +477,7 @@ impl BulkBuilder for WatchlistBulk {
                 Payload::Enterprise { uscc, event: enterprise } => {
                     self.enterprise(uscc.as_str(), event.position, enterprise);
                 }
-                Payload::Other => {}
+                Payload::Weekly { .. } | Payload::Other => {}
             }
         }
         Ok(())

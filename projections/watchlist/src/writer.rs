@@ -608,7 +608,7 @@ impl ModelWriter for WatchlistWriter {
                 Payload::Enterprise { uscc, event: enterprise } => {
                     batch.enterprise(tx, &self.sql, uscc.as_str(), event.position, enterprise)?;
                 }
-                Payload::Other => {}
+                Payload::Weekly { .. } | Payload::Other => {}
             }
         }
         batch.flush(tx, &self.sql)?;

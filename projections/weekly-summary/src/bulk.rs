@@ -268,6 +268,8 @@ pub struct WeeklyBulk {
     /// When the last anchored week ends, in epoch milliseconds: an event recorded before it
     /// stays in that week without working out its own.
     anchored_week_end: i64,
+    /// Interpretation 26: the issued weeks and their corrections.
+    issued: crate::issued::IssuedTables,
 }
 
 /// How a lead came in: the writer's `received`.
@@ -289,6 +291,7 @@ impl WeeklyBulk {
             companies: HashMap::default(),
             anchors: Vec::new(),
             anchored_week_end: i64::MIN,
+            issued: crate::issued::IssuedTables::default(),
         }
     }
 
@@ -487,8 +490,10 @@ impl BulkBuilder for WeeklyBulk {
     fn fold(&mut self, events: &[ProjectedEvent]) -> Result<(), ProjectionError> {
         for event in events {
             self.chain(event);
-            if let Payload::Complaint { lead, event: complaint } = &event.payload {
-                self.complaint(lead.as_str(), complaint);
+            match &event.payload {
+                Payload::Complaint { lead, event: complaint } => self.complaint(lead.as_str(), complaint),
+                Payload::Weekly { event: issued } => self.issued.fold(issued, event.position),
+                _ => {}
             }
         }
         Ok(())
@@ -587,6 +592,7 @@ impl BulkBuilder for WeeklyBulk {
                 ]
             }),
         )?;
+        self.issued.write(tx, p)?;
         Ok(())
     }
 }

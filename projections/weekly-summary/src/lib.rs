@@ -52,10 +52,12 @@
 #![forbid(unsafe_code)]
 
 pub mod bulk;
+pub mod issued;
 pub mod query;
 pub mod signing;
 pub mod writer;
 
+pub use issued::{IssuedSummary, issued_week};
 pub use query::{
     Blockage, CompanyCount, Count, FigureChange, HistoryAnchor, WeekFigures, WeeklySummary, anchor, anchors, week,
     weeks,
@@ -70,11 +72,12 @@ pub const NAME: &str = "weekly-summary";
 /// The version of the schema and the projection logic; raising it rebuilds the read model.
 /// Version 3: deadlines say whether their due instant is provisional and follow its
 /// recomputation; provisional overdue obligations and withdrawn escalations are counted
-/// (interpretation 21).
-pub const VERSION: u32 = 3;
+/// (interpretation 21). Version 4: the summaries issued to the commission and the corrections
+/// reported with them (interpretation 26).
+pub const VERSION: u32 = 4;
 
 /// The tables of one generation, without prefix.
-pub const TABLES: &[&str] = &["leads", "deadlines", "counters", "companies", "anchors"];
+pub const TABLES: &[&str] = &["leads", "deadlines", "counters", "companies", "anchors", "issued", "corrections"];
 
 /// The anchor before the first event: 32 zero bytes.
 pub const ANCHOR_ZERO: [u8; 32] = [0; 32];
@@ -139,7 +142,9 @@ impl ReadModel for WeeklySummaryModel {
 ///   recomputation withdrew, in the week of the recomputation; the district `''` holds every
 ///   district's counts together;
 /// - `companies`: names;
-/// - `anchors`: the history anchor after the last event recorded in each week.
+/// - `anchors`: the history anchor after the last event recorded in each week;
+/// - `issued` and `corrections`: the summaries issued to the commission and the corrections to
+///   earlier weeks reported with them (interpretation 26, [`issued`]).
 pub fn schema(p: &str) -> String {
     format!(
         "
@@ -183,6 +188,22 @@ CREATE TABLE {p}anchors (
     events BIGINT NOT NULL,
     anchor TEXT NOT NULL
 );
+CREATE TABLE {p}issued (
+    week TEXT PRIMARY KEY,
+    issued_at BIGINT NOT NULL,
+    position BIGINT NOT NULL,
+    summary TEXT NOT NULL,
+    matters TEXT NOT NULL
+);
+CREATE TABLE {p}corrections (
+    reported_with TEXT NOT NULL,
+    week TEXT NOT NULL,
+    figure TEXT NOT NULL,
+    reported BIGINT NOT NULL,
+    now BIGINT NOT NULL,
+    PRIMARY KEY (reported_with, week, figure)
+);
+CREATE INDEX {p}corrections_week ON {p}corrections (week, reported_with, figure);
 "
     )
 }

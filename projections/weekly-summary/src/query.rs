@@ -28,7 +28,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tousu_domain::calendar::shanghai;
 use tousu_projection::{SqlError, SqlTx, Value};
 
@@ -38,7 +38,7 @@ use crate::writer::{ALL_DISTRICTS, metric, week_end_ms};
 pub const TOP: usize = 10;
 
 /// A count under a key (a channel, category, body or escalation level).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {
     /// The key.
     pub key: String,
@@ -47,7 +47,7 @@ pub struct Count {
 }
 
 /// A company and the leads received against it in the week.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CompanyCount {
     /// 统一社会信用代码.
     pub uscc: String,
@@ -59,7 +59,7 @@ pub struct CompanyCount {
 
 /// A body where handling is blocked (堵点): overdue obligations at the week's end and
 /// transfers it returned in the week.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Blockage {
     /// The body's code.
     pub body: String,
@@ -72,7 +72,7 @@ pub struct Blockage {
 }
 
 /// The headline figures of one week.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct WeekFigures {
     /// Leads received (registered, or opened as linked leads).
     pub received: i64,
@@ -112,7 +112,7 @@ pub struct WeekFigures {
 }
 
 /// The change of the headline figures from the previous week (this week less that one).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FigureChange {
     /// Leads received.
     pub received: i64,
@@ -156,7 +156,7 @@ impl FigureChange {
 }
 
 /// The history anchor of a week (see the crate documentation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryAnchor {
     /// The position of the last event recorded before the week's end.
     pub position: u64,
@@ -170,7 +170,7 @@ pub struct HistoryAnchor {
 }
 
 /// The REG-3 summary of one week, for one district or all.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WeeklySummary {
     /// The week's Monday.
     pub week_start: NaiveDate,

@@ -81,12 +81,14 @@ pub(crate) const UNCLASSIFIED: &str = "unclassified";
 /// The writer of one generation of the weekly summary.
 pub struct WeeklyWriter {
     sql: Statements,
+    /// Interpretation 26: the inserts of an issued week and of its corrections.
+    issued: (String, String),
 }
 
 impl WeeklyWriter {
     /// A writer for the tables with this prefix.
     pub fn new(prefix: &str) -> WeeklyWriter {
-        WeeklyWriter { sql: Statements::new(prefix) }
+        WeeklyWriter { sql: Statements::new(prefix), issued: crate::issued::insert_statements(prefix) }
     }
 }
 
@@ -633,8 +635,17 @@ impl ModelWriter for WeeklyWriter {
         let mut batch = Batch::start(tx, &self.sql)?;
         for event in events {
             batch.chain(event);
-            if let Payload::Complaint { lead, event: complaint } = &event.payload {
-                batch.complaint(tx, lead.as_str(), complaint)?;
+            match &event.payload {
+                Payload::Complaint { lead, event: complaint } => batch.complaint(tx, lead.as_str(), complaint)?,
+                Payload::Weekly { event: issued } => {
+                    if let Some(rows) = crate::issued::rows(issued, event.position) {
+                        tx.execute(&self.issued.0, &rows.issued)?;
+                        for row in &rows.corrections {
+                            tx.execute(&self.issued.1, row)?;
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         batch.flush(tx)?;

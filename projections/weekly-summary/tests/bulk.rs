@@ -405,6 +405,53 @@ impl Scenario {
 }
 
 impl Scenario {
+    /// Interpretation 26: summaries issued on Mondays, one with corrections to earlier weeks,
+    /// and a week issued a second time by hand (the first issue stands).
+    fn issued_weeks(&mut self) {
+        use tousu_domain::weekly_report::{Correction, WeeklyEvent, WeeklyFact};
+        let issue = |week: &str, summary: serde_json::Value, corrections: Vec<Correction>| WeeklyEvent {
+            at: at(&format!(
+                "{}T09:00:00+08:00",
+                (week.parse::<chrono::NaiveDate>().expect("a date") + TimeDelta::days(7))
+            )),
+            fact: WeeklyFact::SummaryIssued {
+                week_start: week.parse().expect("a date"),
+                summary,
+                matters: Vec::new(),
+                corrections,
+            },
+        };
+        let correction = |week: &str, figure: &str, reported: i64, now: i64| Correction {
+            week_start: week.parse().expect("a date"),
+            figure: figure.to_owned(),
+            reported,
+            now,
+        };
+        let events = [
+            issue("2026-05-04", serde_json::json!({ "figures": { "received": 4 } }), Vec::new()),
+            issue(
+                "2026-05-11",
+                serde_json::json!({ "figures": { "received": 2 }, "received_by_category": [{ "key": "SJ-3-1", "n": 2 }] }),
+                vec![
+                    correction("2026-05-04", "figures.received", 4, 5),
+                    correction("2026-05-04", "received_by_category.unclassified", 1, 0),
+                ],
+            ),
+            issue("2026-05-04", serde_json::json!({ "figures": { "received": 99 } }), Vec::new()),
+        ];
+        for event in events {
+            let hash = self.dice.hash();
+            let recorded = event.at;
+            self.log.push_recorded(
+                tousu_domain::weekly_report::STREAM.to_owned(),
+                "weekly_summary.issued",
+                Payload::Weekly { event: Box::new(event) },
+                recorded,
+                hash,
+            );
+        }
+    }
+
     /// Leads acting exactly at their due instants and at a week's end, where `<` and `<=`
     /// differ: E1 transferred at its TRF-2 due instant and signed at its HDL-1 due instant
     /// (both on time); E2 transferred a millisecond after its due instant (late); E3
@@ -558,6 +605,7 @@ fn long_scenario() -> Log {
     }
     scenario.boundaries();
     scenario.provisional_corners();
+    scenario.issued_weeks();
     scenario.log
 }
 
@@ -591,6 +639,7 @@ fn reg_3_the_bulk_builder_builds_the_writers_tables_from_a_long_log_in_any_batch
         "complaint.penalty_matter_opened",
         "complaint.deadline_recomputed",
         "audit.note",
+        "weekly_summary.issued",
     ] {
         assert!(types.contains(expected), "the scenario has no {expected}: {types:?}");
     }
@@ -635,6 +684,15 @@ fn reg_3_the_bulk_builder_builds_the_writers_tables_from_a_long_log_in_any_batch
         })
         .expect("query");
     assert_eq!(recomputed_without_a_lead[0][0].as_i64(), Some(1), "a deadline recomputed on a lead without a row");
+
+    // Interpretation 26: the first issue of a week stands; the corrections are kept.
+    let issued = connection
+        .read(|tx| tousu_read_weekly_summary::issued_week(tx, PREFIX, "2026-05-04".parse().expect("a date")))
+        .expect("query")
+        .expect("issued");
+    assert_eq!(issued.summary, serde_json::json!({ "figures": { "received": 4 } }));
+    assert_eq!(issued.corrected_later.len(), 2);
+    assert!(issued.corrected_later.iter().all(|(with, _)| with.to_string() == "2026-05-11"));
 
     for batch in [1, 7, events.len()] {
         assert_bulk_matches(&WeeklySummaryModel, events, batch, &mut connection, PREFIX);
