@@ -243,16 +243,32 @@ async fn hdl_2_a_major_matter_works_to_its_plan_and_reports_progress_monthly() {
     let server = TestServer::start().await;
     let id = handling_lead(&server, &unique_uscc(), "SJ-3-1", pb::Complexity::Major).await;
     let lead = server.complaint(&id).await;
-    // A month to resolve and 7 days to plan, both from the transfer.
-    assert_eq!(open_kinds(&lead), [Kind::MajorResolve, Kind::MajorPlan]);
+    // A month to resolve from the transfer; a plan is owed only for a matter not resolved
+    // within it (interpretation 25).
+    assert_eq!(open_kinds(&lead), [Kind::MajorResolve]);
     let transferred_at = last_entry(&lead, "complaint.transferred").at.expect("at");
     let resolve = open_deadline(&lead, Kind::MajorResolve);
     assert_eq!((resolve.rule.as_str(), resolve.body()), ("HDL-2", pb::Body::Sj));
     assert_eq!(resolve.due, Some(calculated_due(&server, Kind::MajorResolve, transferred_at, 0).await));
+
+    let mut handler = server.complaints(HANDLER_SJ);
+    // Declared unresolvable within the month, it owes the plan 7 days from the transfer.
+    let declared = ok(
+        handler
+            .declare_plan_needed(pb::DeclarePlanNeededRequest {
+                request_id: request_id(),
+                complaint_id: id.clone(),
+                reason: "需鉴定后更换主机".to_owned(),
+            })
+            .await,
+        "DeclarePlanNeeded",
+    );
+    assert_eq!(declared.event_types, ["complaint.plan_required"]);
+    let lead = server.complaint(&id).await;
+    assert_eq!(open_kinds(&lead), [Kind::MajorResolve, Kind::MajorPlan]);
     let plan_deadline = open_deadline(&lead, Kind::MajorPlan);
     assert_eq!(plan_deadline.due, Some(calculated_due(&server, Kind::MajorPlan, transferred_at, 0).await));
 
-    let mut handler = server.complaints(HANDLER_SJ);
     let progress = || pb::ReportProgressRequest {
         request_id: request_id(),
         complaint_id: id.clone(),
@@ -341,6 +357,8 @@ async fn pen_1_a_penalty_case_gets_one_extension_of_at_most_30_days_and_no_secon
     assert!(!open_kinds(&server.complaint(&id).await).contains(&Kind::PenaltyVerify), "verification met");
     assert_eq!(ok(handler.file_penalty_case(file()).await, "File").event_types, ["complaint.penalty_case_filed"]);
     let lead = server.complaint(&id).await;
+    // Interpretation 24: the case supersedes the handling deadline; PEN-1's period governs.
+    assert_eq!(open_kinds(&lead), [Kind::PenaltyComplete]);
     let filed_at = last_entry(&lead, "complaint.penalty_case_filed").at.expect("at");
     let ninety_days = calculated_due(&server, Kind::PenaltyComplete, filed_at, 0).await;
     assert_eq!(open_deadline(&lead, Kind::PenaltyComplete).due, Some(ninety_days));
@@ -381,7 +399,7 @@ async fn pen_1_a_penalty_case_gets_one_extension_of_at_most_30_days_and_no_secon
         reason: String::new(),
     };
     assert_eq!(ok(handler.decide_penalty(decide).await, "Decide").event_types, ["complaint.penalty_decided"]);
-    assert_eq!(open_kinds(&server.complaint(&id).await), [Kind::GeneralClose], "the decision met the penalty period");
+    assert!(open_kinds(&server.complaint(&id).await).is_empty(), "the decision met the penalty period");
     record_finding(&server, HANDLER_SJ, &id, pb::Finding::Substantiated).await;
     // PEN-1: the outcome goes back to the complainant and to the transferring body first.
     refused(handler.sign_closure(sign_closure_request(&id)).await).code(Code::FailedPrecondition).rule("PEN-1");
