@@ -358,3 +358,62 @@ async fn reg_3_interp_26_an_issued_weekly_summary_does_not_change_when_a_late_ev
         first.corrected_later
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trf_3_interp_27_a_return_waits_for_review_and_a_rejected_one_counts_as_buck_passing() {
+    let server = TestServer::start().await;
+    let id = lead_registered_now(&server).await;
+    classify(&server, &id, "SJ-3-1", pb::Urgency::Normal, pb::Complexity::General).await;
+    transfer(&server, &id, pb::Body::Sj).await;
+    accept(&server, HANDLER_SJ, &id).await;
+    let returned = pb::ReturnTransferRequest {
+        request_id: request_id(),
+        complaint_id: id.clone(),
+        reason: "建议业主与物业协商解决".to_owned(),
+    };
+    ok(server.complaints(HANDLER_SJ).return_transfer(returned).await, "ReturnTransfer");
+    let lead = server.complaint(&id).await;
+    assert!(open_kinds(&lead).is_empty(), "nothing runs while 住建 reviews the return: {:?}", open_kinds(&lead));
+
+    // Not re-routed before the review; only 住建 reviews.
+    let request = pb::ClassifyRequest {
+        request_id: request_id(),
+        complaint_id: id.clone(),
+        category: "ZJ-1-2".to_owned(),
+        urgency: pb::Urgency::Normal.into(),
+        complexity: pb::Complexity::General.into(),
+        split: Vec::new(),
+    };
+    let early = refused(server.complaints(REGISTRAR_ZJ).classify(request).await);
+    assert_eq!((early.code, early.rule.as_deref()), (Code::FailedPrecondition, Some("TRF-3")), "{early:?}");
+    let review = |accept: bool| pb::ReviewReturnRequest {
+        request_id: request_id(),
+        complaint_id: id.clone(),
+        accept,
+        reason: "电梯停运属特种设备安全监管职责".to_owned(),
+    };
+    let denied = refused(server.complaints(HANDLER_SJ).review_return(review(true)).await);
+    assert_eq!(denied.code, Code::PermissionDenied);
+    ok(server.complaints(OFFICIAL_ZJ).review_return(review(false)).await, "ReviewReturn");
+
+    // Rejected: the lead is the body's again, in handling, with its handling deadline back.
+    let lead = server.complaint(&id).await;
+    assert_eq!(tousu_e2e::flows::status(&lead), pb::LeadStatus::Handling);
+    assert_eq!(open_kinds(&lead), [pb::DeadlineKind::GeneralClose]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let board =
+            ok(server.read_models(AUDITOR).get_dashboard(pb::GetDashboardRequest::default()).await, "GetDashboard");
+        let sj = board.bodies.iter().find(|line| line.body() == pb::Body::Sj).expect("a line per body");
+        if sj.buck_passing == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the dashboard never counted the rejected return: {sj:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A lead registered at the server's clock.
+async fn lead_registered_now(server: &TestServer) -> String {
+    register(server, tousu_e2e::requests::registration(&unique_uscc())).await.complaint_id
+}

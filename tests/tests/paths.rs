@@ -531,6 +531,17 @@ async fn trf_3_a_misrouted_transfer_is_returned_and_transferred_again_against_it
     let lead = server.complaint(&id).await;
     assert_eq!(status(&lead), pb::LeadStatus::Returned);
     assert_eq!(summary(&lead).return_count, 1);
+    // Interpretation 27: nothing runs while 住建 reviews the return; it accepts it.
+    assert!(open_kinds(&lead).is_empty(), "{:?}", open_kinds(&lead));
+    let review = pb::ReviewReturnRequest {
+        request_id: request_id(),
+        complaint_id: id.clone(),
+        accept: true,
+        reason: "确属公共部位经营收益问题".to_owned(),
+    };
+    let reviewed = ok(server.complaints(REGISTRAR_ZJ).review_return(review).await, "ReviewReturn");
+    assert_eq!(reviewed.event_types, ["complaint.return_reviewed"]);
+    let lead = server.complaint(&id).await;
     // Interpretation 15: the TRF-2 clock does not restart; the original due instant is back.
     assert_eq!(open_kinds(&lead), [Kind::Transfer]);
     let reinstated = open_deadline(&lead, Kind::Transfer);
@@ -567,6 +578,7 @@ async fn trf_3_a_misrouted_transfer_is_returned_and_transferred_again_against_it
             "complaint.classified",
             "complaint.transferred",
             "complaint.transfer_returned",
+            "complaint.return_reviewed",
             "complaint.classified",
             "complaint.transferred",
             "complaint.accepted",

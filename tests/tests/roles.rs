@@ -107,6 +107,7 @@ const MATRIX: &[(&str, Grant)] = &[
     ("Transfer", of(&[REGISTRAR], &["ZJ"])),
     ("Accept", any_body(HANDLING)),
     ("ReturnTransfer", any_body(HANDLING)),
+    ("ReviewReturn", of(&[REGISTRAR, OFFICIAL], &["ZJ"])),
     ("Regrade", any_body(HANDLING)),
     ("DeclarePlanNeeded", any_body(HANDLING)),
     ("SubmitPlan", any_body(HANDLING)),
@@ -171,8 +172,15 @@ const MATRIX: &[(&str, Grant)] = &[
 
 /// Lead commands whose body is checked against the lead, so that on a lead that does not
 /// exist a principal of the wrong body learns only that: the answer is `NOT_FOUND`.
-const BODY_CHECKED_AGAINST_THE_LEAD: &[&str] =
-    &["Classify", "NotifyUrgent", "Transfer", "RecordSatisfaction", "DecideReferral", "DecideCompanyReferral"];
+const BODY_CHECKED_AGAINST_THE_LEAD: &[&str] = &[
+    "Classify",
+    "NotifyUrgent",
+    "Transfer",
+    "RecordSatisfaction",
+    "DecideReferral",
+    "DecideCompanyReferral",
+    "ReviewReturn",
+];
 
 /// A lead id and a company code that are well formed and exist nowhere, so every request gets
 /// past the conversion of its fields (which runs before the role is checked) and no call
@@ -327,6 +335,15 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
                 complaint_id: lead(),
                 cancel: true,
                 reason: String::new(),
+            })
+            .await
+            .map(drop),
+        "ReviewReturn" => complaints
+            .review_return(pb::ReviewReturnRequest {
+                request_id: rid(),
+                complaint_id: lead(),
+                accept: true,
+                reason: text(),
             })
             .await
             .map(drop),

@@ -318,6 +318,7 @@ pub fn weekly_summary(
                 overdue: blockage.overdue,
                 returns: blockage.returns,
                 overdue_provisional: blockage.overdue_provisional,
+                buck_passing: blockage.buck_passing,
             })
             .collect(),
         anchor: summary.anchor.as_ref().map(|anchor| history_anchor(summary.week_start, anchor, signer)),
@@ -476,6 +477,7 @@ fn dashboard_line(line: &tousu_read_leads::DashboardLine) -> pb::DashboardLine {
         closed: line.counts.closed,
         overdue: line.counts.overdue,
         overdue_provisional: line.counts.overdue_provisional,
+        buck_passing: line.counts.buck_passing,
     }
 }
 

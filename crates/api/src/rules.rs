@@ -23,7 +23,7 @@ pub fn rule_of_request(message: &str) -> Option<RuleId> {
     let rule = match message {
         // ComplaintCommands: the rule each command belongs to.
         "RegisterRequest" => RuleId::Reg1,
-        "ClassifyRequest" | "ReturnTransferRequest" => RuleId::Trf3,
+        "ClassifyRequest" | "ReturnTransferRequest" | "ReviewReturnRequest" => RuleId::Trf3,
         "NotifyUrgentRequest" => RuleId::Trf1,
         "TransferRequest" | "AcceptRequest" => RuleId::Trf2,
         "RegradeRequest" | "DeclarePlanNeededRequest" | "SubmitPlanRequest" | "ReportProgressRequest" => RuleId::Hdl2,
@@ -99,7 +99,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(rpcs, 55, "every RPC of the six services");
+        assert_eq!(rpcs, 56, "every RPC of the six services");
     }
 
     #[test]

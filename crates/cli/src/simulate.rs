@@ -7,7 +7,7 @@
 //! again. Each simulated day leads arrive by every channel, and each lead is taken along the
 //! procedure by the principals who would act on it: 住建's registrars classify (sometimes
 //! wrongly, sometimes splitting the complaint), notify urgent matters and transfer; the bodies
-//! accept or return, re-grade, plan and report progress on major matters, verify, file, extend
+//! accept or return (住建 reviews each return, interpretation 27), re-grade, plan and report progress on major matters, verify, file, extend
 //! and decide penalties, record findings, give feedback and sign; the street offices
 //! countersign 住建's closures; the city level cancels or sends back; 12345 follows its leads
 //! up and the dissatisfied ones reopen. Each body keeps its own pace, so deadlines are met and
@@ -1077,6 +1077,7 @@ enum Call {
     Transfer(pb::TransferRequest),
     Accept(pb::AcceptRequest),
     ReturnTransfer(pb::ReturnTransferRequest),
+    ReviewReturn(pb::ReviewReturnRequest),
     Regrade(pb::RegradeRequest),
     SubmitPlan(pb::SubmitPlanRequest),
     ReportProgress(pb::ReportProgressRequest),
@@ -1114,6 +1115,7 @@ impl Call {
             Call::Transfer(_) => "Transfer",
             Call::Accept(_) => "Accept",
             Call::ReturnTransfer(_) => "ReturnTransfer",
+            Call::ReviewReturn(_) => "ReviewReturn",
             Call::Regrade(_) => "Regrade",
             Call::SubmitPlan(_) => "SubmitPlan",
             Call::ReportProgress(_) => "ReportProgress",
@@ -1157,6 +1159,7 @@ impl Call {
                 Call::Transfer(request) => complaints.transfer(request).await,
                 Call::Accept(request) => complaints.accept(request).await,
                 Call::ReturnTransfer(request) => complaints.return_transfer(request).await,
+                Call::ReviewReturn(request) => complaints.review_return(request).await,
                 Call::Regrade(request) => complaints.regrade(request).await,
                 Call::SubmitPlan(request) => complaints.submit_plan(request).await,
                 Call::ReportProgress(request) => complaints.report_progress(request).await,
@@ -1229,6 +1232,7 @@ enum Step {
     Transfer,
     Accept,
     ReturnTransfer,
+    ReviewReturn,
     Regrade,
     SubmitPlan,
     OpenPenalty,
@@ -1917,6 +1921,13 @@ impl Simulation<'_> {
                 };
                 return Some((Who::handler_of(wrong, district), Call::ReturnTransfer(request)));
             }
+            // Interpretation 27: 住建 reviews the return; the registrar's own misrouting is accepted.
+            Step::ReviewReturn => Call::ReviewReturn(pb::ReviewReturnRequest {
+                request_id,
+                complaint_id,
+                accept: true,
+                reason: "经审核，确属分转错误，同意退回并重新分转".to_owned(),
+            }),
             Step::Accept => Call::Accept(pb::AcceptRequest { request_id, complaint_id }),
             Step::Regrade => Call::Regrade(pb::RegradeRequest {
                 request_id,
@@ -2085,7 +2096,7 @@ impl Simulation<'_> {
             }
         };
         let who = match lead.next {
-            Step::Classify | Step::NotifyUrgent | Step::Transfer => registrar,
+            Step::Classify | Step::NotifyUrgent | Step::Transfer | Step::ReviewReturn => registrar,
             _ => handler,
         };
         Some((who, call))
@@ -2157,7 +2168,11 @@ impl Simulation<'_> {
             Step::ReturnTransfer => {
                 self.leads[index].misroute = None;
                 self.leads[index].transferred_at = None;
-                let next = self.office_after(now, |rng| rng.days(0.05, 1.5));
+                let next = self.office_after(now, |rng| rng.days(0.05, 1.0));
+                self.set(index, Step::ReviewReturn, next);
+            }
+            Step::ReviewReturn => {
+                let next = self.office_after(now, |rng| rng.days(0.02, 0.5));
                 self.set(index, Step::Classify, next);
             }
             Step::Accept => self.accepted(index, now),

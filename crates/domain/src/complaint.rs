@@ -318,6 +318,15 @@ pub enum ComplaintCommand {
         /// Why the lead is not this body's.
         reason: String,
     },
+    /// Interpretation 27: 住建 reviews a returned transfer: accepted (misrouted: 住建 re-routes
+    /// it, the TRF-2 lateness is 住建's), or rejected (the body must handle it; the return counts
+    /// against it as buck-passing, 推诿).
+    ReviewReturn {
+        /// Whether the return is accepted.
+        accept: bool,
+        /// Why.
+        reason: String,
+    },
     /// Interpretation 17: the body re-grades a general matter as major.
     Regrade {
         /// Why.
@@ -443,6 +452,7 @@ impl ComplaintCommand {
             ComplaintCommand::Transfer { .. } => "transfer",
             ComplaintCommand::Accept => "accept",
             ComplaintCommand::ReturnTransfer { .. } => "return_transfer",
+            ComplaintCommand::ReviewReturn { .. } => "review_return",
             ComplaintCommand::Regrade { .. } => "regrade",
             ComplaintCommand::DeclarePlanNeeded { .. } => "declare_plan_needed",
             ComplaintCommand::SubmitPlan { .. } => "submit_plan",
@@ -472,7 +482,8 @@ impl ComplaintCommand {
             ComplaintCommand::Register { .. } => RuleId::Reg1,
             ComplaintCommand::Classify { .. }
             | ComplaintCommand::OpenSplitLead { .. }
-            | ComplaintCommand::ReturnTransfer { .. } => RuleId::Trf3,
+            | ComplaintCommand::ReturnTransfer { .. }
+            | ComplaintCommand::ReviewReturn { .. } => RuleId::Trf3,
             ComplaintCommand::NotifyUrgent { .. } => RuleId::Trf1,
             ComplaintCommand::Transfer { .. } | ComplaintCommand::Accept => RuleId::Trf2,
             ComplaintCommand::Regrade { .. }
@@ -526,6 +537,7 @@ impl ComplaintCommand {
                 matches!(role, Role::System | Role::Operator)
             }
             ComplaintCommand::DecideReferral { .. } => role == Role::Official,
+            ComplaintCommand::ReviewReturn { .. } => matches!(role, Role::Registrar | Role::Official),
         }
     }
 }
@@ -615,6 +627,23 @@ pub enum ComplaintFact {
         by: BodyCode,
         /// Why.
         reason: String,
+        /// Interpretation 27: the return awaits 住建's review. Absent (false) in events written
+        /// before returns were reviewed, which 住建 re-routed without one.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        under_review: bool,
+    },
+    /// Interpretation 27: 住建 reviewed a returned transfer.
+    ReturnReviewed {
+        /// The body that returned it.
+        body: BodyCode,
+        /// Accepted (re-routed by 住建) or rejected (the body must handle it).
+        accepted: bool,
+        /// Why.
+        reason: String,
+        /// For a rejected return, whether the body had accepted the lead before returning it:
+        /// it is back in handling (else back to acknowledge).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        handling: bool,
     },
     /// Interpretation 17: re-graded from general to major.
     Regraded {
@@ -754,6 +783,7 @@ impl ComplaintEvent {
             ComplaintFact::Transferred { .. } => "complaint.transferred",
             ComplaintFact::Accepted { .. } => "complaint.accepted",
             ComplaintFact::TransferReturned { .. } => "complaint.transfer_returned",
+            ComplaintFact::ReturnReviewed { .. } => "complaint.return_reviewed",
             ComplaintFact::Regraded { .. } => "complaint.regraded",
             ComplaintFact::PlanRequired { .. } => "complaint.plan_required",
             ComplaintFact::PlanSubmitted { .. } => "complaint.plan_submitted",
@@ -902,6 +932,9 @@ pub struct Lead {
     pub reopen_count: u32,
     /// Times a transfer was returned as misrouted.
     pub return_count: u32,
+    /// Interpretation 27: the returned transfer awaiting 住建's review, with what a rejection
+    /// restores.
+    pub pending_return: Option<PendingReturn>,
     /// The TRF-2 deadline set at registration, kept to reinstate it after a return.
     pub original_transfer_deadline: Option<Deadline>,
     /// The TRF-1 deadline set at classification, kept to reinstate it after a return.
@@ -931,6 +964,20 @@ impl Lead {
     pub fn is_overdue_at(&self, at: DateTime<FixedOffset>) -> bool {
         self.obligations.open().any(|deadline| deadline.due < at)
     }
+}
+
+/// A returned transfer awaiting 住建's review (interpretation 27): the body that returned it,
+/// and what a rejection gives back to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReturn {
+    /// The body that returned it.
+    pub by: BodyCode,
+    /// Whether it had accepted the lead before returning it.
+    pub handling: bool,
+    /// Its handling deadlines the return closed.
+    pub deadlines: Vec<Deadline>,
+    /// Its round of handling as it stood.
+    pub round: Round,
 }
 
 /// A lead's state: nothing before registration.
@@ -1114,6 +1161,14 @@ pub fn decide(
                 RuleId::Trf2,
                 &[LeadStatus::Registered, LeadStatus::Classified, LeadStatus::Returned],
             )?;
+            if lead.pending_return.is_some() {
+                return Err(DomainError::WrongState {
+                    rule: RuleId::Trf3,
+                    command: name,
+                    subject: "lead",
+                    state: "returned, awaiting 住建's review of the return (interpretation 27)",
+                });
+            }
             let (category, body) = category(ctx, "category", &code)?;
             let split_into = decide_split(lead, body, split, ctx)?;
             let mut event = event(ctx, ComplaintFact::Classified { category, body, urgency, complexity, split_into });
@@ -1224,17 +1279,47 @@ pub fn decide(
                     state: "already being handled on its merits",
                 });
             }
-            let mut event = event(ctx, ComplaintFact::TransferReturned { by: ctx.actor.body, reason });
+            // Interpretation 27: the return awaits 住建's review; the handling deadlines stop
+            // meanwhile, and come back with their due instants if the return is rejected.
+            let mut event =
+                event(ctx, ComplaintFact::TransferReturned { by: ctx.actor.body, reason, under_review: true });
             event.closes = lead.obligations.close_kinds(&HANDLING_DEADLINES, ClosedHow::Superseded);
-            // Interpretation 15: the TRF-2 (or TRF-1) clock does not restart; misrouting shows
-            // as lateness against the original due instant.
-            let original = match classification(lead, name, RuleId::Trf3)?.urgency {
-                Urgency::Urgent => &lead.original_urgent_deadline,
-                Urgency::Normal => &lead.original_transfer_deadline,
-            };
-            if let Some(original) = original {
-                event.opens.push(reinstated(original, seq));
+            Ok(vec![event])
+        }
+        ComplaintCommand::ReviewReturn { accept, reason } => {
+            require_registrar_body(lead, name, RuleId::Trf3, ctx)?;
+            let pending = lead.pending_return.as_ref().ok_or(DomainError::WrongState {
+                rule: RuleId::Trf3,
+                command: name,
+                subject: "lead",
+                state: "without a returned transfer awaiting review",
+            })?;
+            required_within(RuleId::Trf3, "reason", &reason, TEXT_MAX_CHARS)?;
+            let body = pending.by;
+            if accept {
+                // Accepted: 住建 re-routes the lead. Interpretation 15: the TRF-2 (or TRF-1) clock
+                // does not restart; misrouting shows as 住建's lateness against the original due.
+                let mut event =
+                    event(ctx, ComplaintFact::ReturnReviewed { body, accepted: true, reason, handling: false });
+                let original = match classification(lead, name, RuleId::Trf3)?.urgency {
+                    Urgency::Urgent => &lead.original_urgent_deadline,
+                    Urgency::Normal => &lead.original_transfer_deadline,
+                };
+                if let Some(original) = original {
+                    event.opens.push(reinstated(original, seq));
+                }
+                return Ok(vec![event]);
             }
+            // Rejected: the body must handle the lead; its handling deadlines come back with
+            // their due instants, as if the return had never stopped them.
+            let mut event =
+                event(ctx, ComplaintFact::ReturnReviewed { body, accepted: false, reason, handling: pending.handling });
+            event.opens = pending
+                .deadlines
+                .iter()
+                .zip(seq..)
+                .map(|(deadline, seq)| Deadline { seq, ..deadline.clone() })
+                .collect();
             Ok(vec![event])
         }
         ComplaintCommand::Regrade { reason } => {
@@ -2025,6 +2110,7 @@ fn new_lead(
         penalty: None,
         reopen_count: 0,
         return_count: 0,
+        pending_return: None,
         original_transfer_deadline: None,
         original_urgent_deadline: None,
         obligations: Obligations::default(),
@@ -2059,11 +2145,34 @@ fn apply(lead: &mut Lead, fact: &ComplaintFact, event: &ComplaintEvent) {
             lead.round = Round { started_at: Some(event.at), ..Round::default() };
         }
         ComplaintFact::Accepted { .. } => lead.status = LeadStatus::Handling,
-        ComplaintFact::TransferReturned { .. } => {
+        ComplaintFact::TransferReturned { by, under_review, .. } => {
+            if *under_review {
+                // Interpretation 27: what a rejection of the return gives back (the event's
+                // closings are applied after this fold, so the deadlines are still open here).
+                lead.pending_return = Some(PendingReturn {
+                    by: *by,
+                    handling: lead.status == LeadStatus::Handling,
+                    deadlines: lead
+                        .obligations
+                        .open()
+                        .filter(|deadline| HANDLING_DEADLINES.contains(&deadline.kind))
+                        .cloned()
+                        .collect(),
+                    round: lead.round.clone(),
+                });
+            }
             lead.status = LeadStatus::Returned;
             lead.handling_body = None;
             lead.return_count += 1;
             lead.round = Round::default();
+        }
+        ComplaintFact::ReturnReviewed { body, accepted, handling, .. } => {
+            let pending = lead.pending_return.take();
+            if !*accepted {
+                lead.status = if *handling { LeadStatus::Handling } else { LeadStatus::Transferred };
+                lead.handling_body = Some(*body);
+                lead.round = pending.map(|pending| pending.round).unwrap_or_default();
+            }
         }
         ComplaintFact::Regraded { .. } => {
             if let Some(classification) = &mut lead.classification {

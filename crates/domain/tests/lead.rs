@@ -400,12 +400,16 @@ fn trf_3_interp_15_a_misrouted_transfer_is_returned_and_the_trf_2_clock_does_not
     );
     assert_eq!(events[0].closes[0].kind, DeadlineKind::GeneralClose);
     assert_eq!(events[0].closes[0].how, ClosedHow::Superseded);
-    let reinstated = &events[0].opens[0];
-    assert_eq!(reinstated.kind, DeadlineKind::Transfer);
-    assert_eq!(reinstated.due, at("2026-10-16T00:00:00+08:00"), "the original due instant");
-    assert!(matches!(reinstated.basis, DueBasis::Reinstated { original: 0 }));
+    assert!(events[0].opens.is_empty(), "nothing runs while 住建 reviews the return (interpretation 27)");
     assert_eq!(lead.lead().status, LeadStatus::Returned);
     assert_eq!(lead.lead().return_count, 1);
+    // 住建 accepts the return: misrouted, the TRF-2 deadline comes back with its original due.
+    let events = lead.given(&registrar(), "2026-10-12T09:00:00+08:00", review_return(true, "确属维保合同纠纷"));
+    let reinstated = events[0].opens[0].clone();
+    assert_eq!(reinstated.kind, DeadlineKind::Transfer);
+    assert_eq!(reinstated.body, BodyCode::ZJ);
+    assert_eq!(reinstated.due, at("2026-10-16T00:00:00+08:00"), "the original due instant");
+    assert!(matches!(reinstated.basis, DueBasis::Reinstated { original: 0 }));
 
     // Reclassified and transferred again after the original due instant: late.
     lead.given(
@@ -426,6 +430,71 @@ fn trf_3_interp_15_a_misrouted_transfer_is_returned_and_the_trf_2_clock_does_not
     let met = events[0].closes.iter().find(|c| c.kind == DeadlineKind::Transfer).expect("transfer closed");
     assert_eq!(met.how, ClosedHow::Met);
     assert!(events[0].at > reinstated.due, "met late: misrouting shows as lateness");
+}
+
+fn review_return(accept: bool, reason: &str) -> ComplaintCommand {
+    ComplaintCommand::ReviewReturn { accept, reason: reason.into() }
+}
+
+#[test]
+fn trf_3_interp_27_a_returned_transfer_waits_for_zhujians_review_before_it_is_rerouted() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    let sj = handler(BodyCode::SJ);
+    lead.given(&sj, "2026-10-09T09:00:00+08:00", ComplaintCommand::ReturnTransfer { reason: "不属本部门职责".into() });
+    let pending = lead.lead().pending_return.clone().expect("awaiting review");
+    assert_eq!((pending.by, pending.handling), (BodyCode::SJ, true));
+    // Not re-routed before the review.
+    let classify = ComplaintCommand::Classify {
+        category: "ZJ-1-2".into(),
+        urgency: Urgency::Normal,
+        complexity: Complexity::General,
+        split: Vec::new(),
+    };
+    let early = lead.when(&registrar(), "2026-10-09T10:00:00+08:00", classify.clone());
+    assert!(matches!(early, Err(DomainError::WrongState { rule: RuleId::Trf3, .. })), "{early:?}");
+    // Only 住建 reviews, with a reason.
+    assert!(review_return(true, "x").permitted(Role::Registrar) && review_return(true, "x").permitted(Role::Official));
+    assert!(!review_return(true, "x").permitted(Role::Handler));
+    assert!(matches!(
+        lead.when(&actor(BodyCode::XZ, Role::Registrar), "2026-10-09T10:00:00+08:00", review_return(true, "x")),
+        Err(DomainError::WrongBody { rule: RuleId::Trf3, .. })
+    ));
+    assert_eq!(
+        lead.when(&registrar(), "2026-10-09T10:00:00+08:00", review_return(true, "")),
+        Err(DomainError::MissingField { rule: RuleId::Trf3, field: "reason" })
+    );
+    lead.given(&registrar(), "2026-10-09T10:00:00+08:00", review_return(true, "确属误派"));
+    assert!(lead.lead().pending_return.is_none());
+    lead.given(&registrar(), "2026-10-09T11:00:00+08:00", classify);
+    assert_eq!(lead.lead().status, LeadStatus::Classified);
+}
+
+#[test]
+fn trf_3_interp_27_a_rejected_return_gives_the_lead_back_to_the_body_with_its_deadline() {
+    let mut lead = accepted_lead("SJ-3-1", Complexity::General, Channel::Hotline, BodyCode::SJ);
+    let sj = handler(BodyCode::SJ);
+    let general_due = lead.lead().obligations.open_of_kind(DeadlineKind::GeneralClose, None).expect("open").due;
+    lead.given(
+        &sj,
+        "2026-10-09T09:00:00+08:00",
+        ComplaintCommand::ReturnTransfer { reason: "推给物业自行处理".into() },
+    );
+    let events = lead.given(&registrar(), "2026-10-10T09:00:00+08:00", review_return(false, "电梯安全属市场监管职责"));
+    let ComplaintFact::ReturnReviewed { body, accepted, handling, .. } = &events[0].fact else {
+        panic!("a review, got {:?}", events[0].fact);
+    };
+    assert_eq!((*body, *accepted, *handling), (BodyCode::SJ, false, true));
+    assert_eq!(events[0].event_type(), "complaint.return_reviewed");
+    // The body handles it again, against the due instant it had: its return stopped nothing.
+    let back = &events[0].opens[0];
+    assert_eq!((back.kind, back.body, back.due), (DeadlineKind::GeneralClose, BodyCode::SJ, general_due));
+    let state = lead.lead();
+    assert_eq!((state.status, state.handling_body), (LeadStatus::Handling, Some(BodyCode::SJ)));
+    assert!(state.obligations.open_of_kind(DeadlineKind::Transfer, None).is_none(), "住建 owes no transfer");
+    lead.given(&sj, "2026-10-11T09:00:00+08:00", finding(Finding::Substantiated));
+    lead.given(&sj, "2026-10-11T10:00:00+08:00", feedback(FeedbackRecipient::Complainant));
+    lead.given(&sj, "2026-10-11T11:00:00+08:00", sign());
+    assert_eq!(lead.lead().status, LeadStatus::Closed);
 }
 
 #[test]
@@ -1403,11 +1472,13 @@ fn trf_3_interp_15_interp_21_a_reinstated_transfer_deadline_recomputes_the_origi
         "2027-02-04T09:00:00+08:00",
         ComplaintCommand::Transfer { to: BodyCode::SJ, method: TransferMethod::System, note: "请办理".into() },
     );
-    let events = lead.given(
+    lead.given(
         &handler(BodyCode::SJ),
         "2027-02-04T10:00:00+08:00",
         ComplaintCommand::ReturnTransfer { reason: "不属本单位职责".into() },
     );
+    // Interpretation 27: 住建 accepts the return, which reinstates its TRF-2 deadline.
+    let events = lead.given(&registrar(), "2027-02-04T11:00:00+08:00", review_return(true, "确属误派"));
     let reinstated = events[0].opens[0].clone();
     assert_eq!(reinstated.basis, DueBasis::Reinstated { original: 0 });
     assert!(reinstated.provisional);

@@ -92,6 +92,8 @@ struct Counts {
     received: i64,
     closed: i64,
     open: i64,
+    /// Interpretation 27: returns 住建 rejected.
+    buck_passing: i64,
 }
 
 impl LeadsBulk {
@@ -219,6 +221,19 @@ impl LeadsBulk {
                 });
                 true
             }
+            ComplaintFact::ReturnReviewed { accepted: false, body, handling, .. } => {
+                let status = if *handling { LeadStatus::Handling } else { LeadStatus::Transferred };
+                update(entry, &|row| {
+                    row.status = status;
+                    row.handling_body = Some(*body);
+                    row.body = *body;
+                });
+                // The writer's INSERT … SELECT from the lead's row: nothing where it has none.
+                if let Some(row) = entry.row.as_ref() {
+                    counts_of(&mut self.counts, *body, &row.district).buck_passing += 1;
+                }
+                true
+            }
             ComplaintFact::Regraded { .. } => {
                 update(entry, &|row| row.complexity = Some(Complexity::Major));
                 true
@@ -267,7 +282,7 @@ impl LeadsBulk {
             match bodies.get_mut(&row.district) {
                 Some(counts) => counts.open += 1,
                 None => {
-                    bodies.insert(row.district.clone(), Counts { received: 0, closed: 0, open: 1 });
+                    bodies.insert(row.district.clone(), Counts { open: 1, ..Counts::default() });
                 }
             }
         }
@@ -416,7 +431,7 @@ impl BulkBuilder for LeadsBulk {
         counts.sort_unstable_by_key(|(body, district, _)| (*body, *district));
         tx.insert_rows(
             &format!("{p}counts"),
-            &["body", "district", "received", "closed", "open"],
+            &["body", "district", "received", "closed", "open", "buck_passing"],
             &mut counts.into_iter().map(|(body, district, counts)| {
                 vec![
                     Value::text(body),
@@ -424,6 +439,7 @@ impl BulkBuilder for LeadsBulk {
                     Value::int(counts.received),
                     Value::int(counts.closed),
                     Value::int(counts.open),
+                    Value::int(counts.buck_passing),
                 ]
             }),
         )?;

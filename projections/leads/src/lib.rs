@@ -48,8 +48,9 @@ pub const NAME: &str = "leads";
 
 /// The version of the schema and of the projection logic; raising it rebuilds the model.
 /// Version 3: provisional due instants and their recomputation (interpretation 21): the
-/// `deadlines.provisional` and `leads.earliest_official_due` columns.
-pub const VERSION: u32 = 3;
+/// `deadlines.provisional` and `leads.earliest_official_due` columns. Version 4: the
+/// returns 住建 rejected, counted per body as buck-passing (interpretation 27).
+pub const VERSION: u32 = 4;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &["leads", "deadlines", "receipts", "counts"];
@@ -153,6 +154,7 @@ pub fn schema(prefix: &str) -> String {
             received BIGINT NOT NULL,
             closed BIGINT NOT NULL,
             open BIGINT NOT NULL,
+            buck_passing BIGINT NOT NULL DEFAULT 0,
             PRIMARY KEY (body, district)
         );"
     )

@@ -108,6 +108,8 @@ pub struct BodyCounts {
     /// Interpretation 21: of those, the leads overdue only by provisional due instants (every
     /// deadline of theirs past due was computed from the provisional calendar).
     pub overdue_provisional: u64,
+    /// Interpretation 27: transfers the body returned that 住建 rejected (推诿).
+    pub buck_passing: u64,
 }
 
 /// One line of the dashboard.
@@ -240,11 +242,14 @@ pub fn get(
 /// replay to that instant.
 pub fn dashboard(tx: &mut dyn SqlTx, prefix: &str, at: DateTime<FixedOffset>) -> Result<Dashboard, SqlError> {
     let mut lines: BTreeMap<(BodyCode, String), BodyCounts> = BTreeMap::new();
-    for row in tx.query(&format!("SELECT body, district, received, closed, open FROM {prefix}counts"), &[])? {
+    for row in
+        tx.query(&format!("SELECT body, district, received, closed, open, buck_passing FROM {prefix}counts"), &[])?
+    {
         let counts = lines.entry((read_parsed(&row[0], "body")?, read_text(&row[1], "district")?)).or_default();
         counts.received = read_u64(&row[2], "received")?;
         counts.closed = read_u64(&row[3], "closed")?;
         counts.open = read_u64(&row[4], "open")?;
+        counts.buck_passing = read_u64(&row[5], "buck_passing")?;
     }
     let overdue = tx.query(
         &format!(
@@ -271,6 +276,7 @@ pub fn dashboard(tx: &mut dyn SqlTx, prefix: &str, at: DateTime<FixedOffset>) ->
                 total.closed += counts.closed;
                 total.overdue += counts.overdue;
                 total.overdue_provisional += counts.overdue_provisional;
+                total.buck_passing += counts.buck_passing;
             }
             DashboardLine { body, district: None, counts: total }
         })

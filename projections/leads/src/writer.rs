@@ -12,6 +12,7 @@
 //! | transferred, urgent_notified | transferred (the body becomes the handling body) |
 //! | accepted, reopened, closure sent back | handling |
 //! | transfer_returned | returned (the body is 住建 again) |
+//! | return_reviewed, rejected | transferred or handling (the body that returned it again) |
 //! | closure_signed by a body other than 住建, closure_countersigned | closed |
 //! | closure reviewed and cancelled | cancelled |
 //!
@@ -67,6 +68,8 @@ pub struct LeadsWriter {
     assigned: Update,
     accepted: Update,
     returned: Update,
+    unreturned: Update,
+    count_buck_passing: String,
     regraded: Update,
     finding: Update,
     closed: Update,
@@ -126,6 +129,13 @@ impl LeadsWriter {
             assigned: update("status = 'transferred', handling_body = $2, body = $2"),
             accepted: update("status = 'handling'"),
             returned: update("status = 'returned', handling_body = NULL, body = 'ZJ', return_count = return_count + 1"),
+            unreturned: update("status = $3, handling_body = $2, body = $2"),
+            // Interpretation 27: a rejected return counts against the body that returned it.
+            count_buck_passing: format!(
+                "INSERT INTO {p}counts (body, district, received, closed, open, buck_passing)
+                 SELECT CAST($2 AS TEXT), district, 0, 0, 0, 1 FROM {p}leads WHERE lead = $1
+                 ON CONFLICT (body, district) DO UPDATE SET buck_passing = {p}counts.buck_passing + 1"
+            ),
             regraded: update("complexity = 'major'"),
             finding: update("finding = $2"),
             closed: update("status = 'closed', is_open = 0, closed_at = $2"),
@@ -255,6 +265,13 @@ impl LeadsWriter {
                 tx.execute(self.returned.sql(deadlines_changed), std::slice::from_ref(&id))?;
                 true
             }
+            ComplaintFact::ReturnReviewed { accepted: false, body, handling, .. } => {
+                let status = if *handling { LeadStatus::Handling } else { LeadStatus::Transferred };
+                let values = [id.clone(), Value::text(body.as_str()), Value::text(status.as_str())];
+                tx.execute(self.unreturned.sql(deadlines_changed), &values)?;
+                tx.execute(&self.count_buck_passing, &[id.clone(), Value::text(body.as_str())])?;
+                true
+            }
             ComplaintFact::Regraded { .. } => {
                 tx.execute(self.regraded.sql(deadlines_changed), std::slice::from_ref(&id))?;
                 true
@@ -351,6 +368,7 @@ pub(crate) fn moves_or_opens_or_closes(fact: &ComplaintFact) -> bool {
         | ComplaintFact::Transferred { .. }
         | ComplaintFact::UrgentNotified { .. }
         | ComplaintFact::TransferReturned { .. }
+        | ComplaintFact::ReturnReviewed { accepted: false, .. }
         | ComplaintFact::ClosureCountersigned { .. }
         | ComplaintFact::ClosureReviewed { .. }
         | ComplaintFact::Reopened { .. } => true,

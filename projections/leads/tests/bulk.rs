@@ -237,7 +237,16 @@ fn made_by_hand(log: &mut Log, patterns: &Patterns, dice: &mut Dice, events: usi
                 street_office_informed: false,
             },
             8 => ComplaintFact::Accepted { body: BodyCode::SJ },
-            9 => ComplaintFact::TransferReturned { by: BodyCode::SJ, reason: String::new() },
+            9 if dice.chance(50) => {
+                ComplaintFact::TransferReturned { by: BodyCode::SJ, reason: String::new(), under_review: false }
+            }
+            // Interpretation 27: a review of a return, rejected or accepted.
+            9 => ComplaintFact::ReturnReviewed {
+                body: *dice.pick(&[BodyCode::SJ, BodyCode::XF]),
+                accepted: dice.chance(30),
+                reason: String::new(),
+                handling: dice.chance(50),
+            },
             10 => ComplaintFact::FindingRecorded { finding: Finding::Substantiated, summary: String::new() },
             11 => {
                 ComplaintFact::ClosureSigned { body: *dice.pick(&[BodyCode::ZJ, BodyCode::SJ]), opinion: String::new() }
@@ -298,6 +307,7 @@ fn long_log(store: &mut Store) -> Log {
                 "deadlines of leads without a row",
                 "SELECT COUNT(*) FROM {p}deadlines d WHERE NOT EXISTS (SELECT 1 FROM {p}leads l WHERE l.lead = d.lead)",
             ),
+            ("rejected returns counted as buck-passing", "SELECT COUNT(*) FROM {p}counts WHERE buck_passing > 0"),
         ],
     );
     log

@@ -219,6 +219,13 @@ fn trf_3_interp_15_returned_urgent_split_regraded_and_penalty_leads_have_the_dom
         "2026-10-09T09:00:00+08:00",
         ComplaintCommand::ReturnTransfer { reason: "系维保合同纠纷".to_owned() },
     );
+    // Interpretation 27: 住建 accepts the return before it re-routes the lead.
+    s.step(
+        &mut returned,
+        &registrar(),
+        "2026-10-12T09:00:00+08:00",
+        ComplaintCommand::ReviewReturn { accept: true, reason: "确属误派".to_owned() },
+    );
     s.step(
         &mut returned,
         &registrar(),
@@ -480,7 +487,7 @@ fn acc_1_the_complaint_list_filters_orders_newest_first_and_pages_with_a_total()
 }
 
 fn counts(received: u64, open: u64, closed: u64, overdue: u64) -> BodyCounts {
-    BodyCounts { received, open, closed, overdue, overdue_provisional: 0 }
+    BodyCounts { received, open, closed, overdue, overdue_provisional: 0, buck_passing: 0 }
 }
 
 fn body_counts(dashboard: &Dashboard, body: BodyCode) -> BodyCounts {
@@ -658,4 +665,38 @@ fn dsp_1_interp_21_a_provisional_due_is_shown_as_such_and_follows_its_recomputat
     assert_eq!(body_counts(&board, BodyCode::ZJ), counts(1, 1, 0, 1));
     let (listed, _) = s.store.read(|tx| list(tx, &prefix, &overdue_only, 0, 10, at("2027-02-20T12:00:00+08:00")));
     assert!(listed.is_empty(), "not overdue before the new due");
+}
+
+#[test]
+fn dsp_1_interp_27_a_rejected_return_gives_the_lead_back_and_counts_as_buck_passing() {
+    let mut s = Scenario::new();
+    let mut lead = s.register("C-1", "2026-09-30T10:00:00+08:00", Channel::Hotline, &GULOU);
+    s.step(
+        &mut lead,
+        &registrar(),
+        "2026-09-30T10:30:00+08:00",
+        classify("SJ-3-1", Urgency::Normal, Complexity::General),
+    );
+    s.step(&mut lead, &registrar(), "2026-10-08T09:00:00+08:00", transfer(BodyCode::SJ));
+    s.step(&mut lead, &handler(BodyCode::SJ), "2026-10-08T10:00:00+08:00", ComplaintCommand::Accept);
+    s.step(
+        &mut lead,
+        &handler(BodyCode::SJ),
+        "2026-10-09T09:00:00+08:00",
+        ComplaintCommand::ReturnTransfer { reason: "建议物业自行处理".to_owned() },
+    );
+    s.step(
+        &mut lead,
+        &registrar(),
+        "2026-10-10T09:00:00+08:00",
+        ComplaintCommand::ReviewReturn { accept: false, reason: "电梯安全属特种设备监管职责".to_owned() },
+    );
+    let row = s.row(&lead, "2026-10-10T09:00:00+08:00");
+    assert_eq!((row.body, row.handling_body), (BodyCode::SJ, Some(BodyCode::SJ)));
+    let prefix = s.store.prefix.clone();
+    let board = s.store.read(|tx| dashboard(tx, &prefix, at("2026-10-10T09:00:00+08:00")));
+    assert_eq!(body_counts(&board, BodyCode::SJ).buck_passing, 1);
+    assert_eq!(body_counts(&board, BodyCode::ZJ).buck_passing, 0);
+    assert_eq!(district_counts(&board, BodyCode::SJ, GULOU.district).map(|counts| counts.buck_passing), Some(1));
+    assert_bulk_matches(&LeadsModel, &s.log.events, 2, &mut s.store.connection, &prefix);
 }

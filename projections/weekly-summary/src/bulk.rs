@@ -87,6 +87,7 @@ enum Metric {
     Escalated,
     EscalationWithdrawn,
     Returned,
+    ReturnRejected,
     Overdue,
     OverdueByCategory,
     OverdueByBody,
@@ -112,6 +113,7 @@ impl Metric {
             Metric::Escalated => metric::ESCALATED,
             Metric::EscalationWithdrawn => metric::ESCALATION_WITHDRAWN,
             Metric::Returned => metric::RETURNED,
+            Metric::ReturnRejected => metric::RETURN_REJECTED,
             Metric::Overdue => metric::OVERDUE,
             Metric::OverdueByCategory => metric::OVERDUE_BY_CATEGORY,
             Metric::OverdueByBody => metric::OVERDUE_BY_BODY,
@@ -416,6 +418,9 @@ impl WeeklyBulk {
             }
             ComplaintFact::TransferReturned { by, .. } => {
                 counters.add(week(), district, Metric::Returned, Key::Body(Some(*by)), 1);
+            }
+            ComplaintFact::ReturnReviewed { accepted: false, body, .. } => {
+                counters.add(week(), district, Metric::ReturnRejected, Key::Body(Some(*body)), 1);
             }
             // ACC-2.
             ComplaintFact::Escalation(EscalationFact::Escalated { level, .. }) => {

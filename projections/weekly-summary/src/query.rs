@@ -69,6 +69,9 @@ pub struct Blockage {
     pub overdue_provisional: i64,
     /// Transfers it returned as misrouted in the week.
     pub returns: i64,
+    /// Interpretation 27: returns of its that 住建 rejected in the week (buck-passing, 推诿).
+    #[serde(default)]
+    pub buck_passing: i64,
 }
 
 /// The headline figures of one week.
@@ -363,9 +366,11 @@ fn top_companies(
         .collect())
 }
 
-/// The breakdowns of the week summarised, beside its figures: by channel, category and body
-/// (companies are read apart, the top ones only).
-const BREAKDOWN_METRICS: [&str; 3] = [metric::BY_CHANNEL, metric::BY_CATEGORY, metric::BY_BODY];
+/// The breakdowns of the week summarised, beside its figures: by channel, category and body,
+/// and the returns 住建 rejected by body (interpretation 27); companies are read apart, the top
+/// ones only.
+const BREAKDOWN_METRICS: [&str; 4] =
+    [metric::BY_CHANNEL, metric::BY_CATEGORY, metric::BY_BODY, metric::RETURN_REJECTED];
 
 /// One week's figures with the overdue obligations by category and by body.
 struct Week {
@@ -466,7 +471,13 @@ pub fn week(
     difficulties.sort_by(|a, b| b.n.cmp(&a.n).then_with(|| a.key.cmp(&b.key)));
     difficulties.truncate(TOP);
     let mut blockages: BTreeMap<String, Blockage> = BTreeMap::new();
-    let blockage = |body: &str| Blockage { body: body.to_owned(), overdue: 0, overdue_provisional: 0, returns: 0 };
+    let blockage = |body: &str| Blockage {
+        body: body.to_owned(),
+        overdue: 0,
+        overdue_provisional: 0,
+        returns: 0,
+        buck_passing: 0,
+    };
     for (body, n) in &current.overdue_by_body {
         blockages.entry(body.clone()).or_insert_with(|| blockage(body)).overdue += n;
     }
@@ -476,9 +487,12 @@ pub fn week(
     for count in by_key(sums, metric::RETURNED) {
         blockages.entry(count.key.clone()).or_insert_with(|| blockage(&count.key)).returns += count.n;
     }
-    let mut blockages: Vec<Blockage> =
-        blockages.into_values().filter(|blockage| blockage.overdue + blockage.returns > 0).collect();
-    blockages.sort_by(|a, b| (b.overdue + b.returns).cmp(&(a.overdue + a.returns)).then_with(|| a.body.cmp(&b.body)));
+    for count in by_key(sums, metric::RETURN_REJECTED) {
+        blockages.entry(count.key.clone()).or_insert_with(|| blockage(&count.key)).buck_passing += count.n;
+    }
+    let weight = |blockage: &Blockage| blockage.overdue + blockage.returns + blockage.buck_passing;
+    let mut blockages: Vec<Blockage> = blockages.into_values().filter(|blockage| weight(blockage) > 0).collect();
+    blockages.sort_by(|a, b| weight(b).cmp(&weight(a)).then_with(|| a.body.cmp(&b.body)));
     blockages.truncate(TOP);
 
     let end = week_end_ms(week_start);

@@ -60,6 +60,9 @@ pub(crate) mod metric {
     pub const ESCALATION_WITHDRAWN: &str = "escalation_withdrawn";
     /// Transfers returned as misrouted, by the returning body.
     pub const RETURNED: &str = "returned";
+    /// Interpretation 27: returns 住建 rejected on review (buck-passing, 推诿), by the body that
+    /// returned the transfer, in the week of the review.
+    pub const RETURN_REJECTED: &str = "return_rejected";
     /// Closed obligations that were open and overdue at the week's end.
     pub const OVERDUE: &str = "overdue";
     /// The same, by the lead's category.
@@ -483,6 +486,9 @@ impl<'s> Batch<'s> {
                 changed = true;
             }
             ComplaintFact::TransferReturned { by, .. } => self.count(week, &district, metric::RETURNED, by.as_str(), 1),
+            ComplaintFact::ReturnReviewed { accepted: false, body, .. } => {
+                self.count(week, &district, metric::RETURN_REJECTED, body.as_str(), 1);
+            }
             ComplaintFact::Escalation(EscalationFact::Escalated { level, .. }) => {
                 self.count(week, &district, metric::ESCALATED, level.as_str(), 1);
             }
@@ -667,6 +673,7 @@ pub(crate) fn needs_lead(event: &ComplaintEvent) -> bool {
             | ComplaintFact::ClosureReviewed { outcome: ReviewOutcome::SentBack { .. }, .. }
             | ComplaintFact::Reopened { .. }
             | ComplaintFact::TransferReturned { .. }
+            | ComplaintFact::ReturnReviewed { accepted: false, .. }
             | ComplaintFact::Escalation(EscalationFact::Escalated { .. }) => true,
             ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { withdrawn_levels, .. }) => {
                 !withdrawn_levels.is_empty()

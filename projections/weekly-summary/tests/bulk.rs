@@ -269,6 +269,8 @@ impl Scenario {
             ),
             (registrar(), ComplaintCommand::Transfer { to: body, method: TransferMethod::System, note: note() }),
             (handler.clone(), ComplaintCommand::Accept),
+            // Interpretation 27: 住建 reviews a returned transfer, mostly accepting it.
+            (registrar(), ComplaintCommand::ReviewReturn { accept: self.dice.chance(60), reason: note() }),
             (handler.clone(), ComplaintCommand::Regrade { reason: note() }),
             (
                 handler.clone(),
@@ -655,7 +657,7 @@ fn reg_3_the_bulk_builder_builds_the_writers_tables_from_a_long_log_in_any_batch
     let mut connection = SqlConnection::sqlite_in_memory().expect("in-memory sqlite");
     feed(&mut connection, PREFIX, events, 10);
     let metrics = distinct(&mut connection, &format!("SELECT DISTINCT metric FROM {PREFIX}counters"));
-    assert_eq!(metrics.len(), 20, "every metric is counted: {metrics:?}");
+    assert_eq!(metrics.len(), 21, "every metric is counted: {metrics:?}");
     let weeks = distinct(&mut connection, &format!("SELECT DISTINCT week FROM {PREFIX}anchors"));
     assert!(weeks.len() >= 12, "anchored weeks: {weeks:?}");
     let companies = distinct(&mut connection, &format!("SELECT name FROM {PREFIX}companies"));

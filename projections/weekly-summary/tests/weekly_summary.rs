@@ -46,7 +46,7 @@ fn counts(items: &[(&str, i64)]) -> Vec<Count> {
 
 /// A body's 堵点 figures, with no provisional due instant among its overdue obligations.
 fn blockage(body: &str, overdue: i64, returns: i64) -> Blockage {
-    Blockage { body: body.to_owned(), overdue, overdue_provisional: 0, returns }
+    Blockage { body: body.to_owned(), overdue, overdue_provisional: 0, returns, buck_passing: 0 }
 }
 
 fn registrar() -> Actor {
@@ -195,6 +195,9 @@ fn transfer_scenario(log: &mut Log) {
     transfer(&mut t3, log, BodyCode::SJ, "2026-03-03T09:00:00+08:00");
     let returned = ComplaintCommand::ReturnTransfer { reason: "不属于本部门职责".to_owned() };
     t3.decide(log, &actor(BodyCode::SJ, Role::Handler), "2026-03-04T10:00:00+08:00", returned);
+    // Interpretation 27: 住建 accepts the return, which brings back its TRF-2 deadline.
+    let accepted = ComplaintCommand::ReviewReturn { accept: true, reason: "确属误派".to_owned() };
+    t3.decide(log, &registrar(), "2026-03-04T11:00:00+08:00", accepted);
     transfer(&mut t1, log, BodyCode::SJ, "2026-03-10T09:00:00+08:00");
     let reminder = ComplaintCommand::Escalate { seq: due.seq, level: EscalationLevel::Reminder };
     t2.decide(log, &Actor::deadline_reactor(), "2026-03-13T10:00:00+08:00", reminder);
@@ -437,7 +440,7 @@ fn reg_3_interp_21_a_provisional_due_is_counted_apart_and_its_recomputation_foll
     assert_eq!(overdue_at(&mut connection, "2027-02-15", LATER_2027), (2, 2));
     assert_eq!(
         summary(&mut connection, "2027-02-15", None, LATER_2027).blockages,
-        vec![Blockage { body: "ZJ".to_owned(), overdue: 2, overdue_provisional: 2, returns: 0 }]
+        vec![Blockage { body: "ZJ".to_owned(), overdue: 2, overdue_provisional: 2, returns: 0, buck_passing: 0 }]
     );
     assert_eq!(overdue_at(&mut connection, "2027-02-15", "2027-02-20T12:00:00+08:00"), (2, 2));
 
@@ -467,7 +470,7 @@ fn reg_3_interp_21_a_provisional_due_is_counted_apart_and_its_recomputation_foll
     let week = summary(&mut connection, "2027-02-15", None, LATER_2027);
     assert_eq!(
         week.blockages,
-        vec![Blockage { body: "ZJ".to_owned(), overdue: 2, overdue_provisional: 1, returns: 0 }]
+        vec![Blockage { body: "ZJ".to_owned(), overdue: 2, overdue_provisional: 1, returns: 0, buck_passing: 0 }]
     );
     // The reminder counts in the week it was recorded in, and its withdrawal in the week of
     // the recomputation, here the same week.
@@ -651,4 +654,23 @@ fn reg_3_the_weekly_summary_reads_the_same_on_postgresql() {
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+}
+
+#[test]
+fn reg_3_interp_27_a_rejected_return_is_the_bodys_blockage_in_the_week_of_the_review() {
+    let mut log = Log::new();
+    let company = uscc(7);
+    let mut lead = register(&mut log, "B1", &company, "鼓楼区", Channel::Hotline, "2026-03-02T10:00:00+08:00");
+    classify(&mut lead, &mut log, "SJ-3-1", "2026-03-02T14:00:00+08:00");
+    transfer(&mut lead, &mut log, BodyCode::SJ, "2026-03-03T09:00:00+08:00");
+    let returned = ComplaintCommand::ReturnTransfer { reason: "建议物业自行处理".to_owned() };
+    lead.decide(&mut log, &actor(BodyCode::SJ, Role::Handler), "2026-03-06T10:00:00+08:00", returned);
+    let rejected = ComplaintCommand::ReviewReturn { accept: false, reason: "属特种设备安全职责".to_owned() };
+    lead.decide(&mut log, &registrar(), "2026-03-09T10:00:00+08:00", rejected);
+    let mut connection = read_model(&log.events, 2);
+    let first = summary(&mut connection, "2026-03-02", None, LATER);
+    assert_eq!(first.blockages, vec![blockage("SJ", 0, 1)], "the return counts in its week");
+    let second = summary(&mut connection, "2026-03-09", None, LATER);
+    let sj = second.blockages.iter().find(|blockage| blockage.body == "SJ").expect("SJ is blocked");
+    assert_eq!((sj.returns, sj.buck_passing), (0, 1), "the rejection counts in the week of the review");
 }

@@ -135,6 +135,14 @@ impl<S: EventStore + 'static> ComplaintCommands for ComplaintService<S> {
         .await
     }
 
+    async fn review_return(&self, request: Request<pb::ReviewReturnRequest>) -> Reply {
+        let m = request.get_ref();
+        self.run(&request, &m.request_id, &m.complaint_id, || {
+            Ok(ComplaintCommand::ReviewReturn { accept: m.accept, reason: m.reason.clone() })
+        })
+        .await
+    }
+
     async fn regrade(&self, request: Request<pb::RegradeRequest>) -> Reply {
         let m = request.get_ref();
         self.run(&request, &m.request_id, &m.complaint_id, || {
