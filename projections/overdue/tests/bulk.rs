@@ -121,6 +121,10 @@ fn through_the_procedure(world: &World, log: &mut Log, store: &mut Store) -> Com
                 let returned = text(transferred + TimeDelta::hours(2));
                 let reason = "系维保合同纠纷".to_owned();
                 lead.given(world, log, &handler(BodyCode::SJ), &returned, ComplaintCommand::ReturnTransfer { reason });
+                // Interpretation 27: 住建 accepts the return, which reinstates the TRF-2 deadline.
+                let reviewed = text(transferred + TimeDelta::hours(3));
+                let review = ComplaintCommand::ReviewReturn { accept: true, reason: "确属误派".to_owned() };
+                lead.given(world, log, &registrar(), &reviewed, review);
                 let again = transferred + TimeDelta::days(2);
                 lead.given(world, log, &registrar(), &text(again), general("ZJ-1-2"));
                 if n % 4 == 0 {
