@@ -206,6 +206,9 @@ fn figures(figures: &WeekFigures) -> pb::WeekFigures {
         returns: figures.returns,
         open_overdue_provisional: figures.open_overdue_provisional,
         escalations_withdrawn: figures.escalations_withdrawn,
+        referrals_recommended: figures.referrals_recommended,
+        referrals_referred: figures.referrals_referred,
+        referrals_dismissed: figures.referrals_dismissed,
     }
 }
 

@@ -21,7 +21,7 @@ use tousu_domain::calendar::shanghai;
 use tousu_domain::complaint::{Channel, ComplaintEvent, ComplaintFact, Registration, ReviewOutcome};
 use tousu_domain::deadline::{ClosedHow, DeadlineKind, EscalationLevel};
 use tousu_domain::ids::BodyCode;
-use tousu_domain::obligations::EscalationFact;
+use tousu_domain::obligations::{EscalationFact, ReferralDecision};
 use tousu_domain::reporting::reporting_week;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, SqlTx, Value};
 
@@ -88,6 +88,8 @@ enum Metric {
     EscalationWithdrawn,
     Returned,
     ReturnRejected,
+    Referred,
+    ReferralDismissed,
     Overdue,
     OverdueByCategory,
     OverdueByBody,
@@ -114,6 +116,8 @@ impl Metric {
             Metric::EscalationWithdrawn => metric::ESCALATION_WITHDRAWN,
             Metric::Returned => metric::RETURNED,
             Metric::ReturnRejected => metric::RETURN_REJECTED,
+            Metric::Referred => metric::REFERRED,
+            Metric::ReferralDismissed => metric::REFERRAL_DISMISSED,
             Metric::Overdue => metric::OVERDUE,
             Metric::OverdueByCategory => metric::OVERDUE_BY_CATEGORY,
             Metric::OverdueByBody => metric::OVERDUE_BY_BODY,
@@ -421,6 +425,14 @@ impl WeeklyBulk {
             }
             ComplaintFact::ReturnReviewed { accepted: false, body, .. } => {
                 counters.add(week(), district, Metric::ReturnRejected, Key::Body(Some(*body)), 1);
+            }
+            // Interpretation 9: an official's decision on a recommendation to refer.
+            ComplaintFact::Escalation(EscalationFact::ReferralDecided { decision, .. }) => {
+                let metric = match decision {
+                    ReferralDecision::Referred => Metric::Referred,
+                    ReferralDecision::Dismissed => Metric::ReferralDismissed,
+                };
+                counters.add(week(), district, metric, Key::Total, 1);
             }
             // ACC-2.
             ComplaintFact::Escalation(EscalationFact::Escalated { level, .. }) => {

@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta};
 use serde::{Deserialize, Serialize};
 use tousu_domain::calendar::shanghai;
+use tousu_domain::deadline::EscalationLevel;
 use tousu_projection::{SqlError, SqlTx, Value};
 
 use crate::writer::{ALL_DISTRICTS, metric, week_end_ms};
@@ -112,6 +113,16 @@ pub struct WeekFigures {
     pub escalations_withdrawn: i64,
     /// Transfers returned as misrouted.
     pub returns: i64,
+    /// Interpretation 9: recommendations to refer a body to the discipline organ recorded in
+    /// the week (the ladder's third rung).
+    #[serde(default)]
+    pub referrals_recommended: i64,
+    /// Interpretation 9: recommendations a 住建 official referred in the week.
+    #[serde(default)]
+    pub referrals_referred: i64,
+    /// Interpretation 9: recommendations a 住建 official dismissed in the week.
+    #[serde(default)]
+    pub referrals_dismissed: i64,
 }
 
 /// The change of the headline figures from the previous week (this week less that one).
@@ -325,7 +336,9 @@ fn open_overdue(tx: &mut dyn SqlTx, p: &str, at_ms: i64, district: Option<&str>)
 }
 
 /// The metrics a week's figures are made of (the previous week is read for these alone).
-const FIGURE_METRICS: [&str; 15] = [
+const FIGURE_METRICS: [&str; 17] = [
+    metric::REFERRED,
+    metric::REFERRAL_DISMISSED,
     metric::RECEIVED,
     metric::RECEIVED_LINKED,
     metric::TRANSFERRED_ON_TIME,
@@ -440,6 +453,12 @@ fn load_week(
         escalations: total(&sums, metric::ESCALATED),
         escalations_withdrawn: total(&sums, metric::ESCALATION_WITHDRAWN),
         returns: total(&sums, metric::RETURNED),
+        referrals_recommended: sums
+            .get(&(metric::ESCALATED.to_owned(), EscalationLevel::DisciplineOrgan.as_str().to_owned()))
+            .copied()
+            .unwrap_or(0),
+        referrals_referred: total(&sums, metric::REFERRED),
+        referrals_dismissed: total(&sums, metric::REFERRAL_DISMISSED),
     };
     Ok(Week { figures, sums, overdue_by_category, overdue_by_body, overdue_provisional_by_body, evaluated_at })
 }

@@ -19,7 +19,7 @@ use tousu_domain::calendar::shanghai;
 use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, ReviewOutcome};
 use tousu_domain::deadline::{ClosedHow, DeadlineKind};
 use tousu_domain::ids::BodyCode;
-use tousu_domain::obligations::EscalationFact;
+use tousu_domain::obligations::{EscalationFact, ReferralDecision};
 use tousu_domain::reporting::reporting_week;
 use tousu_projection::{ModelWriter, Payload, ProjectedEvent, ProjectionError, SqlError, SqlTx, Value};
 
@@ -63,6 +63,10 @@ pub(crate) mod metric {
     /// Interpretation 27: returns 住建 rejected on review (buck-passing, 推诿), by the body that
     /// returned the transfer, in the week of the review.
     pub const RETURN_REJECTED: &str = "return_rejected";
+    /// Interpretation 9: recommendations to refer that a 住建 official referred in the week.
+    pub const REFERRED: &str = "referred";
+    /// Interpretation 9: recommendations to refer that a 住建 official dismissed in the week.
+    pub const REFERRAL_DISMISSED: &str = "referral_dismissed";
     /// Closed obligations that were open and overdue at the week's end.
     pub const OVERDUE: &str = "overdue";
     /// The same, by the lead's category.
@@ -489,6 +493,13 @@ impl<'s> Batch<'s> {
             ComplaintFact::ReturnReviewed { accepted: false, body, .. } => {
                 self.count(week, &district, metric::RETURN_REJECTED, body.as_str(), 1);
             }
+            ComplaintFact::Escalation(EscalationFact::ReferralDecided { decision, .. }) => {
+                let metric = match decision {
+                    ReferralDecision::Referred => metric::REFERRED,
+                    ReferralDecision::Dismissed => metric::REFERRAL_DISMISSED,
+                };
+                self.count(week, &district, metric, "", 1);
+            }
             ComplaintFact::Escalation(EscalationFact::Escalated { level, .. }) => {
                 self.count(week, &district, metric::ESCALATED, level.as_str(), 1);
             }
@@ -674,7 +685,9 @@ pub(crate) fn needs_lead(event: &ComplaintEvent) -> bool {
             | ComplaintFact::Reopened { .. }
             | ComplaintFact::TransferReturned { .. }
             | ComplaintFact::ReturnReviewed { accepted: false, .. }
-            | ComplaintFact::Escalation(EscalationFact::Escalated { .. }) => true,
+            | ComplaintFact::Escalation(EscalationFact::Escalated { .. } | EscalationFact::ReferralDecided { .. }) => {
+                true
+            }
             ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { withdrawn_levels, .. }) => {
                 !withdrawn_levels.is_empty()
             }

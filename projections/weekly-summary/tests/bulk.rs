@@ -22,7 +22,7 @@ use tousu_domain::complaint::{
 };
 use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, DueBasis, EscalationLevel};
 use tousu_domain::ids::{BodyCode, ComplaintId};
-use tousu_domain::obligations::EscalationFact;
+use tousu_domain::obligations::{EscalationFact, ReferralDecision};
 use tousu_domain::reporting::reporting_week;
 use tousu_domain::rule::RuleId;
 use tousu_projection::{Payload, SqlConnection};
@@ -243,6 +243,12 @@ impl Scenario {
         let Some(lead) = self.leads[index].state.lead.as_ref() else { return };
         let body = lead.handling_body.or(lead.classification.as_ref().map(|c| c.body)).unwrap_or(BodyCode::ZJ);
         let open_seqs: Vec<u32> = lead.obligations.open().map(|deadline| deadline.seq).collect();
+        let recommended: Vec<u32> = lead
+            .obligations
+            .recommendations()
+            .filter(|(_, recommendation)| recommendation.decision.is_none())
+            .map(|(seq, _)| seq)
+            .collect();
         let handler = actor(body, Role::Handler);
         let street_office = actor(BodyCode::JB, Role::StreetOffice);
         let note = || "已处理".to_owned();
@@ -329,6 +335,12 @@ impl Scenario {
         }
         if self.dice.chance(10) {
             candidates.push((handler, ComplaintCommand::ReturnTransfer { reason: note() }));
+        }
+        // Interpretation 9: an official decides the recommendations to refer.
+        for seq in recommended {
+            let decision = if self.dice.chance(30) { ReferralDecision::Referred } else { ReferralDecision::Dismissed };
+            let official = actor(BodyCode::ZJ, Role::Official);
+            candidates.push((official, ComplaintCommand::DecideReferral { seq, decision, reason: note() }));
         }
         if self.dice.chance(25) {
             for seq in open_seqs {
@@ -657,7 +669,7 @@ fn reg_3_the_bulk_builder_builds_the_writers_tables_from_a_long_log_in_any_batch
     let mut connection = SqlConnection::sqlite_in_memory().expect("in-memory sqlite");
     feed(&mut connection, PREFIX, events, 10);
     let metrics = distinct(&mut connection, &format!("SELECT DISTINCT metric FROM {PREFIX}counters"));
-    assert_eq!(metrics.len(), 21, "every metric is counted: {metrics:?}");
+    assert_eq!(metrics.len(), 23, "every metric is counted: {metrics:?}");
     let weeks = distinct(&mut connection, &format!("SELECT DISTINCT week FROM {PREFIX}anchors"));
     assert!(weeks.len() >= 12, "anchored weeks: {weeks:?}");
     let companies = distinct(&mut connection, &format!("SELECT name FROM {PREFIX}companies"));

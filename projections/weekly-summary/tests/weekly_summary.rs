@@ -674,3 +674,28 @@ fn reg_3_interp_27_a_rejected_return_is_the_bodys_blockage_in_the_week_of_the_re
     let sj = second.blockages.iter().find(|blockage| blockage.body == "SJ").expect("SJ is blocked");
     assert_eq!((sj.returns, sj.buck_passing), (0, 1), "the rejection counts in the week of the review");
 }
+
+#[test]
+fn reg_3_interp_9_recommendations_and_an_officials_decisions_count_in_their_weeks() {
+    let mut log = Log::new();
+    let mut lead = register(&mut log, "R1", &uscc(9), "鼓楼区", Channel::Hotline, "2026-03-02T10:00:00+08:00");
+    classify(&mut lead, &mut log, "SJ-3-1", "2026-03-02T14:00:00+08:00");
+    // Never transferred: TRF-2 is due at 24:00 on 11 March, ten working days late on 25 March.
+    let recommend = ComplaintCommand::Escalate { seq: 0, level: EscalationLevel::DisciplineOrgan };
+    lead.decide(&mut log, &Actor::deadline_reactor(), "2026-03-25T10:00:00+08:00", recommend);
+    let official = Actor { person: "李明".to_owned(), body: BodyCode::ZJ, role: Role::Official };
+    let dismiss = ComplaintCommand::DecideReferral {
+        seq: 0,
+        decision: tousu_domain::obligations::ReferralDecision::Dismissed,
+        reason: "已书面说明原因".to_owned(),
+    };
+    lead.decide(&mut log, &official, "2026-03-31T10:00:00+08:00", dismiss);
+    let mut connection = read_model(&log.events, 2);
+    let recommended = summary(&mut connection, "2026-03-23", None, LATER).figures;
+    assert_eq!(
+        (recommended.referrals_recommended, recommended.referrals_referred, recommended.referrals_dismissed),
+        (1, 0, 0)
+    );
+    let decided = summary(&mut connection, "2026-03-30", None, LATER).figures;
+    assert_eq!((decided.referrals_recommended, decided.referrals_referred, decided.referrals_dismissed), (0, 0, 1));
+}
