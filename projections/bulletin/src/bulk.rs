@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Registration, Satisfaction};
+use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Finding, Registration, Satisfaction};
 use tousu_domain::deadline::DeadlineKind;
 use tousu_domain::enterprise::EnterpriseFact;
 use tousu_domain::identity::ComplainantKey;
@@ -93,6 +93,8 @@ struct LeadEntry {
     /// The company of its latest registration; `None` while it has none, and then it has no
     /// `leads` row.
     company: Option<u32>,
+    /// Interpretation 23: its latest finding is substantiated (the row's `substantiated`).
+    substantiated: bool,
     /// Its `deadlines` rows, in no particular order.
     deadlines: Vec<DeadlineRow>,
 }
@@ -173,6 +175,7 @@ impl BulletinBuilder {
                 | ComplaintFact::ClosureSigned { .. }
                 | ComplaintFact::ClosureCountersigned { .. }
                 | ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. }
+                | ComplaintFact::FindingRecorded { .. }
                 | ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { .. })
         );
         if !reads_fact && event.closes.is_empty() && event.opens.is_empty() {
@@ -217,6 +220,13 @@ impl BulletinBuilder {
             ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. } => {
                 if let Some(month) = self.month_of_lead(number, month_key(event.at)) {
                     month.dissatisfied += 1;
+                }
+            }
+            // Interpretation 23: the writer's `record_finding`, on the lead's row only.
+            ComplaintFact::FindingRecorded { finding, .. } => {
+                let entry = &mut self.leads.entries[number as usize];
+                if entry.company.is_some() {
+                    entry.substantiated = *finding == Finding::Substantiated;
                 }
             }
             // Interpretation 21: the writer's `recompute_deadline`, on the open row only.
@@ -358,18 +368,22 @@ impl BulkBuilder for BulletinBuilder {
         let complainant_keys = self.complainants.keys();
         // Each table in the order of its primary key (texts byte by byte, as SQLite compares
         // them): SQLite builds the key's index fastest so.
-        let mut leads: Vec<(&str, u32)> = lead_keys
+        let mut leads: Vec<(&str, u32, bool)> = lead_keys
             .iter()
             .zip(&self.leads.entries)
-            .filter_map(|(lead, entry)| Some((*lead, entry.company?)))
+            .filter_map(|(lead, entry)| Some((*lead, entry.company?, entry.substantiated)))
             .collect();
-        leads.sort_unstable_by_key(|(lead, _)| *lead);
+        leads.sort_unstable_by_key(|(lead, _, _)| *lead);
         tx.insert_rows(
             &self.tables.leads,
-            &["lead", "company"],
-            &mut leads
-                .iter()
-                .map(|(lead, company)| vec![Value::text(*lead), Value::text(company_keys[*company as usize])]),
+            &["lead", "company", "substantiated"],
+            &mut leads.iter().map(|(lead, company, substantiated)| {
+                vec![
+                    Value::text(*lead),
+                    Value::text(company_keys[*company as usize]),
+                    Value::int(i64::from(*substantiated)),
+                ]
+            }),
         )?;
 
         let mut companies: Vec<(&str, &str)> = company_keys

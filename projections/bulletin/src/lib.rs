@@ -7,7 +7,9 @@
 //!
 //! Tables (each name after the generation's prefix):
 //!
-//! - `leads`: each lead's company, from its registration.
+//! - `leads`: each lead's company, from its registration, and whether its latest finding is
+//!   substantiated (interpretation 23: only such a lead's handling deadline can make its
+//!   company drag on).
 //! - `companies`: each company's latest name.
 //! - `months`: per company and month (`yyyymm`), closures, closures on time, refusals to
 //!   rectify and dissatisfied follow-ups, counted as the events arrive.
@@ -50,8 +52,9 @@ pub const NAME: &str = "bulletin";
 
 /// The version of the schema and of the projection logic; raising it rebuilds the model.
 /// Version 2: provisional due instants and their recomputation (interpretation 21): the
-/// `deadlines.provisional` column.
-pub const VERSION: u32 = 2;
+/// `deadlines.provisional` column. Version 3: a company drags on (久拖不决) only by the
+/// handling deadlines of its substantiated leads (interpretation 23): `leads.substantiated`.
+pub const VERSION: u32 = 3;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &["leads", "companies", "months", "complainants", "deadlines"];
@@ -91,7 +94,8 @@ pub fn schema(prefix: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {prefix}leads (
             lead TEXT PRIMARY KEY,
-            company TEXT NOT NULL
+            company TEXT NOT NULL,
+            substantiated BIGINT NOT NULL DEFAULT 0
         );
         CREATE TABLE IF NOT EXISTS {prefix}companies (
             uscc TEXT PRIMARY KEY,

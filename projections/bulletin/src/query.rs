@@ -87,14 +87,19 @@ pub fn month(
     for row in rows {
         entry(&mut records, &row[0], &row[1])?.complainants = read_u32(&row[2], "complainants")?;
     }
-    // With the earliest due instant, the earliest computed from official calendar data
-    // (interpretation 21), NULL where every one is provisional.
+    // Interpretation 23: a company drags on (久拖不决) only by its own facts: the handling
+    // deadlines (HDL-1, HDL-2) of its substantiated leads, never a government-internal deadline
+    // (transfer, notification, verification, plan, penalty). With the earliest due instant, the
+    // earliest computed from official calendar data (interpretation 21), NULL where every one is
+    // provisional.
     let rows = tx.query(
         &format!(
             "SELECT l.company, MIN(c.name), MIN(d.due), MIN(CASE WHEN d.provisional = 0 THEN d.due END)
              FROM {prefix}deadlines d JOIN {prefix}leads l ON l.lead = d.lead
              LEFT JOIN {prefix}companies c ON c.uscc = l.company
-             WHERE d.closed_at > $1 AND d.opened_at <= $1 AND d.due < $1 GROUP BY l.company"
+             WHERE d.closed_at > $1 AND d.opened_at <= $1 AND d.due < $1
+               AND l.substantiated = 1 AND d.kind IN ('general-close', 'major-resolve')
+             GROUP BY l.company"
         ),
         &[Value::int(millis(end))],
     )?;

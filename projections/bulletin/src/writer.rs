@@ -16,7 +16,7 @@
 //! The writer keeps no state between batches.
 
 use chrono::{DateTime, FixedOffset};
-use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Registration, Satisfaction};
+use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Finding, Registration, Satisfaction};
 use tousu_domain::deadline::DeadlineKind;
 use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
@@ -29,6 +29,7 @@ use crate::{OPEN, millis, month_key};
 #[derive(Debug)]
 pub struct BulletinWriter {
     insert_lead: String,
+    record_finding: String,
     upsert_company: String,
     insert_complainant: String,
     open_deadline: String,
@@ -49,6 +50,8 @@ impl BulletinWriter {
                 "INSERT INTO {p}leads (lead, company) VALUES ($1, $2)
                  ON CONFLICT (lead) DO UPDATE SET company = excluded.company"
             ),
+            // Interpretation 23: the latest finding, on the lead's row only.
+            record_finding: format!("UPDATE {p}leads SET substantiated = $2 WHERE lead = $1"),
             upsert_company: format!(
                 "INSERT INTO {p}companies (uscc, name) VALUES ($1, $2)
                  ON CONFLICT (uscc) DO UPDATE SET name = excluded.name"
@@ -117,6 +120,10 @@ impl BulletinWriter {
             }
             ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. } => {
                 self.count(tx, &id, event.at, 0, 0, 1)?;
+            }
+            ComplaintFact::FindingRecorded { finding, .. } => {
+                let substantiated = i64::from(*finding == Finding::Substantiated);
+                tx.execute(&self.record_finding, &[id.clone(), Value::int(substantiated)])?;
             }
             ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
                 tx.execute(

@@ -6,13 +6,14 @@
 //! recomputation (interpretation 21); and the same bulletin from PostgreSQL.
 
 use chrono::NaiveDate;
-use tousu_domain::calendar::Period;
+use tousu_domain::calendar::{CalendarVersion, Period};
 use tousu_domain::complaint::{
     Channel, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding, Satisfaction,
 };
 use tousu_domain::deadline::{Deadline, DeadlineKind, DueBasis};
 use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
+use tousu_domain::obligations::EscalationFact;
 use tousu_domain::reporting::{BulletinReason, BulletinVerdict, CompanyMonth};
 use tousu_projection_testkit::*;
 use tousu_read_bulletin::{BulletinEntry, BulletinModel, month};
@@ -74,30 +75,42 @@ fn closed_lead(
     lead
 }
 
-/// A registration made by hand with one transfer deadline due at `due`, never met.
-fn stalled(log: &mut Log, id: &str, place: &Where, registered: &str, due: &str) {
+/// A lead made by hand, found substantiated, whose handling deadline (HDL-1) is due at `due`
+/// and never met: the company's own lateness (interpretation 23). `provisional` marks a due
+/// computed from the provisional calendar (interpretation 21).
+fn stalled_with(log: &mut Log, id: &str, place: &Where, registered: &str, due: &str, provisional: bool) {
     let lead: ComplaintId = id.parse().expect("valid id");
-    let event = ComplaintEvent {
+    let registered_event = ComplaintEvent {
         at: at(registered),
         fact: ComplaintFact::Registered {
             id: lead.clone(),
             registration: registration(Channel::Hotline, named("赵敏", "13700000000"), place, registered),
             complainant_key: None,
         },
+        opens: Vec::new(),
+        closes: Vec::new(),
+    };
+    let found = ComplaintEvent {
+        at: at(registered),
+        fact: ComplaintFact::FindingRecorded { finding: Finding::Substantiated, summary: "属实".to_owned() },
         opens: vec![Deadline {
-            seq: 0,
-            kind: DeadlineKind::Transfer,
-            rule: DeadlineKind::Transfer.rule(),
-            body: BodyCode::ZJ,
+            seq: 1,
+            kind: DeadlineKind::GeneralClose,
+            rule: DeadlineKind::GeneralClose.rule(),
+            body: BodyCode::SJ,
             community: None,
-            basis: DueBasis::Period { start: at(registered), period: Period::WorkingDays(7) },
+            basis: DueBasis::Period { start: at(registered), period: Period::Days(7) },
             due: at(due),
-            provisional: false,
-            calendar: None,
+            provisional,
+            calendar: provisional.then(|| CalendarVersion::from_text("2027.provisional")),
         }],
         closes: Vec::new(),
     };
-    log.push_lead(&lead, &[event]);
+    log.push_lead(&lead, &[registered_event, found]);
+}
+
+fn stalled(log: &mut Log, id: &str, place: &Where, registered: &str, due: &str) {
+    stalled_with(log, id, place, registered, due, false);
 }
 
 /// October 2026, company by company:
@@ -342,25 +355,39 @@ fn pub_1_interp_10_a_closure_at_23_59_59_on_the_last_day_counts_in_that_month_an
 /// Interpretation 21: a lead against 榕城 registered on Wednesday 3 February 2027, before that
 /// year's notice, and never transferred: its TRF-2 deadline is due, provisionally, at 24:00 on
 /// Thursday 18 February.
-fn registered_in_february_2027(world: &World, log: &mut Log) -> Lead {
-    let registered = "2027-02-03T10:00:00+08:00";
-    let ledger = registration(Channel::Hotline, named("王芳", "13812345678"), &GULOU, registered);
-    let lead = Lead::register(world, log, "C-27", registered, ledger);
-    assert!(lead.lead().obligations.get(0).is_some_and(|deadline| deadline.provisional));
-    lead
+fn registered_in_february_2027(log: &mut Log) {
+    // A substantiated lead of 榕城 whose handling deadline, computed before the 2027 notice, is
+    // provisionally due at 24:00 on Thursday 18 February.
+    stalled_with(log, "C-27", &GULOU, "2027-02-03T10:00:00+08:00", "2027-02-19T00:00:00+08:00", true);
 }
 
-/// The notice arrives (made up: it rests 5–13 February) and the deadline reactor recomputes
-/// the TRF-2 deadline of [`registered_in_february_2027`] to 24:00 on Saturday 20 February.
-fn recomputed(world: &mut World, log: &mut Log, lead: &mut Lead) {
-    world.load_made_up_2027();
-    lead.given(world, log, &reactor(), "2027-02-19T15:00:00+08:00", ComplaintCommand::RecomputeDeadline { seq: 0 });
+/// The notice arrives and the deadline reactor recomputes the handling deadline of
+/// [`registered_in_february_2027`] to 24:00 on Saturday 20 February, on official data.
+fn recomputed(log: &mut Log) {
+    let lead: ComplaintId = "C-27".parse().expect("valid id");
+    let event = ComplaintEvent {
+        at: at("2027-02-19T15:00:00+08:00"),
+        fact: ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed {
+            seq: 1,
+            kind: DeadlineKind::GeneralClose,
+            body: BodyCode::SJ,
+            previous_due: at("2027-02-19T00:00:00+08:00"),
+            due: at("2027-02-21T00:00:00+08:00"),
+            provisional: false,
+            calendar: CalendarVersion::from_text("2027.official.1c2d3e4f"),
+            withdrawn_levels: Vec::new(),
+            miss_withdrawn: false,
+        }),
+        opens: Vec::new(),
+        closes: Vec::new(),
+    };
+    log.push_lead(&lead, &[event]);
 }
 
 #[test]
 fn pub_1_interp_21_overdue_days_and_dragging_on_that_rest_on_a_provisional_due_say_so_and_follow_its_recomputation() {
-    let (mut world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
-    let mut lead = registered_in_february_2027(&world, &mut log);
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    registered_in_february_2027(&mut log);
     store.catch_up(&log);
 
     // February: 19 through 28 February, counted from the provisional due.
@@ -377,7 +404,7 @@ fn pub_1_interp_21_overdue_days_and_dragging_on_that_rest_on_a_provisional_due_s
     assert_eq!(entry.verdict, BulletinVerdict::Criticise(vec![BulletinReason::DraggedOn]));
     assert!(entry.longest_overdue_provisional && entry.dragged_on_provisional);
 
-    recomputed(&mut world, &mut log, &mut lead);
+    recomputed(&mut log);
     store.catch_up(&log);
     let february = bulletin(&mut store, &world, (2027, 2, 1));
     let entry = of(&february, &GULOU);
@@ -393,9 +420,10 @@ fn pub_1_interp_21_overdue_days_and_dragging_on_that_rest_on_a_provisional_due_s
 #[test]
 fn pub_1_interp_21_a_criticism_for_dragging_on_that_an_official_due_supports_is_not_provisional() {
     let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
-    registered_in_february_2027(&world, &mut log);
-    // Another lead of 榕城, its transfer due at 24:00 on 25 February on official data (made by
-    // hand): 34 days late at the end of March; and one of 久拖, due at 24:00 on 21 March: 10.
+    registered_in_february_2027(&mut log);
+    // Another substantiated lead of 榕城, its handling deadline due at 24:00 on 25 February on
+    // official data: 34 days late at the end of March; and one of 久拖, due at 24:00 on 21
+    // March: 10.
     stalled(&mut log, "S-27", &GULOU, "2027-02-10T10:00:00+08:00", "2027-02-26T00:00:00+08:00");
     stalled(&mut log, "D-27", &DRAGGED, "2027-02-10T10:00:00+08:00", "2027-03-22T00:00:00+08:00");
     store.catch_up(&log);
@@ -427,12 +455,11 @@ fn pub_1_postgres_gives_the_same_bulletin_as_sqlite() {
     }
 
     // Interpretation 21: a provisional due, then recomputed.
-    let mut world = world;
-    let mut lead = registered_in_february_2027(&world, &mut log);
+    registered_in_february_2027(&mut log);
     stalled(&mut log, "S-27", &GULOU, "2027-02-10T10:00:00+08:00", "2027-02-26T00:00:00+08:00");
     for recompute in [false, true] {
         if recompute {
-            recomputed(&mut world, &mut log, &mut lead);
+            recomputed(&mut log);
         }
         sqlite.catch_up(&log);
         postgres.catch_up(&log);
@@ -442,4 +469,67 @@ fn pub_1_postgres_gives_the_same_bulletin_as_sqlite() {
             assert_eq!(bulletin(&mut postgres, &world, first_day), expected, "{first_day:?}");
         }
     }
+}
+
+/// A lead made by hand with one deadline of `kind` due at `due`, never met, and a finding.
+fn overdue_by_hand(log: &mut Log, id: &str, place: &Where, kind: DeadlineKind, finding: Option<Finding>, due: &str) {
+    let lead: ComplaintId = id.parse().expect("valid id");
+    let registered = "2026-09-01T10:00:00+08:00";
+    let mut events = vec![ComplaintEvent {
+        at: at(registered),
+        fact: ComplaintFact::Registered {
+            id: lead.clone(),
+            registration: registration(Channel::Hotline, named("钱七", "13600000000"), place, registered),
+            complainant_key: None,
+        },
+        opens: vec![Deadline {
+            seq: 0,
+            kind,
+            rule: kind.rule(),
+            body: if kind == DeadlineKind::Transfer { BodyCode::ZJ } else { BodyCode::SJ },
+            community: None,
+            basis: DueBasis::Period { start: at(registered), period: Period::Days(7) },
+            due: at(due),
+            provisional: false,
+            calendar: None,
+        }],
+        closes: Vec::new(),
+    }];
+    if let Some(finding) = finding {
+        events.push(ComplaintEvent {
+            at: at(registered),
+            fact: ComplaintFact::FindingRecorded { finding, summary: "核查".to_owned() },
+            opens: Vec::new(),
+            closes: Vec::new(),
+        });
+    }
+    log.push_lead(&lead, &events);
+}
+
+#[test]
+fn pub_1_interp_23_a_company_drags_on_only_by_its_own_substantiated_leads_handling_deadlines() {
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    let due = "2026-09-10T00:00:00+08:00";
+    // 住建's transfer, 50 days late at the end of October: government-internal, not the company's.
+    overdue_by_hand(&mut log, "G-1", &DRAGGED, DeadlineKind::Transfer, Some(Finding::Substantiated), due);
+    // A verification (PEN-1) of the enforcement body: not the company's either.
+    overdue_by_hand(&mut log, "G-2", &DRAGGED, DeadlineKind::PenaltyVerify, Some(Finding::Substantiated), due);
+    // A handling deadline of a lead found unsubstantiated, and of one not yet found.
+    overdue_by_hand(&mut log, "G-3", &DRAGGED, DeadlineKind::GeneralClose, Some(Finding::Unsubstantiated), due);
+    overdue_by_hand(&mut log, "G-4", &DRAGGED, DeadlineKind::GeneralClose, None, due);
+    store.catch_up(&log);
+    let october = bulletin(&mut store, &world, (2026, 10, 1));
+    let dragged = october.iter().find(|entry| entry.company == DRAGGED.company);
+    assert!(
+        dragged.is_none_or(|entry| entry.record.longest_overdue_days == 0 && entry.verdict == BulletinVerdict::Neither),
+        "criticised for what is not its own: {dragged:?}"
+    );
+    // The same company's substantiated lead past its handling deadline: its own, criticised.
+    overdue_by_hand(&mut log, "G-5", &DRAGGED, DeadlineKind::MajorResolve, Some(Finding::Substantiated), due);
+    store.catch_up(&log);
+    let october = bulletin(&mut store, &world, (2026, 10, 1));
+    let entry = of(&october, &DRAGGED);
+    assert_eq!(entry.record.longest_overdue_days, 52);
+    assert_eq!(entry.verdict, BulletinVerdict::Criticise(vec![BulletinReason::DraggedOn]));
+    assert_bulk_matches(&BulletinModel, &log.events, 2, &mut store.connection, &store.prefix);
 }
