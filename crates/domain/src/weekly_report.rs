@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeDelta, Weekday};
 use serde::{Deserialize, Serialize};
 
 use crate::actor::Role;
@@ -269,7 +269,7 @@ pub fn decide(state: &WeeklyState, command: WeeklyCommand, ctx: &Context<'_>) ->
     let name = command.name();
     let WeeklyCommand::Issue { week_start, summary, matters, earlier } = command;
     let rule = RuleId::Reg3;
-    if reporting_week(week_end(week_start) - TimeDelta::days(1)) != week_start {
+    if week_start.weekday() != Weekday::Mon {
         return Err(DomainError::InvalidField {
             rule,
             field: "week_start",

@@ -153,6 +153,13 @@ fn optional_verdict(field: &'static str, value: i32) -> Result<Option<pb::Bullet
     }
 }
 
+/// A week's summary as the read model answers it (interpretation 26): as issued to the
+/// commission, or computed when asked.
+enum WeekAnswer {
+    Issued(Box<tousu_read_weekly_summary::IssuedSummary>),
+    Computed(tousu_read_weekly_summary::WeeklySummary),
+}
+
 /// The first day of a month written YYYY-MM.
 fn month(field: &'static str, text: &str) -> Result<NaiveDate, Status> {
     let well_formed = text.len() == 7 && text.as_bytes()[4] == b'-';
@@ -382,29 +389,31 @@ impl<S: EventStore + 'static> ReadModelService<S> {
         let at = convert::optional_instant("at", m.at)?;
         let as_of = as_of(&principal, m.as_of)?;
         // Interpretation 26: a past week's city-wide summary, once issued to the commission, is
-        // answered as issued (replayed with `as_of`, as issued by then).
-        if district.is_none() {
-            let monday = week - chrono::TimeDelta::days(i64::from(week.weekday().num_days_from_monday()));
-            let (issued, snapshot) = self
-                .run(tousu_read_weekly_summary::NAME, as_of, move |tx, prefix| {
-                    tousu_read_weekly_summary::issued_week(tx, prefix, monday)
-                })
-                .await?;
-            if let Some(issued) = issued {
+        // answered as issued (replayed with `as_of`, as issued by then); any other is computed.
+        // One query of the read model (one replay with `as_of`) answers either.
+        let at = self.instant(at, as_of);
+        let (answer, snapshot) = self
+            .run(tousu_read_weekly_summary::NAME, as_of, move |tx, prefix| {
+                if district.is_none() {
+                    let monday = week - chrono::TimeDelta::days(i64::from(week.weekday().num_days_from_monday()));
+                    if let Some(issued) = tousu_read_weekly_summary::issued_week(tx, prefix, monday)? {
+                        return Ok(WeekAnswer::Issued(Box::new(issued)));
+                    }
+                }
+                tousu_read_weekly_summary::week(tx, prefix, week, district.as_deref(), at).map(WeekAnswer::Computed)
+            })
+            .await?;
+        let summary = match answer {
+            WeekAnswer::Computed(summary) => summary,
+            WeekAnswer::Issued(issued) => {
                 let summary: tousu_read_weekly_summary::WeeklySummary = serde_json::from_value(issued.summary.clone())
                     .map_err(|error| {
-                        Status::internal(format!("the issued summary of {monday} does not decode: {error}"))
+                        Status::internal(format!("the issued summary of {week} does not decode: {error}"))
                     })?;
                 let signer = self.anchor_signer.as_deref();
                 return Ok(Response::new(read_views::issued_weekly_summary(&summary, &issued, snapshot, signer)));
             }
-        }
-        let at = self.instant(at, as_of);
-        let (summary, snapshot) = self
-            .run(tousu_read_weekly_summary::NAME, as_of, move |tx, prefix| {
-                tousu_read_weekly_summary::week(tx, prefix, week, district.as_deref(), at)
-            })
-            .await?;
+        };
         // A week's anchor is signed once the week is over by the clock that records the log
         // (and, replayed, before the instant replayed to), not merely by the `at` a client asks
         // about: a signature must never cover a week that events may still join.
