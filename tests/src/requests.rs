@@ -108,3 +108,28 @@ pub fn hotline_12345_registration(uscc: &str) -> pb::RegisterRequest {
         ..registration(uscc)
     }
 }
+
+/// An instant written in RFC 3339, as the protocol carries it.
+pub fn timestamp_of(text: &str) -> prost_types::Timestamp {
+    let instant = chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|error| panic!("{text}: {error}"));
+    prost_types::Timestamp { seconds: instant.timestamp(), nanos: 0 }
+}
+
+/// The README's registration (3号楼 of 福苑小区, 鼓楼区), received at `received_at`, by a new
+/// complainant, about the company `uscc`.
+pub fn readme_registration(received_at: &str, uscc: &str) -> pb::RegisterRequest {
+    pb::RegisterRequest {
+        request_id: request_id(),
+        channel: pb::Channel::Hotline.into(),
+        received_at: Some(timestamp_of(received_at)),
+        complainant: Some(unique_complainant()),
+        content: "3号楼电梯停运三天无人维修".to_owned(),
+        company: Some(pb::CompanyRef { uscc: uscc.to_owned(), name: "榕城物业服务有限公司".to_owned() }),
+        place: Some(pb::Place {
+            community: "福苑小区".to_owned(),
+            district: "鼓楼区".to_owned(),
+            street: "东街街道".to_owned(),
+        }),
+        hotline_ticket: String::new(),
+    }
+}

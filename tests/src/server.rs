@@ -160,6 +160,13 @@ pub struct ServerOptions {
     pub small_disk_mib: Option<u64>,
 }
 
+impl ServerOptions {
+    /// The defaults, with the business clock starting at `start` (RFC 3339).
+    pub fn at_clock(start: &str) -> ServerOptions {
+        ServerOptions { clock_start: Some(start.to_owned()), ..ServerOptions::default() }
+    }
+}
+
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {

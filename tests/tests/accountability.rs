@@ -11,44 +11,21 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 use tousu_api::pb;
 use tousu_e2e::flows::{
-    accept, classify, give_feedback, lead_until, open_kinds, record_finding, register, sign_closure, timeline_types,
-    transfer,
+    accept, classify, give_feedback, lead_until, open_kinds, record_finding, register, register_lead, sign_closure,
+    timeline_types, transfer,
 };
 use tousu_e2e::refusal::{ok, refused};
-use tousu_e2e::requests::{request_id, unique_complainant, unique_uscc};
+use tousu_e2e::requests::{readme_registration, request_id, timestamp_of, unique_uscc};
 use tousu_e2e::server::{AUDITOR, HANDLER_SJ, HANDLER_ZF, OFFICIAL_ZJ, REGISTRAR_ZJ, ServerOptions, TestServer};
-
-fn timestamp(text: &str) -> prost_types::Timestamp {
-    let instant = chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|error| panic!("{text}: {error}"));
-    prost_types::Timestamp { seconds: instant.timestamp(), nanos: 0 }
-}
-
-fn at_clock(start: &str) -> ServerOptions {
-    ServerOptions { clock_start: Some(start.to_owned()), ..ServerOptions::default() }
-}
 
 /// Where the reactor acts every second.
 fn reacting_at(start: &str) -> ServerOptions {
-    ServerOptions { deadline_interval_seconds: Some(1), ..at_clock(start) }
+    ServerOptions { deadline_interval_seconds: Some(1), ..ServerOptions::at_clock(start) }
 }
 
-/// A lead received half an hour before `registered_at`, the server's clock then.
+/// A lead received at `received_at` (the README's), registered at the server's clock.
 async fn lead_registered(server: &TestServer, received_at: &str, uscc: &str) -> String {
-    let request = pb::RegisterRequest {
-        request_id: request_id(),
-        channel: pb::Channel::Hotline.into(),
-        received_at: Some(timestamp(received_at)),
-        complainant: Some(unique_complainant()),
-        content: "3号楼电梯停运三天无人维修".to_owned(),
-        company: Some(pb::CompanyRef { uscc: uscc.to_owned(), name: "榕城物业服务有限公司".to_owned() }),
-        place: Some(pb::Place {
-            community: "福苑小区".to_owned(),
-            district: "鼓楼区".to_owned(),
-            street: "东街街道".to_owned(),
-        }),
-        hotline_ticket: String::new(),
-    };
-    register(server, request).await.complaint_id
+    register(server, readme_registration(received_at, uscc)).await.complaint_id
 }
 
 /// The recommendations concerning `id`, read by the auditor until `check` holds of them.
@@ -86,7 +63,7 @@ fn decide(id: &str, seq: u32, decision: pb::ReferralDecision, reason: &str) -> p
 async fn acc_2_interp_9_the_reactor_recommends_a_referral_and_a_named_official_decides_it() {
     // Registered Monday 2 March 2026 and never transferred: TRF-2 is due at 24:00 on Wednesday
     // 11 March, and ten working days late on Wednesday 25 March.
-    let mut server = TestServer::start_with(at_clock("2026-03-02T09:00:00+08:00")).await;
+    let mut server = TestServer::start_with(ServerOptions::at_clock("2026-03-02T09:00:00+08:00")).await;
     let id = lead_registered(&server, "2026-03-02T08:30:00+08:00", &unique_uscc()).await;
     classify(&server, &id, "SJ-3-1", pb::Urgency::Normal, pb::Complexity::General).await;
     server.terminate();
@@ -163,7 +140,7 @@ async fn acc_2_interp_9_the_reactor_recommends_a_referral_and_a_named_official_d
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pen_1_interp_24_a_penalty_case_supersedes_the_handling_deadline() {
-    let server = TestServer::start_with(at_clock("2026-05-06T10:00:00+08:00")).await;
+    let server = TestServer::start_with(ServerOptions::at_clock("2026-05-06T10:00:00+08:00")).await;
     let id = lead_registered(&server, "2026-05-06T09:00:00+08:00", &unique_uscc()).await;
     classify(&server, &id, "ZF-1", pb::Urgency::Normal, pb::Complexity::General).await;
     transfer(&server, &id, pb::Body::Zf).await;
@@ -212,7 +189,7 @@ async fn pen_1_interp_24_a_penalty_case_supersedes_the_handling_deadline() {
             server
                 .read_models(AUDITOR)
                 .list_overdue(pb::ListOverdueRequest {
-                    at: Some(timestamp("2026-05-20T09:00:00+08:00")),
+                    at: Some(timestamp_of("2026-05-20T09:00:00+08:00")),
                     page_size: 500,
                     ..Default::default()
                 })
@@ -235,7 +212,7 @@ async fn pen_1_interp_24_a_penalty_case_supersedes_the_handling_deadline() {
 async fn hdl_2_interp_25_a_major_matter_owes_a_plan_only_when_not_resolved_within_its_month() {
     // Transferred Monday 2 March 2026: the month ends at 24:00 on Thursday 2 April; the plan,
     // where owed, is due at 24:00 on Monday 9 March.
-    let mut server = TestServer::start_with(at_clock("2026-03-02T09:00:00+08:00")).await;
+    let mut server = TestServer::start_with(ServerOptions::at_clock("2026-03-02T09:00:00+08:00")).await;
     let uscc = unique_uscc();
     let mut leads = Vec::new();
     for _ in 0..3 {
@@ -261,7 +238,7 @@ async fn hdl_2_interp_25_a_major_matter_owes_a_plan_only_when_not_resolved_withi
     );
     let lead = server.complaint(&declared).await;
     let plan = lead.open_deadlines.iter().find(|d| d.kind() == pb::DeadlineKind::MajorPlan).expect("plan owed");
-    assert_eq!(plan.due, Some(timestamp("2026-03-10T00:00:00+08:00")));
+    assert_eq!(plan.due, Some(timestamp_of("2026-03-10T00:00:00+08:00")));
     record_finding(&server, HANDLER_SJ, &resolved, pb::Finding::Substantiated).await;
     give_feedback(&server, HANDLER_SJ, &resolved, pb::FeedbackRecipient::Complainant).await;
     sign_closure(&server, HANDLER_SJ, &resolved).await;
@@ -310,7 +287,7 @@ async fn issued_count_until(server: &TestServer, count: usize) {
 #[tokio::test(flavor = "multi_thread")]
 async fn reg_3_interp_26_an_issued_weekly_summary_does_not_change_when_a_late_event_about_its_week_arrives() {
     // A lead registered on Wednesday 4 March 2026 and left unclassified that week.
-    let mut server = TestServer::start_with(at_clock("2026-03-04T10:00:00+08:00")).await;
+    let mut server = TestServer::start_with(ServerOptions::at_clock("2026-03-04T10:00:00+08:00")).await;
     let id = lead_registered(&server, "2026-03-04T09:30:00+08:00", &unique_uscc()).await;
     server.terminate();
     server.wait_exit(Duration::from_secs(30)).await.expect("the server stops");
@@ -362,7 +339,7 @@ async fn reg_3_interp_26_an_issued_weekly_summary_does_not_change_when_a_late_ev
 #[tokio::test(flavor = "multi_thread")]
 async fn trf_3_interp_27_a_return_waits_for_review_and_a_rejected_one_counts_as_buck_passing() {
     let server = TestServer::start().await;
-    let id = lead_registered_now(&server).await;
+    let id = register_lead(&server, &unique_uscc()).await;
     classify(&server, &id, "SJ-3-1", pb::Urgency::Normal, pb::Complexity::General).await;
     transfer(&server, &id, pb::Body::Sj).await;
     accept(&server, HANDLER_SJ, &id).await;
@@ -411,9 +388,4 @@ async fn trf_3_interp_27_a_return_waits_for_review_and_a_rejected_one_counts_as_
         assert!(Instant::now() < deadline, "the dashboard never counted the rejected return: {sj:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// A lead registered at the server's clock.
-async fn lead_registered_now(server: &TestServer) -> String {
-    register(server, tousu_e2e::requests::registration(&unique_uscc())).await.complaint_id
 }

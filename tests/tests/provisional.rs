@@ -15,37 +15,10 @@ use tousu_e2e::flows::{
     timeline_types, transfer,
 };
 use tousu_e2e::refusal::{ok, refused};
-use tousu_e2e::requests::{request_id, unique_complainant, unique_uscc};
+use tousu_e2e::requests::{readme_registration, request_id, timestamp_of, unique_uscc};
 use tousu_e2e::server::{
     AUDITOR, CITY_REVIEWER_SJ, HANDLER_SJ, OPERATOR, REGISTRAR_ZJ, ServerOptions, TestServer, test_calendar_2027,
 };
-
-fn timestamp(text: &str) -> prost_types::Timestamp {
-    let instant = chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|error| panic!("{text}: {error}"));
-    prost_types::Timestamp { seconds: instant.timestamp(), nanos: 0 }
-}
-
-fn at_clock(start: &str) -> ServerOptions {
-    ServerOptions { clock_start: Some(start.to_owned()), ..ServerOptions::default() }
-}
-
-/// The README's registration, received half an hour before the server's clock started.
-fn readme_registration(received_at: &str, uscc: &str) -> pb::RegisterRequest {
-    pb::RegisterRequest {
-        request_id: request_id(),
-        channel: pb::Channel::Hotline.into(),
-        received_at: Some(timestamp(received_at)),
-        complainant: Some(unique_complainant()),
-        content: "3号楼电梯停运三天无人维修".to_owned(),
-        company: Some(pb::CompanyRef { uscc: uscc.to_owned(), name: "榕城物业服务有限公司".to_owned() }),
-        place: Some(pb::Place {
-            community: "福苑小区".to_owned(),
-            district: "鼓楼区".to_owned(),
-            street: "东街街道".to_owned(),
-        }),
-        hotline_ticket: String::new(),
-    }
-}
 
 /// Asserts a deadline is provisional and rests on `year`'s provisional calendar.
 fn assert_provisional(deadline: &pb::Deadline, year: i32) {
@@ -56,7 +29,7 @@ fn assert_provisional(deadline: &pb::Deadline, year: i32) {
 #[tokio::test(flavor = "multi_thread")]
 async fn interp_21_the_readme_path_works_in_2027_2030_and_2040_and_every_deadline_is_provisional() {
     for year in [2027, 2030, 2040] {
-        let server = TestServer::start_with(at_clock(&format!("{year}-03-05T09:00:00+08:00"))).await;
+        let server = TestServer::start_with(ServerOptions::at_clock(&format!("{year}-03-05T09:00:00+08:00"))).await;
         let uscc = unique_uscc();
         let registered = ok(
             server
@@ -97,7 +70,7 @@ async fn interp_21_the_readme_path_works_in_2027_2030_and_2040_and_every_deadlin
                 .queries(OPERATOR)
                 .calculate_deadline(pb::CalculateDeadlineRequest {
                     kind: pb::DeadlineKind::Transfer.into(),
-                    start: Some(timestamp(&format!("{year}-03-05T09:00:00+08:00"))),
+                    start: Some(timestamp_of(&format!("{year}-03-05T09:00:00+08:00"))),
                     extension_days: 0,
                 })
                 .await,
@@ -138,7 +111,7 @@ async fn interp_21_loading_the_official_2027_schedule_recomputes_open_deadlines_
     // due at 24:00 on 20 February.
     let mut server = TestServer::start_with(ServerOptions {
         deadline_interval_seconds: Some(1),
-        ..at_clock("2027-02-03T10:00:00+08:00")
+        ..ServerOptions::at_clock("2027-02-03T10:00:00+08:00")
     })
     .await;
     let registered = ok(
@@ -152,12 +125,15 @@ async fn interp_21_loading_the_official_2027_schedule_recomputes_open_deadlines_
     let lead = server.complaint(&id).await;
     let transfer = open_deadline(&lead, pb::DeadlineKind::Transfer);
     assert_provisional(transfer, 2027);
-    assert_eq!(transfer.due, Some(timestamp("2027-02-19T00:00:00+08:00")));
+    assert_eq!(transfer.due, Some(timestamp_of("2027-02-19T00:00:00+08:00")));
 
     // Friday 19 February at noon: missed against the provisional due; the reactor reminds.
     server.kill();
     server
-        .restart_with(ServerOptions { deadline_interval_seconds: Some(1), ..at_clock("2027-02-19T12:00:00+08:00") })
+        .restart_with(ServerOptions {
+            deadline_interval_seconds: Some(1),
+            ..ServerOptions::at_clock("2027-02-19T12:00:00+08:00")
+        })
         .await;
     server.wait_read_models_live().await;
     lead_until(&server, &id, "the reminder", |lead| timeline_types(lead).contains(&"complaint.escalated")).await;
@@ -186,7 +162,7 @@ async fn interp_21_loading_the_official_2027_schedule_recomputes_open_deadlines_
     .await;
     let transfer = open_deadline(&lead, pb::DeadlineKind::Transfer);
     assert!(!transfer.provisional && transfer.calendar_version.is_empty(), "{transfer:?}");
-    assert_eq!(transfer.due, Some(timestamp("2027-02-21T00:00:00+08:00")));
+    assert_eq!(transfer.due, Some(timestamp_of("2027-02-21T00:00:00+08:00")));
     assert!(transfer.escalations.is_empty(), "the reminder is withdrawn: {transfer:?}");
     let recomputed = lead.timeline.iter().rfind(|entry| entry.event_type == "complaint.deadline_recomputed").unwrap();
     assert!(recomputed.payload_json.contains("\"miss_withdrawn\":true"), "{}", recomputed.payload_json);
@@ -201,7 +177,10 @@ async fn interp_21_loading_the_official_2027_schedule_recomputes_open_deadlines_
     // in force after the restart.
     server.kill();
     server
-        .restart_with(ServerOptions { deadline_interval_seconds: Some(1), ..at_clock("2027-02-25T10:00:00+08:00") })
+        .restart_with(ServerOptions {
+            deadline_interval_seconds: Some(1),
+            ..ServerOptions::at_clock("2027-02-25T10:00:00+08:00")
+        })
         .await;
     let status = ok(server.admin(OPERATOR).get_calendar_status(pb::GetCalendarStatusRequest {}).await, "Status");
     assert_eq!(status.last_official_year, 2027, "{status:?}");
@@ -235,7 +214,7 @@ async fn interp_21_a_reaction_that_fails_is_kept_reported_and_succeeds_once_fixe
         "[periods]\ntransfer_working_days = 1\ngeneral_close_days = 1\n[companies]\ngrade_review_more_than = 0\n",
     )
     .expect("the policy file");
-    let options = ServerOptions { policy: Some(policy), ..at_clock("2100-12-27T09:00:00+08:00") };
+    let options = ServerOptions { policy: Some(policy), ..ServerOptions::at_clock("2100-12-27T09:00:00+08:00") };
     let mut server = TestServer::start_with(options.clone()).await;
     let uscc = unique_uscc();
     let registered = ok(
