@@ -7,9 +7,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::TempDir;
+use common::{TempDir, read_log, write_log};
 use tousu_store::contract::{events, stream};
-use tousu_store::{AppendError, EventStore, ExpectedRevision, ReadFrom, RecordedEvent, verify_all};
+use tousu_store::{AppendError, EventStore, ExpectedRevision, verify_all};
 use tousu_store_embedded::format::decode_record;
 use tousu_store_embedded::{EmbeddedStore, OpenError};
 
@@ -30,24 +30,6 @@ fn files_ending(dir: &Path, extension: &str) -> Vec<PathBuf> {
         snapshot(dir).into_keys().filter(|path| path.extension().is_some_and(|e| e == extension)).collect();
     paths.sort();
     paths
-}
-
-async fn read_log(store: &EmbeddedStore) -> Vec<RecordedEvent> {
-    store.read_all(ReadFrom::Start, usize::MAX).await.unwrap()
-}
-
-/// Appends `appends` appends of 1 to 3 events over four streams and closes the store.
-async fn write_log(dir: &Path, segment_size: u64, appends: u64) -> Vec<RecordedEvent> {
-    let store = common::open(dir, segment_size);
-    for n in 0..appends {
-        store
-            .append(&stream(&format!("complaint-{}", n % 4)), ExpectedRevision::Any, events(n * 10, 1 + n % 3))
-            .await
-            .unwrap();
-    }
-    let log = read_log(&store).await;
-    store.close().await.unwrap();
-    log
 }
 
 #[tokio::test]

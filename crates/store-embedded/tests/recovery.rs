@@ -8,11 +8,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::TempDir;
+use common::{TempDir, read_log, write_log};
 use tousu_store::contract::{events, stream};
-use tousu_store::{
-    AppendError, BrokenLinkKind, EventStore, ExpectedRevision, Position, ReadFrom, RecordedEvent, verify_all,
-};
+use tousu_store::{AppendError, BrokenLinkKind, EventStore, ExpectedRevision, Position, verify_all};
 use tousu_store_embedded::fault::{FaultPlan, MemStorage};
 use tousu_store_embedded::format::{FRAME_HEADER_LEN, decode_record, seal_frame};
 use tousu_store_embedded::{Damage, EmbeddedOptions, EmbeddedStore, OpenError, repair};
@@ -47,24 +45,6 @@ fn record_offsets(bytes: &[u8]) -> Vec<(usize, usize)> {
         at += view.len as usize;
     }
     offsets
-}
-
-async fn read_log(store: &EmbeddedStore) -> Vec<RecordedEvent> {
-    store.read_all(ReadFrom::Start, usize::MAX).await.unwrap()
-}
-
-/// Appends `appends` appends of 1 to 3 events over four streams and closes the store.
-async fn write_log(dir: &Path, segment_size: u64, appends: u64) -> Vec<RecordedEvent> {
-    let store = common::open(dir, segment_size);
-    for n in 0..appends {
-        store
-            .append(&stream(&format!("complaint-{}", n % 4)), ExpectedRevision::Any, events(n * 10, 1 + n % 3))
-            .await
-            .unwrap();
-    }
-    let log = read_log(&store).await;
-    store.close().await.unwrap();
-    log
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Helpers shared by the embedded store's integration tests: temporary directories that
-//! remove themselves, and a contract-suite harness on top of them.
+//! remove themselves, a contract-suite harness on top of them, and a small log written and
+//! read back.
 
 #![allow(dead_code)]
 
@@ -64,4 +65,31 @@ impl Harness for TempHarness {
         let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
         open(&self.dir.path().join(format!("store-{n}")), self.segment_size)
     }
+}
+
+/// Every event of the store's log, in order.
+pub async fn read_log(store: &EmbeddedStore) -> Vec<tousu_store::RecordedEvent> {
+    use tousu_store::EventStore as _;
+    store.read_all(tousu_store::ReadFrom::Start, usize::MAX).await.unwrap()
+}
+
+/// Appends `appends` appends of 1 to 3 events over four streams and closes the store; answers
+/// the log it wrote.
+pub async fn write_log(dir: &Path, segment_size: u64, appends: u64) -> Vec<tousu_store::RecordedEvent> {
+    use tousu_store::EventStore as _;
+    use tousu_store::contract::{events, stream};
+    let store = open(dir, segment_size);
+    for n in 0..appends {
+        store
+            .append(
+                &stream(&format!("complaint-{}", n % 4)),
+                tousu_store::ExpectedRevision::Any,
+                events(n * 10, 1 + n % 3),
+            )
+            .await
+            .unwrap();
+    }
+    let log = read_log(&store).await;
+    store.close().await.unwrap();
+    log
 }
