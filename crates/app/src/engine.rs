@@ -31,7 +31,7 @@ use tousu_store::{
 
 use crate::calendar::CalendarCell;
 use crate::error::AppError;
-use crate::ids::event_id;
+use crate::ids::{Fingerprint, event_id};
 
 /// Attempts at a command before a conflict is reported as `Aborted`.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -102,6 +102,41 @@ pub struct Outcome<E> {
     pub events: Vec<E>,
 }
 
+/// What the events a command writes carry as their causation id.
+#[derive(Debug, Clone, Copy)]
+pub enum Causation<'a> {
+    /// A client's request: the fingerprint of what it asked for.
+    Request(&'a Fingerprint<'a>),
+    /// tousu's own command: the event, or the correlation, that caused it.
+    Event(EventId),
+}
+
+impl Causation<'_> {
+    /// The causation id the events carry.
+    fn id(&self) -> EventId {
+        match self {
+            Causation::Request(fingerprint) => fingerprint.id,
+            Causation::Event(id) => *id,
+        }
+    }
+
+    /// Whether `stored`, the causation of a request's stored events, is this one: for a
+    /// client's request, in the fingerprint's current version or, for events written before
+    /// it, in its first version (computed only here, when a request id comes again).
+    fn matches(&self, stored: EventId) -> bool {
+        match self {
+            Causation::Request(fingerprint) => fingerprint.id == stored || fingerprint.legacy() == stored,
+            Causation::Event(id) => *id == stored,
+        }
+    }
+}
+
+impl From<EventId> for Causation<'_> {
+    fn from(id: EventId) -> Self {
+        Causation::Event(id)
+    }
+}
+
 /// A request that wrote to a stream: what it wrote, and the causation id its events carry
 /// (for a client's request, the fingerprint of what it asked for).
 #[derive(Debug)]
@@ -133,9 +168,9 @@ impl<A: Aggregate> Loaded<A> {
     /// is the one it wrote with, a refusal when the same correlation (a client's request id)
     /// comes with other content. A request written before fingerprints existed carries its
     /// correlation as causation: it is answered as a repeat, as it was then.
-    fn repeat_of(&self, correlation: EventId, causation: EventId) -> Option<Result<Written, AppError>> {
+    fn repeat_of(&self, correlation: EventId, causation: &Causation<'_>) -> Option<Result<Written, AppError>> {
         let request = self.requests.get(&correlation)?;
-        if request.causation == causation || request.causation == correlation {
+        if request.causation == correlation || causation.matches(request.causation) {
             Some(Ok(Written { replayed: true, ..request.written.clone() }))
         } else {
             Some(Err(AppError::RequestIdReused { request_id: correlation.to_string() }))
@@ -327,7 +362,7 @@ impl<S: EventStore> Engine<S> {
         stream: &StreamName,
         actor: &Actor,
         correlation: EventId,
-        causation: EventId,
+        causation: Causation<'_>,
         now: DateTime<FixedOffset>,
         command: A::Command,
     ) -> Result<Outcome<A::Event>, AppError>
@@ -350,7 +385,7 @@ impl<S: EventStore> Engine<S> {
             role: actor.role.as_str().to_owned(),
         };
         for attempt in 1..=MAX_ATTEMPTS {
-            if let Some(repeat) = loaded.repeat_of(correlation, causation) {
+            if let Some(repeat) = loaded.repeat_of(correlation, &causation) {
                 return repeat.map(|written| Outcome { written, events: Vec::new() });
             }
             let calendar = self.domain.calendar.current();
@@ -367,7 +402,7 @@ impl<S: EventStore> Engine<S> {
                     events,
                 });
             }
-            let proposed = propose::<A>(&events, &store_actor, correlation, causation)?;
+            let proposed = propose::<A>(&events, &store_actor, correlation, causation.id())?;
             let proposed_bytes: usize = proposed.iter().map(|event| event.payload.len()).sum();
             let expected = match loaded.revision {
                 None => ExpectedRevision::NoStream,
@@ -389,7 +424,7 @@ impl<S: EventStore> Engine<S> {
                     };
                     loaded.requests.insert(
                         correlation,
-                        Request { written: Written { replayed: true, ..written.clone() }, causation },
+                        Request { written: Written { replayed: true, ..written.clone() }, causation: causation.id() },
                     );
                     cache.weigh(stream.as_str(), loaded.bytes);
                     return Ok(Outcome { written, events });
@@ -476,5 +511,42 @@ mod tests {
         load(&cache, "complaint-C5", 5_000);
         load(&cache, "complaint-C6", 10);
         assert_eq!(cache.usage(), (1, 10));
+    }
+
+    /// A stream whose one request, `correlation`, wrote with `causation`.
+    fn written_once(correlation: EventId, causation: EventId) -> Loaded<ComplaintState> {
+        let mut loaded = Loaded::empty();
+        let written = Written {
+            stream: "complaint-C1".to_owned(),
+            revision: 0,
+            position: 42,
+            event_types: vec!["complaint.registered".to_owned()],
+            replayed: true,
+        };
+        loaded.requests.insert(correlation, Request { written, causation });
+        loaded
+    }
+
+    #[test]
+    fn a_repeat_is_recognised_by_either_version_of_the_fingerprint_and_other_content_is_refused() {
+        let correlation = EventId::from_bytes([1; 16]);
+        let asked = "电梯故障".to_owned();
+        let fingerprint = crate::ids::request_fingerprint(correlation, &asked).unwrap();
+        let other = "水管漏水".to_owned();
+        let other = crate::ids::request_fingerprint(correlation, &other).unwrap();
+        // Written by this version, by the first version of the fingerprint, and before
+        // fingerprints existed (the correlation as causation).
+        for stored in [fingerprint.id, fingerprint.legacy(), correlation] {
+            let loaded = written_once(correlation, stored);
+            let repeat = loaded.repeat_of(correlation, &Causation::Request(&fingerprint));
+            assert_eq!(repeat.unwrap().unwrap().position, 42, "the first answer, for causation {stored}");
+        }
+        for stored in [fingerprint.id, fingerprint.legacy()] {
+            let loaded = written_once(correlation, stored);
+            let refused = loaded.repeat_of(correlation, &Causation::Request(&other)).unwrap();
+            assert!(matches!(refused, Err(AppError::RequestIdReused { .. })), "other content: {refused:?}");
+        }
+        let loaded = written_once(correlation, fingerprint.id);
+        assert!(loaded.repeat_of(EventId::from_bytes([2; 16]), &Causation::Request(&fingerprint)).is_none());
     }
 }

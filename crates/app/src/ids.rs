@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tousu_domain::ids::ComplaintId;
 use tousu_store::EventId;
@@ -73,12 +74,67 @@ pub fn command_correlation(principal: &Principal, request_id: &RequestId) -> Eve
 }
 
 /// The fingerprint of what a client's request asked for: its correlation (the principal and
-/// the request id) and the request's content as the client gave it (`what`, a debug rendering
-/// of the command's inputs). Stored as the causation id of the events the request writes, so
-/// that the request id repeated with the same content is answered with the first result, and
-/// repeated with other content is refused (`REQUEST_ID_REUSED`) instead of silently answered.
-pub fn request_fingerprint(correlation: EventId, what: &str) -> EventId {
-    uuid_from(digest("request-fingerprint", &[correlation.as_bytes(), what.as_bytes()]))
+/// the request id) and the request's content as the client gave it (`asked`, hashed in its
+/// JSON serialisation, which leaves Chinese text as it is). Stored as the causation id of the
+/// events the request writes, so that the request id repeated with the same content is
+/// answered with the first result, and repeated with other content is refused
+/// (`REQUEST_ID_REUSED`) instead of silently answered.
+///
+/// This is the fingerprint's second version; the first hashed the request's `Debug`
+/// rendering, which escaped every Chinese character and cost a registration several
+/// microseconds. Events written by the first version keep its fingerprint:
+/// [`Fingerprint::legacy`] recomputes it for a repeat that does not match the second.
+pub fn request_fingerprint<'a, T: Serialize + fmt::Debug + Sync>(
+    correlation: EventId,
+    asked: &'a T,
+) -> Result<Fingerprint<'a>, AppError> {
+    let mut hasher = Sha256::new();
+    for part in ["request-fingerprint-v2".as_bytes(), correlation.as_bytes()] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    // The serialisation is the last part: nothing follows it that a length must delimit.
+    serde_json::to_writer(HashWriter(&mut hasher), asked)
+        .map_err(|error| AppError::Internal(format!("a request does not serialise: {error}")))?;
+    Ok(Fingerprint { id: uuid_from(hasher.finalize().into()), correlation, asked })
+}
+
+/// Feeds what is written to a hasher.
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A client request's fingerprint ([`request_fingerprint`]), and what it was computed from, so
+/// that the first version's fingerprint can be recomputed when a repeat needs it.
+pub struct Fingerprint<'a> {
+    /// The fingerprint the request's events carry as their causation id.
+    pub id: EventId,
+    correlation: EventId,
+    asked: &'a (dyn fmt::Debug + Sync),
+}
+
+impl Fingerprint<'_> {
+    /// The fingerprint's first version, which events written before the second carry: SHA-256
+    /// over the request's `Debug` rendering.
+    pub fn legacy(&self) -> EventId {
+        let what = format!("{:?}", self.asked);
+        uuid_from(digest("request-fingerprint", &[self.correlation.as_bytes(), what.as_bytes()]))
+    }
+}
+
+impl fmt::Debug for Fingerprint<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fingerprint").field("id", &self.id).finish_non_exhaustive()
+    }
 }
 
 /// The correlation id of tousu's own reaction to a stored event (a company count, a linked
@@ -166,6 +222,21 @@ mod tests {
         let id = new_complaint_id(a);
         assert_eq!(id.as_str().len(), 17);
         assert_eq!(split_lead_id(&id, 0).unwrap().as_str(), format!("{id}-2"));
+    }
+
+    #[test]
+    fn request_fingerprints_keep_both_versions_of_their_derivation() {
+        // Worked out independently of this code: SHA-256 over the 8-byte big-endian length
+        // and the bytes of each part, the first 16 bytes made a version 8 UUID.
+        let correlation = EventId::from_bytes([7; 16]);
+        let asked = "电梯故障 \"三天\"".to_owned();
+        let fingerprint = request_fingerprint(correlation, &asked).unwrap();
+        assert_eq!(fingerprint.id.to_string(), "45c3d75a-d03e-8a77-b590-7626a9a54464", "second version: JSON");
+        assert_eq!(fingerprint.legacy().to_string(), "00edcfbd-b5f8-80cc-97f1-f6ce84db5b5f", "first version: Debug");
+        let other = "电梯故障".to_owned();
+        let other = request_fingerprint(correlation, &other).unwrap();
+        assert_ne!(other.id, fingerprint.id);
+        assert_ne!(other.legacy(), fingerprint.legacy());
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub use engine::{DomainSetup, Written};
 pub use error::AppError;
 pub use ids::RequestId;
 
-use crate::engine::{Engine, StreamCache};
+use crate::engine::{Causation, Engine, StreamCache};
 use crate::ids::{command_correlation, event_id, new_complaint_id, request_fingerprint, split_lead_id};
 
 /// How much of the log's state the application keeps in memory.
@@ -57,6 +57,24 @@ impl Default for CacheLimits {
     /// 100,000 streams and 256 MiB per cache.
     fn default() -> Self {
         CacheLimits { streams: 100_000, bytes: 256 * 1024 * 1024 }
+    }
+}
+
+/// What a client's classification asked for, before the linked leads' ids are derived: the
+/// request's fingerprint hashes it.
+#[derive(serde::Serialize)]
+struct ClassifyAsked {
+    category: String,
+    urgency: Urgency,
+    complexity: Complexity,
+    split_categories: Vec<String>,
+}
+
+/// The rendering the fingerprint's first version hashed (see [`ids::Fingerprint::legacy`]).
+impl std::fmt::Debug for ClassifyAsked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ClassifyAsked { category, urgency, complexity, split_categories } = self;
+        write!(f, "classify {category:?} {urgency:?} {complexity:?} {split_categories:?}")
     }
 }
 
@@ -186,7 +204,12 @@ impl<S: EventStore + 'static> App<S> {
         let already_linked = state.lead.as_ref().map_or(0, |lead| lead.children.len());
         // The request is what the client asked, before the linked leads' ids are derived
         // from the lead as it stands (a repeat finds them derived already).
-        let asked = format!("classify {category:?} {urgency:?} {complexity:?} {split_categories:?}");
+        let asked = ClassifyAsked {
+            category: category.clone(),
+            urgency,
+            complexity,
+            split_categories: split_categories.clone(),
+        };
         let split = split_categories
             .into_iter()
             .enumerate()
@@ -206,7 +229,7 @@ impl<S: EventStore + 'static> App<S> {
         complaint_id: &ComplaintId,
         command: ComplaintCommand,
     ) -> Result<CommandReply, AppError> {
-        let asked = format!("{command:?}");
+        let asked = command.clone();
         self.complaint_command_asked(principal, request_id, complaint_id, command, &asked).await
     }
 
@@ -218,16 +241,24 @@ impl<S: EventStore + 'static> App<S> {
         request_id: &RequestId,
         complaint_id: &ComplaintId,
         command: ComplaintCommand,
-        asked: &str,
+        asked: &(impl serde::Serialize + std::fmt::Debug + Sync),
     ) -> Result<CommandReply, AppError> {
         Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
         let actor = principal.actor(command.name())?;
         let correlation = command_correlation(principal, request_id);
-        let fingerprint = request_fingerprint(correlation, asked);
+        let fingerprint = request_fingerprint(correlation, asked)?;
         let stream = stream_name(&complaint_id.stream_name())?;
         let outcome = self
             .engine
-            .execute(&self.complaints, &stream, &actor, correlation, fingerprint, self.clock.now(), command)
+            .execute(
+                &self.complaints,
+                &stream,
+                &actor,
+                correlation,
+                Causation::Request(&fingerprint),
+                self.clock.now(),
+                command,
+            )
             .await
             .map_err(|error| error.naming_request(request_id))?;
         let mut created = Vec::new();
@@ -267,11 +298,20 @@ impl<S: EventStore + 'static> App<S> {
         Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
         let actor = principal.actor(command.name())?;
         let correlation = command_correlation(principal, request_id);
-        let fingerprint = request_fingerprint(correlation, &format!("{command:?}"));
+        let asked = command.clone();
+        let fingerprint = request_fingerprint(correlation, &asked)?;
         let stream = stream_name(&uscc.stream_name())?;
         let outcome = self
             .engine
-            .execute(&self.enterprises, &stream, &actor, correlation, fingerprint, self.clock.now(), command)
+            .execute(
+                &self.enterprises,
+                &stream,
+                &actor,
+                correlation,
+                Causation::Request(&fingerprint),
+                self.clock.now(),
+                command,
+            )
             .await
             .map_err(|error| error.naming_request(request_id))?;
         Ok(CommandReply { written: outcome.written, complaint_id: None, uscc: Some(uscc.clone()), created: Vec::new() })
@@ -288,7 +328,7 @@ impl<S: EventStore + 'static> App<S> {
         let stream = stream_name(&complaint_id.stream_name())?;
         let outcome = self
             .engine
-            .execute(&self.complaints, &stream, &actor, correlation, correlation, self.clock.now(), command)
+            .execute(&self.complaints, &stream, &actor, correlation, correlation.into(), self.clock.now(), command)
             .await?;
         Ok(outcome.written)
     }
@@ -304,7 +344,7 @@ impl<S: EventStore + 'static> App<S> {
         let stream = stream_name(&uscc.stream_name())?;
         let outcome = self
             .engine
-            .execute(&self.enterprises, &stream, &actor, correlation, correlation, self.clock.now(), command)
+            .execute(&self.enterprises, &stream, &actor, correlation, correlation.into(), self.clock.now(), command)
             .await?;
         Ok(outcome.written)
     }

@@ -138,7 +138,11 @@ impl<S: EventStore + 'static> App<S> {
         for (index, (child, command)) in split_reactions(event, lead).into_iter().enumerate() {
             let correlation = reaction_correlation(cause, "open-split-lead", u32::try_from(index).unwrap_or(u32::MAX));
             let stream = crate::stream_name(&child.stream_name())?;
-            match self.engine.execute(&self.complaints, &stream, actor, correlation, cause, event.at, command).await {
+            match self
+                .engine
+                .execute(&self.complaints, &stream, actor, correlation, cause.into(), event.at, command)
+                .await
+            {
                 Ok(_) | Err(AppError::Domain(_)) => {}
                 Err(error) => return Err(error),
             }
@@ -578,6 +582,9 @@ impl<S: EventStore + 'static> App<S> {
     ) -> Result<(), AppError> {
         let system = Actor::deadline_reactor();
         let stream = crate::stream_name(&uscc.stream_name())?;
-        self.engine.execute(&self.enterprises, &stream, &system, correlation, cause, at, command).await.map(|_| ())
+        self.engine
+            .execute(&self.enterprises, &stream, &system, correlation, cause.into(), at, command)
+            .await
+            .map(|_| ())
     }
 }

@@ -12,7 +12,7 @@ use tousu_domain::calendar::{Calendar, OfficialYear, ScheduleWarning};
 use tousu_domain::holiday_schedule::{STREAM, ScheduleCommand, ScheduleEvent, ScheduleFact, ScheduleState};
 use tousu_store::{EventStore, RecordedEvent};
 
-use crate::engine::Written;
+use crate::engine::{Causation, Written};
 use crate::error::AppError;
 use crate::ids::{RequestId, command_correlation, request_fingerprint};
 use crate::{App, Principal};
@@ -54,11 +54,20 @@ impl<S: EventStore + 'static> App<S> {
         Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
         let actor = principal.actor(command.name())?;
         let correlation = command_correlation(principal, request_id);
-        let fingerprint = request_fingerprint(correlation, &format!("{command:?}"));
+        let asked = command.clone();
+        let fingerprint = request_fingerprint(correlation, &asked)?;
         let stream = crate::stream_name(STREAM)?;
         let outcome = self
             .engine
-            .execute(&self.schedules, &stream, &actor, correlation, fingerprint, self.now(), command)
+            .execute(
+                &self.schedules,
+                &stream,
+                &actor,
+                correlation,
+                Causation::Request(&fingerprint),
+                self.now(),
+                command,
+            )
             .await
             .map_err(|error| error.naming_request(request_id))?;
         // The decision read the file already; reading it again cannot fail.

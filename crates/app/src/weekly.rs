@@ -35,7 +35,15 @@ impl<S: EventStore + 'static> App<S> {
         let correlation = weekly_issue_correlation(week_start);
         let outcome = self
             .engine
-            .execute(&self.weekly, &crate::stream_name(STREAM)?, &actor, correlation, correlation, self.now(), command)
+            .execute(
+                &self.weekly,
+                &crate::stream_name(STREAM)?,
+                &actor,
+                correlation,
+                correlation.into(),
+                self.now(),
+                command,
+            )
             .await?;
         Ok(outcome.written)
     }

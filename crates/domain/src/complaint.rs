@@ -255,7 +255,8 @@ pub struct SplitLead {
 }
 
 /// A command on a lead.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialisable so that a request's fingerprint can hash what it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum ComplaintCommand {
     /// REG-1: register a lead in the ledger.

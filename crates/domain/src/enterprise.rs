@@ -30,7 +30,7 @@ use crate::policy::Policy;
 use crate::rule::RuleId;
 
 /// A lead to count against its company.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeadRecord {
     /// The lead.
     pub lead: ComplaintId,
@@ -46,7 +46,7 @@ pub struct LeadRecord {
 }
 
 /// A lead's finding to count against its company.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FindingRecord {
     /// The lead.
     pub lead: ComplaintId,
@@ -57,7 +57,8 @@ pub struct FindingRecord {
 }
 
 /// A command on a company.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialisable so that a request's fingerprint can hash what it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum EnterpriseCommand {
     /// REG-4, GRD-1, EXT-1: count registered leads and their findings against the company

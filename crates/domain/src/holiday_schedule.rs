@@ -23,7 +23,8 @@ use crate::error::DomainError;
 pub const STREAM: &str = "calendar";
 
 /// A command on the schedules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialisable so that a request's fingerprint can hash what it asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub enum ScheduleCommand {
     /// Load a year's official schedule: the text of a national year file.
