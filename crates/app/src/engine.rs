@@ -220,12 +220,18 @@ pub struct StreamCache<A> {
     budget_bytes: usize,
 }
 
-/// The cached streams, the order they were loaded in, and what each weighs.
+/// The cached streams, each with what it weighs, the order they were loaded in, and what they
+/// weigh together. A stream's name is allocated once, shared by the map and the queue.
 struct Entries<A> {
-    slots: HashMap<String, Slot<A>>,
-    order: VecDeque<String>,
-    bytes: HashMap<String, usize>,
+    slots: HashMap<Arc<str>, Cached<A>>,
+    order: VecDeque<Arc<str>>,
     total_bytes: usize,
+}
+
+/// One cached stream: its slot and what its state weighs.
+struct Cached<A> {
+    slot: Slot<A>,
+    bytes: usize,
 }
 
 impl<A> StreamCache<A> {
@@ -233,12 +239,7 @@ impl<A> StreamCache<A> {
     /// the least recently loaded unused ones are dropped first.
     pub fn new(capacity: usize, budget_bytes: usize) -> Self {
         StreamCache {
-            entries: Mutex::new(Entries {
-                slots: HashMap::new(),
-                order: VecDeque::new(),
-                bytes: HashMap::new(),
-                total_bytes: 0,
-            }),
+            entries: Mutex::new(Entries { slots: HashMap::new(), order: VecDeque::new(), total_bytes: 0 }),
             capacity: capacity.max(1),
             budget_bytes,
         }
@@ -254,22 +255,21 @@ impl<A> StreamCache<A> {
     /// is over its budget.
     fn weigh(&self, stream: &str, bytes: usize) {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if !entries.slots.contains_key(stream) {
-            return;
-        }
-        let before = entries.bytes.insert(stream.to_owned(), bytes).unwrap_or(0);
+        let Some(cached) = entries.slots.get_mut(stream) else { return };
+        let before = std::mem::replace(&mut cached.bytes, bytes);
         entries.total_bytes = entries.total_bytes - before + bytes;
         self.evict(&mut entries);
     }
 
     fn slot(&self, stream: &str) -> Slot<A> {
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(slot) = entries.slots.get(stream) {
-            return slot.clone();
+        if let Some(cached) = entries.slots.get(stream) {
+            return cached.slot.clone();
         }
         let slot = Arc::new(AsyncMutex::new(None));
-        entries.slots.insert(stream.to_owned(), slot.clone());
-        entries.order.push_back(stream.to_owned());
+        let name: Arc<str> = Arc::from(stream);
+        entries.slots.insert(name.clone(), Cached { slot: slot.clone(), bytes: 0 });
+        entries.order.push_back(name);
         self.evict(&mut entries);
         slot
     }
@@ -283,10 +283,10 @@ impl<A> StreamCache<A> {
         {
             let Some(oldest) = entries.order.pop_front() else { break };
             match entries.slots.get(&oldest) {
-                Some(candidate) if Arc::strong_count(candidate) == 1 => {
-                    entries.slots.remove(&oldest);
-                    let bytes = entries.bytes.remove(&oldest).unwrap_or(0);
-                    entries.total_bytes -= bytes;
+                Some(candidate) if Arc::strong_count(&candidate.slot) == 1 => {
+                    if let Some(evicted) = entries.slots.remove(&oldest) {
+                        entries.total_bytes -= evicted.bytes;
+                    }
                 }
                 Some(_) => {
                     entries.order.push_back(oldest);
