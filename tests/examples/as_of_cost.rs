@@ -111,6 +111,7 @@ async fn lead(server: &TestServer, client: u64, n: u64) -> Result<(), Status> {
             complaint_id: id.clone(),
             finding: finding.into(),
             summary: "现场核实".to_owned(),
+            attribution: None,
         })
         .await?;
     handler

@@ -96,6 +96,7 @@ pub async fn record_finding(
         complaint_id: complaint_id.to_owned(),
         finding: finding.into(),
         summary: "经现场核查".to_owned(),
+        attribution: None,
     };
     ok(server.complaints(handler).record_finding(request).await, "RecordFinding")
 }

@@ -1,6 +1,7 @@
-//! Fair accountability against the real server (the second revision's interpretations 9, 24
-//! and 25): the deadline reactor only *recommends* a referral to the discipline organ and a
-//! named 住建 official decides it; a penalty case supersedes the handling deadline; a major
+//! Fair accountability against the real server (the second revision's interpretations 9, 22,
+//! 24 and 25): the deadline reactor only *recommends* a referral to the discipline organ and a
+//! named 住建 official decides it; a lead counts against a company only when it names the
+//! company and is its own doing; a penalty case supersedes the handling deadline; a major
 //! matter owes a plan only when it is not resolved within its month.
 //!
 //! The servers run on a shifted clock (`--clock-start`), so these tests run on the dates they
@@ -11,12 +12,14 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 use tousu_api::pb;
 use tousu_e2e::flows::{
-    accept, classify, give_feedback, lead_until, open_kinds, record_finding, register, register_lead, sign_closure,
-    timeline_types, transfer,
+    accept, classify, give_feedback, handling_lead, lead_until, open_kinds, record_finding, register, register_lead,
+    sign_closure, timeline_types, transfer,
 };
 use tousu_e2e::refusal::{ok, refused};
-use tousu_e2e::requests::{readme_registration, request_id, timestamp_of, unique_uscc};
-use tousu_e2e::server::{AUDITOR, HANDLER_SJ, HANDLER_ZF, OFFICIAL_ZJ, REGISTRAR_ZJ, ServerOptions, TestServer};
+use tousu_e2e::requests::{readme_registration, registration, request_id, timestamp_of, unique_uscc};
+use tousu_e2e::server::{
+    AUDITOR, HANDLER_SJ, HANDLER_ZF, OFFICIAL_ZJ, REGISTRAR_ZJ, STREET_OFFICE_JB, ServerOptions, TestServer,
+};
 
 /// Where the reactor acts every second.
 fn reacting_at(start: &str) -> ServerOptions {
@@ -388,4 +391,164 @@ async fn trf_3_interp_27_a_return_waits_for_review_and_a_rejected_one_counts_as_
         assert!(Instant::now() < deadline, "the dashboard never counted the rejected return: {sj:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The watchlist's evidence for `uscc`, read by the auditor until `check` holds of it.
+async fn evidence_until(
+    server: &TestServer,
+    uscc: &str,
+    what: &str,
+    check: impl Fn(&pb::WatchlistEvidence) -> bool,
+) -> pb::WatchlistEvidence {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let request = pb::GetWatchlistCompanyRequest { uscc: uscc.to_owned(), at: None, as_of: None };
+        if let Ok(answer) = server.read_models(AUDITOR).get_watchlist_company(request).await
+            && let Some(evidence) = answer.into_inner().evidence
+            && check(&evidence)
+        {
+            return evidence;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 30 s\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grd_1_interp_22_a_lead_counts_against_a_company_only_when_it_names_it_and_is_its_own() {
+    let server = TestServer::start().await;
+    let uscc = unique_uscc();
+
+    // A lead in an unmanaged community (失管小区) names no company and is registered all the same.
+    let mut unmanaged = registration(&uscc);
+    unmanaged.company = None;
+    let unmanaged = register(&server, unmanaged).await.complaint_id;
+    let lead = server.complaint(&unmanaged).await;
+    assert_eq!(lead.summary.as_ref().and_then(|summary| summary.company.clone()), None, "{lead:?}");
+
+    // JB-3 (the street office's supervision of owners' committees) is not the company's by
+    // default; SJ-3-1 (elevator maintenance) is.
+    let by_default = handling_lead(&server, &uscc, "JB-3", pb::Complexity::General).await;
+    record_finding(&server, STREET_OFFICE_JB, &by_default, pb::Finding::Substantiated).await;
+    let own = handling_lead(&server, &uscc, "SJ-3-1", pb::Complexity::General).await;
+    record_finding(&server, HANDLER_SJ, &own, pb::Finding::Substantiated).await;
+
+    // The street office holds the company responsible for another JB-3 matter: a reason is
+    // required, and the decision is refused without one.
+    let overridden = handling_lead(&server, &uscc, "JB-3", pb::Complexity::General).await;
+    let finding = |reason: &str| pb::RecordFindingRequest {
+        request_id: request_id(),
+        complaint_id: overridden.clone(),
+        finding: pb::Finding::Substantiated.into(),
+        summary: "核实：物业拒不配合业委会换届审计".to_owned(),
+        attribution: Some(pb::Attribution { attributable: true, reason: reason.to_owned() }),
+    };
+    refused(server.complaints(STREET_OFFICE_JB).record_finding(finding("")).await)
+        .code(Code::InvalidArgument)
+        .rule("HDL-3")
+        .field("attribution.reason");
+    let reason = "物业服务企业拒不移交公共收益账目，负有责任";
+    ok(server.complaints(STREET_OFFICE_JB).record_finding(finding(reason)).await, "RecordFinding");
+
+    let read = |id: String| {
+        let server = &server;
+        async move { server.complaint(&id).await }
+    };
+    let (by_default, own, overridden) = (read(by_default).await, read(own).await, read(overridden).await);
+    assert!(!by_default.counts_against_company, "JB-3 is not the company's by default");
+    assert!(own.counts_against_company, "SJ-3-1 is");
+    assert!(overridden.counts_against_company, "the body held the company responsible");
+    assert_eq!(overridden.attribution_reason, reason);
+    assert_eq!(by_default.attribution_reason, "");
+
+    // The watchlist counts the company's own two for GRD-1 and EXT-1, lists the other apart, and
+    // knows nothing of the lead naming no company.
+    let id = |lead: &pb::Complaint| lead.summary.as_ref().expect("a summary").complaint_id.clone();
+    let evidence = evidence_until(&server, &uscc, "the findings counted", |evidence| {
+        evidence.grade_review.as_ref().is_some_and(|count| count.complaint_ids.len() == 2)
+            && !evidence.not_attributable_complaint_ids.is_empty()
+    })
+    .await;
+    assert_eq!(evidence.not_attributable_complaint_ids, vec![id(&by_default)]);
+    let mut counted = evidence.grade_review.as_ref().expect("GRD-1's count").complaint_ids.clone();
+    counted.sort();
+    let mut expected = vec![id(&own), id(&overridden)];
+    expected.sort();
+    assert_eq!(counted, expected);
+    let key_supervision = evidence.key_supervision.as_ref().expect("REG-4's count");
+    assert_eq!(key_supervision.complaint_ids.len(), 3, "REG-4 counts every lead naming the company");
+    assert!(!key_supervision.complaint_ids.contains(&unmanaged), "the unmanaged community's lead names none");
+}
+
+fn approve(month: &str) -> pb::ApproveBulletinRequest {
+    pb::ApproveBulletinRequest {
+        request_id: request_id(), month: month.to_owned(), note: "局长办公会审定".to_owned()
+    }
+}
+
+/// The company's entry in a bulletin.
+fn entry_of<'a>(entries: &'a [pb::BulletinEntry], uscc: &str) -> &'a pb::BulletinEntry {
+    entries.iter().find(|entry| entry.uscc == uscc).unwrap_or_else(|| panic!("{uscc} in the bulletin: {entries:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pub_1_interp_23_a_named_official_approves_the_months_bulletin_and_it_stays_as_approved() {
+    let mut server = TestServer::start_with(ServerOptions::at_clock("2026-03-16T09:00:00+08:00")).await;
+    let uscc = unique_uscc();
+    let mut march = readme_registration("2026-03-16T08:30:00+08:00", &uscc);
+    march.company = Some(pb::CompanyRef { uscc: uscc.clone(), name: "榕城物业服务有限公司".to_owned() });
+    register(&server, march).await;
+
+    // Before the month is over its bulletin is a draft and cannot be approved; nobody but a 住建
+    // official approves it.
+    refused(server.read_models(OFFICIAL_ZJ).approve_bulletin(approve("2026-03")).await)
+        .code(Code::FailedPrecondition)
+        .rule("PUB-1");
+    refused(server.read_models(REGISTRAR_ZJ).approve_bulletin(approve("2026-03")).await)
+        .code(Code::PermissionDenied)
+        .rule("PUB-1");
+    refused(
+        server
+            .read_models(AUDITOR)
+            .get_approved_bulletin(pb::GetApprovedBulletinRequest { month: "2026-03".to_owned() })
+            .await,
+    )
+    .code(Code::NotFound);
+
+    server.terminate();
+    server.wait_exit(Duration::from_secs(30)).await.expect("the server stops");
+    server.restart_with(ServerOptions::at_clock("2026-04-01T09:00:00+08:00")).await;
+    let approved = ok(server.read_models(OFFICIAL_ZJ).approve_bulletin(approve("2026-03")).await, "ApproveBulletin");
+    assert_eq!(approved.month, "2026-03");
+    assert_eq!(approved.approved_by, OFFICIAL_ZJ.person(), "the approval names the official");
+    let approved_at = approved.approved_at.expect("when").seconds - timestamp_of("2026-04-01T09:00:00+08:00").seconds;
+    assert!((0..600).contains(&approved_at), "approved on the server's clock: {approved_at} s after its start");
+    let anchor = approved.anchor.clone().expect("the history anchor it was computed at");
+    assert_eq!(anchor.sha256.len(), 64, "{anchor:?}");
+    assert!(anchor.events >= 1, "{anchor:?}");
+    assert_eq!(entry_of(&approved.entries, &uscc).name, "榕城物业服务有限公司");
+
+    // In April the company's leads give it a new name: March's draft follows the latest name,
+    // the approved bulletin does not change.
+    let mut april = readme_registration("2026-04-01T08:30:00+08:00", &uscc);
+    april.company = Some(pb::CompanyRef { uscc: uscc.clone(), name: "闽都物业服务有限公司".to_owned() });
+    register(&server, april).await;
+    let request = pb::GetBulletinRequest { month: "2026-03".to_owned(), ..Default::default() };
+    let draft = ok(server.read_models(AUDITOR).get_bulletin(request).await, "GetBulletin");
+    assert!(draft.approved, "the draft says an approved bulletin exists");
+    assert_eq!(entry_of(&draft.entries, &uscc).name, "闽都物业服务有限公司", "the draft follows later events");
+    let frozen = ok(
+        server
+            .read_models(AUDITOR)
+            .get_approved_bulletin(pb::GetApprovedBulletinRequest { month: "2026-03".to_owned() })
+            .await,
+        "GetApprovedBulletin",
+    );
+    assert_eq!(frozen, approved, "the approved bulletin never changes");
+
+    // A month is approved once.
+    refused(server.read_models(OFFICIAL_ZJ).approve_bulletin(approve("2026-03")).await)
+        .code(Code::FailedPrecondition)
+        .rule("PUB-1")
+        .mentions("approved already");
 }

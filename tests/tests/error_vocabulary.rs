@@ -148,6 +148,7 @@ async fn refusals_that_are_no_rules_own_name_the_rule_of_their_rpc_and_one_reaso
                     complaint_id: id.clone(),
                     finding: pb::Finding::Unspecified.into(),
                     summary: "核查".to_owned(),
+                    attribution: None,
                 })
                 .await
                 .map(drop),

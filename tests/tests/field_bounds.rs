@@ -65,6 +65,7 @@ async fn reg_1_content_over_twenty_thousand_characters_is_refused_naming_the_fie
         complaint_id: id.clone(),
         finding: pb::Finding::Substantiated.into(),
         summary: "实".repeat(TEXT_MAX_CHARS + 1),
+        attribution: None,
     };
     refused(server.complaints(HANDLER_SJ).record_finding(finding).await)
         .code(Code::InvalidArgument)
@@ -196,6 +197,7 @@ async fn hdl_3_the_largest_lead_the_bounds_allow_is_read_back_whole_by_get_compl
         complaint_id: id.clone(),
         finding: pb::Finding::Substantiated.into(),
         summary: text(),
+        attribution: None,
     };
     ok(handler.record_finding(finding).await, "RecordFinding");
     for recipient in [pb::FeedbackRecipient::Complainant, pb::FeedbackRecipient::Hotline12345] {

@@ -113,6 +113,7 @@ async fn hdl_3_a_body_acts_only_on_and_reads_only_the_leads_transferred_to_it() 
         complaint_id: id.clone(),
         finding: pb::Finding::Substantiated.into(),
         summary: "越权核查".to_owned(),
+        attribution: None,
     };
     for principal in [HANDLER_ZF, HANDLER_ZJ, STREET_OFFICE_JB] {
         refused(server.complaints(principal).record_finding(finding()).await)
@@ -173,7 +174,6 @@ async fn reg_1_a_registration_lacking_a_field_is_refused_naming_it_and_nothing_i
         ),
         (pb::RegisterRequest { received_at: None, ..base() }, "received_at", "REG-1", missing),
         (pb::RegisterRequest { received_at: Some(in_an_hour), ..base() }, "received_at", "REG-1", invalid),
-        (pb::RegisterRequest { company: None, ..base() }, "company", "REG-1", missing),
         (
             pb::RegisterRequest {
                 company: Some(pb::CompanyRef { uscc: "91350100M000100Y44".to_owned(), name: "某物业".to_owned() }),
@@ -276,6 +276,7 @@ async fn unknown_enum_values_are_refused_naming_the_field_and_nothing_is_written
                     complaint_id: id.clone(),
                     finding: 3,
                     summary: "x".to_owned(),
+                    attribution: None,
                 })
                 .await
                 .map(drop),

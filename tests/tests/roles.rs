@@ -162,6 +162,9 @@ const MATRIX: &[(&str, Grant)] = &[
     ("ListReferrals", any_body(ALL_READ_MODELS)),
     ("GetDashboard", any_body(READERS)),
     ("GetBulletin", any_body(READERS)),
+    // Interpretation 23: 住建's officials approve the bulletin; every reader reads it approved.
+    ("ApproveBulletin", of(&[OFFICIAL], &["ZJ"])),
+    ("GetApprovedBulletin", any_body(READERS)),
     // Admin: operators only (admin.proto).
     ("ListProjections", any_body(&[OPERATOR_ROLE])),
     ("RebuildProjection", any_body(&[OPERATOR_ROLE])),
@@ -260,6 +263,7 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
                 complaint_id: lead(),
                 finding: pb::Finding::Substantiated.into(),
                 summary: text(),
+                attribution: None,
             })
             .await
             .map(drop),
@@ -519,6 +523,18 @@ async fn call(server: &TestServer, principal: Principal, rpc: &str, no_company: 
         "GetDashboard" => read_models.get_dashboard(pb::GetDashboardRequest::default()).await.map(drop),
         "GetBulletin" => read_models
             .get_bulletin(pb::GetBulletinRequest { month: "2026-11".to_owned(), ..Default::default() })
+            .await
+            .map(drop),
+        "ApproveBulletin" => read_models
+            .approve_bulletin(pb::ApproveBulletinRequest {
+                request_id: rid(),
+                month: "2026-11".to_owned(),
+                note: String::new(),
+            })
+            .await
+            .map(drop),
+        "GetApprovedBulletin" => read_models
+            .get_approved_bulletin(pb::GetApprovedBulletinRequest { month: "2026-11".to_owned() })
             .await
             .map(drop),
         "ListProjections" => admin.list_projections(pb::ListProjectionsRequest {}).await.map(drop),

@@ -13,8 +13,8 @@ use tousu_app::RequestId;
 use tousu_domain::actor::Role;
 use tousu_domain::calendar::shanghai;
 use tousu_domain::complaint::{
-    Channel, CompanyRef, Complainant, Complexity, FeedbackRecipient, Finding, LeadStatus, PenaltyVerification, Place,
-    Satisfaction, TransferMethod, Urgency,
+    Attribution, Channel, CompanyRef, Complainant, Complexity, FeedbackRecipient, Finding, LeadStatus,
+    PenaltyVerification, Place, Satisfaction, TransferMethod, Urgency,
 };
 use tousu_domain::deadline::{DeadlineKind, EscalationLevel};
 use tousu_domain::ids::{BodyCode, ComplaintId, Uscc};
@@ -297,9 +297,15 @@ pub fn complainant(value: Option<pb::Complainant>) -> Result<Complainant, Status
 }
 
 /// The company of a registration.
-pub fn company(value: Option<pb::CompanyRef>) -> Result<CompanyRef, Status> {
-    let value = value.ok_or_else(|| missing("company"))?;
-    Ok(CompanyRef { uscc: uscc("company.uscc", &value.uscc)?, name: value.name })
+pub fn company(value: Option<pb::CompanyRef>) -> Result<Option<CompanyRef>, Status> {
+    // Interpretation 22: a lead may name no company.
+    let Some(value) = value else { return Ok(None) };
+    Ok(Some(CompanyRef { uscc: uscc("company.uscc", &value.uscc)?, name: value.name }))
+}
+
+/// Interpretation 22: the handling body's decision on the company's responsibility, if given.
+pub fn attribution(value: Option<pb::Attribution>) -> Option<Attribution> {
+    value.map(|value| Attribution { attributable: value.attributable, reason: value.reason })
 }
 
 /// The place of a registration.

@@ -183,6 +183,7 @@ pub fn watchlist_company(
             grade_review: Some(count_evidence(&evidence.grade_review)),
             exit: Some(exit_evidence(&evidence.exit)),
             grade_review_triggers: evidence.grade_review_triggers.iter().map(grade_review_trigger).collect(),
+            not_attributable_complaint_ids: evidence.not_attributable.iter().map(ToString::to_string).collect(),
         }),
         snapshot: Some(snapshot),
     }

@@ -63,7 +63,7 @@ pub fn rule_of_request(message: &str) -> Option<RuleId> {
         "GetWeeklySummaryRequest" | "ListWeeksRequest" => RuleId::Reg3,
         "ListOverdueRequest" | "ListReferralsRequest" => RuleId::Acc2,
         "GetDashboardRequest" => RuleId::Dsp1,
-        "GetBulletinRequest" => RuleId::Pub1,
+        "GetBulletinRequest" | "ApproveBulletinRequest" | "GetApprovedBulletinRequest" => RuleId::Pub1,
         // Admin: the read models are how the system is open to supervision in real time
         // (ACC-1); the holiday calendar decides when a deadline is missed (ACC-2).
         "ListProjectionsRequest" | "RebuildProjectionRequest" => RuleId::Acc1,
@@ -99,7 +99,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(rpcs, 56, "every RPC of the six services");
+        assert_eq!(rpcs, 58, "every RPC of the six services");
     }
 
     #[test]

@@ -102,10 +102,11 @@ pub fn summary(lead: &Lead, now: DateTime<FixedOffset>) -> pb::ComplaintSummary 
             None => pb::Complexity::Unspecified,
         }
         .into(),
-        company: Some(pb::CompanyRef {
-            uscc: lead.registration.company.uscc.to_string(),
-            name: lead.registration.company.name.clone(),
-        }),
+        company: lead
+            .registration
+            .company
+            .as_ref()
+            .map(|company| pb::CompanyRef { uscc: company.uscc.to_string(), name: company.name.clone() }),
         place: Some(pb::Place {
             community: lead.registration.place.community.clone(),
             district: lead.registration.place.district.clone(),
@@ -196,6 +197,17 @@ pub fn complaint(view: &ComplaintView, principal: &Principal, now: DateTime<Fixe
                 payload_json: payload_json(event, unmasked),
             })
             .collect(),
+        counts_against_company: lead.substantiated_against_company(),
+        attribution_reason: view
+            .events
+            .iter()
+            .rev()
+            .find_map(|(_, event)| match &event.fact {
+                ComplaintFact::FindingRecorded { attribution_reason, .. } => Some(attribution_reason.clone()),
+                _ => None,
+            })
+            .flatten()
+            .unwrap_or_default(),
     }
 }
 
@@ -276,7 +288,9 @@ pub fn lead_row(row: &tousu_read_leads::LeadRow) -> pb::ComplaintSummary {
             None => pb::Complexity::Unspecified,
         }
         .into(),
-        company: Some(pb::CompanyRef { uscc: row.company_uscc.clone(), name: row.company_name.clone() }),
+        // Interpretation 22: a lead naming no company is stored without one.
+        company: (!row.company_uscc.is_empty())
+            .then(|| pb::CompanyRef { uscc: row.company_uscc.clone(), name: row.company_name.clone() }),
         place: Some(pb::Place {
             community: row.community.clone(),
             district: row.district.clone(),

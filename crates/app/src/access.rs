@@ -141,6 +141,16 @@ impl Principal {
         }
     }
 
+    /// Checks the principal may approve a month's public bulletin (interpretation 23): a 住建
+    /// official. Checked before the draft is computed, so that nobody else costs the server
+    /// that work.
+    pub fn check_approve_bulletin(&self) -> Result<(), AppError> {
+        match (self.role, self.body) {
+            (Role::Official, Some(BodyCode::ZJ)) => Ok(()),
+            _ => Err(self.denied("approve the bulletin")),
+        }
+    }
+
     /// Checks the principal may read the raw log (the commission's replay, remote workers).
     pub fn check_read_log(&self) -> Result<(), AppError> {
         match self.role {

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod bulletins;
 pub mod calendar;
 pub mod clock;
 pub mod deadlines;
@@ -112,6 +113,7 @@ pub struct App<S> {
     pub(crate) enterprises: StreamCache<EnterpriseState>,
     pub(crate) schedules: StreamCache<ScheduleState>,
     pub(crate) weekly: StreamCache<tousu_domain::weekly_report::WeeklyState>,
+    pub(crate) bulletins: StreamCache<tousu_domain::bulletin_approval::BulletinState>,
     pub(crate) reactions: reactions::ReactionsHealth,
     clock: Arc<dyn Clock>,
 }
@@ -136,6 +138,7 @@ impl<S: EventStore + 'static> App<S> {
             enterprises: StreamCache::new(limits.streams, limits.bytes),
             schedules: StreamCache::new(1, limits.bytes),
             weekly: StreamCache::new(1, limits.bytes),
+            bulletins: StreamCache::new(1, limits.bytes),
             reactions: reactions::ReactionsHealth::default(),
             clock,
         })

@@ -435,7 +435,8 @@ impl<S: EventStore + 'static> Reactor<S> {
                         }
                         _ => (event.at, None),
                     };
-                    let company = &registration.company;
+                    // Interpretation 22: a lead naming no company counts against none.
+                    let Some(company) = &registration.company else { continue };
                     lead_companies.insert(id.clone(), company.uscc.clone());
                     let entry = companies.entry(company.uscc.clone()).or_insert_with(|| CompanyBatch {
                         name: company.name.clone(),
@@ -459,14 +460,15 @@ impl<S: EventStore + 'static> Reactor<S> {
                     entry.last_cause = cause;
                     entry.at = entry.at.max(event.at);
                 }
-                ComplaintFact::FindingRecorded { finding, .. } => {
+                ComplaintFact::FindingRecorded { finding, attributable, .. } => {
                     let Some(lead) = self.lead(recorded).await? else { continue };
+                    let Some(company) = &lead.registration.company else { continue };
                     let uscc = match lead_companies.get(&lead.id) {
                         Some(uscc) => uscc.clone(),
-                        None => lead.registration.company.uscc.clone(),
+                        None => company.uscc.clone(),
                     };
                     let entry = companies.entry(uscc).or_insert_with(|| CompanyBatch {
-                        name: lead.registration.company.name.clone(),
+                        name: company.name.clone(),
                         complaints: Vec::new(),
                         findings: Vec::new(),
                         first_cause: cause,
@@ -474,7 +476,13 @@ impl<S: EventStore + 'static> Reactor<S> {
                         at: event.at,
                     });
                     entry.findings.push((
-                        FindingRecord { lead: lead.id.clone(), finding: *finding, found_at: event.at },
+                        FindingRecord {
+                            lead: lead.id.clone(),
+                            finding: *finding,
+                            // Interpretation 22; a finding recorded before it is the company's.
+                            attributable: attributable.unwrap_or(true),
+                            found_at: event.at,
+                        },
                         Cause::of(recorded),
                     ));
                     entry.last_cause = cause;

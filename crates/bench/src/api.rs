@@ -386,6 +386,7 @@ async fn run_client(mut clients: Clients, id: usize, lifecycle: bool, until: Ins
                     complaint_id: lead.clone(),
                     finding: pb::Finding::Substantiated.into(),
                     summary: "现场核实属实".to_owned(),
+                    attribution: None,
                 }),
             )
             .await?;

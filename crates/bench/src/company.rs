@@ -90,6 +90,7 @@ pub fn company_bench(sizes: Vec<u32>) -> BenchResult<()> {
                 findings.push(FindingRecord {
                     lead: record.lead.clone(),
                     finding: Finding::Substantiated,
+                    attributable: true,
                     found_at: at,
                 });
             }

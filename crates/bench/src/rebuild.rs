@@ -127,7 +127,7 @@ async fn lifecycle(
             id_number: None,
         },
         content: "电梯停运三天，多次报修物业公司无人处理，请督促维修。".to_owned(),
-        company: CompanyRef { uscc: uscc(company).parse()?, name: format!("物业服务公司{company}") },
+        company: Some(CompanyRef { uscc: uscc(company).parse()?, name: format!("物业服务公司{company}") }),
         place: Place {
             community: format!("小区{}", company * 3 + (complainant % 3) as usize),
             district: format!("区{}", company % 6),
@@ -161,6 +161,7 @@ async fn lifecycle(
             ComplaintCommand::RecordFinding {
                 finding: if n.is_multiple_of(2) { Finding::Substantiated } else { Finding::Unsubstantiated },
                 summary: "现场核实".to_owned(),
+                attribution: None,
             },
         ),
         (

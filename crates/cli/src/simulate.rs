@@ -514,6 +514,8 @@ struct CategoryChoice {
     code: String,
     body: BodyCode,
     text: String,
+    /// Interpretation 22: a substantiated lead of it is the company's responsibility by default.
+    attributable: bool,
 }
 
 struct City {
@@ -648,6 +650,7 @@ impl City {
                 code: category.code.as_str().to_owned(),
                 body: category.body,
                 text: category.text_zh.clone(),
+                attributable: category.attributable,
             });
         }
         City {
@@ -660,6 +663,13 @@ impl City {
             categories,
             category_weights: cumulative(category_weights),
         }
+    }
+
+    /// Interpretation 22: whether an estate is unmanaged (失管小区, no property-management
+    /// company): one in 40, fixed by its number. Its leads name no company and count against
+    /// none, although the simulation files them under the company whose estates surround it.
+    fn is_unmanaged(&self, community: usize) -> bool {
+        community % 40 == 7
     }
 
     fn place(&self, community: usize) -> pb::Place {
@@ -1404,6 +1414,9 @@ struct Simulation<'a> {
     seed: u64,
     leads_per_day: u32,
     max_exits: usize,
+    /// Interpretation 23: the month whose bulletin 住建's official approves next (the first
+    /// simulated month's, then each following one's).
+    next_bulletin: NaiveDate,
     report: Report,
     node: &'a Node,
 }
@@ -1441,6 +1454,7 @@ async fn simulate(
         seed: args.seed,
         leads_per_day: args.leads_per_day,
         max_exits: 1 + n_companies / 200,
+        next_bulletin: args.from.with_day(1).unwrap_or(args.from),
         report: Report::default(),
         node,
     };
@@ -1859,13 +1873,16 @@ impl Simulation<'_> {
                     }
                 };
                 let company = &self.city.companies[lead.company];
+                // Interpretation 22: a lead in an unmanaged estate (失管小区) names no company.
+                let company = (!self.city.is_unmanaged(lead.community))
+                    .then(|| pb::CompanyRef { uscc: company.uscc.clone(), name: company.name.clone() });
                 let request = pb::RegisterRequest {
                     request_id,
                     channel: lead.channel.into(),
                     received_at: Some(timestamp(lead.received_at)),
                     complainant: Some(complainant),
                     content: lead.content.clone(),
-                    company: Some(pb::CompanyRef { uscc: company.uscc.clone(), name: company.name.clone() }),
+                    company,
                     place: Some(self.city.place(lead.community)),
                     hotline_ticket: lead.ticket.clone(),
                 };
@@ -2043,6 +2060,16 @@ impl Simulation<'_> {
                     } else {
                         "经现场核查，反映情况与实际不符".to_owned()
                     },
+                    // Interpretation 22: a matter of residents' conduct (高空抛物 and the like) is
+                    // not the company's by default; for one in three of them the body finds the
+                    // company failed to stop and report it, and says so.
+                    attribution: (substantiated
+                        && !self.city.categories[lead.category].attributable
+                        && lead.received_at.timestamp() % 3 == 0)
+                        .then(|| pb::Attribution {
+                            attributable: true,
+                            reason: "物业服务企业未及时劝阻制止并向有关部门报告，负有管理责任".to_owned(),
+                        }),
                 })
             }
             Step::Sign => Call::SignClosure(pb::SignClosureRequest {
@@ -2121,7 +2148,9 @@ impl Simulation<'_> {
                 self.report.registered += 1;
                 let lead = &mut self.leads[index];
                 lead.id = result.complaint_id.clone();
-                self.city.companies[lead.company].leads_registered += 1;
+                if !self.city.is_unmanaged(lead.community) {
+                    self.city.companies[lead.company].leads_registered += 1;
+                }
                 let next = if lead.urgent {
                     self.duty_after(now, |rng| rng.minutes(5, 40))
                 } else if self.rng.chance(0.25) {
@@ -2271,8 +2300,14 @@ impl Simulation<'_> {
             Step::RecordFinding => {
                 let lead = &mut self.leads[index];
                 lead.finding_recorded = true;
+                let attributable = |request: &pb::RecordFindingRequest| match &request.attribution {
+                    Some(attribution) => attribution.attributable,
+                    None => self.city.categories[lead.category].attributable,
+                };
                 if let Call::RecordFinding(request) = call
                     && request.finding() == pb::Finding::Substantiated
+                    && attributable(request)
+                    && !self.city.is_unmanaged(lead.community)
                 {
                     let community = lead.community;
                     self.city.companies[lead.company].substantiated_in.insert(community);
@@ -2802,7 +2837,28 @@ impl Simulation<'_> {
             self.settle().await?;
             self.look_at_companies(evening).await?;
             self.decide_referrals(date).await?;
+            self.approve_bulletin(date).await?;
         }
+        Ok(())
+    }
+
+    /// Interpretation 23: on the evening of the first working day after a month ends, 住建's
+    /// official approves that month's public bulletin, which is frozen from then on.
+    async fn approve_bulletin(&mut self, date: NaiveDate) -> Result<()> {
+        let month = self.next_bulletin;
+        let Some(next) = month.checked_add_months(Months::new(1)) else { return Ok(()) };
+        if date < next {
+            return Ok(());
+        }
+        let Some(clients) = self.clients.get(&Who::Official).cloned() else { bail!("no official's token") };
+        let request = pb::ApproveBulletinRequest {
+            request_id: format!("sim{}-bulletin-{}", self.seed, month.format("%Y-%m")),
+            month: month.format("%Y-%m").to_string(),
+            note: "经局长办公会审定，同意发布".to_owned(),
+        };
+        clients.read_models.clone().approve_bulletin(request).await.context("ApproveBulletin failed")?;
+        *self.report.commands.entry("ApproveBulletin").or_default() += 1;
+        self.next_bulletin = next;
         Ok(())
     }
 

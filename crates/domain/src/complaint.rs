@@ -107,8 +107,11 @@ pub struct Registration {
     pub complainant: Complainant,
     /// 投诉内容.
     pub content: String,
-    /// The company complained about.
-    pub company: CompanyRef,
+    /// The company complained about; none for a lead in an unmanaged community (失管小区) or
+    /// about a matter that concerns no company, which then counts against none
+    /// (interpretation 22). Every lead registered before that interpretation names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<CompanyRef>,
     /// Where.
     pub place: Place,
     /// The 12345 work-order number, required for leads from the 12345 hotline (HDL-4).
@@ -154,6 +157,16 @@ pub enum Finding {
     Substantiated,
     /// 不属实.
     Unsubstantiated,
+}
+
+/// Interpretation 22: the handling body's decision, against its category's default, on whether
+/// a substantiated lead is the company's responsibility (属企业责任), with its reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// Whether the matter is the company's responsibility.
+    pub attributable: bool,
+    /// Why the category's default does not hold for this lead.
+    pub reason: String,
 }
 
 /// What made a major matter owe a plan (HDL-2, interpretation 25).
@@ -357,6 +370,9 @@ pub enum ComplaintCommand {
         finding: Finding,
         /// The facts found.
         summary: String,
+        /// Interpretation 22: the body's decision on the company's responsibility where it
+        /// departs from the category's default; none to take the default.
+        attribution: Option<Attribution>,
     },
     /// Feedback to the complainant, the 12345 hotline or the transferring body.
     GiveFeedback {
@@ -680,6 +696,14 @@ pub enum ComplaintFact {
         finding: Finding,
         /// The facts found.
         summary: String,
+        /// Interpretation 22: whether the matter is the company's responsibility: the
+        /// category's default, or the body's decision. A finding recorded before that
+        /// interpretation has none and is read as attributable, as it was counted then.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attributable: Option<bool>,
+        /// Why the body departed from the category's default, when it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attribution_reason: Option<String>,
     },
     /// Feedback was given.
     FeedbackGiven {
@@ -921,6 +945,9 @@ pub struct Lead {
     pub handling_body: Option<BodyCode>,
     /// The latest finding.
     pub finding: Option<Finding>,
+    /// Interpretation 22: whether the latest finding holds the company responsible; none for
+    /// a finding recorded before that interpretation (read as attributable).
+    pub attributable: Option<bool>,
     /// The current round of handling.
     pub round: Round,
     /// The plan's date and the instant it was first submitted (HDL-2).
@@ -945,6 +972,15 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// Interpretation 22: whether the lead's latest finding counts against its company for
+    /// GRD-1 and EXT-1: substantiated and the company's responsibility (a finding recorded
+    /// before that interpretation is read as the company's).
+    pub fn substantiated_against_company(&self) -> bool {
+        self.registration.company.is_some()
+            && self.finding == Some(Finding::Substantiated)
+            && self.attributable.unwrap_or(true)
+    }
+
     /// Whether the lead is anonymous (interpretation 19).
     pub fn is_anonymous(&self) -> bool {
         matches!(self.registration.complainant, Complainant::Anonymous)
@@ -992,6 +1028,32 @@ pub struct ComplaintState {
 const HANDLING_DEADLINES: [DeadlineKind; 4] =
     [DeadlineKind::GeneralClose, DeadlineKind::MajorResolve, DeadlineKind::MajorPlan, DeadlineKind::ProgressReport];
 
+/// Interpretation 22: whether a finding is the company's responsibility, and the reason when
+/// the body departs from the category's default. An override needs a reason and a
+/// substantiated finding (an unsubstantiated lead counts against nobody).
+fn attribution_of(
+    lead: &Lead,
+    finding: Finding,
+    attribution: Option<Attribution>,
+    ctx: &Context<'_>,
+) -> Result<(bool, Option<String>), DomainError> {
+    let default = lead
+        .classification
+        .as_ref()
+        .and_then(|classification| ctx.taxonomy.category(&classification.category))
+        .is_none_or(|category| category.attributable);
+    let Some(Attribution { attributable, reason }) = attribution else { return Ok((default, None)) };
+    if finding != Finding::Substantiated {
+        return Err(DomainError::InvalidField {
+            rule: RuleId::Hdl3,
+            field: "attribution",
+            reason: "only a substantiated finding says whose responsibility the matter is".to_owned(),
+        });
+    }
+    required_within(RuleId::Hdl3, "attribution.reason", &reason, TEXT_MAX_CHARS)?;
+    Ok((attributable, Some(reason)))
+}
+
 fn required(rule: RuleId, field: &'static str, value: &str) -> Result<(), DomainError> {
     if value.trim().is_empty() { Err(DomainError::MissingField { rule, field }) } else { Ok(()) }
 }
@@ -1004,7 +1066,9 @@ fn validate_registration(registration: &Registration, ctx: &Context<'_>) -> Resu
         within(rule, "complainant.id_number", id_number.as_deref().unwrap_or(""), ID_NUMBER_MAX_CHARS)?;
     }
     required_within(rule, "content", &registration.content, CONTENT_MAX_CHARS)?;
-    required_within(rule, "company.name", &registration.company.name, COMPANY_NAME_MAX_CHARS)?;
+    if let Some(company) = &registration.company {
+        required_within(rule, "company.name", &company.name, COMPANY_NAME_MAX_CHARS)?;
+    }
     required_within(rule, "place.community", &registration.place.community, PLACE_MAX_CHARS)?;
     required_within(rule, "place.district", &registration.place.district, PLACE_MAX_CHARS)?;
     required_within(rule, "place.street", &registration.place.street, PLACE_MAX_CHARS)?;
@@ -1464,7 +1528,7 @@ pub fn decide(
             )?);
             Ok(vec![event])
         }
-        ComplaintCommand::RecordFinding { finding, summary } => {
+        ComplaintCommand::RecordFinding { finding, summary, attribution } => {
             require_status(lead, name, RuleId::Hdl3, &[LeadStatus::Handling])?;
             require_body(lead, name, RuleId::Hdl3, ctx)?;
             if lead.round.signed_by.is_some() {
@@ -1476,7 +1540,16 @@ pub fn decide(
                 });
             }
             required_within(RuleId::Hdl3, "summary", &summary, TEXT_MAX_CHARS)?;
-            Ok(vec![event(ctx, ComplaintFact::FindingRecorded { finding, summary })])
+            let (attributable, attribution_reason) = attribution_of(lead, finding, attribution, ctx)?;
+            Ok(vec![event(
+                ctx,
+                ComplaintFact::FindingRecorded {
+                    finding,
+                    summary,
+                    attributable: Some(attributable),
+                    attribution_reason,
+                },
+            )])
         }
         ComplaintCommand::GiveFeedback { recipient, content } => {
             require_status(lead, name, RuleId::Hdl1, &[LeadStatus::Handling])?;
@@ -2105,6 +2178,7 @@ fn new_lead(
         classification: None,
         handling_body: None,
         finding: None,
+        attributable: None,
         round: Round::default(),
         plan: None,
         progress_reports: 0,
@@ -2186,7 +2260,10 @@ fn apply(lead: &mut Lead, fact: &ComplaintFact, event: &ComplaintEvent) {
             lead.plan = Some((*resolve_by, first_submitted));
         }
         ComplaintFact::ProgressReported { number, .. } => lead.progress_reports = *number,
-        ComplaintFact::FindingRecorded { finding, .. } => lead.finding = Some(*finding),
+        ComplaintFact::FindingRecorded { finding, attributable, .. } => {
+            lead.finding = Some(*finding);
+            lead.attributable = *attributable;
+        }
         ComplaintFact::FeedbackGiven { recipient, .. } => {
             let decided = lead.penalty.as_ref().is_some_and(|penalty| penalty.decision.is_some());
             match recipient {

@@ -52,6 +52,8 @@ pub struct FindingRecord {
     pub lead: ComplaintId,
     /// Substantiated or not.
     pub finding: Finding,
+    /// Interpretation 22: whether the matter is the company's responsibility.
+    pub attributable: bool,
     /// When it was found.
     pub found_at: DateTime<FixedOffset>,
 }
@@ -337,6 +339,11 @@ pub enum EnterpriseFact {
         lead: ComplaintId,
         /// Substantiated or not.
         finding: Finding,
+        /// Interpretation 22: whether the matter is the company's responsibility; a finding
+        /// counted before that interpretation has none and is read as the company's, as it
+        /// was counted then.
+        #[serde(default = "attributable_before_interpretation_22", skip_serializing_if = "is_true")]
+        attributable: bool,
         /// When it was found.
         #[serde(deserialize_with = "crate::calendar::deserialize_instant")]
         found_at: DateTime<FixedOffset>,
@@ -509,6 +516,39 @@ impl EnterpriseEvent {
     }
 }
 
+/// A finding counted before interpretation 22 held the company responsible.
+fn attributable_before_interpretation_22() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// A lead's latest finding as the counts read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Substantiated or not.
+    pub finding: Finding,
+    /// Interpretation 22: whether the matter is the company's responsibility.
+    pub attributable: bool,
+    /// When it was found.
+    pub at: DateTime<FixedOffset>,
+}
+
+impl Found {
+    /// GRD-1, EXT-1, interpretation 22: whether the finding counts against the company,
+    /// whenever it was made: substantiated and the company's responsibility.
+    pub fn counts(&self) -> bool {
+        self.finding == Finding::Substantiated && self.attributable
+    }
+
+    /// Whether the finding counts against the company at `at`: it counts, and was made by then.
+    pub fn counts_by(&self, at: DateTime<FixedOffset>) -> bool {
+        self.counts() && self.at <= at
+    }
+}
+
 /// A lead counted against the company.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CountedLead {
@@ -520,8 +560,8 @@ pub struct CountedLead {
     pub community: String,
     /// The lead it was split from, for a linked lead.
     pub linked_to: Option<ComplaintId>,
-    /// The latest finding and when it was made.
-    pub finding: Option<(Finding, DateTime<FixedOffset>)>,
+    /// The latest finding.
+    pub finding: Option<Found>,
 }
 
 /// The leads counted against a company, held in the order the window counts of REG-4, GRD-1
@@ -585,22 +625,23 @@ impl CountedLeads {
             self.substantiated_by_registration.remove(&key);
         }
         let key = (lead.registered_at, id);
-        if matches!(lead.finding, Some((Finding::Substantiated, _))) {
+        if lead.finding.is_some_and(|found| found.counts()) {
             self.substantiated_by_registration.insert(key.clone());
         }
         self.by_registration.insert(key, lead);
     }
 
     /// Records a lead's latest finding; a lead not counted is left alone.
-    pub fn record_finding(&mut self, id: &ComplaintId, finding: Finding, found_at: DateTime<FixedOffset>) {
+    pub fn record_finding(&mut self, id: &ComplaintId, found: Found) {
         let Some(registered_at) = self.registered.get(id) else { return };
         let key = (*registered_at, id.clone());
         let Some(lead) = self.by_registration.get_mut(&key) else { return };
-        lead.finding = Some((finding, found_at));
-        match finding {
-            Finding::Substantiated => self.substantiated_by_registration.insert(key),
-            Finding::Unsubstantiated => self.substantiated_by_registration.remove(&key),
-        };
+        lead.finding = Some(found);
+        if found.counts() {
+            self.substantiated_by_registration.insert(key);
+        } else {
+            self.substantiated_by_registration.remove(&key);
+        }
     }
 
     /// The leads registered after `start` and at or before `end`, latest first.
@@ -731,7 +772,7 @@ fn below(respondents: u32, satisfied: u32, threshold_bp: u32) -> bool {
 #[derive(Debug, Default)]
 struct Overlay {
     added: Vec<(ComplaintId, CountedLead)>,
-    findings: BTreeMap<ComplaintId, (Finding, DateTime<FixedOffset>)>,
+    findings: BTreeMap<ComplaintId, Found>,
 }
 
 impl Overlay {
@@ -765,7 +806,7 @@ impl Company {
     fn leads_with<'a>(
         &'a self,
         overlay: &'a Overlay,
-    ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead, Option<(Finding, DateTime<FixedOffset>)>)> + 'a {
+    ) -> impl Iterator<Item = (&'a ComplaintId, &'a CountedLead, Option<Found>)> + 'a {
         overlay
             .added
             .iter()
@@ -794,10 +835,11 @@ impl Company {
             CountBasis::All => (Some(self.leads.registered_within(start, at)), None),
             CountBasis::Substantiated => {
                 // Recorded leads the overlay finds substantiated that the index does not hold yet.
-                let newly_found =
-                    overlay.findings.keys().filter_map(|id| self.leads.get(id).map(|lead| (id, lead))).filter(
-                        move |(_, lead)| in_window(lead) && !matches!(lead.finding, Some((Finding::Substantiated, _))),
-                    );
+                let newly_found = overlay
+                    .findings
+                    .keys()
+                    .filter_map(|id| self.leads.get(id).map(|lead| (id, lead)))
+                    .filter(move |(_, lead)| in_window(lead) && !lead.finding.is_some_and(|found| found.counts()));
                 (None, Some(self.leads.substantiated_within(start, at).chain(newly_found)))
             }
         };
@@ -806,7 +848,7 @@ impl Company {
             CountBasis::All => true,
             CountBasis::Substantiated => {
                 let finding = overlay.findings.get(*id).copied().or(lead.finding);
-                matches!(finding, Some((Finding::Substantiated, found_at)) if found_at <= at)
+                finding.is_some_and(|found| found.counts_by(at))
             }
         })
     }
@@ -1200,13 +1242,19 @@ fn decide_count(
             });
         };
         let latest = overlay.findings.get(&record.lead).copied().or(current);
-        if latest == Some((record.finding, record.found_at)) {
+        let found = Found { finding: record.finding, attributable: record.attributable, at: record.found_at };
+        if latest == Some(found) {
             continue;
         }
-        overlay.findings.insert(record.lead.clone(), (record.finding, record.found_at));
+        overlay.findings.insert(record.lead.clone(), found);
         events.push(event(
             ctx,
-            EnterpriseFact::FindingRecorded { lead: record.lead, finding: record.finding, found_at: record.found_at },
+            EnterpriseFact::FindingRecorded {
+                lead: record.lead,
+                finding: record.finding,
+                attributable: record.attributable,
+                found_at: record.found_at,
+            },
         ));
     }
     if !events.is_empty() {
@@ -1567,8 +1615,8 @@ pub fn evolve(mut state: EnterpriseState, event: &EnterpriseEvent) -> Enterprise
     };
     match &event.fact {
         EnterpriseFact::ComplaintRecorded { .. } => {}
-        EnterpriseFact::FindingRecorded { lead, finding, found_at } => {
-            company.leads.record_finding(lead, *finding, *found_at);
+        EnterpriseFact::FindingRecorded { lead, finding, attributable, found_at } => {
+            company.leads.record_finding(lead, Found { finding: *finding, attributable: *attributable, at: *found_at });
         }
         EnterpriseFact::KeySupervisionStarted { .. } => company.key_supervision_since = Some(event.at),
         EnterpriseFact::KeySupervisionEnded { .. } => company.key_supervision_since = None,
@@ -1614,7 +1662,7 @@ mod tests {
     /// A generated lead: its number, its complainant (none for an anonymous lead), the lead an
     /// anonymous one was split from, its registration hour, and maybe a finding (substantiated
     /// or not) with its hour.
-    type GeneratedLead = (u32, Option<u8>, Option<u8>, i64, Option<(bool, i64)>);
+    type GeneratedLead = (u32, Option<u8>, Option<u8>, i64, Option<(bool, bool, i64)>);
 
     /// Leads registered over about two years, every hour or so, among a few complainants.
     fn lead_strategy() -> impl Strategy<Value = GeneratedLead> {
@@ -1623,7 +1671,7 @@ mod tests {
             proptest::option::of(0u8..12),
             proptest::option::of(0u8..60),
             0i64..(2 * 366 * 24),
-            proptest::option::of((any::<bool>(), 0i64..(2 * 366 * 24))),
+            proptest::option::of((any::<bool>(), any::<bool>(), 0i64..(2 * 366 * 24))),
         )
     }
 
@@ -1646,8 +1694,11 @@ mod tests {
         (format!("L{id}").parse().expect("well formed"), lead)
     }
 
-    fn finding(substantiated: bool) -> Finding {
-        if substantiated { Finding::Substantiated } else { Finding::Unsubstantiated }
+    /// A finding: substantiated or not, and whether it is the company's responsibility, at an
+    /// hour.
+    fn found_at(substantiated: bool, attributable: bool, hours: i64) -> Found {
+        let finding = if substantiated { Finding::Substantiated } else { Finding::Unsubstantiated };
+        Found { finding, attributable, at: instant(hours) }
     }
 
     /// The counted leads as every lead read one by one gives them.
@@ -1663,8 +1714,7 @@ mod tests {
             .leads_with(overlay)
             .filter(|(_, lead, finding)| {
                 let in_window = lead.registered_at > start && lead.registered_at <= at;
-                let counts = basis == CountBasis::All
-                    || matches!(finding, Some((Finding::Substantiated, found_at)) if *found_at <= at);
+                let counts = basis == CountBasis::All || finding.is_some_and(|found| found.counts_by(at));
                 in_window && counts
             })
             .map(|(id, _, _)| id.clone())
@@ -1678,7 +1728,7 @@ mod tests {
         fn reg_4_grd_1_window_counts_read_from_the_indexes_match_every_lead_read(
             recorded in proptest::collection::vec(lead_strategy(), 0..80),
             added in proptest::collection::vec(lead_strategy(), 0..4),
-            overlay_findings in proptest::collection::vec((0u32..60, any::<bool>(), 0i64..(2 * 366 * 24)), 0..6),
+            overlay_findings in proptest::collection::vec((0u32..60, any::<bool>(), any::<bool>(), 0i64..(2 * 366 * 24)), 0..6),
             at_hours in 0i64..(2 * 366 * 24),
             months in prop_oneof![Just(6u32), Just(12u32), Just(1u32)],
         ) {
@@ -1689,9 +1739,10 @@ mod tests {
             for (id, complainant, linked_to, hours, found) in &recorded {
                 let (id, mut lead) = lead(*id, *complainant, *linked_to, *hours);
                 company.leads.insert(id.clone(), lead.clone());
-                if let Some((substantiated, found_hours)) = found {
-                    company.leads.record_finding(&id, finding(*substantiated), instant(*found_hours));
-                    lead.finding = Some((finding(*substantiated), instant(*found_hours)));
+                if let Some((substantiated, attributable, found_hours)) = found {
+                    let finding = found_at(*substantiated, *attributable, *found_hours);
+                    company.leads.record_finding(&id, finding);
+                    lead.finding = Some(finding);
                 }
                 expected.insert(id, lead);
             }
@@ -1709,8 +1760,8 @@ mod tests {
                     overlay.added.push(lead(id, *complainant, *linked_to, *hours));
                 }
             }
-            for (id, substantiated, hours) in &overlay_findings {
-                overlay.findings.insert(format!("L{id}").parse().expect("well formed"), (finding(*substantiated), instant(*hours)));
+            for (id, substantiated, attributable, hours) in &overlay_findings {
+                overlay.findings.insert(format!("L{id}").parse().expect("well formed"), found_at(*substantiated, *attributable, *hours));
             }
             let at = instant(at_hours);
             for basis in [CountBasis::All, CountBasis::Substantiated] {

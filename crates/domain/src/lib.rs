@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actor;
+pub mod bulletin_approval;
 pub mod calendar;
 pub mod complaint;
 pub mod context;
@@ -87,6 +88,27 @@ impl Aggregate for holiday_schedule::ScheduleState {
 
     fn evolve(self, event: &Self::Event) -> Self {
         holiday_schedule::evolve(self, event)
+    }
+
+    fn event_type(event: &Self::Event) -> &'static str {
+        event.event_type()
+    }
+
+    fn occurred_at(event: &Self::Event) -> chrono::DateTime<chrono::FixedOffset> {
+        event.at
+    }
+}
+
+impl Aggregate for bulletin_approval::BulletinState {
+    type Command = bulletin_approval::BulletinCommand;
+    type Event = bulletin_approval::BulletinEvent;
+
+    fn decide(&self, command: Self::Command, ctx: &Context<'_>) -> Result<Vec<Self::Event>, DomainError> {
+        bulletin_approval::decide(self, command, ctx)
+    }
+
+    fn evolve(self, event: &Self::Event) -> Self {
+        bulletin_approval::evolve(self, event)
     }
 
     fn event_type(event: &Self::Event) -> &'static str {

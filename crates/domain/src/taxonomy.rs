@@ -67,6 +67,10 @@ pub struct Category {
     pub text_zh: String,
     /// For a sub-item, the Chinese heading of its numbered item.
     pub heading_zh: Option<String>,
+    /// Interpretation 22: whether a substantiated lead of this category is the company's
+    /// responsibility (属企业责任) unless the handling body finds otherwise. False for matters
+    /// of residents' or third parties' conduct and of government bodies' own duties.
+    pub attributable: bool,
 }
 
 impl Category {
@@ -195,7 +199,7 @@ impl Taxonomy {
     /// Loads and validates taxonomy data in the format of `data/categories.toml`: one
     /// `[[body]]` table per body (`code`, `name_zh`, `name_en`, `section`), in section
     /// order, each with its `[[body.category]]` tables (`code`, optional `heading_zh`,
-    /// `text_zh`) in the order of the procedure.
+    /// `text_zh`, optional `attributable`) in the order of the procedure.
     pub fn parse(text: &str) -> Result<Taxonomy, TaxonomyError> {
         let file: TaxonomyFile = toml::from_str(text).map_err(|error| TaxonomyError::InvalidData(error.to_string()))?;
 
@@ -255,6 +259,7 @@ impl Taxonomy {
                     body: code,
                     text_zh: category.text_zh,
                     heading_zh: category.heading_zh,
+                    attributable: category.attributable,
                 },
             );
         }
@@ -340,6 +345,13 @@ struct CategoryEntry {
     code: String,
     heading_zh: Option<String>,
     text_zh: String,
+    #[serde(default = "attributable_unless_marked")]
+    attributable: bool,
+}
+
+/// A category is the company's own matter unless the data marks it otherwise.
+fn attributable_unless_marked() -> bool {
+    true
 }
 
 /// The part of a category code after the body prefix.

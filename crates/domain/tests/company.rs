@@ -4,9 +4,11 @@
 
 mod common;
 
+use chrono::{Datelike, NaiveDate};
 use common::*;
 use tousu_domain::DomainError;
 use tousu_domain::actor::Role;
+use tousu_domain::bulletin_approval::{BulletinCommand, BulletinEvent, BulletinFact, BulletinState, DraftAnchor};
 use tousu_domain::complaint::Finding;
 use tousu_domain::deadline::{ClosedHow, DeadlineKind, EscalationLevel};
 use tousu_domain::enterprise::{DowngradeReason, EnterpriseCommand, EnterpriseFact, GradeReviewTrigger};
@@ -159,6 +161,51 @@ fn grd_1_eleven_substantiated_distinct_complainants_in_half_a_year_require_a_sur
         assert_eq!(survey.rule, RuleId::Grd1);
         assert_eq!(survey.due, at("2026-03-21T00:00:00+08:00"));
     }
+}
+
+/// Interpretation 22: GRD-1 counts only substantiated leads that are the company's
+/// responsibility; a substantiated matter of residents' conduct counts for REG-4 alone, and a
+/// later finding that holds the company responsible makes it count.
+#[test]
+fn grd_1_interp_22_only_substantiated_leads_attributable_to_the_company_count() {
+    let mut company = CompanyStream::new();
+    with_complaints(&mut company, 1, 12, "福苑小区");
+    let now = "2026-03-10T09:00:00+08:00";
+    substantiate(&mut company, 1, 10, now);
+    let events =
+        company.given(&system(), now, company_command_finding_attributed("C-11", Finding::Substantiated, false, now));
+    assert!(
+        has(&events, |f| matches!(f, EnterpriseFact::FindingRecorded { attributable: false, .. })),
+        "the finding is recorded with its attributability: {events:?}"
+    );
+    assert!(!has(&events, |f| matches!(f, EnterpriseFact::GradeReviewRequired { .. })), "10 attributable: no review");
+    let state = company.state.company.as_ref().expect("a company");
+    let at = at("2026-03-10T10:00:00+08:00");
+    assert_eq!(state.substantiated_in_window(at, 6).distinct, 10, "the 11th is not the company's");
+    assert_eq!(state.complainants_in_window(at, 12).distinct, 12, "REG-4 counts every lead naming the company");
+    // The body finds again: the company is responsible after all.
+    let events = company.given(
+        &system(),
+        "2026-03-11T09:00:00+08:00",
+        company_command_finding_attributed("C-11", Finding::Substantiated, true, "2026-03-11T09:00:00+08:00"),
+    );
+    assert!(has(&events, |f| matches!(f, EnterpriseFact::GradeReviewRequired { .. })), "11 attributable: review");
+}
+
+/// Interpretation 22: a finding counted before the interpretation says nothing of
+/// attributability and is read as the company's, as it was counted then.
+#[test]
+fn interp_22_a_finding_counted_before_the_interpretation_reads_as_the_companys() {
+    let stored = serde_json::json!({
+        "type": "finding_recorded",
+        "lead": "C-1",
+        "finding": "substantiated",
+        "found_at": "2026-03-10T09:00:00+08:00"
+    });
+    let fact: EnterpriseFact = serde_json::from_value(stored).expect("an old event reads");
+    assert!(matches!(fact, EnterpriseFact::FindingRecorded { attributable: true, .. }), "{fact:?}");
+    let written = serde_json::to_value(&fact).expect("serialises");
+    assert!(written.get("attributable").is_none(), "an attributable finding is written as before: {written}");
 }
 
 #[test]
@@ -559,6 +606,60 @@ fn acc_1_auditors_issue_no_company_command_and_condition_facts_come_only_from_to
 }
 
 // ---------------------------------------------------------------- REG-3, PUB-1
+
+/// Interpretation 23: a month's bulletin is a draft until a named 住建 official approves it,
+/// once the month is over; the approved bulletin is frozen with its history anchor, and a
+/// second approval of the month is refused.
+#[test]
+fn pub_1_interp_23_a_named_official_approves_a_months_bulletin_once_and_it_is_frozen() {
+    let mut bulletins = Stream::<BulletinState>::new();
+    let official = actor(BodyCode::ZJ, Role::Official);
+    let march = NaiveDate::from_ymd_opt(2026, 3, 1).expect("a date");
+    let anchor = DraftAnchor { position: 42, events: 43, sha256: "ab".repeat(32) };
+    let approve = |bulletin: serde_json::Value| BulletinCommand::Approve {
+        month: march,
+        bulletin,
+        anchor: Some(anchor.clone()),
+        note: "局务会审定".to_owned(),
+    };
+    let draft = serde_json::json!([{"company": "91350100M000100Y43", "verdict": {"verdict": "criticise"}}]);
+    assert!(!approve(draft.clone()).permitted(Role::Registrar), "a registrar does not approve");
+    assert!(approve(draft.clone()).permitted(Role::Official));
+
+    let early = bulletins.when(&official, "2026-03-31T23:59:59+08:00", approve(draft.clone()));
+    assert!(
+        matches!(early, Err(DomainError::WrongState { rule: RuleId::Pub1, state: "not over yet", .. })),
+        "{early:?}"
+    );
+    let other_body =
+        bulletins.when(&actor(BodyCode::SJ, Role::Official), "2026-04-01T09:00:00+08:00", approve(draft.clone()));
+    assert!(matches!(other_body, Err(DomainError::WrongBody { rule: RuleId::Pub1, .. })), "{other_body:?}");
+    let mid_month = BulletinCommand::Approve {
+        month: march.with_day(15).expect("a date"),
+        bulletin: draft.clone(),
+        anchor: None,
+        note: String::new(),
+    };
+    let refused = bulletins.when(&official, "2026-04-01T09:00:00+08:00", mid_month);
+    assert!(matches!(refused, Err(DomainError::InvalidField { field: "month", .. })), "{refused:?}");
+
+    let events = bulletins.given(&official, "2026-04-01T09:00:00+08:00", approve(draft.clone()));
+    let [BulletinEvent { fact: BulletinFact::Approved { approved_by, anchor: recorded, .. }, .. }] = &events[..] else {
+        panic!("one approval: {events:?}")
+    };
+    assert_eq!(approved_by, &official.person, "the event names the official");
+    assert_eq!(recorded.as_ref(), Some(&anchor));
+    assert_eq!(events[0].event_type(), "bulletin.approved");
+
+    let changed = serde_json::json!([{"company": "91350100M000100Y43", "verdict": {"verdict": "neither"}}]);
+    let again = bulletins.when(&official, "2026-04-02T09:00:00+08:00", approve(changed));
+    assert!(
+        matches!(again, Err(DomainError::WrongState { rule: RuleId::Pub1, state: "approved already", .. })),
+        "{again:?}"
+    );
+    let approved = &bulletins.state.months[&march];
+    assert_eq!((&approved.bulletin, approved.approved_at), (&draft, at("2026-04-01T09:00:00+08:00")));
+}
 
 #[test]
 fn reg_3_interp_10_the_week_turns_at_monday_midnight_shanghai() {

@@ -9,9 +9,9 @@ use tousu_domain::DomainError;
 use tousu_domain::actor::Role;
 use tousu_domain::calendar::Period;
 use tousu_domain::complaint::{
-    Channel, Complainant, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding,
-    LeadStatus, PenaltyDecision, PenaltyVerification, PlanCause, ReviewOutcome, Satisfaction, SplitRequest,
-    TransferMethod, Urgency,
+    Attribution, Channel, Complainant, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient,
+    Finding, LeadStatus, PenaltyDecision, PenaltyVerification, PlanCause, Registration, ReviewOutcome, Satisfaction,
+    SplitRequest, TransferMethod, Urgency,
 };
 use tousu_domain::deadline::{ClosedHow, DeadlineKind, DueBasis, EscalationLevel, EscalationReason};
 use tousu_domain::error::Requirement;
@@ -29,7 +29,7 @@ fn feedback(recipient: FeedbackRecipient) -> ComplaintCommand {
 }
 
 fn finding(finding: Finding) -> ComplaintCommand {
-    ComplaintCommand::RecordFinding { finding, summary: "现场核实电梯停运属实".to_owned() }
+    ComplaintCommand::RecordFinding { finding, summary: "现场核实电梯停运属实".to_owned(), attribution: None }
 }
 
 fn sign() -> ComplaintCommand {
@@ -68,7 +68,7 @@ fn reg_1_a_registration_without_a_required_field_names_the_field() {
             r.complainant = Complainant::Named { name: "王芳".into(), contact: "".into(), id_number: None }
         }),
         ("content", |r| r.content = String::new()),
-        ("company.name", |r| r.company.name = String::new()),
+        ("company.name", |r| r.company.as_mut().expect("a company").name = String::new()),
         ("place.district", |r| r.place.district = String::new()),
         ("place.street", |r| r.place.street = String::new()),
     ];
@@ -104,7 +104,7 @@ fn reg_1_a_registration_with_a_field_over_its_bound_names_the_field_and_its_leng
             }
         }),
         ("company.name", limits::COMPANY_NAME_MAX_CHARS, |r| {
-            r.company.name = "某".repeat(limits::COMPANY_NAME_MAX_CHARS + 1)
+            r.company.as_mut().expect("a company").name = "某".repeat(limits::COMPANY_NAME_MAX_CHARS + 1)
         }),
         ("place.community", limits::PLACE_MAX_CHARS, |r| r.place.community = "区".repeat(limits::PLACE_MAX_CHARS + 1)),
         ("place.street", limits::PLACE_MAX_CHARS, |r| r.place.street = "街".repeat(limits::PLACE_MAX_CHARS + 1)),
@@ -560,6 +560,90 @@ fn hdl_1_interp_5_a_period_ending_on_a_rest_day_rolls_to_the_next_working_day() 
         ComplaintCommand::Transfer { to: BodyCode::SJ, method: TransferMethod::System, note: String::new() },
     );
     assert_eq!(events[0].opens[0].due, at("2026-10-20T00:00:00+08:00"));
+}
+
+/// Interpretation 22: a lead may name no company; it is registered all the same and its
+/// finding counts against nobody.
+#[test]
+fn reg_1_interp_22_a_lead_in_an_unmanaged_community_names_no_company() {
+    let mut lead = LeadStream::new();
+    let mut registration = registration(Channel::Hotline, "王芳", "13812345678", "2026-09-30T09:30:00+08:00");
+    registration.company = None;
+    let events = lead.given(
+        &registrar(),
+        "2026-09-30T10:00:00+08:00",
+        ComplaintCommand::Register { id: "C-1".parse().expect("valid id"), registration },
+    );
+    assert!(matches!(
+        LeadStream::facts(&events)[..],
+        [ComplaintFact::Registered { registration: Registration { company: None, .. }, .. }]
+    ));
+    assert!(!lead.lead().substantiated_against_company());
+}
+
+/// Interpretation 22: the finding records whether the matter is the company's responsibility,
+/// by default from the category: GA-2 (高空抛物 and other public-order matters) is not, GA-1
+/// (the company's own security service) is.
+#[test]
+fn hdl_3_interp_22_the_finding_takes_attributability_from_the_category() {
+    for (category, attributable) in [("GA-2", false), ("GA-1", true)] {
+        let mut lead = accepted_lead(category, Complexity::General, Channel::Hotline, BodyCode::GA);
+        let events = lead.given(&handler(BodyCode::GA), "2026-10-09T09:00:00+08:00", finding(Finding::Substantiated));
+        let [ComplaintFact::FindingRecorded { attributable: recorded, attribution_reason: None, .. }] =
+            LeadStream::facts(&events)[..]
+        else {
+            panic!("a finding: {events:?}")
+        };
+        assert_eq!(*recorded, Some(attributable), "{category}");
+        assert_eq!(lead.lead().substantiated_against_company(), attributable, "{category}");
+    }
+}
+
+/// Interpretation 22: the handling body may depart from the category's default for a
+/// substantiated finding, with a reason; without one, or on an unsubstantiated finding, the
+/// decision is refused and nothing is written.
+#[test]
+fn hdl_3_interp_22_the_body_overrides_the_default_with_a_reason() {
+    let mut lead = accepted_lead("GA-2", Complexity::General, Channel::Hotline, BodyCode::GA);
+    let ga = handler(BodyCode::GA);
+    let attributed = |finding, reason: &str| ComplaintCommand::RecordFinding {
+        finding,
+        summary: "核实：高空抛物系物业未落实巡查所致".to_owned(),
+        attribution: Some(Attribution { attributable: true, reason: reason.to_owned() }),
+    };
+    let without_reason = lead.when(&ga, "2026-10-09T09:00:00+08:00", attributed(Finding::Substantiated, " "));
+    assert!(
+        matches!(without_reason, Err(DomainError::MissingField { rule: RuleId::Hdl3, field: "attribution.reason" })),
+        "{without_reason:?}"
+    );
+    let unsubstantiated = lead.when(&ga, "2026-10-09T09:00:00+08:00", attributed(Finding::Unsubstantiated, "理由"));
+    assert!(
+        matches!(unsubstantiated, Err(DomainError::InvalidField { rule: RuleId::Hdl3, field: "attribution", .. })),
+        "{unsubstantiated:?}"
+    );
+    let reason = "物业未按合同落实高空抛物监控巡查，负有管理责任";
+    let events = lead.given(&ga, "2026-10-09T09:00:00+08:00", attributed(Finding::Substantiated, reason));
+    let [ComplaintFact::FindingRecorded { attributable, attribution_reason, .. }] = LeadStream::facts(&events)[..]
+    else {
+        panic!("a finding: {events:?}")
+    };
+    assert_eq!((*attributable, attribution_reason.as_deref()), (Some(true), Some(reason)));
+    assert!(lead.lead().substantiated_against_company());
+}
+
+/// Interpretation 22: a finding recorded before the interpretation carries no attributability
+/// and is read as the company's, as it was counted then.
+#[test]
+fn interp_22_a_finding_recorded_before_the_interpretation_counts_against_the_company() {
+    let stored = serde_json::json!({"type": "finding_recorded", "finding": "substantiated", "summary": "属实"});
+    let fact: ComplaintFact = serde_json::from_value(stored).expect("an old event reads");
+    assert!(matches!(fact, ComplaintFact::FindingRecorded { attributable: None, attribution_reason: None, .. }));
+    let mut lead = accepted_lead("GA-2", Complexity::General, Channel::Hotline, BodyCode::GA);
+    let mut events =
+        lead.when(&handler(BodyCode::GA), "2026-10-09T09:00:00+08:00", finding(Finding::Substantiated)).unwrap();
+    events[0].fact = fact;
+    lead.apply(&events);
+    assert!(lead.lead().substantiated_against_company(), "read as the company's, although GA-2 is not by default");
 }
 
 #[test]

@@ -210,6 +210,26 @@ fn trf_3_category_routes_to_its_body() {
     assert_eq!(routed.len(), BodyCode::ALL.len(), "the table covers every body");
 }
 
+/// Interpretation 22: the data marks matters of residents' or third parties' conduct and of
+/// government bodies' own duties as not the company's by default; the company's own matters
+/// (GA-1's 物业企业未按规定…) stay attributable, and a category unmarked is attributable.
+#[test]
+fn interp_22_categories_say_whether_a_finding_is_the_companys_by_default() {
+    let taxonomy = builtin();
+    let attributable = |category: &str| taxonomy.category(&code(&taxonomy, category)).expect("a category").attributable;
+    for own in ["ZJ-1-2", "ZJ-2-3", "ZJ-OTHER", "SJ-2-1", "SJ-3-1", "XF-7", "GA-1", "JB-10"] {
+        assert!(attributable(own), "{own} is the company's own matter");
+    }
+    for other in ["GA-2", "GA-OTHER", "ZR-2", "NY-2", "XF-6", "WT-1", "FG-1", "XZ-1", "JB-3", "SQ-2", "ZF-1"] {
+        assert!(!attributable(other), "{other} is not the company's own matter by default");
+    }
+    let marked = BUILTIN_CATEGORIES_TOML.matches("attributable = false").count();
+    let not_attributable = taxonomy.categories().filter(|category| !category.attributable).count();
+    assert_eq!(not_attributable, marked, "every category marked, and only those, is not attributable");
+    let refused = Taxonomy::parse(&builtin_with("code = \"GA-2\"", "code = \"GA-2\"\nattributable = \"no\""));
+    assert!(refused.is_err(), "attributability is true or false");
+}
+
 /// TRF-3: every category routes to the body whose section lists it, named by its prefix.
 #[test]
 fn trf_3_every_category_routes_to_the_body_of_its_code_prefix() {
@@ -253,8 +273,8 @@ fn malformed_taxonomy_data_is_refused_with_the_entry_and_the_fault() {
         format!("{before}{after}")
     };
     let other_first = builtin_with(
-        "code = \"WT-1\"\ntext_zh = \"饮用水供水单位供应的饮用水不符合国家卫生标准和卫生规范的监督\"\n\n[[body.category]]\ncode = \"WT-OTHER\"",
-        "code = \"WT-OTHER\"\ntext_zh = \"饮用水供水单位供应的饮用水不符合国家卫生标准和卫生规范的监督\"\n\n[[body.category]]\ncode = \"WT-1\"",
+        "code = \"WT-1\"\ntext_zh = \"饮用水供水单位供应的饮用水不符合国家卫生标准和卫生规范的监督\"\nattributable = false\n\n[[body.category]]\ncode = \"WT-OTHER\"",
+        "code = \"WT-OTHER\"\ntext_zh = \"饮用水供水单位供应的饮用水不符合国家卫生标准和卫生规范的监督\"\nattributable = false\n\n[[body.category]]\ncode = \"WT-1\"",
     );
     let cases: Vec<(&str, String, TaxonomyError)> = vec![
         (
@@ -311,7 +331,7 @@ fn malformed_taxonomy_data_is_refused_with_the_entry_and_the_fault() {
         (
             "body without categories",
             builtin_with(
-                "[[body.category]]\ncode = \"ZF-1\"\ntext_zh = \"物业管理区域内依法、依规、依职应当实施的处罚\"\n",
+                "[[body.category]]\ncode = \"ZF-1\"\ntext_zh = \"物业管理区域内依法、依规、依职应当实施的处罚\"\nattributable = false\n",
                 "",
             ),
             TaxonomyError::NoCategories(BodyCode::ZF),

@@ -87,7 +87,10 @@ pub fn registration(channel: Channel, complainant: Complainant, place: &Where, r
         received_at: at(received_at),
         complainant,
         content: "电梯停运三天无人维修".to_owned(),
-        company: CompanyRef { uscc: place.company.parse().expect("valid code"), name: place.company_name.to_owned() },
+        company: Some(CompanyRef {
+            uscc: place.company.parse().expect("valid code"),
+            name: place.company_name.to_owned(),
+        }),
         place: Place {
             community: place.community.to_owned(),
             district: place.district.to_owned(),

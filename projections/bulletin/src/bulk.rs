@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Finding, Registration, Satisfaction};
+use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Registration, Satisfaction};
 use tousu_domain::deadline::DeadlineKind;
 use tousu_domain::enterprise::EnterpriseFact;
 use tousu_domain::identity::ComplainantKey;
@@ -23,6 +23,7 @@ use tousu_domain::ids::BodyCode;
 use tousu_domain::obligations::EscalationFact;
 use tousu_projection::{BulkBuilder, Payload, ProjectedEvent, ProjectionError, Row, SqlTx, Value};
 
+use crate::writer::against_company;
 use crate::{OPEN, millis, month_key};
 
 /// The in-memory builder of one generation of `bulletin`.
@@ -93,7 +94,8 @@ struct LeadEntry {
     /// The company of its latest registration; `None` while it has none, and then it has no
     /// `leads` row.
     company: Option<u32>,
-    /// Interpretation 23: its latest finding is substantiated (the row's `substantiated`).
+    /// Interpretations 22 and 23: its latest finding is substantiated and the company's
+    /// responsibility (the row's `substantiated`).
     substantiated: bool,
     /// Its `deadlines` rows, in no particular order.
     deadlines: Vec<DeadlineRow>,
@@ -223,10 +225,10 @@ impl BulletinBuilder {
                 }
             }
             // Interpretation 23: the writer's `record_finding`, on the lead's row only.
-            ComplaintFact::FindingRecorded { finding, .. } => {
+            ComplaintFact::FindingRecorded { finding, attributable, .. } => {
                 let entry = &mut self.leads.entries[number as usize];
                 if entry.company.is_some() {
-                    entry.substantiated = *finding == Finding::Substantiated;
+                    entry.substantiated = against_company(*finding, *attributable);
                 }
             }
             // Interpretation 21: the writer's `recompute_deadline`, on the open row only.
@@ -286,9 +288,11 @@ impl BulletinBuilder {
         complainant_key: Option<&ComplainantKey>,
         anonymous_complaint: &str,
     ) {
-        let company = self.companies.number(registration.company.uscc.as_str());
+        // Interpretation 22: a lead naming no company has no `leads` row.
+        let Some(named) = &registration.company else { return };
+        let company = self.companies.number(named.uscc.as_str());
         self.leads.entries[lead as usize].company = Some(company);
-        let new_name = registration.company.name.as_str();
+        let new_name = named.name.as_str();
         match &mut self.companies.entries[company as usize].name {
             Some(name) if name == new_name => {}
             Some(name) => {

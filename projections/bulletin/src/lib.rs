@@ -44,7 +44,7 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 use tousu_projection::{BulkBuilder, ModelWriter, ReadModel, SqlError};
 
 pub use bulk::BulletinBuilder;
-pub use query::{BulletinEntry, month};
+pub use query::{BulletinDraft, BulletinEntry, month};
 pub use writer::BulletinWriter;
 
 /// The read model's stable name.

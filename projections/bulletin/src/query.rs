@@ -13,8 +13,18 @@ use tousu_projection::{SqlError, SqlTx, Value};
 
 use crate::{bad_value, instant, millis, month_key_of};
 
+/// A month's bulletin as an official approves it (interpretation 23): every company of the
+/// month and the criteria they were weighed by, kept as JSON in the approval's event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BulletinDraft {
+    /// Every company of the month, as [`month`] lists them.
+    pub entries: Vec<BulletinEntry>,
+    /// The criteria of the verdicts.
+    pub criteria: tousu_domain::policy::Bulletin,
+}
+
 /// One company in a month's bulletin.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BulletinEntry {
     /// The company's 统一社会信用代码.
     pub company: String,

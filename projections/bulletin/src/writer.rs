@@ -121,8 +121,8 @@ impl BulletinWriter {
             ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. } => {
                 self.count(tx, &id, event.at, 0, 0, 1)?;
             }
-            ComplaintFact::FindingRecorded { finding, .. } => {
-                let substantiated = i64::from(*finding == Finding::Substantiated);
+            ComplaintFact::FindingRecorded { finding, attributable, .. } => {
+                let substantiated = i64::from(against_company(*finding, *attributable));
                 tx.execute(&self.record_finding, &[id.clone(), Value::int(substantiated)])?;
             }
             ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
@@ -168,9 +168,11 @@ impl BulletinWriter {
         registered_at: DateTime<FixedOffset>,
         who: String,
     ) -> Result<(), SqlError> {
-        let company = Value::text(registration.company.uscc.as_str());
+        // Interpretation 22: a lead naming no company has no `leads` row and counts for none.
+        let Some(named) = &registration.company else { return Ok(()) };
+        let company = Value::text(named.uscc.as_str());
         tx.execute(&self.insert_lead, &[id.clone(), company.clone()])?;
-        tx.execute(&self.upsert_company, &[company.clone(), Value::text(registration.company.name.as_str())])?;
+        tx.execute(&self.upsert_company, &[company.clone(), Value::text(named.name.as_str())])?;
         tx.execute(&self.insert_complainant, &[company, Value::int(month_key(registered_at)), Value::text(who)])?;
         Ok(())
     }
@@ -222,4 +224,11 @@ impl ModelWriter for BulletinWriter {
         }
         Ok(())
     }
+}
+
+/// Interpretations 22 and 23: whether a finding counts against the company: substantiated and
+/// the company's responsibility (a finding recorded before interpretation 22 says nothing of
+/// it and is the company's, as it was then).
+pub(crate) fn against_company(finding: Finding, attributable: Option<bool>) -> bool {
+    finding == Finding::Substantiated && attributable.unwrap_or(true)
 }

@@ -13,8 +13,8 @@
 use chrono::{DateTime, FixedOffset, TimeDelta};
 use tousu_domain::calendar::{CalendarVersion, Period};
 use tousu_domain::complaint::{
-    Channel, Complainant, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient, Finding,
-    ReviewOutcome, Satisfaction, SplitRequest, Urgency,
+    Channel, CompanyRef, Complainant, ComplaintCommand, ComplaintEvent, ComplaintFact, Complexity, FeedbackRecipient,
+    Finding, ReviewOutcome, Satisfaction, SplitRequest, Urgency,
 };
 use tousu_domain::deadline::{ClosedHow, Deadline, DeadlineClosure, DeadlineKind, DueBasis};
 use tousu_domain::enterprise::{EnterpriseEvent, EnterpriseFact};
@@ -49,7 +49,11 @@ fn feedback(recipient: FeedbackRecipient) -> ComplaintCommand {
 }
 
 fn finding() -> ComplaintCommand {
-    ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "现场核实属实".to_owned() }
+    ComplaintCommand::RecordFinding {
+        finding: Finding::Substantiated,
+        summary: "现场核实属实".to_owned(),
+        attribution: None,
+    }
 }
 
 fn sign() -> ComplaintCommand {
@@ -223,8 +227,9 @@ fn generated(
         });
         let mut ledger =
             registration(Channel::Hotline, named("王芳", "13812345678"), &GULOU, "2026-09-25T00:00:00+08:00");
-        ledger.company.uscc = uscc.parse().expect("valid code");
-        ledger.company.name = (*dice.pick(&names)).to_owned();
+        // Interpretation 22: now and then a lead names no company (失管小区).
+        ledger.company = (dice.below(10) != 0)
+            .then(|| CompanyRef { uscc: uscc.parse().expect("valid code"), name: (*dice.pick(&names)).to_owned() });
         let fact = match kind {
             0 | 1 => ComplaintFact::Registered { id: lead.clone(), registration: ledger, complainant_key: key },
             2 => {

@@ -65,7 +65,10 @@ fn closed_lead(
     lead.classify(world, log, registered, "SJ-3-1", Complexity::General);
     lead.transfer(world, log, registered, BodyCode::SJ);
     lead.given(world, log, &sj, registered, ComplaintCommand::Accept);
-    let finding = ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "属实".into() };
+    let finding =
+        ComplaintCommand::RecordFinding {
+            finding: Finding::Substantiated, summary: "属实".into(), attribution: None
+        };
     lead.given(world, log, &sj, registered, finding);
     lead.given(world, log, &sj, registered, feedback(FeedbackRecipient::Complainant));
     if channel == Channel::Hotline12345 {
@@ -92,7 +95,12 @@ fn stalled_with(log: &mut Log, id: &str, place: &Where, registered: &str, due: &
     };
     let found = ComplaintEvent {
         at: at(registered),
-        fact: ComplaintFact::FindingRecorded { finding: Finding::Substantiated, summary: "属实".to_owned() },
+        fact: ComplaintFact::FindingRecorded {
+            finding: Finding::Substantiated,
+            summary: "属实".to_owned(),
+            attributable: None,
+            attribution_reason: None,
+        },
         opens: vec![Deadline {
             seq: 1,
             kind: DeadlineKind::GeneralClose,
@@ -498,7 +506,12 @@ fn overdue_by_hand(log: &mut Log, id: &str, place: &Where, kind: DeadlineKind, f
     if let Some(finding) = finding {
         events.push(ComplaintEvent {
             at: at(registered),
-            fact: ComplaintFact::FindingRecorded { finding, summary: "核查".to_owned() },
+            fact: ComplaintFact::FindingRecorded {
+                finding,
+                summary: "核查".to_owned(),
+                attributable: None,
+                attribution_reason: None,
+            },
             opens: Vec::new(),
             closes: Vec::new(),
         });

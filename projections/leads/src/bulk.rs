@@ -173,8 +173,9 @@ impl LeadsBulk {
                     body: BodyCode::ZJ,
                     urgency,
                     complexity,
-                    company: registration.company.uscc.as_str().to_owned(),
-                    company_name: registration.company.name.clone(),
+                    // Interpretation 22: empty for a lead naming no company, as the writer has it.
+                    company: registration.company.as_ref().map_or_else(String::new, |c| c.uscc.as_str().to_owned()),
+                    company_name: registration.company.as_ref().map_or_else(String::new, |c| c.name.clone()),
                     community: registration.place.community.clone(),
                     district: registration.place.district.clone(),
                     street: registration.place.street.clone(),

@@ -323,8 +323,9 @@ impl LeadsWriter {
                 Value::Text(row.category.map(str::to_owned)),
                 Value::Text(row.urgency.map(|urgency| urgency_name(urgency).to_owned())),
                 Value::Text(row.complexity.map(|complexity| complexity_name(complexity).to_owned())),
-                Value::text(registration.company.uscc.as_str()),
-                Value::text(registration.company.name.as_str()),
+                // Interpretation 22: empty for a lead naming no company.
+                Value::text(registration.company.as_ref().map_or("", |company| company.uscc.as_str())),
+                Value::text(registration.company.as_ref().map_or("", |company| company.name.as_str())),
                 Value::text(registration.place.community.as_str()),
                 Value::text(registration.place.district.as_str()),
                 Value::text(registration.place.street.as_str()),

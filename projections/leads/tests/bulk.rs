@@ -247,7 +247,12 @@ fn made_by_hand(log: &mut Log, patterns: &Patterns, dice: &mut Dice, events: usi
                 reason: String::new(),
                 handling: dice.chance(50),
             },
-            10 => ComplaintFact::FindingRecorded { finding: Finding::Substantiated, summary: String::new() },
+            10 => ComplaintFact::FindingRecorded {
+                finding: Finding::Substantiated,
+                summary: String::new(),
+                attributable: Some(true),
+                attribution_reason: None,
+            },
             11 => {
                 ComplaintFact::ClosureSigned { body: *dice.pick(&[BodyCode::ZJ, BodyCode::SJ]), opinion: String::new() }
             }

@@ -18,7 +18,7 @@ fn feedback(recipient: FeedbackRecipient) -> ComplaintCommand {
 }
 
 fn finding(finding: Finding) -> ComplaintCommand {
-    ComplaintCommand::RecordFinding { finding, summary: "现场核实属实".to_owned() }
+    ComplaintCommand::RecordFinding { finding, summary: "现场核实属实".to_owned(), attribution: None }
 }
 
 fn sign() -> ComplaintCommand {

@@ -418,7 +418,10 @@ impl OverdueBulk {
     /// REG-1: the writer's upsert of the lead's row, every column replaced; answers the row as
     /// the lead's deadlines read it. The lead's place moves in its company's places with it.
     fn record_lead(&mut self, lead: &ComplaintId, registration: &Registration, registered_at: i64) -> LeadPlace {
-        let company = company_entry(&mut self.companies, registration.company.uscc.as_str());
+        // Interpretation 22: a lead naming no company is stored with an empty code, as the
+        // writer stores it.
+        let uscc = registration.company.as_ref().map_or("", |company| company.uscc.as_str());
+        let company = company_entry(&mut self.companies, uscc);
         let (community, district) =
             company.add_place(&mut self.names, &registration.place.community, &registration.place.district);
         let place = LeadPlace {

@@ -175,7 +175,8 @@ impl OverdueWriter {
             &self.upsert_lead,
             &[
                 Value::text(lead.as_str()),
-                Value::text(registration.company.uscc.as_str()),
+                // Interpretation 22: empty for a lead naming no company.
+                Value::text(registration.company.as_ref().map_or("", |company| company.uscc.as_str())),
                 Value::text(registration.place.community.as_str()),
                 Value::text(registration.place.district.as_str()),
                 Value::int(millis(registered_at)),

@@ -202,7 +202,7 @@ fn through_the_procedure(world: &World, log: &mut Log, store: &mut Store) -> Com
     for company in &mut companies {
         let mut records: Vec<LeadRecord> = leads
             .iter()
-            .filter(|lead| lead.lead().registration.company.uscc == company.uscc)
+            .filter(|lead| lead.lead().registration.company.as_ref().is_some_and(|named| named.uscc == company.uscc))
             .map(|lead| LeadRecord {
                 lead: lead.id.clone(),
                 complainant_key: None,
@@ -375,7 +375,9 @@ fn made_by_hand(log: &mut Log, split_from: &ComplaintFact, dice: &mut Dice, even
                     0 | 1 if registers => {
                         let mut registered =
                             registration(Channel::Hotline, named("李雷", "13900000000"), &GULOU, &text(when));
-                        registered.company.uscc = dice.pick(&companies).clone();
+                        if let Some(named) = &mut registered.company {
+                            named.uscc = dice.pick(&companies).clone();
+                        }
                         registered.place.community = (*dice.pick(&communities)).to_owned();
                         registered.place.district = (*dice.pick(&districts)).to_owned();
                         if dice.chance(70) {

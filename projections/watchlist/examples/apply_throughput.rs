@@ -114,7 +114,7 @@ impl City {
                             id_number: None,
                         },
                         content: "电梯停运".to_owned(),
-                        company: CompanyRef { uscc: company.clone(), name: format!("物业{company}") },
+                        company: Some(CompanyRef { uscc: company.clone(), name: format!("物业{company}") }),
                         place: Place {
                             community: format!("小区{}", mix(n ^ 13) % 40),
                             district: format!("区{}", mix(n ^ 17) % DISTRICTS),
@@ -159,11 +159,21 @@ impl City {
             ),
             4 => complaint(ComplaintFact::Accepted { body: BodyCode::SJ }, Vec::new(), Vec::new()),
             5 => complaint(
-                ComplaintFact::FindingRecorded { finding, summary: "核实".to_owned() },
+                ComplaintFact::FindingRecorded {
+                    finding,
+                    summary: "核实".to_owned(),
+                    attributable: Some(true),
+                    attribution_reason: None,
+                },
                 Vec::new(),
                 Vec::new(),
             ),
-            6 => enterprise(EnterpriseFact::FindingRecorded { lead: lead.clone(), finding, found_at: at }),
+            6 => enterprise(EnterpriseFact::FindingRecorded {
+                lead: lead.clone(),
+                finding,
+                attributable: true,
+                found_at: at,
+            }),
             7 => complaint(
                 ComplaintFact::FeedbackGiven {
                     recipient: FeedbackRecipient::Complainant, content: "反馈".to_owned()

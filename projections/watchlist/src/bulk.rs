@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, Finding, ReviewOutcome};
+use tousu_domain::complaint::{ComplaintEvent, ComplaintFact, ReviewOutcome};
 use tousu_domain::deadline::{DeadlineClosure, DeadlineKind};
 use tousu_domain::enterprise::{DowngradeReason, EnterpriseEvent, EnterpriseFact};
 use tousu_domain::ids::BodyCode;
@@ -105,7 +105,7 @@ struct LeadRow {
     complainant_key: Option<Symbol>,
     /// Coalesced as `complainant_key` is.
     linked_to: Option<Symbol>,
-    finding: Option<(Finding, i64)>,
+    finding: Option<(&'static str, i64)>,
 }
 
 /// The columns the company's stream sets on a lead it counts (`enterprise.complaint_recorded`),
@@ -287,9 +287,16 @@ impl WatchlistBulk {
 
     fn complaint(&mut self, lead: &str, event: &ComplaintEvent) {
         let open = match &event.fact {
+            // Interpretation 22: the writer keeps no row for a lead naming no company.
+            ComplaintFact::Registered { registration, .. } | ComplaintFact::SplitFrom { registration, .. }
+                if registration.company.is_none() =>
+            {
+                None
+            }
             ComplaintFact::Registered { registration, .. } | ComplaintFact::SplitFrom { registration, .. } => {
-                let company = self.company_position(registration.company.uscc.as_str());
-                self.name_company(company, &registration.company.name);
+                let Some(named) = &registration.company else { return };
+                let company = self.company_position(named.uscc.as_str());
+                self.name_company(company, &named.name);
                 let district = self.symbols.intern(&registration.place.district);
                 let districts = &mut self.companies[company as usize].districts;
                 // `ON CONFLICT DO NOTHING`: each district once per company.
@@ -379,9 +386,9 @@ impl WatchlistBulk {
                     row.linked_to = linked_to;
                 }
             }
-            EnterpriseFact::FindingRecorded { lead, finding, found_at } => {
+            EnterpriseFact::FindingRecorded { lead, finding, attributable, found_at } => {
                 // Like `open`, a finding about a lead without a row makes one.
-                self.lead_row(lead.as_str()).finding = Some((*finding, ms(*found_at)));
+                self.lead_row(lead.as_str()).finding = Some((finding_text(*finding, *attributable), ms(*found_at)));
             }
             // REG-4, GRD-1, EXT-1: the conditions as the domain recorded them (interpretation 16),
             // and interpretation 12's credit rating and black list.
@@ -559,7 +566,7 @@ impl BulkBuilder for WatchlistBulk {
                         Value::Int(counted.map(|counted| i64::from(!matches!(counted.identity, Identity::Keyed(_))))),
                         symbol(row.linked_to),
                         Value::Int(counted.map(|counted| counted.registered_at)),
-                        text(row.finding.map(|(finding, _)| finding_text(finding))),
+                        text(row.finding.map(|(finding, _)| finding)),
                         Value::Int(row.finding.map(|(_, found_at)| found_at)),
                     ]
                 },

@@ -28,7 +28,7 @@ use serde::Serialize;
 use tousu_domain::calendar::shanghai;
 use tousu_domain::complaint::Finding;
 use tousu_domain::enterprise::{
-    Company, CountEvidence, CountedLead, ExitEvidence, GradeReviewTrigger, Survey, satisfaction_bp, window_start,
+    Company, CountEvidence, CountedLead, ExitEvidence, Found, GradeReviewTrigger, Survey, satisfaction_bp, window_start,
 };
 use tousu_domain::identity::ComplainantKey;
 use tousu_domain::ids::{ComplaintId, Uscc};
@@ -36,7 +36,7 @@ use tousu_domain::policy::Policy;
 use tousu_domain::rule::RuleId;
 use tousu_projection::{SqlError, SqlTx, Value};
 
-use crate::writer::percent;
+use crate::writer::{NOT_ATTRIBUTABLE, percent};
 
 /// A flag that puts a company on the watchlist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -303,6 +303,9 @@ pub struct CompanyEvidence {
     pub exit: ExitEvidence,
     /// GRD-1's triggers that hold at the instant.
     pub grade_review_triggers: Vec<GradeReviewTrigger>,
+    /// Interpretation 22: the leads of the EXT-1 window found substantiated by the instant
+    /// but not the company's responsibility, which count for neither GRD-1 nor EXT-1.
+    pub not_attributable: Vec<ComplaintId>,
 }
 
 /// One company with the evidence behind its counts.
@@ -830,9 +833,11 @@ pub fn company(
         let complainant_key = row[1]
             .as_str()
             .and_then(|key| serde_json::from_value::<ComplainantKey>(serde_json::Value::String(key.to_owned())).ok());
+        let found = |finding, attributable, at| Some(Found { finding, attributable, at: instant(at) });
         let finding = match (row[5].as_str(), row[6].as_i64()) {
-            (Some("substantiated"), Some(found_at)) => Some((Finding::Substantiated, instant(found_at))),
-            (Some("unsubstantiated"), Some(found_at)) => Some((Finding::Unsubstantiated, instant(found_at))),
+            (Some("substantiated"), Some(at)) => found(Finding::Substantiated, true, at),
+            (Some(NOT_ATTRIBUTABLE), Some(at)) => found(Finding::Substantiated, false, at),
+            (Some("unsubstantiated"), Some(at)) => found(Finding::Unsubstantiated, false, at),
             _ => None,
         };
         facts.company.leads.insert(
@@ -851,6 +856,18 @@ pub fn company(
     let grade_review = company.substantiated_in_window(windows.at, windows.grade_review.0);
     let (_, exit) = company.exit_condition(windows.at, policy);
     let grade_review_triggers = company.grade_review_triggers(windows.at, policy);
+    let mut not_attributable: Vec<ComplaintId> = company
+        .leads
+        .iter()
+        .filter(|(_, lead)| lead.registered_at > windows.exit.1 && lead.registered_at <= windows.at)
+        .filter(|(_, lead)| {
+            lead.finding.is_some_and(|found| {
+                found.finding == Finding::Substantiated && !found.attributable && found.at <= windows.at
+            })
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    not_attributable.sort();
     let anonymous_complaints = key_supervision.distinct.saturating_sub(len(&key_supervision.keys));
     let counts = Counts {
         complainants: key_supervision.distinct,
@@ -864,7 +881,7 @@ pub fn company(
     let entry = entry(uscc, facts, counts, open, &windows, policy);
     Ok(Some(CompanyDetail {
         entry,
-        evidence: CompanyEvidence { key_supervision, grade_review, exit, grade_review_triggers },
+        evidence: CompanyEvidence { key_supervision, grade_review, exit, grade_review_triggers, not_attributable },
     }))
 }
 

@@ -136,7 +136,7 @@ struct LeadPatch {
     district: Option<String>,
     open: Option<bool>,
     counted: Option<Counted>,
-    finding: Option<(Finding, i64)>,
+    finding: Option<(&'static str, i64)>,
 }
 
 /// A lead as the company's stream counts it.
@@ -234,13 +234,21 @@ pub(crate) fn ms(at: DateTime<FixedOffset>) -> i64 {
     at.timestamp_millis()
 }
 
-/// A finding as stored in `leads.finding`.
-pub(crate) fn finding_text(finding: Finding) -> &'static str {
-    match finding {
-        Finding::Substantiated => "substantiated",
-        Finding::Unsubstantiated => "unsubstantiated",
+/// A finding as stored in `leads.finding`: a substantiated finding that is not the company's
+/// responsibility (interpretation 22) is stored apart, so that only `substantiated` counts for
+/// GRD-1 and EXT-1. Findings counted before that interpretation are the company's, and are
+/// stored as they were.
+pub(crate) fn finding_text(finding: Finding, attributable: bool) -> &'static str {
+    match (finding, attributable) {
+        (Finding::Substantiated, true) => "substantiated",
+        (Finding::Substantiated, false) => NOT_ATTRIBUTABLE,
+        (Finding::Unsubstantiated, _) => "unsubstantiated",
     }
 }
+
+/// How `leads.finding` stores a substantiated finding that is not the company's
+/// responsibility (interpretation 22).
+pub(crate) const NOT_ATTRIBUTABLE: &str = "substantiated_not_attributable";
 
 /// Basis points as a percentage with two decimals, e.g. `59.90 %`.
 pub(crate) fn percent(bp: u32) -> String {
@@ -328,14 +336,19 @@ impl Batch {
 
     fn complaint(&mut self, lead: &str, event: &ComplaintEvent) {
         match &event.fact {
+            // Interpretation 22: a lead naming no company is on no company's record (its
+            // deadlines are kept all the same, as `bulk` keeps them).
+            ComplaintFact::Registered { registration, .. } | ComplaintFact::SplitFrom { registration, .. }
+                if registration.company.is_none() => {}
             ComplaintFact::Registered { registration, .. } | ComplaintFact::SplitFrom { registration, .. } => {
-                let uscc = registration.company.uscc.as_str();
+                let Some(named) = &registration.company else { return };
+                let uscc = named.uscc.as_str();
                 let patch = self.lead(lead);
                 patch.uscc = Some(uscc.to_owned());
                 patch.district = Some(registration.place.district.clone());
                 patch.open = Some(true);
                 self.districts.insert((uscc.to_owned(), registration.place.district.clone()));
-                self.names.insert(uscc.to_owned(), registration.company.name.clone());
+                self.names.insert(uscc.to_owned(), named.name.clone());
             }
             // Closure is complete (the lead no longer open) as `complaint::evolve` has it: the
             // handling body's signature, except for 住建's own matters, which need the street
@@ -398,8 +411,8 @@ impl Batch {
                 });
                 self.names.insert(uscc.to_owned(), company_name.clone());
             }
-            EnterpriseFact::FindingRecorded { lead, finding, found_at } => {
-                self.lead(lead.as_str()).finding = Some((*finding, ms(*found_at)));
+            EnterpriseFact::FindingRecorded { lead, finding, attributable, found_at } => {
+                self.lead(lead.as_str()).finding = Some((finding_text(*finding, *attributable), ms(*found_at)));
             }
             EnterpriseFact::KeySupervisionStarted { .. } => {
                 self.company(tx, sql, uscc)?.key_supervision_since = Some(at)
@@ -497,7 +510,7 @@ impl Batch {
                         == 1;
                 }
                 if let Some((finding, found_at)) = patch.finding {
-                    let params = [Value::text(lead.as_str()), Value::text(finding_text(finding)), Value::int(found_at)];
+                    let params = [Value::text(lead.as_str()), Value::text(finding), Value::int(found_at)];
                     updated &= tx.execute(&sql.update_lead_finding, &params)? == 1;
                 }
                 if updated {
@@ -519,7 +532,7 @@ impl Batch {
                     Value::Int(counted.as_ref().map(|c| i64::from(c.anonymous))),
                     Value::Text(counted.as_ref().and_then(|c| c.linked_to.clone())),
                     Value::Int(counted.as_ref().map(|c| c.registered_at)),
-                    Value::Text(patch.finding.map(|(finding, _)| finding_text(finding).to_owned())),
+                    Value::Text(patch.finding.map(|(finding, _)| finding.to_owned())),
                     Value::Int(patch.finding.map(|(_, found_at)| found_at)),
                 ],
             )?;

@@ -319,6 +319,18 @@ fn grd_2_satisfaction_of_59_9_percent_requires_a_downgrade_and_60_percent_does_n
 /// `n` complainants' leads registered in February 2026 and found substantiated on 1 March,
 /// counted by the domain in one decision; then, if asked, a refusal to rectify on 2 March.
 fn substantiated_company(log: &mut Log, company: Uscc, n: u32, refusal: bool) -> CompanyStream {
+    substantiated_company_with(log, company, n, 0, refusal)
+}
+
+/// [`substantiated_company`], the last `not_attributable` of the `n` leads found substantiated
+/// but not the company's responsibility (interpretation 22).
+fn substantiated_company_with(
+    log: &mut Log,
+    company: Uscc,
+    n: u32,
+    not_attributable: u32,
+    refusal: bool,
+) -> CompanyStream {
     let tag = company.as_str()[13..17].to_owned();
     let mut stream = CompanyStream::new(company);
     let complaints = (1..=n)
@@ -334,6 +346,7 @@ fn substantiated_company(log: &mut Log, company: Uscc, n: u32, refusal: bool) ->
         .map(|person| FindingRecord {
             lead: lead_id(&format!("E{tag}-{person}")),
             finding: Finding::Substantiated,
+            attributable: person <= n - not_attributable,
             found_at: at("2026-03-01T10:00:00+08:00"),
         })
         .collect();
@@ -388,6 +401,35 @@ fn ext_1_the_21st_substantiated_complainant_with_a_refusal_makes_the_exit_proced
         page.entries.iter().map(|e| e.uscc.as_str()).collect::<Vec<_>>(),
         vec![exit.uscc.as_str(), twenty.uscc.as_str()]
     );
+}
+
+/// Interpretation 22: substantiated leads that are not the company's responsibility count for
+/// neither GRD-1 nor EXT-1 (REG-4 counts them), and the evidence lists them apart.
+#[test]
+fn ext_1_interp_22_substantiated_leads_not_attributable_to_the_company_do_not_count() {
+    let mut log = Log::new();
+    let stream = substantiated_company_with(&mut log, uscc(11), 22, 2, true);
+    let mut connection = read_model(&log.events, 7);
+    let now = "2026-03-03T00:00:00+08:00";
+    let entry = entry(&mut connection, now, &stream.uscc);
+    assert_eq!(entry.complainants.distinct, 22, "REG-4 counts every lead naming the company");
+    assert_eq!((entry.substantiated_half_year.distinct, entry.substantiated_year.distinct), (20, 20));
+    assert!(!flags(&entry).contains(&Flag::ExitEligible), "{:?}", flags(&entry));
+    let detail = connection
+        .read(|tx| tousu_read_watchlist::company(tx, PREFIX, stream.uscc.as_str(), at(now), &Policy::default()))
+        .expect("query")
+        .expect("on record");
+    let tag = &stream.uscc.as_str()[13..17];
+    assert_eq!(
+        detail.evidence.not_attributable,
+        vec![lead_id(&format!("E{tag}-21")), lead_id(&format!("E{tag}-22"))],
+        "the two leads found substantiated but not the company's"
+    );
+    assert_eq!(detail.evidence.exit.count.distinct, 20);
+    assert!(!detail.evidence.exit.count.leads.contains(&lead_id(&format!("E{tag}-21"))));
+    assert_eq!(detail.entry, entry);
+    let domain = stream.state.company.as_ref().expect("company");
+    assert_eq!(domain.substantiated_in_window(at(now), 12).distinct, 20, "the domain counts the same");
 }
 
 #[test]
@@ -481,7 +523,11 @@ fn trf_2_a_lead_past_its_transfer_deadline_is_overdue_until_transferred_and_open
         &mut log,
         &sj,
         "2026-03-14T10:00:00+08:00",
-        ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "情况属实".to_owned() },
+        ComplaintCommand::RecordFinding {
+            finding: Finding::Substantiated,
+            summary: "情况属实".to_owned(),
+            attribution: None,
+        },
     );
     lead.decide(
         &mut log,
@@ -521,7 +567,11 @@ fn hdl_3_a_matter_zhujian_handles_stays_open_until_the_street_office_countersign
         &mut log,
         &zj,
         "2026-03-04T10:00:00+08:00",
-        ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "情况属实".to_owned() },
+        ComplaintCommand::RecordFinding {
+            finding: Finding::Substantiated,
+            summary: "情况属实".to_owned(),
+            attribution: None,
+        },
     );
     lead.decide(
         &mut log,
@@ -1035,7 +1085,12 @@ fn varied_lead(log: &mut Log, n: u32, companies: &[Uscc]) {
         log.company_fact(company, &day(n, 10), fact);
     }
     let found = |log: &mut Log, finding: Finding, hour: u32| {
-        let fact = EnterpriseFact::FindingRecorded { lead: lead.clone(), finding, found_at: at(&day(n, hour)) };
+        let fact = EnterpriseFact::FindingRecorded {
+            lead: lead.clone(),
+            finding,
+            attributable: true,
+            found_at: at(&day(n, hour)),
+        };
         log.company_fact(company, &day(n, hour), fact);
     };
     match n % 3 {
@@ -1261,7 +1316,11 @@ fn varied_log() -> Log {
         handling(lead, &mut log, body, category, "2026-03-02T10:30:00+08:00", "2026-03-03T09:00:00+08:00");
         let handler = actor(body, Role::Handler);
         lead.decide(&mut log, &handler, "2026-03-04T09:00:00+08:00", ComplaintCommand::Accept);
-        let finding = ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "属实".to_owned() };
+        let finding = ComplaintCommand::RecordFinding {
+            finding: Finding::Substantiated,
+            summary: "属实".to_owned(),
+            attribution: None,
+        };
         lead.decide(&mut log, &handler, "2026-03-04T10:00:00+08:00", finding);
         let feedback = ComplaintCommand::GiveFeedback {
             recipient: FeedbackRecipient::Complainant,

@@ -456,7 +456,8 @@ impl WeeklyBulk {
         let registration = receipt.registration;
         let week = reporting_week(event.at);
         let district = self.names.id(&registration.place.district);
-        let uscc = self.names.id(registration.company.uscc.as_str());
+        // Interpretation 22: a lead naming no company keeps an empty code, as the writer's row.
+        let uscc = self.names.id(registration.company.as_ref().map_or("", |company| company.uscc.as_str()));
         let counters = &mut self.counters;
         counters.add(week, district, Metric::Received, Key::Total, 1);
         if receipt.linked {
@@ -465,13 +466,15 @@ impl WeeklyBulk {
         counters.add(week, district, Metric::ByChannel, Key::Channel(registration.channel), 1);
         counters.add(week, district, Metric::ByCategory, Key::Name(receipt.category), 1);
         counters.add(week, district, Metric::ByBody, Key::Body(receipt.body), 1);
-        counters.add(week, district, Metric::ByCompany, Key::Name(uscc), 1);
-        let name = &registration.company.name;
-        match self.companies.get_mut(&uscc) {
-            Some(kept) if *kept != *name => kept.clone_from(name),
-            Some(_) => {}
-            None => {
-                self.companies.insert(uscc, name.clone());
+        if let Some(company) = &registration.company {
+            counters.add(week, district, Metric::ByCompany, Key::Name(uscc), 1);
+            let name = &company.name;
+            match self.companies.get_mut(&uscc) {
+                Some(kept) if *kept != *name => kept.clone_from(name),
+                Some(_) => {}
+                None => {
+                    self.companies.insert(uscc, name.clone());
+                }
             }
         }
         let row =

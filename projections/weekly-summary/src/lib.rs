@@ -59,8 +59,8 @@ pub mod writer;
 
 pub use issued::{IssuedSummary, issued_week};
 pub use query::{
-    Blockage, CompanyCount, Count, FigureChange, HistoryAnchor, WeekFigures, WeeklySummary, anchor, anchors, week,
-    weeks,
+    Blockage, CompanyCount, Count, FigureChange, HistoryAnchor, WeekFigures, WeeklySummary, anchor, anchors,
+    latest_anchor, week, weeks,
 };
 
 use sha2::{Digest, Sha256};

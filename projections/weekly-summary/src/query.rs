@@ -560,6 +560,28 @@ pub fn anchor(
     }))
 }
 
+/// The history anchor after the last event the read model has applied: the running anchor of
+/// the latest week with an event recorded. `settled` says whether that week is over by `at`.
+/// None on a log with no event.
+pub fn latest_anchor(
+    tx: &mut dyn SqlTx,
+    prefix: &str,
+    at: DateTime<FixedOffset>,
+) -> Result<Option<HistoryAnchor>, SqlError> {
+    let rows = tx.query(
+        &format!("SELECT week, position, events, anchor FROM {prefix}anchors ORDER BY week DESC LIMIT 1"),
+        &[],
+    )?;
+    let Some(row) = rows.first() else { return Ok(None) };
+    let week: Option<NaiveDate> = row[0].as_str().and_then(|week| week.parse().ok());
+    Ok(Some(HistoryAnchor {
+        position: row[1].as_i64().unwrap_or(0) as u64,
+        events: row[2].as_i64().unwrap_or(0) as u64,
+        sha256: text(&row[3]),
+        settled: week.is_some_and(|week| week_end_ms(week) <= at.timestamp_millis()),
+    }))
+}
+
 /// The weeks on record, newest first: those with any lead activity in `district`, or for all
 /// districts also those in which any event was recorded.
 pub fn weeks(tx: &mut dyn SqlTx, prefix: &str, district: Option<&str>) -> Result<Vec<NaiveDate>, SqlError> {

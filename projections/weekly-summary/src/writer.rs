@@ -395,7 +395,9 @@ impl<'s> Batch<'s> {
         };
         if let Some((registration, category, body, linked)) = received {
             let district = registration.place.district.as_str();
-            let uscc = registration.company.uscc.as_str();
+            // Interpretation 22: a lead naming no company is counted by no company (its row
+            // keeps an empty code).
+            let uscc = registration.company.as_ref().map_or("", |company| company.uscc.as_str());
             self.count(week, district, metric::RECEIVED, "", 1);
             if linked {
                 self.count(week, district, metric::RECEIVED_LINKED, "", 1);
@@ -403,8 +405,10 @@ impl<'s> Batch<'s> {
             self.count(week, district, metric::BY_CHANNEL, registration.channel.as_str(), 1);
             self.count(week, district, metric::BY_CATEGORY, &category, 1);
             self.count(week, district, metric::BY_BODY, &body, 1);
-            self.count(week, district, metric::BY_COMPANY, uscc, 1);
-            self.companies.insert(uscc.to_owned(), registration.company.name.clone());
+            if let Some(company) = &registration.company {
+                self.count(week, district, metric::BY_COMPANY, uscc, 1);
+                self.companies.insert(uscc.to_owned(), company.name.clone());
+            }
             let row = LeadRow {
                 district: district.to_owned(),
                 received_week: week,

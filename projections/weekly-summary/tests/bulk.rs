@@ -180,7 +180,9 @@ impl Scenario {
             ComplaintFact::Registered { registration, id: registered, complainant_key } if self.dice.chance(5) => {
                 let mut registration: Registration = registration.clone();
                 registration.place.district = (*self.dice.pick(&DISTRICTS)).to_owned();
-                registration.company.name = format!("{}（更名）", registration.company.name);
+                if let Some(named) = &mut registration.company {
+                    named.name = format!("{}（更名）", named.name);
+                }
                 copy.fact = ComplaintFact::Registered {
                     id: registered.clone(),
                     registration,
@@ -201,7 +203,11 @@ impl Scenario {
         let mut registration = registration(&company, district, n as u32, &text(now));
         if company == uscc(6) && now >= at("2026-04-06T00:00:00+08:00") {
             // The company renamed: its later leads carry the new name.
-            registration.company.name = "闽都物业服务有限公司".to_owned();
+            registration.company.as_mut().expect("a company").name = "闽都物业服务有限公司".to_owned();
+        }
+        // Interpretation 22: now and then a lead in an unmanaged community names no company.
+        if n % 17 == 5 {
+            registration.company = None;
         }
         registration.channel = *self.dice.pick(&Channel::ALL);
         if registration.channel == Channel::Hotline12345 {
@@ -283,7 +289,10 @@ impl Scenario {
                 ComplaintCommand::SubmitPlan { plan: note(), resolve_by: now.date_naive() + TimeDelta::days(20) },
             ),
             (handler.clone(), ComplaintCommand::ReportProgress { summary: note() }),
-            (handler.clone(), ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: note() }),
+            (
+                handler.clone(),
+                ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: note(), attribution: None },
+            ),
             (
                 handler.clone(),
                 ComplaintCommand::GiveFeedback { recipient: FeedbackRecipient::Complainant, content: note() },
@@ -486,7 +495,11 @@ impl Scenario {
             recipient: FeedbackRecipient::Complainant,
             content: "已整改".to_owned(),
         };
-        let finding = ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "属实".to_owned() };
+        let finding = ComplaintCommand::RecordFinding {
+            finding: Finding::Substantiated,
+            summary: "属实".to_owned(),
+            attribution: None,
+        };
         for command in [ComplaintCommand::Accept, finding, feedback] {
             self.given(e1, &handler, due + TimeDelta::hours(1), command);
         }

@@ -84,8 +84,11 @@ fn transfer(lead: &mut LeadStream, log: &mut Log, body: BodyCode, now: &str) {
 fn handle_and_sign(lead: &mut LeadStream, log: &mut Log, body: BodyCode, now: &str, signed: &str) {
     let handler = actor(body, Role::Handler);
     lead.decide(log, &handler, now, ComplaintCommand::Accept);
-    let finding =
-        ComplaintCommand::RecordFinding { finding: Finding::Substantiated, summary: "情况属实".to_owned() };
+    let finding = ComplaintCommand::RecordFinding {
+        finding: Finding::Substantiated,
+        summary: "情况属实".to_owned(),
+        attribution: None,
+    };
     lead.decide(log, &handler, now, finding);
     let feedback =
         ComplaintCommand::GiveFeedback { recipient: FeedbackRecipient::Complainant, content: "已整改".to_owned() };

@@ -184,6 +184,7 @@ impl<S: EventStore + 'static> ComplaintCommands for ComplaintService<S> {
             Ok(ComplaintCommand::RecordFinding {
                 finding: convert::finding("finding", m.finding)?,
                 summary: m.summary.clone(),
+                attribution: convert::attribution(m.attribution.clone()),
             })
         })
         .await

@@ -22,11 +22,13 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc};
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 use tousu_app::{App, AppError, Principal};
+use tousu_domain::bulletin_approval::DraftAnchor;
 use tousu_domain::calendar::Calendar;
 use tousu_domain::deadline::EscalationLevel;
 use tousu_domain::limits::{Echo, FIRST_YEAR, LAST_YEAR, PLACE_MAX_CHARS};
 use tousu_domain::policy::Policy;
 use tousu_projection::{SqlError, SqlTx};
+use tousu_read_bulletin::BulletinDraft;
 use tousu_read_overdue::{OverdueFilter, ReferralFilter, ReferralStatus};
 use tousu_read_watchlist::{Flag, Scope, WatchlistFilter};
 use tousu_read_weekly_summary::signing::AnchorSigner;
@@ -307,6 +309,20 @@ impl<S: EventStore + 'static> ReadModelsRpc for ReadModelService<S> {
     async fn get_bulletin(&self, request: Request<pb::GetBulletinRequest>) -> Result<Response<pb::Bulletin>, Status> {
         naming_rule_of::<pb::GetBulletinRequest, _>(self.bulletin(request)).await
     }
+
+    async fn approve_bulletin(
+        &self,
+        request: Request<pb::ApproveBulletinRequest>,
+    ) -> Result<Response<pb::ApprovedBulletin>, Status> {
+        naming_rule_of::<pb::ApproveBulletinRequest, _>(self.approve(request)).await
+    }
+
+    async fn get_approved_bulletin(
+        &self,
+        request: Request<pb::GetApprovedBulletinRequest>,
+    ) -> Result<Response<pb::ApprovedBulletin>, Status> {
+        naming_rule_of::<pb::GetApprovedBulletinRequest, _>(self.approved(request)).await
+    }
 }
 
 /// The RPCs, each refusing with no rule of its own; [`ReadModelsRpc`] names the RPC's.
@@ -544,13 +560,94 @@ impl<S: EventStore + 'static> ReadModelService<S> {
         let total = matching.len() as u64;
         let page: Vec<pb::BulletinEntry> =
             matching.into_iter().skip(offset).take(size).map(read_views::bulletin_entry).collect();
+        let approved = self.app.approved_bulletins().await.map_err(to_status)?.months.contains_key(&first);
         Ok(Response::new(pb::Bulletin {
+            approved,
             month: first.format("%Y-%m").to_string(),
             next_page_token: next_page_token(offset, page.len(), total),
             entries: page,
             total,
             criteria: Some(read_views::bulletin_criteria(&self.policy.bulletin)),
             snapshot: Some(snapshot),
+        }))
+    }
+}
+
+/// PUB-1, interpretation 23: approving a month's bulletin, and reading it as approved.
+impl<S: EventStore + 'static> ReadModelService<S> {
+    async fn approve(
+        &self,
+        request: Request<pb::ApproveBulletinRequest>,
+    ) -> Result<Response<pb::ApprovedBulletin>, Status> {
+        let principal = principal(&request)?;
+        principal.check_approve_bulletin().map_err(to_status)?;
+        let m = request.get_ref().clone();
+        let request_id = convert::request_id(&m.request_id)?;
+        let first = month("month", &m.month)?;
+        // The draft as it stands, and the history anchor of the log the read models have
+        // applied: the running anchor of the latest week, which covers every event so far.
+        let (calendar, policy): (Arc<Calendar>, _) = (self.app.calendar(), self.policy.clone());
+        let criteria = policy.bulletin.clone();
+        let (entries, _) = self
+            .run(tousu_read_bulletin::NAME, None, move |tx, prefix| {
+                tousu_read_bulletin::month(tx, prefix, first, &policy, &calendar)
+            })
+            .await?;
+        let now = self.app.now();
+        let (anchor, _) = self
+            .run(tousu_read_weekly_summary::NAME, None, move |tx, prefix| {
+                tousu_read_weekly_summary::latest_anchor(tx, prefix, now)
+            })
+            .await?;
+        let anchor = anchor.map(|anchor| DraftAnchor {
+            position: anchor.position,
+            events: anchor.events,
+            sha256: anchor.sha256,
+        });
+        let draft = serde_json::to_value(BulletinDraft { entries, criteria })
+            .map_err(|error| Status::internal(format!("the bulletin does not serialise: {error}")))?;
+        let written = self
+            .app
+            .approve_bulletin(&principal, &request_id, first, draft, anchor, m.note)
+            .await
+            .map_err(to_status)?;
+        own_writes::record(&request, &principal, written.position);
+        self.approved_month(first).await
+    }
+
+    async fn approved(
+        &self,
+        request: Request<pb::GetApprovedBulletinRequest>,
+    ) -> Result<Response<pb::ApprovedBulletin>, Status> {
+        let principal = principal(&request)?;
+        principal.check_read_shared_reports().map_err(to_status)?;
+        let first = month("month", &request.get_ref().month)?;
+        self.approved_month(first).await
+    }
+
+    /// The approved bulletin of the month starting on `first`, or `NOT_FOUND`.
+    async fn approved_month(&self, first: NaiveDate) -> Result<Response<pb::ApprovedBulletin>, Status> {
+        let state = self.app.approved_bulletins().await.map_err(to_status)?;
+        let month = first.format("%Y-%m").to_string();
+        let Some(approved) = state.months.get(&first) else {
+            return Err(to_status(AppError::NotFound { what: "approved bulletin", id: month }));
+        };
+        let draft: BulletinDraft = serde_json::from_value(approved.bulletin.clone())
+            .map_err(|error| Status::internal(format!("the approved bulletin of {month} does not decode: {error}")))?;
+        Ok(Response::new(pb::ApprovedBulletin {
+            month,
+            entries: draft.entries.iter().map(read_views::bulletin_entry).collect(),
+            criteria: Some(read_views::bulletin_criteria(&draft.criteria)),
+            approved_by: approved.approved_by.clone(),
+            approved_at: Some(convert::timestamp(approved.approved_at)),
+            note: approved.note.clone(),
+            anchor: approved.anchor.as_ref().map(|anchor| pb::HistoryAnchor {
+                position: anchor.position,
+                events: anchor.events,
+                sha256: anchor.sha256.clone(),
+                settled: true,
+                ..Default::default()
+            }),
         }))
     }
 }

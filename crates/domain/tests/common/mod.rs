@@ -58,9 +58,10 @@ pub fn registration(channel: Channel, name: &str, contact: &str, received_at: &s
         received_at: at(received_at),
         complainant: Complainant::Named { name: name.to_owned(), contact: contact.to_owned(), id_number: None },
         content: "电梯停运三天无人维修".to_owned(),
-        company: CompanyRef {
-            uscc: COMPANY.parse().expect("valid code"), name: "榕城物业服务有限公司".to_owned()
-        },
+        company: Some(CompanyRef {
+            uscc: COMPANY.parse().expect("valid code"),
+            name: "榕城物业服务有限公司".to_owned(),
+        }),
         place: Place {
             community: "福苑小区".to_owned(), district: "鼓楼区".to_owned(), street: "东街街道".to_owned()
         },
@@ -215,10 +216,22 @@ pub fn company_command_complaint(
     }
 }
 
-/// Counts a finding on a lead already counted against the company.
+/// Counts a finding on a lead already counted against the company, the company's
+/// responsibility.
 pub fn company_command_finding(
     lead: &str,
     finding: tousu_domain::complaint::Finding,
+    found_at: &str,
+) -> EnterpriseCommand {
+    company_command_finding_attributed(lead, finding, true, found_at)
+}
+
+/// Counts a finding on a lead already counted against the company, saying whether it is the
+/// company's responsibility (interpretation 22).
+pub fn company_command_finding_attributed(
+    lead: &str,
+    finding: tousu_domain::complaint::Finding,
+    attributable: bool,
     found_at: &str,
 ) -> EnterpriseCommand {
     EnterpriseCommand::CountLeads {
@@ -228,6 +241,7 @@ pub fn company_command_finding(
         findings: vec![tousu_domain::enterprise::FindingRecord {
             lead: lead.parse().expect("valid id"),
             finding,
+            attributable,
             found_at: at(found_at),
         }],
     }

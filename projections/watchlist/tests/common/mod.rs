@@ -117,7 +117,12 @@ impl Log {
         self.company_fact(
             company,
             found_at,
-            EnterpriseFact::FindingRecorded { lead: lead_id(lead), finding, found_at: at(found_at) },
+            EnterpriseFact::FindingRecorded {
+                lead: lead_id(lead),
+                finding,
+                attributable: true,
+                found_at: at(found_at),
+            },
         );
     }
 }
@@ -193,7 +198,7 @@ pub fn registration(company: &Uscc, district: &str, person: u32, received_at: &s
             id_number: None,
         },
         content: "电梯停运三天无人维修".to_owned(),
-        company: CompanyRef { uscc: company.clone(), name: format!("物业公司{}", &company.as_str()[9..17]) },
+        company: Some(CompanyRef { uscc: company.clone(), name: format!("物业公司{}", &company.as_str()[9..17]) }),
         place: Place {
             community: "福苑小区".to_owned(), district: district.to_owned(), street: "东街街道".to_owned()
         },
