@@ -97,6 +97,9 @@ struct LeadEntry {
     /// Interpretations 22 and 23: its latest finding is substantiated and the company's
     /// responsibility (the row's `substantiated`).
     substantiated: bool,
+    /// Interpretation 22: its latest finding says the matter is not the company's
+    /// responsibility (the row's `attributable` is 0).
+    not_attributable: bool,
     /// Its `deadlines` rows, in no particular order.
     deadlines: Vec<DeadlineRow>,
 }
@@ -219,8 +222,11 @@ impl BulletinBuilder {
                 self.count_closure(number, at, month_key(event.at));
             }
             // HDL-4: a dissatisfied 12345 follow-up.
+            // Interpretations 22, 23: only on a lead that is the company's responsibility.
             ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. } => {
-                if let Some(month) = self.month_of_lead(number, month_key(event.at)) {
+                if !self.leads.entries[number as usize].not_attributable
+                    && let Some(month) = self.month_of_lead(number, month_key(event.at))
+                {
                     month.dissatisfied += 1;
                 }
             }
@@ -229,6 +235,7 @@ impl BulletinBuilder {
                 let entry = &mut self.leads.entries[number as usize];
                 if entry.company.is_some() {
                     entry.substantiated = against_company(*finding, *attributable);
+                    entry.not_attributable = *attributable == Some(false);
                 }
             }
             // Interpretation 21: the writer's `recompute_deadline`, on the open row only.
@@ -372,20 +379,21 @@ impl BulkBuilder for BulletinBuilder {
         let complainant_keys = self.complainants.keys();
         // Each table in the order of its primary key (texts byte by byte, as SQLite compares
         // them): SQLite builds the key's index fastest so.
-        let mut leads: Vec<(&str, u32, bool)> = lead_keys
+        let mut leads: Vec<(&str, u32, &LeadEntry)> = lead_keys
             .iter()
             .zip(&self.leads.entries)
-            .filter_map(|(lead, entry)| Some((*lead, entry.company?, entry.substantiated)))
+            .filter_map(|(lead, entry)| Some((*lead, entry.company?, entry)))
             .collect();
         leads.sort_unstable_by_key(|(lead, _, _)| *lead);
         tx.insert_rows(
             &self.tables.leads,
-            &["lead", "company", "substantiated"],
-            &mut leads.iter().map(|(lead, company, substantiated)| {
+            &["lead", "company", "substantiated", "attributable"],
+            &mut leads.iter().map(|(lead, company, entry)| {
                 vec![
                     Value::text(*lead),
                     Value::text(company_keys[*company as usize]),
-                    Value::int(i64::from(*substantiated)),
+                    Value::int(i64::from(entry.substantiated)),
+                    Value::int(i64::from(!entry.not_attributable)),
                 ]
             }),
         )?;

@@ -54,7 +54,9 @@ pub const NAME: &str = "bulletin";
 /// Version 2: provisional due instants and their recomputation (interpretation 21): the
 /// `deadlines.provisional` column. Version 3: a company drags on (久拖不决) only by the
 /// handling deadlines of its substantiated leads (interpretation 23): `leads.substantiated`.
-pub const VERSION: u32 = 3;
+/// Version 4: a dissatisfied follow-up counts only on a lead that is the company's
+/// responsibility (interpretations 22, 23): `leads.attributable`.
+pub const VERSION: u32 = 4;
 
 /// The tables of one generation, without prefix.
 pub const TABLES: &[&str] = &["leads", "companies", "months", "complainants", "deadlines"];
@@ -95,7 +97,8 @@ pub fn schema(prefix: &str) -> String {
         "CREATE TABLE IF NOT EXISTS {prefix}leads (
             lead TEXT PRIMARY KEY,
             company TEXT NOT NULL,
-            substantiated BIGINT NOT NULL DEFAULT 0
+            substantiated BIGINT NOT NULL DEFAULT 0,
+            attributable BIGINT NOT NULL DEFAULT 1
         );
         CREATE TABLE IF NOT EXISTS {prefix}companies (
             uscc TEXT PRIMARY KEY,

@@ -38,6 +38,7 @@ pub struct BulletinWriter {
     recompute_deadline: String,
     handling_due: String,
     count_for_lead: String,
+    count_dissatisfied: String,
     count_refusal: String,
 }
 
@@ -50,8 +51,8 @@ impl BulletinWriter {
                 "INSERT INTO {p}leads (lead, company) VALUES ($1, $2)
                  ON CONFLICT (lead) DO UPDATE SET company = excluded.company"
             ),
-            // Interpretation 23: the latest finding, on the lead's row only.
-            record_finding: format!("UPDATE {p}leads SET substantiated = $2 WHERE lead = $1"),
+            // Interpretations 22, 23: the latest finding, on the lead's row only.
+            record_finding: format!("UPDATE {p}leads SET substantiated = $2, attributable = $3 WHERE lead = $1"),
             upsert_company: format!(
                 "INSERT INTO {p}companies (uscc, name) VALUES ($1, $2)
                  ON CONFLICT (uscc) DO UPDATE SET name = excluded.name"
@@ -83,6 +84,14 @@ impl BulletinWriter {
                  ON CONFLICT (company, month) DO UPDATE SET closed = {p}months.closed + excluded.closed,
                  closed_on_time = {p}months.closed_on_time + excluded.closed_on_time,
                  dissatisfied = {p}months.dissatisfied + excluded.dissatisfied"
+            ),
+            // Interpretations 22, 23: a dissatisfied follow-up counts only on a lead that is the
+            // company's responsibility.
+            count_dissatisfied: format!(
+                "INSERT INTO {p}months (company, month, closed, closed_on_time, refusals, dissatisfied)
+                 SELECT company, CAST($2 AS BIGINT), 0, 0, 0, 1
+                 FROM {p}leads WHERE lead = $1 AND attributable = 1
+                 ON CONFLICT (company, month) DO UPDATE SET dissatisfied = {p}months.dissatisfied + 1"
             ),
             count_refusal: format!(
                 "INSERT INTO {p}months (company, month, closed, closed_on_time, refusals, dissatisfied)
@@ -119,11 +128,13 @@ impl BulletinWriter {
                 self.count(tx, &id, event.at, 1, i64::from(on_time), 0)?;
             }
             ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. } => {
-                self.count(tx, &id, event.at, 0, 0, 1)?;
+                tx.execute(&self.count_dissatisfied, &[id.clone(), Value::int(month_key(event.at))])?;
             }
             ComplaintFact::FindingRecorded { finding, attributable, .. } => {
                 let substantiated = i64::from(against_company(*finding, *attributable));
-                tx.execute(&self.record_finding, &[id.clone(), Value::int(substantiated)])?;
+                // A finding recorded before interpretation 22 is the company's.
+                let attributable = i64::from(attributable.unwrap_or(true));
+                tx.execute(&self.record_finding, &[id.clone(), Value::int(substantiated), Value::int(attributable)])?;
             }
             ComplaintFact::Escalation(EscalationFact::DeadlineRecomputed { seq, due, provisional, .. }) => {
                 tx.execute(

@@ -546,3 +546,62 @@ fn pub_1_interp_23_a_company_drags_on_only_by_its_own_substantiated_leads_handli
     assert_eq!(entry.verdict, BulletinVerdict::Criticise(vec![BulletinReason::DraggedOn]));
     assert_bulk_matches(&BulletinModel, &log.events, 2, &mut store.connection, &store.prefix);
 }
+
+/// A lead made by hand, found substantiated with `attributable` (none: before
+/// interpretation 22), and followed up dissatisfied on 15 October; `named` false for a lead in
+/// an unmanaged community, which names no company.
+fn dissatisfied_by_hand(log: &mut Log, id: &str, place: &Where, attributable: Option<bool>, named: bool) {
+    let lead: ComplaintId = id.parse().expect("valid id");
+    let registered = "2026-10-01T10:00:00+08:00";
+    let mut registration = registration(Channel::Hotline12345, named_complainant(id), place, registered);
+    if !named {
+        registration.company = None;
+    }
+    let event = |at_text: &str, fact| ComplaintEvent { at: at(at_text), fact, opens: Vec::new(), closes: Vec::new() };
+    log.push_lead(
+        &lead,
+        &[
+            event(registered, ComplaintFact::Registered { id: lead.clone(), registration, complainant_key: None }),
+            event(
+                "2026-10-08T10:00:00+08:00",
+                ComplaintFact::FindingRecorded {
+                    finding: Finding::Substantiated,
+                    summary: "核查属实".to_owned(),
+                    attributable,
+                    attribution_reason: None,
+                },
+            ),
+            event(
+                "2026-10-15T10:00:00+08:00",
+                ComplaintFact::SatisfactionRecorded {
+                    satisfaction: Satisfaction::Dissatisfied,
+                    comment: "问题仍未解决".to_owned(),
+                },
+            ),
+        ],
+    );
+}
+
+fn named_complainant(id: &str) -> tousu_domain::complaint::Complainant {
+    named(&format!("住户{id}"), "13700000000")
+}
+
+/// Interpretations 22 and 23: a dissatisfied follow-up counts against the company only on a
+/// lead that is its responsibility (a finding recorded before interpretation 22 is); a lead
+/// naming no company counts against none.
+#[test]
+fn pub_1_interp_23_dissatisfied_follow_ups_count_only_on_the_companys_own_leads() {
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    dissatisfied_by_hand(&mut log, "H-1", &DRAGGED, Some(false), true);
+    dissatisfied_by_hand(&mut log, "H-2", &DRAGGED, Some(true), true);
+    dissatisfied_by_hand(&mut log, "H-3", &DRAGGED, None, true);
+    dissatisfied_by_hand(&mut log, "H-4", &NEITHER, Some(true), false);
+    store.catch_up(&log);
+    let october = bulletin(&mut store, &world, (2026, 10, 1));
+    assert_eq!(of(&october, &DRAGGED).record.dissatisfied, 2, "H-2 and H-3 count, H-1 is not the company's");
+    assert!(
+        october.iter().all(|entry| entry.company != NEITHER.company),
+        "no company named, none counted: {october:?}"
+    );
+    assert_bulk_matches(&BulletinModel, &log.events, 2, &mut store.connection, &store.prefix);
+}
