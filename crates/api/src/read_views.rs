@@ -511,6 +511,7 @@ fn reason_to_pb(reason: BulletinReason) -> pb::BulletinReason {
         BulletinReason::RefusedRectification => pb::BulletinReason::RefusedRectification,
         BulletinReason::IneffectiveMeasures => pb::BulletinReason::IneffectiveMeasures,
         BulletinReason::DraggedOn => pb::BulletinReason::DraggedOn,
+        BulletinReason::RefusedFeeStandard => pb::BulletinReason::RefusedFeeStandard,
     }
 }
 
@@ -530,6 +531,7 @@ pub fn bulletin_entry(entry: &tousu_read_bulletin::BulletinEntry) -> pb::Bulleti
         refusals: record.refusals,
         dissatisfied: record.dissatisfied,
         longest_overdue_days: record.longest_overdue_days,
+        fee_refusals: record.fee_refusals,
         verdict: verdict_to_pb(&entry.verdict).into(),
         reasons: reasons.iter().map(|reason| reason_to_pb(*reason).into()).collect(),
         longest_overdue_provisional: entry.longest_overdue_provisional,

@@ -36,6 +36,11 @@ pub struct CompanyMonth {
     /// The longest any open lead of the company was past its deadline at the month's end,
     /// in calendar days.
     pub longest_overdue_days: u32,
+    /// Interpretation 23: the company's refusals, recorded in the month, to apply the lower
+    /// grade's fee standard (GRD-3, handed to 市场监管 under GRD-4): an obligation of its own
+    /// it failed. Absent from a month approved before it was counted.
+    #[serde(default)]
+    pub fee_refusals: u32,
 }
 
 /// Why a company is praised or criticised.
@@ -52,6 +57,9 @@ pub enum BulletinReason {
     IneffectiveMeasures,
     /// 久拖不决: a lead open long past its deadline.
     DraggedOn,
+    /// 拒不执行降级后收费标准: refused the lower grade's fee standard (GRD-3, GRD-4,
+    /// interpretation 23).
+    RefusedFeeStandard,
 }
 
 /// The bulletin's verdict on a company (PUB-1).
@@ -72,6 +80,10 @@ pub fn bulletin_verdict(month: &CompanyMonth, criteria: &Bulletin) -> BulletinVe
     let mut criticism = Vec::new();
     if month.refusals > 0 {
         criticism.push(BulletinReason::RefusedRectification);
+    }
+    // Interpretation 23: the company's own missed obligation.
+    if month.fee_refusals > 0 {
+        criticism.push(BulletinReason::RefusedFeeStandard);
     }
     if month.dissatisfied >= criteria.criticise_dissatisfied {
         criticism.push(BulletinReason::IneffectiveMeasures);

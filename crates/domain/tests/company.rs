@@ -684,6 +684,15 @@ fn pub_1_praise_and_criticism_follow_the_written_criteria() {
         bulletin_verdict(&refused, &criteria),
         BulletinVerdict::Criticise(vec![BulletinReason::RefusedRectification, BulletinReason::DraggedOn])
     );
+    // Interpretation 23: refusing the lower fee standard is the company's own missed obligation.
+    let fee =
+        CompanyMonth { fee_refusals: 1, ..CompanyMonth { closed: 5, closed_on_time: 5, ..CompanyMonth::default() } };
+    assert_eq!(bulletin_verdict(&fee, &criteria), BulletinVerdict::Criticise(vec![BulletinReason::RefusedFeeStandard]));
+    // A month approved before the count existed reads without it.
+    let stored = serde_json::json!({"closed": 1, "closed_on_time": 1, "complainants": 1, "refusals": 0,
+        "dissatisfied": 0, "longest_overdue_days": 0});
+    let read: CompanyMonth = serde_json::from_value(stored).expect("an approved month reads");
+    assert_eq!(read.fee_refusals, 0);
 }
 
 // ---------------------------------------------------------------- counting, as tousu's reactions issue it

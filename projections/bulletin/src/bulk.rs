@@ -135,6 +135,7 @@ struct MonthRow {
     closed_on_time: i64,
     refusals: i64,
     dissatisfied: i64,
+    fee_refusals: i64,
 }
 
 impl CompanyEntry {
@@ -144,7 +145,14 @@ impl CompanyEntry {
         let position = match self.months.iter().rposition(|row| row.month == month) {
             Some(position) => position,
             None => {
-                self.months.push(MonthRow { month, closed: 0, closed_on_time: 0, refusals: 0, dissatisfied: 0 });
+                self.months.push(MonthRow {
+                    month,
+                    closed: 0,
+                    closed_on_time: 0,
+                    refusals: 0,
+                    dissatisfied: 0,
+                    fee_refusals: 0,
+                });
                 self.months.len() - 1
             }
         };
@@ -363,8 +371,16 @@ impl BulkBuilder for BulletinBuilder {
             match &event.payload {
                 Payload::Complaint { lead, event } => self.fold_lead(lead.as_str(), event),
                 Payload::Enterprise { uscc, event } => {
-                    if let EnterpriseFact::RectificationRefused { .. } = &event.fact {
-                        self.count_refusal(uscc.as_str(), month_key(event.at));
+                    match &event.fact {
+                        EnterpriseFact::RectificationRefused { .. } => {
+                            self.count_refusal(uscc.as_str(), month_key(event.at));
+                        }
+                        // Interpretation 23: the writer's `count_fee_refusal`.
+                        EnterpriseFact::FeeStandardRefused { .. } => {
+                            let company = self.companies.number(uscc.as_str());
+                            self.companies.entries[company as usize].month(month_key(event.at)).fee_refusals += 1;
+                        }
+                        _ => {}
                     }
                 }
                 Payload::Weekly { .. } | Payload::Other => {}
@@ -418,7 +434,7 @@ impl BulkBuilder for BulletinBuilder {
         months.sort_unstable_by_key(|(uscc, row)| (*uscc, row.month));
         tx.insert_rows(
             &self.tables.months,
-            &["company", "month", "closed", "closed_on_time", "refusals", "dissatisfied"],
+            &["company", "month", "closed", "closed_on_time", "refusals", "dissatisfied", "fee_refusals"],
             &mut months.iter().map(|(uscc, row)| -> Row {
                 vec![
                     Value::text(*uscc),
@@ -427,6 +443,7 @@ impl BulkBuilder for BulletinBuilder {
                     Value::int(row.closed_on_time),
                     Value::int(row.refusals),
                     Value::int(row.dissatisfied),
+                    Value::int(row.fee_refusals),
                 ]
             }),
         )?;

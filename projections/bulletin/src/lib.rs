@@ -55,7 +55,8 @@ pub const NAME: &str = "bulletin";
 /// `deadlines.provisional` column. Version 3: a company drags on (久拖不决) only by the
 /// handling deadlines of its substantiated leads (interpretation 23): `leads.substantiated`.
 /// Version 4: a dissatisfied follow-up counts only on a lead that is the company's
-/// responsibility (interpretations 22, 23): `leads.attributable`.
+/// responsibility (interpretations 22, 23): `leads.attributable`; and the company's refusals
+/// of the lower fee standard (GRD-3, interpretation 23): `months.fee_refusals`.
 pub const VERSION: u32 = 4;
 
 /// The tables of one generation, without prefix.
@@ -110,6 +111,7 @@ pub fn schema(prefix: &str) -> String {
             closed BIGINT NOT NULL,
             closed_on_time BIGINT NOT NULL,
             refusals BIGINT NOT NULL,
+            fee_refusals BIGINT NOT NULL DEFAULT 0,
             dissatisfied BIGINT NOT NULL,
             PRIMARY KEY (company, month)
         );

@@ -74,7 +74,7 @@ pub fn month(
     let mut records: BTreeMap<String, (String, CompanyMonth)> = BTreeMap::new();
     let rows = tx.query(
         &format!(
-            "SELECT m.company, c.name, m.closed, m.closed_on_time, m.refusals, m.dissatisfied
+            "SELECT m.company, c.name, m.closed, m.closed_on_time, m.refusals, m.dissatisfied, m.fee_refusals
              FROM {prefix}months m LEFT JOIN {prefix}companies c ON c.uscc = m.company WHERE m.month = $1"
         ),
         &[Value::int(key)],
@@ -85,6 +85,7 @@ pub fn month(
         record.closed_on_time = read_u32(&row[3], "closed_on_time")?;
         record.refusals = read_u32(&row[4], "refusals")?;
         record.dissatisfied = read_u32(&row[5], "dissatisfied")?;
+        record.fee_refusals = read_u32(&row[6], "fee_refusals")?;
     }
     let rows = tx.query(
         &format!(

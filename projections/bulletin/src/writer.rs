@@ -39,6 +39,7 @@ pub struct BulletinWriter {
     handling_due: String,
     count_for_lead: String,
     count_dissatisfied: String,
+    count_fee_refusal: String,
     count_refusal: String,
 }
 
@@ -92,6 +93,12 @@ impl BulletinWriter {
                  SELECT company, CAST($2 AS BIGINT), 0, 0, 0, 1
                  FROM {p}leads WHERE lead = $1 AND attributable = 1
                  ON CONFLICT (company, month) DO UPDATE SET dissatisfied = {p}months.dissatisfied + 1"
+            ),
+            // Interpretation 23: the company's refusal of the lower fee standard (GRD-3).
+            count_fee_refusal: format!(
+                "INSERT INTO {p}months (company, month, closed, closed_on_time, refusals, dissatisfied, fee_refusals)
+                 VALUES ($1, $2, 0, 0, 0, 0, 1)
+                 ON CONFLICT (company, month) DO UPDATE SET fee_refusals = {p}months.fee_refusals + 1"
             ),
             count_refusal: format!(
                 "INSERT INTO {p}months (company, month, closed, closed_on_time, refusals, dissatisfied)
@@ -211,8 +218,15 @@ impl BulletinWriter {
     }
 
     fn apply_company(&self, tx: &mut dyn SqlTx, uscc: &Uscc, event: &EnterpriseEvent) -> Result<(), SqlError> {
-        if let EnterpriseFact::RectificationRefused { .. } = &event.fact {
-            tx.execute(&self.count_refusal, &[Value::text(uscc.as_str()), Value::int(month_key(event.at))])?;
+        let key = [Value::text(uscc.as_str()), Value::int(month_key(event.at))];
+        match &event.fact {
+            EnterpriseFact::RectificationRefused { .. } => {
+                tx.execute(&self.count_refusal, &key)?;
+            }
+            EnterpriseFact::FeeStandardRefused { .. } => {
+                tx.execute(&self.count_fee_refusal, &key)?;
+            }
+            _ => {}
         }
         Ok(())
     }

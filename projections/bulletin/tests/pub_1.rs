@@ -265,6 +265,7 @@ fn record(
         refusals,
         dissatisfied,
         longest_overdue_days: overdue,
+        fee_refusals: 0,
     }
 }
 
@@ -603,5 +604,33 @@ fn pub_1_interp_23_dissatisfied_follow_ups_count_only_on_the_companys_own_leads(
         october.iter().all(|entry| entry.company != NEITHER.company),
         "no company named, none counted: {october:?}"
     );
+    assert_bulk_matches(&BulletinModel, &log.events, 2, &mut store.connection, &store.prefix);
+}
+
+/// Interpretation 23: the company's refusal of the lower grade's fee standard (GRD-3, handed
+/// to 市场监管 under GRD-4) is its own missed obligation, and the month's bulletin criticises it
+/// for it, whether or not a lead of the month names the company.
+#[test]
+fn pub_1_interp_23_a_refusal_of_the_lower_fee_standard_is_criticised() {
+    let (world, mut log, mut store) = (World::new(), Log::default(), Store::sqlite(&BulletinModel));
+    let uscc: Uscc = ALMOST.company.parse().expect("valid code");
+    let refusal = EnterpriseEvent {
+        at: at("2026-10-20T09:00:00+08:00"),
+        fact: EnterpriseFact::FeeStandardRefused {
+            community: ALMOST.community.into(),
+            detail: "拒不执行降级后的收费标准".into(),
+            handed_to: BodyCode::SJ,
+        },
+        opens: Vec::new(),
+        closes: Vec::new(),
+    };
+    log.push_company(&uscc, &[refusal]);
+    store.catch_up(&log);
+    let october = bulletin(&mut store, &world, (2026, 10, 1));
+    let entry = october.iter().find(|entry| entry.company == ALMOST.company).expect("the company is in the bulletin");
+    assert_eq!(entry.record.fee_refusals, 1);
+    assert_eq!(entry.verdict, BulletinVerdict::Criticise(vec![BulletinReason::RefusedFeeStandard]));
+    let november = bulletin(&mut store, &world, (2026, 11, 1));
+    assert!(november.iter().all(|entry| entry.company != ALMOST.company), "counted in its month only");
     assert_bulk_matches(&BulletinModel, &log.events, 2, &mut store.connection, &store.prefix);
 }
