@@ -1308,6 +1308,9 @@ struct Lead {
     quick: bool,
     /// The wrong category a registrar will pick first (returned by the wrong body).
     misroute: Option<usize>,
+    /// Interpretation 27: the body returns a transfer that was its own (推诿); 住建 rejects the
+    /// return and the body must handle the lead.
+    buck_pass: bool,
     /// A category of another body to split off at classification.
     split: Option<usize>,
     regrade: bool,
@@ -1725,6 +1728,13 @@ impl Simulation<'_> {
             major,
             quick: rng.chance(0.25),
             misroute,
+            // One lead in about forty, fixed by its receipt instant (no draw, so that nothing
+            // else of the city shifts with it).
+            buck_pass: !urgent
+                && misroute.is_none()
+                && split.is_none()
+                && penalty.is_none()
+                && received_at.timestamp().rem_euclid(40) == 7,
             split,
             regrade: !major && rng.chance(0.03),
             substantiated: rng.chance(self.city.companies[company].substantiation),
@@ -1930,6 +1940,8 @@ impl Simulation<'_> {
                 })
             }
             Step::ReturnTransfer => {
+                // A misrouted lead goes back from the wrong body; a lead returned to pass the
+                // buck (interpretation 27) from its own.
                 let wrong = self.city.categories[lead.misroute.unwrap_or(lead.category)].body;
                 let request = pb::ReturnTransferRequest {
                     request_id,
@@ -1938,12 +1950,17 @@ impl Simulation<'_> {
                 };
                 return Some((Who::handler_of(wrong, district), Call::ReturnTransfer(request)));
             }
-            // Interpretation 27: 住建 reviews the return; the registrar's own misrouting is accepted.
+            // Interpretation 27: 住建 reviews the return: the registrar's own misrouting is
+            // accepted, a return of the body's own matter rejected as buck-passing (推诿).
             Step::ReviewReturn => Call::ReviewReturn(pb::ReviewReturnRequest {
                 request_id,
                 complaint_id,
-                accept: true,
-                reason: "经审核，确属分转错误，同意退回并重新分转".to_owned(),
+                accept: !lead.buck_pass,
+                reason: if lead.buck_pass {
+                    "经审核，该事项属于本单位职责，退回理由不成立，请依职责办理".to_owned()
+                } else {
+                    "经审核，确属分转错误，同意退回并重新分转".to_owned()
+                },
             }),
             Step::Accept => Call::Accept(pb::AcceptRequest { request_id, complaint_id }),
             Step::Regrade => Call::Regrade(pb::RegradeRequest {
@@ -2188,6 +2205,9 @@ impl Simulation<'_> {
                     let delay = if diligent(wrong_body) { self.rng.days(0.2, 2.0) } else { self.rng.days(1.0, 4.0) };
                     let next = self.office(now + delay);
                     self.set(index, Step::ReturnTransfer, next);
+                } else if self.leads[index].buck_pass {
+                    let next = self.office(now + TimeDelta::hours(30));
+                    self.set(index, Step::ReturnTransfer, next);
                 } else {
                     let delay = if diligent(body) { self.rng.days(0.02, 0.8) } else { self.rng.days(0.2, 2.5) };
                     let next = self.office(now + delay);
@@ -2195,10 +2215,18 @@ impl Simulation<'_> {
                 }
             }
             Step::ReturnTransfer => {
-                self.leads[index].misroute = None;
-                self.leads[index].transferred_at = None;
+                if !self.leads[index].buck_pass {
+                    self.leads[index].misroute = None;
+                    self.leads[index].transferred_at = None;
+                }
                 let next = self.office_after(now, |rng| rng.days(0.05, 1.0));
                 self.set(index, Step::ReviewReturn, next);
+            }
+            // A rejected return leaves the transfer standing: the body must accept the lead.
+            Step::ReviewReturn if self.leads[index].buck_pass => {
+                self.leads[index].buck_pass = false;
+                let next = self.office(now + TimeDelta::hours(2));
+                self.set(index, Step::Accept, next);
             }
             Step::ReviewReturn => {
                 let next = self.office_after(now, |rng| rng.days(0.02, 0.5));
@@ -2389,6 +2417,7 @@ impl Simulation<'_> {
             major: parent_lead.major,
             quick: self.rng.chance(0.25),
             misroute: None,
+            buck_pass: false,
             split: None,
             regrade: false,
             penalty,
