@@ -6,11 +6,11 @@ use chrono::NaiveDate;
 use tousu_domain::bulletin_approval::{BulletinCommand, BulletinState, DraftAnchor, STREAM};
 use tousu_store::EventStore;
 
-use crate::App;
 use crate::access::Principal;
-use crate::engine::{Causation, Written};
+use crate::engine::Written;
 use crate::error::AppError;
-use crate::ids::{RequestId, command_correlation, request_fingerprint};
+use crate::ids::RequestId;
+use crate::{App, ClientOutcome};
 
 impl<S: EventStore + 'static> App<S> {
     /// The months approved so far.
@@ -34,23 +34,10 @@ impl<S: EventStore + 'static> App<S> {
         // What the official asked for is the month and the note: the draft is the server's.
         let asked = (month.to_string(), note.clone());
         let command = BulletinCommand::Approve { month, bulletin, anchor, note };
-        Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
-        let actor = principal.actor(command.name())?;
-        let correlation = command_correlation(principal, request_id);
-        let fingerprint = request_fingerprint(correlation, &asked)?;
-        let outcome = self
-            .engine
-            .execute(
-                &self.bulletins,
-                &crate::stream_name(STREAM)?,
-                &actor,
-                correlation,
-                Causation::Request(&fingerprint),
-                self.now(),
-                command,
-            )
-            .await
-            .map_err(|error| error.naming_request(request_id))?;
+        let allowed = (command.name(), command.permitted(principal.role));
+        let stream = crate::stream_name(STREAM)?;
+        let ClientOutcome { outcome, actor, .. } =
+            self.client_command(&self.bulletins, &stream, principal, request_id, allowed, command, &asked).await?;
         if !outcome.written.replayed {
             tracing::info!(month = %month.format("%Y-%m"), person = %actor.person, "monthly bulletin approved");
         }

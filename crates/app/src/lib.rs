@@ -27,6 +27,7 @@ pub mod weekly;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
+use tousu_domain::Aggregate;
 use tousu_domain::complaint::{
     ComplaintCommand, ComplaintEvent, ComplaintFact, ComplaintState, Complexity, Lead, Registration, SplitRequest,
     Urgency,
@@ -77,6 +78,14 @@ impl std::fmt::Debug for ClassifyAsked {
         let ClassifyAsked { category, urgency, complexity, split_categories } = self;
         write!(f, "classify {category:?} {urgency:?} {complexity:?} {split_categories:?}")
     }
+}
+
+/// What a client's command did ([`App::client_command`]): its outcome, the actor it acted as
+/// and its correlation.
+pub(crate) struct ClientOutcome<E> {
+    pub(crate) outcome: engine::Outcome<E>,
+    pub(crate) actor: tousu_domain::actor::Actor,
+    pub(crate) correlation: EventId,
 }
 
 /// What a command did.
@@ -246,24 +255,10 @@ impl<S: EventStore + 'static> App<S> {
         command: ComplaintCommand,
         asked: &(impl serde::Serialize + std::fmt::Debug + Sync),
     ) -> Result<CommandReply, AppError> {
-        Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
-        let actor = principal.actor(command.name())?;
-        let correlation = command_correlation(principal, request_id);
-        let fingerprint = request_fingerprint(correlation, asked)?;
         let stream = stream_name(&complaint_id.stream_name())?;
-        let outcome = self
-            .engine
-            .execute(
-                &self.complaints,
-                &stream,
-                &actor,
-                correlation,
-                Causation::Request(&fingerprint),
-                self.clock.now(),
-                command,
-            )
-            .await
-            .map_err(|error| error.naming_request(request_id))?;
+        let allowed = (command.name(), command.permitted(principal.role));
+        let ClientOutcome { outcome, actor, correlation } =
+            self.client_command(&self.complaints, &stream, principal, request_id, allowed, command, asked).await?;
         let mut created = Vec::new();
         for (index, event) in outcome.events.iter().enumerate() {
             let ComplaintFact::Classified { split_into, .. } = &event.fact else { continue };
@@ -298,26 +293,42 @@ impl<S: EventStore + 'static> App<S> {
         uscc: &Uscc,
         command: EnterpriseCommand,
     ) -> Result<CommandReply, AppError> {
-        Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
-        let actor = principal.actor(command.name())?;
-        let correlation = command_correlation(principal, request_id);
-        let asked = command.clone();
-        let fingerprint = request_fingerprint(correlation, &asked)?;
         let stream = stream_name(&uscc.stream_name())?;
+        let allowed = (command.name(), command.permitted(principal.role));
+        let asked = command.clone();
+        let ClientOutcome { outcome, .. } =
+            self.client_command(&self.enterprises, &stream, principal, request_id, allowed, command, &asked).await?;
+        Ok(CommandReply { written: outcome.written, complaint_id: None, uscc: Some(uscc.clone()), created: Vec::new() })
+    }
+
+    /// A client's command on `stream`: refused unless `allowed` (the command's name and whether
+    /// the principal's role may issue it) permits it; the request id is bound to `asked`, what
+    /// the client asked for, by its fingerprint; a refusal names the client's request id.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn client_command<A>(
+        &self,
+        cache: &StreamCache<A>,
+        stream: &StreamName,
+        principal: &Principal,
+        request_id: &RequestId,
+        (name, permitted): (&'static str, bool),
+        command: A::Command,
+        asked: &(impl serde::Serialize + std::fmt::Debug + Sync),
+    ) -> Result<ClientOutcome<A::Event>, AppError>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+    {
+        Self::check_permitted(principal, permitted, name)?;
+        let actor = principal.actor(name)?;
+        let correlation = command_correlation(principal, request_id);
+        let fingerprint = request_fingerprint(correlation, asked)?;
         let outcome = self
             .engine
-            .execute(
-                &self.enterprises,
-                &stream,
-                &actor,
-                correlation,
-                Causation::Request(&fingerprint),
-                self.clock.now(),
-                command,
-            )
+            .execute(cache, stream, &actor, correlation, Causation::Request(&fingerprint), self.now(), command)
             .await
             .map_err(|error| error.naming_request(request_id))?;
-        Ok(CommandReply { written: outcome.written, complaint_id: None, uscc: Some(uscc.clone()), created: Vec::new() })
+        Ok(ClientOutcome { outcome, actor, correlation })
     }
 
     /// A command of tousu's deadline reactor on any stream, with its own correlation.

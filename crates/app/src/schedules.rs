@@ -12,10 +12,10 @@ use tousu_domain::calendar::{Calendar, OfficialYear, ScheduleWarning};
 use tousu_domain::holiday_schedule::{STREAM, ScheduleCommand, ScheduleEvent, ScheduleFact, ScheduleState};
 use tousu_store::{EventStore, RecordedEvent};
 
-use crate::engine::{Causation, Written};
+use crate::engine::Written;
 use crate::error::AppError;
-use crate::ids::{RequestId, command_correlation, request_fingerprint};
-use crate::{App, Principal};
+use crate::ids::RequestId;
+use crate::{App, ClientOutcome, Principal};
 
 /// What loading a year's schedule did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,25 +51,11 @@ impl<S: EventStore + 'static> App<S> {
         text: String,
     ) -> Result<ScheduleLoad, AppError> {
         let command = ScheduleCommand::LoadOfficialYear { text: text.clone() };
-        Self::check_permitted(principal, command.permitted(principal.role), command.name())?;
-        let actor = principal.actor(command.name())?;
-        let correlation = command_correlation(principal, request_id);
+        let allowed = (command.name(), command.permitted(principal.role));
         let asked = command.clone();
-        let fingerprint = request_fingerprint(correlation, &asked)?;
         let stream = crate::stream_name(STREAM)?;
-        let outcome = self
-            .engine
-            .execute(
-                &self.schedules,
-                &stream,
-                &actor,
-                correlation,
-                Causation::Request(&fingerprint),
-                self.now(),
-                command,
-            )
-            .await
-            .map_err(|error| error.naming_request(request_id))?;
+        let ClientOutcome { outcome, actor, .. } =
+            self.client_command(&self.schedules, &stream, principal, request_id, allowed, command, &asked).await?;
         // The decision read the file already; reading it again cannot fail.
         let year = OfficialYear::read(&text).map_err(|source| tousu_domain::DomainError::Schedule { source })?;
         let load = ScheduleLoad { year: year.year(), version: year.version().to_owned(), written: outcome.written };

@@ -348,10 +348,10 @@ impl BulletinBuilder {
         }
     }
 
-    /// The row the writer's `count_for_lead` adds to: `INSERT … SELECT company FROM leads
-    /// WHERE lead = $1 … ON CONFLICT DO UPDATE` counts for the lead's company as it is at the
-    /// event, and for nobody when the lead has never been registered (no row matches, nothing
-    /// is inserted).
+    /// The row the writer's `count_closure` and `count_dissatisfied` add to: `INSERT … SELECT
+    /// company FROM leads WHERE lead = $1 … ON CONFLICT DO UPDATE` counts for the lead's
+    /// company as it is at the event, and for nobody when the lead has never been registered
+    /// (no row matches, nothing is inserted).
     fn month_of_lead(&mut self, lead: u32, month: i64) -> Option<&mut MonthRow> {
         let company = self.leads.entries[lead as usize].company?;
         Some(self.companies.entries[company as usize].month(month))

@@ -37,7 +37,7 @@ pub struct BulletinWriter {
     close_deadline: String,
     recompute_deadline: String,
     handling_due: String,
-    count_for_lead: String,
+    count_closure: String,
     count_dissatisfied: String,
     count_fee_refusal: String,
     count_refusal: String,
@@ -78,13 +78,12 @@ impl BulletinWriter {
             // By the primary key alone: with a condition on `closed_at` as well, the planner
             // may pick the `closed_at` index and walk every open deadline.
             handling_due: format!("SELECT kind, due, closed_at FROM {p}deadlines WHERE lead = $1"),
-            count_for_lead: format!(
+            count_closure: format!(
                 "INSERT INTO {p}months (company, month, closed, closed_on_time, refusals, dissatisfied)
-                 SELECT company, CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS BIGINT), 0, CAST($5 AS BIGINT)
+                 SELECT company, CAST($2 AS BIGINT), 1, CAST($3 AS BIGINT), 0, 0
                  FROM {p}leads WHERE lead = $1
-                 ON CONFLICT (company, month) DO UPDATE SET closed = {p}months.closed + excluded.closed,
-                 closed_on_time = {p}months.closed_on_time + excluded.closed_on_time,
-                 dissatisfied = {p}months.dissatisfied + excluded.dissatisfied"
+                 ON CONFLICT (company, month) DO UPDATE SET closed = {p}months.closed + 1,
+                 closed_on_time = {p}months.closed_on_time + excluded.closed_on_time"
             ),
             // Interpretations 22, 23: a dissatisfied follow-up counts only on a lead that is the
             // company's responsibility.
@@ -132,7 +131,8 @@ impl BulletinWriter {
                     .filter_map(|row| row[1].as_i64())
                     .min();
                 let on_time = due.is_none_or(|due| millis(event.at) <= due);
-                self.count(tx, &id, event.at, 1, i64::from(on_time), 0)?;
+                let counted = [id.clone(), Value::int(month_key(event.at)), Value::int(i64::from(on_time))];
+                tx.execute(&self.count_closure, &counted)?;
             }
             ComplaintFact::SatisfactionRecorded { satisfaction: Satisfaction::Dissatisfied, .. } => {
                 tx.execute(&self.count_dissatisfied, &[id.clone(), Value::int(month_key(event.at))])?;
@@ -192,28 +192,6 @@ impl BulletinWriter {
         tx.execute(&self.insert_lead, &[id.clone(), company.clone()])?;
         tx.execute(&self.upsert_company, &[company.clone(), Value::text(named.name.as_str())])?;
         tx.execute(&self.insert_complainant, &[company, Value::int(month_key(registered_at)), Value::text(who)])?;
-        Ok(())
-    }
-
-    fn count(
-        &self,
-        tx: &mut dyn SqlTx,
-        id: &Value,
-        at: DateTime<FixedOffset>,
-        closed: i64,
-        closed_on_time: i64,
-        dissatisfied: i64,
-    ) -> Result<(), SqlError> {
-        tx.execute(
-            &self.count_for_lead,
-            &[
-                id.clone(),
-                Value::int(month_key(at)),
-                Value::int(closed),
-                Value::int(closed_on_time),
-                Value::int(dissatisfied),
-            ],
-        )?;
         Ok(())
     }
 

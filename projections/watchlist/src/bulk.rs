@@ -288,25 +288,21 @@ impl WatchlistBulk {
     fn complaint(&mut self, lead: &str, event: &ComplaintEvent) {
         let open = match &event.fact {
             // Interpretation 22: the writer keeps no row for a lead naming no company.
-            ComplaintFact::Registered { registration, .. } | ComplaintFact::SplitFrom { registration, .. }
-                if registration.company.is_none() =>
-            {
-                None
-            }
             ComplaintFact::Registered { registration, .. } | ComplaintFact::SplitFrom { registration, .. } => {
-                let Some(named) = &registration.company else { return };
-                let company = self.company_position(named.uscc.as_str());
-                self.name_company(company, &named.name);
-                let district = self.symbols.intern(&registration.place.district);
-                let districts = &mut self.companies[company as usize].districts;
-                // `ON CONFLICT DO NOTHING`: each district once per company.
-                if !districts.contains(&district) {
-                    districts.push(district);
-                }
-                let row = self.lead_row(lead);
-                row.uscc = Some(company);
-                row.district = Some(district);
-                Some(true)
+                registration.company.as_ref().map(|named| {
+                    let company = self.company_position(named.uscc.as_str());
+                    self.name_company(company, &named.name);
+                    let district = self.symbols.intern(&registration.place.district);
+                    let districts = &mut self.companies[company as usize].districts;
+                    // `ON CONFLICT DO NOTHING`: each district once per company.
+                    if !districts.contains(&district) {
+                        districts.push(district);
+                    }
+                    let row = self.lead_row(lead);
+                    row.uscc = Some(company);
+                    row.district = Some(district);
+                    true
+                })
             }
             // HDL-3: closure is complete (the lead no longer open) at the handling body's
             // signature, except for 住建's own matters, which need the street office's

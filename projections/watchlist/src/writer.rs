@@ -338,17 +338,16 @@ impl Batch {
         match &event.fact {
             // Interpretation 22: a lead naming no company is on no company's record (its
             // deadlines are kept all the same, as `bulk` keeps them).
-            ComplaintFact::Registered { registration, .. } | ComplaintFact::SplitFrom { registration, .. }
-                if registration.company.is_none() => {}
             ComplaintFact::Registered { registration, .. } | ComplaintFact::SplitFrom { registration, .. } => {
-                let Some(named) = &registration.company else { return };
-                let uscc = named.uscc.as_str();
-                let patch = self.lead(lead);
-                patch.uscc = Some(uscc.to_owned());
-                patch.district = Some(registration.place.district.clone());
-                patch.open = Some(true);
-                self.districts.insert((uscc.to_owned(), registration.place.district.clone()));
-                self.names.insert(uscc.to_owned(), named.name.clone());
+                if let Some(named) = &registration.company {
+                    let uscc = named.uscc.as_str();
+                    let patch = self.lead(lead);
+                    patch.uscc = Some(uscc.to_owned());
+                    patch.district = Some(registration.place.district.clone());
+                    patch.open = Some(true);
+                    self.districts.insert((uscc.to_owned(), registration.place.district.clone()));
+                    self.names.insert(uscc.to_owned(), named.name.clone());
+                }
             }
             // Closure is complete (the lead no longer open) as `complaint::evolve` has it: the
             // handling body's signature, except for 住建's own matters, which need the street
